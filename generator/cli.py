@@ -1,0 +1,208 @@
+"""Command line: the only module that imports click, prints or exits.
+
+Exit codes: 0 ok; 1 invalid input, findings or drift; 2 usage; 3 internal error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__, report
+from .errors import InputError, OutputError, PlatformGenError, Problem, ToolError
+from .load import load
+from .model import Platform
+from .render import Rendered, render
+from .validate import validate
+from .write import apply, check_out_dir, plan
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Options:
+    """Common flags, folded once at the edge."""
+
+    root: Path
+    out: Path | None
+    fmt: str
+    verbosity: int
+    color: bool
+
+    def out_dir(self, platform: Platform) -> Path:
+        """The output folder: --out, else the gitops path below the root."""
+        return self.out if self.out is not None else self.root / platform.gitops_path
+
+    def shown(self, path: Path) -> str:
+        """A path as shown to the user: relative to the root when inside it."""
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def style(self, text: str, **kw: Any) -> str:
+        """Colour ``text`` if colour is on."""
+        return click.style(text, **kw) if self.color else text
+
+
+def _color(choice: str) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stderr.isatty()
+
+
+def _common(f: Callable[..., int]) -> Callable[..., int]:
+    f = click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+                     help="Colour the output (honours NO_COLOR).")(f)
+    f = click.option("-q", "--quiet", count=True, help="Less output (repeatable).")(f)
+    f = click.option("-v", "--verbose", count=True, help="More output (repeatable).")(f)
+    f = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                     help="text for people, json (one document on stdout) for machines.")(f)
+    f = click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+                     help="Output folder [default: <root>/<gitops.path>, i.e. rendered].")(f)
+    f = click.option("--root", type=click.Path(path_type=Path, file_okay=False, exists=True),
+                     default=Path("."), show_default=True, help="The platform repo.")(f)
+    return f
+
+
+def _options(root: Path, out: Path | None, fmt: str, verbose: int, quiet: int, color: str) -> Options:
+    return Options(root=root, out=out, fmt=fmt, verbosity=verbose - quiet, color=_color(color))
+
+
+def _emit_problems(opts: Options, problems: Sequence[Problem]) -> int:
+    if opts.fmt == "json":
+        click.echo(report.to_json(report.problems_json(problems)), nl=False)
+    else:
+        click.echo(report.problems_text(problems, opts.style), nl=False, err=True)
+    return EXIT_INVALID
+
+
+def _emit_error(opts: Options, message: str, hint: str = "", status: str = "error") -> int:
+    if opts.fmt == "json":
+        click.echo(report.to_json({"status": status, "message": message, "hint": hint}), nl=False)
+    else:
+        click.echo(f"{opts.style('error', fg='red')}: {message}", err=True)
+        if hint:
+            click.echo(f"  {opts.style('hint', fg='cyan')}: {hint}", err=True)
+    return EXIT_INVALID
+
+
+def _guarded(opts: Options, body: Callable[[], int]) -> int:
+    try:
+        return body()
+    except InputError as exc:
+        return _emit_problems(opts, exc.problems)
+    except (OutputError, ToolError) as exc:
+        return _emit_error(opts, exc.message, exc.hint)
+
+
+def compile_platform(root: Path) -> tuple[Platform, Rendered]:
+    """load, validate and render: the shared front half of every command."""
+    platform = validate(load(root))
+    return platform, render(platform)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="platform-gen")
+def cli() -> None:
+    """Compile a platform repo into the rendered tree that Argo CD pulls."""
+
+
+@cli.command("render")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the tree on disk differs.")
+@_common
+def render_cmd(check: bool, root: Path, out: Path | None, fmt: str, verbose: int, quiet: int, color: str) -> int:
+    """Render the output tree (Argo CD, Kustomize) from the platform repo."""
+    opts = _options(root, out, fmt, verbose, quiet, color)
+
+    def body() -> int:
+        platform, rendered = compile_platform(opts.root)
+        out_dir = opts.out_dir(platform)
+        check_out_dir(opts.root, out_dir)
+        the_plan = plan(out_dir, rendered.files)
+        if not check and the_plan.dirty:
+            apply(out_dir, rendered.files, the_plan)
+        shown = opts.shown(out_dir)
+        if opts.fmt == "json":
+            click.echo(report.to_json(report.plan_json(the_plan, shown, check=check)), nl=False)
+        elif opts.verbosity >= 0 or (check and the_plan.dirty):
+            click.echo(report.plan_text(the_plan, shown, check=check, verbosity=opts.verbosity), nl=False,
+                       err=not check)
+        return EXIT_INVALID if check and the_plan.dirty else EXIT_OK
+
+    return _guarded(opts, body)
+
+
+@cli.command("explain")
+@click.argument("service")
+@click.argument("env")
+@click.argument("cluster", required=False)
+@_common
+def explain_cmd(service: str, env: str, cluster: str | None, root: Path, out: Path | None, fmt: str,
+                verbose: int, quiet: int, color: str) -> int:
+    """Show a service's effective values in ENV (and CLUSTER) with the file and line that set each."""
+    opts = _options(root, out, fmt, verbose, quiet, color)
+
+    def body() -> int:
+        from .schemas import did_you_mean
+
+        platform, rendered = compile_platform(opts.root)
+        names = {s.name for s in platform.services}
+        if service not in names:
+            return _emit_error(opts, f"unknown service '{service}'", did_you_mean(service, names, "services"))
+        svc = next(s for s in platform.services if s.name == service)
+        if env not in svc.placements:
+            return _emit_error(opts, f"service '{service}' does not run in environment '{env}'",
+                               did_you_mean(env, set(svc.placements), f"environments of {service}"))
+        clusters = svc.placements[env]
+        if cluster is not None and cluster not in clusters:
+            return _emit_error(opts, f"service '{service}' does not run on cluster '{cluster}' in '{env}'",
+                               did_you_mean(cluster, set(clusters), f"clusters of {service} in {env}"))
+        targets = [t for t in rendered.targets if t.service.name == service and t.env.name == env
+                   and (cluster is None or t.cluster.name == cluster)]
+        if opts.fmt == "json":
+            click.echo(report.to_json(report.explain_json(targets)), nl=False)
+        else:
+            click.echo(report.explain_text(targets, opts.style), nl=False)
+        return EXIT_OK
+
+    return _guarded(opts, body)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code instead of exiting."""
+    try:
+        result = cli.main(args=list(argv) if argv is not None else None, prog_name="platform-gen",
+                          standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE if isinstance(exc, click.UsageError) else EXIT_INVALID
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_INVALID
+    except PlatformGenError as exc:  # pragma: no cover - every command guards its own
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_INVALID
+    except Exception:
+        click.echo("internal error in platform-gen (this is a bug, please report it):", err=True)
+        click.echo(traceback.format_exc(), err=True)
+        return EXIT_INTERNAL
+    return int(result) if isinstance(result, int) else EXIT_OK
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Stage 3: layered deep merge with provenance.
+
+The values of (service, environment, cluster) are the deep merge of, lowest first:
+platform defaults, environment defaults, the cluster's values, the service's top
+level, ``environments.<env>`` and ``environments.<env>.clusters.<cluster>``.
+Mappings merge key by key; lists and scalars replace.
+
+Provenance is merged with the very same merger: each layer is mirrored by a tree of
+the same shape whose leaves are :class:`~generator.model.Origin` objects, so the
+merged origin tree has exactly the shape of the merged values.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+from deepmerge import Merger
+
+from .errors import InputError, Problem
+from .model import Layer, Origin, Platform, Service, Target
+
+__all__ = ["base_values", "flatten", "layers_of", "merge_layers", "resolve"]
+
+_merger = Merger([(dict, ["merge"])], ["override"], ["override"])
+
+
+def _origins(layer: Layer, data: Any, path: tuple[str | int, ...]) -> Any:
+    if isinstance(data, dict) and data:
+        return {k: _origins(layer, v, (*path, k)) for k, v in data.items()}
+    if isinstance(data, dict):
+        return {}
+    pos = layer.doc.pos((*layer.base, *path))
+    return Origin(layer.doc.file, pos.line)
+
+
+def merge_layers(layers: list[Layer]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Deep-merge ``layers`` (lowest first); return the values and their origin tree."""
+    values: dict[str, Any] = {}
+    origins: dict[str, Any] = {}
+    for layer in layers:
+        if not layer.data:
+            continue
+        _merger.merge(values, copy.deepcopy(layer.data))
+        _merger.merge(origins, _origins(layer, layer.data, ()))
+    return values, origins
+
+
+def layers_of(platform: Platform, service: Service, env_name: str, cluster_name: str) -> list[Layer]:
+    """The six layers of one target, lowest first (absent ones skipped)."""
+    env = platform.env(env_name)
+    cluster = next(c for c in env.clusters if c.name == cluster_name)
+    layers = [platform.defaults, env.defaults, cluster.values, service.top]
+    if env_name in service.env_layers:
+        layers.append(service.env_layers[env_name])
+    if (env_name, cluster_name) in service.cluster_layers:
+        layers.append(service.cluster_layers[(env_name, cluster_name)])
+    return layers
+
+
+def base_values(platform: Platform, service: Service) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Values of the service's base: platform defaults under its top level."""
+    return merge_layers([platform.defaults, service.top])
+
+
+def flatten(values: Any, origins: Any, prefix: str = "") -> Iterator[tuple[str, Any, Origin | None]]:
+    """Yield (dotted key, leaf value, origin) in key order, for ``explain``."""
+    if isinstance(values, dict) and values:
+        for key in sorted(values):
+            sub = origins.get(key) if isinstance(origins, dict) else None
+            yield from flatten(values[key], sub, f"{prefix}.{key}" if prefix else key)
+        return
+    yield prefix, values, origins if isinstance(origins, Origin) else None
+
+
+def _checks(target: Target, base_has_hpa: bool) -> list[Problem]:
+    """Rules on merged values, reported at the origin of the offending value."""
+    problems: list[Problem] = []
+    v, o = target.values, target.origins
+    where = f"{target.service.name} in {target.env.name}/{target.cluster.name}"
+    for key in ("image", "tag", "port", "replicas"):
+        if key not in v:
+            problems.append(Problem(target.service.file, 1, 1, key,
+                                    f"no value for '{key}' for {where}",
+                                    "set it in the service's config.yaml or in platform defaults"))
+    if base_has_hpa and "replicas" in v:
+        maximum = (v.get("autoscaling") or {}).get("maxReplicas")
+        if maximum is not None and v["replicas"] > maximum:
+            origin = o["replicas"]
+            problems.append(Problem(origin.file, origin.line, 0, "replicas",
+                                    f"replicas ({v['replicas']}) exceeds autoscaling.maxReplicas ({maximum}) "
+                                    f"for {where}",
+                                    f"raise autoscaling.maxReplicas (set at {o['autoscaling']['maxReplicas']})"))
+    return problems
+
+
+def resolve(platform: Platform, hpa_templates: frozenset[str] = frozenset()) -> list[Target]:
+    """Every (service, env, cluster) target with merged values, in a stable order."""
+    targets: list[Target] = []
+    problems: list[Problem] = []
+    for service in platform.services:
+        for env in platform.environments:
+            for cluster_name in service.placements.get(env.name, ()):
+                cluster = next(c for c in env.clusters if c.name == cluster_name)
+                values, origins = merge_layers(layers_of(platform, service, env.name, cluster_name))
+                target = Target(service, env, cluster, values, origins)
+                problems.extend(_checks(target, service.template in hpa_templates))
+                targets.append(target)
+    if problems:
+        raise InputError(problems)
+    return targets

@@ -1,0 +1,137 @@
+"""Frozen value objects shared by the stages after validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .yamlio import Located
+
+__all__ = [
+    "Cluster",
+    "Environment",
+    "Layer",
+    "Origin",
+    "Platform",
+    "Service",
+    "Sync",
+    "Target",
+    "Team",
+]
+
+
+@dataclass(frozen=True, order=True)
+class Origin:
+    """Where a value was set: file and 1-based line."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of values: a mapping inside a located document, with a label."""
+
+    label: str
+    doc: Located
+    base: tuple[str | int, ...]
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Team:
+    """A team of platform.yaml: it owns services and gets one AppProject."""
+
+    name: str
+    namespace: str
+    description: str
+    groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A cluster of an environment."""
+
+    name: str
+    server: str
+    env: str
+    values: Layer
+
+
+@dataclass(frozen=True)
+class Sync:
+    """Argo CD sync policy of an environment."""
+
+    automated: bool = True
+    prune: bool = True
+    self_heal: bool = True
+
+
+@dataclass(frozen=True)
+class Environment:
+    """An environment file: its clusters, defaults and sync policy."""
+
+    name: str
+    order: int
+    file: str
+    clusters: tuple[Cluster, ...]
+    defaults: Layer
+    sync: Sync
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service's config.yaml after validation."""
+
+    name: str
+    team: str
+    description: str
+    tier: str
+    template: str
+    file: str
+    top: Layer
+    env_layers: dict[str, Layer]
+    cluster_layers: dict[tuple[str, str], Layer]
+    # env name -> the clusters it runs on there (all of the environment's unless listed)
+    placements: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The whole validated platform."""
+
+    organization: str
+    repo_url: str
+    target_revision: str
+    gitops_path: str
+    argocd_namespace: str
+    teams: dict[str, Team]
+    defaults: Layer
+    environments: tuple[Environment, ...]
+    services: tuple[Service, ...]
+    templates: dict[str, dict[str, str]]
+    components: dict[str, dict[str, bytes]]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def env(self, name: str) -> Environment:
+        """The environment called ``name``."""
+        return next(e for e in self.environments if e.name == name)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One (service, environment, cluster): effective values and their origins."""
+
+    service: Service
+    env: Environment
+    cluster: Cluster
+    values: dict[str, Any]
+    origins: dict[str, Any]
+
+    @property
+    def app_name(self) -> str:
+        """The Argo CD Application name of this target."""
+        return f"{self.service.name}-{self.cluster.name}"

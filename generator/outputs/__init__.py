@@ -1,0 +1,1 @@
+"""Output kinds: each turns resolved targets into files of the rendered tree."""

@@ -1,0 +1,146 @@
+"""Argo CD output: AppProjects, one ApplicationSet per service, and the root app.
+
+Each ApplicationSet has one static ``list`` generator per environment whose elements
+carry every per-target value already resolved; the generator-level template carries
+that environment's sync policy (no ``templatePatch``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Environment, Platform, Service, Target
+from . import labels as L
+from .kustomize import overlay_dir
+
+__all__ = ["IN_CLUSTER", "ROOT_APP", "application_set", "platform_bootstrap", "team_project"]
+
+API = "argoproj.io/v1alpha1"
+IN_CLUSTER = "https://kubernetes.default.svc"
+ROOT_APP = "platform-root"
+PLATFORM_PROJECT = "platform"
+
+
+def _meta(platform: Platform, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"name": name, "namespace": platform.argocd_namespace,
+            "labels": {L.MANAGED_BY: L.TOOL, L.PART_OF: platform.organization, **labels}}
+
+
+def team_project(platform: Platform, team: str, targets: list[Target]) -> dict[str, Any]:
+    """The AppProject of a team: its namespace on the clusters it deploys to."""
+    t = platform.teams[team]
+    servers = sorted({x.cluster.server: x.cluster.name for x in targets if x.service.team == team}.items())
+    spec: dict[str, Any] = {
+        "description": t.description or f"Services of team {team}",
+        "sourceRepos": [platform.repo_url],
+    }
+    if servers:
+        spec["destinations"] = [{"name": name, "server": server, "namespace": t.namespace}
+                                for server, name in servers]
+    # Only the team's Namespace may be created cluster-wide (CreateNamespace=true).
+    spec["clusterResourceWhitelist"] = [{"group": "", "kind": "Namespace"}]
+    if t.groups:
+        spec["roles"] = [{
+            "name": "team",
+            "description": f"Members of team {team}",
+            "groups": list(t.groups),
+            "policies": [f"p, proj:{team}:team, applications, *, {team}/*, allow"],
+        }]
+    return {"apiVersion": API, "kind": "AppProject", "metadata": _meta(platform, team, {L.TEAM: team}),
+            "spec": spec}
+
+
+def _sync_policy(env: Environment) -> dict[str, Any]:
+    policy: dict[str, Any] = {}
+    if env.sync.automated:
+        policy["automated"] = {"prune": env.sync.prune, "selfHeal": env.sync.self_heal}
+    policy["syncOptions"] = ["CreateNamespace=true"]
+    return policy
+
+
+def application_set(platform: Platform, service: Service, targets: list[Target], has_hpa: bool) -> dict[str, Any]:
+    """The ApplicationSet of one service over its (env, cluster) targets."""
+    team = platform.teams[service.team]
+    destination = {"server": "{{.server}}", "namespace": "{{.namespace}}"}
+    generators = []
+    for env in platform.environments:
+        mine = [t for t in targets if t.env.name == env.name]
+        if not mine:
+            continue
+        elements = [{
+            "app": t.app_name,
+            "cluster": t.cluster.name,
+            "env": env.name,
+            "image": f"{t.values['image']}:{t.values['tag']}",
+            "namespace": team.namespace,
+            "path": f"{platform.gitops_path}/{overlay_dir(service.name, env.name, t.cluster.name)}",
+            "server": t.cluster.server,
+        } for t in mine]
+        generators.append({"list": {
+            "elements": elements,
+            "template": {"metadata": {}, "spec": {
+                "project": service.team,
+                "destination": destination,
+                "syncPolicy": _sync_policy(env),
+            }},
+        }})
+    app_labels = {L.TEAM: service.team, L.SERVICE: service.name, L.ENVIRONMENT: "{{.env}}",
+                  L.CLUSTER: "{{.cluster}}", L.MANAGED_BY: L.TOOL}
+    spec: dict[str, Any] = {
+        "project": service.team,
+        "source": {"repoURL": platform.repo_url, "targetRevision": platform.target_revision, "path": "{{.path}}"},
+        "destination": destination,
+        "info": [{"name": "image", "value": "{{.image}}"}],
+        "syncPolicy": {"syncOptions": ["CreateNamespace=true"]},
+    }
+    if has_hpa:
+        # The HorizontalPodAutoscaler owns the replica count once running.
+        spec["ignoreDifferences"] = [{"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}]
+        spec["syncPolicy"]["syncOptions"] = ["CreateNamespace=true", "RespectIgnoreDifferences=true"]
+        for gen in generators:
+            gen["list"]["template"]["spec"]["syncPolicy"]["syncOptions"] = list(spec["syncPolicy"]["syncOptions"])
+    return {
+        "apiVersion": API,
+        "kind": "ApplicationSet",
+        "metadata": _meta(platform, service.name, {L.TEAM: service.team, L.SERVICE: service.name}),
+        "spec": {
+            "goTemplate": True,
+            "goTemplateOptions": ["missingkey=error"],
+            "syncPolicy": {"preserveResourcesOnDeletion": True},
+            "generators": generators,
+            "template": {"metadata": {"name": "{{.app}}", "labels": app_labels}, "spec": spec},
+        },
+    }
+
+
+def platform_bootstrap(platform: Platform) -> list[dict[str, Any]]:
+    """The platform AppProject and the root Application (app of apps) over ``argocd/``."""
+    ns = platform.argocd_namespace
+    project = {
+        "apiVersion": API,
+        "kind": "AppProject",
+        "metadata": _meta(platform, PLATFORM_PROJECT, {}),
+        "spec": {
+            "description": "The platform itself: Argo CD projects and ApplicationSets",
+            "sourceRepos": [platform.repo_url],
+            "destinations": [{"name": "in-cluster", "server": IN_CLUSTER, "namespace": ns}],
+            "namespaceResourceWhitelist": [
+                {"group": "argoproj.io", "kind": "AppProject"},
+                {"group": "argoproj.io", "kind": "ApplicationSet"},
+                {"group": "argoproj.io", "kind": "Application"},
+            ],
+        },
+    }
+    root = {
+        "apiVersion": API,
+        "kind": "Application",
+        "metadata": _meta(platform, ROOT_APP, {}),
+        "spec": {
+            "project": PLATFORM_PROJECT,
+            "source": {"repoURL": platform.repo_url, "targetRevision": platform.target_revision,
+                       "path": f"{platform.gitops_path}/argocd", "directory": {"recurse": True}},
+            "destination": {"server": IN_CLUSTER, "namespace": ns},
+            "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
+        },
+    }
+    return [project, root]

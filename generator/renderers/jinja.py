@@ -1,0 +1,66 @@
+"""Jinja2 templates (``*.yaml.j2``): sandboxed, undefined variables fail."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from ..yamlio import safe_load_all
+
+__all__ = ["render"]
+
+
+def _to_json(value: Any) -> str:
+    # A JSON string is a valid YAML flow scalar, so values with quotes, newlines or
+    # "---" are always safe to embed.
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _environment(files: dict[str, str]) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=jinja2.DictLoader(files),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["json"] = _to_json
+    return env
+
+
+def _line_in(exc: BaseException, name: str) -> int:
+    line = getattr(exc, "lineno", None)
+    if isinstance(line, int) and getattr(exc, "name", name) in (name, None):
+        return line
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == name:
+            return lineno
+    return 0
+
+
+def render(template: str, files: dict[str, str], entry: str, context: dict[str, Any]) -> list[Any]:
+    """Render ``entry`` and parse the result as a stream of YAML documents."""
+    from . import TemplateFailure
+    import yaml
+
+    env = _environment(files)
+    try:
+        text = env.get_template(entry).render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateFailure(exc.name or entry, exc.lineno or 0, f"template syntax error: {exc.message}") from None
+    except jinja2.UndefinedError as exc:
+        raise TemplateFailure(entry, _line_in(exc, entry), f"undefined value: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateFailure(entry, _line_in(exc, entry), f"template error: {exc}") from None
+    except Exception as exc:  # errors raised by template code (e.g. a bad filter argument)
+        raise TemplateFailure(entry, _line_in(exc, entry), f"{type(exc).__name__}: {exc}") from None
+    try:
+        return safe_load_all(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} of its output" if mark is not None else ""
+        raise TemplateFailure(entry, 0, f"rendered output is not valid YAML{where}: "
+                              f"{getattr(exc, 'problem', exc)}") from None

@@ -1,0 +1,286 @@
+"""JSON Schemas of the input files, and their translation into located problems.
+
+The schemas are data (as pre-commit's are); :func:`check` runs one over a located
+document and turns every error into a :class:`~generator.errors.Problem` with the
+file, line, column and key path, plus a hint (did-you-mean for unknown keys).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from .errors import Problem
+from .yamlio import Located
+
+__all__ = [
+    "ENVIRONMENT",
+    "ENV_VALUE_KEYS",
+    "PLATFORM",
+    "SERVICE",
+    "VALUE_KEYS",
+    "check",
+    "did_you_mean",
+]
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+SERVICE_NAME = r"^[a-z][a-z0-9-]*$"
+QUANTITY = {"type": ["string", "integer", "number"], "pattern": r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"}
+
+_RESOURCE_MAP = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"cpu": QUANTITY, "memory": QUANTITY, "ephemeral-storage": QUANTITY},
+}
+
+#: Values that may vary per environment and cluster (the overlays patch them).
+ENV_VALUE_PROPS: dict[str, Any] = {
+    "image": {"type": "string", "minLength": 1, "pattern": r"^[^\s:@]+(:[0-9]+)?[^\s:@]*$"},
+    "tag": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"},
+    "replicas": {"type": "integer", "minimum": 0, "maximum": 1000},
+    "resources": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"requests": _RESOURCE_MAP, "limits": _RESOURCE_MAP},
+    },
+    "env": {
+        "type": "object",
+        "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_.-]*$"},
+        "additionalProperties": {"type": ["string", "integer", "number"]},
+    },
+    "autoscaling": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "maxReplicas": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "targetCPUUtilizationPercentage": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
+    },
+}
+#: Values that shape the base and so are set only in platform defaults or a service's top level.
+BASE_ONLY_PROPS: dict[str, Any] = {
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+    "healthPath": {"type": "string", "pattern": r"^/\S*$"},
+}
+VALUE_PROPS = {**ENV_VALUE_PROPS, **BASE_ONLY_PROPS}
+VALUE_KEYS = frozenset(VALUE_PROPS)
+ENV_VALUE_KEYS = frozenset(ENV_VALUE_PROPS)
+
+_ENV_VALUES = {"type": "object", "additionalProperties": False, "properties": ENV_VALUE_PROPS}
+_VALUES = {"type": "object", "additionalProperties": False, "properties": VALUE_PROPS}
+
+PLATFORM: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["organization", "gitops", "teams"],
+    "properties": {
+        "organization": {"type": "string", "pattern": DNS_LABEL, "maxLength": 40},
+        "gitops": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["repoURL", "targetRevision"],
+            "properties": {
+                "repoURL": {"type": "string", "minLength": 1},
+                "targetRevision": {"type": "string", "minLength": 1},
+                "path": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"},
+            },
+        },
+        "argocd": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"namespace": {"type": "string", "pattern": DNS_LABEL}},
+        },
+        "teams": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": DNS_LABEL, "maxLength": 50},
+            "additionalProperties": {
+                "type": ["object", "null"],
+                "additionalProperties": False,
+                "properties": {
+                    "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+                    "description": {"type": "string"},
+                    "groups": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                },
+            },
+        },
+        "defaults": _VALUES,
+    },
+}
+
+ENVIRONMENT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "order", "clusters"],
+    "properties": {
+        "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 30},
+        "order": {"type": "integer", "minimum": 0},
+        "clusters": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "server"],
+                "properties": {
+                    "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 40},
+                    "server": {"type": "string", "pattern": r"^https://\S+$"},
+                    "values": _ENV_VALUES,
+                },
+            },
+        },
+        "defaults": _ENV_VALUES,
+        "sync": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "automated": {"type": "boolean"},
+                "prune": {"type": "boolean"},
+                "selfHeal": {"type": "boolean"},
+            },
+        },
+    },
+}
+
+_SERVICE_ENV = {
+    "type": ["object", "null"],
+    "additionalProperties": False,
+    "properties": {
+        **ENV_VALUE_PROPS,
+        "clusters": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {
+                "type": ["object", "null"],
+                "additionalProperties": False,
+                "properties": ENV_VALUE_PROPS,
+            },
+        },
+    },
+}
+
+SERVICE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "team", "template", "image", "tag"],
+    "properties": {
+        "name": {"type": "string", "pattern": SERVICE_NAME, "maxLength": 40},
+        "team": {"type": "string"},
+        "description": {"type": "string"},
+        "tier": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+        "template": {"type": "string"},
+        **VALUE_PROPS,
+        "environments": {"type": ["object", "null"], "additionalProperties": _SERVICE_ENV},
+    },
+}
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "empty",
+}
+
+_HINTS_BASE_ONLY = (
+    "{key} shapes the base manifests, so it can be set only in platform defaults "
+    "or at the top level of a service's config.yaml"
+)
+
+
+def did_you_mean(word: str, choices: list[str] | set[str] | frozenset[str], what: str = "") -> str:
+    """A hint naming the closest valid choice, or listing them all."""
+    options = sorted(choices)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if not options:
+        return f"no {what or 'choices'} are defined"
+    listed = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
+    return f"valid {what or 'keys'}: {listed}"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing"
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return repr(value)
+
+
+def _types(expected: Any) -> str:
+    names = [expected] if isinstance(expected, str) else list(expected)
+    names = [n for n in names if n != "null"] or names
+    return " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+
+
+def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
+    path: tuple[str | int, ...] = tuple(err.absolute_path)
+    v = err.validator
+    inst = err.instance
+    if v == "additionalProperties" and isinstance(inst, dict):
+        props = set(err.schema.get("properties", {}))
+        out = []
+        for key in sorted(k for k in inst if k not in props):
+            hint = (
+                _HINTS_BASE_ONLY.format(key=key)
+                if key in BASE_ONLY_PROPS and not (BASE_ONLY_PROPS.keys() & props)
+                else did_you_mean(key, props)
+            )
+            out.append(doc.problem((*path, key), f"unknown key '{key}'", hint, key=True))
+        return out
+    if v == "required":
+        missing = str(err.message).split("'")[1] if "'" in err.message else err.message
+        return [doc.problem(path, f"missing required key '{missing}'")]
+    if v == "type":
+        hint = ""
+        if err.validator_value == "string" or "string" in err.validator_value:
+            if isinstance(inst, (int, float, bool)):
+                hint = f"quote it: \"{_describe(inst).lower() if isinstance(inst, bool) else inst}\""
+        return [doc.problem(path, f"expected {_types(err.validator_value)}, got {_describe(inst)}", hint)]
+    if v == "pattern":
+        return [doc.problem(path, f"{inst!r} does not match {err.validator_value}")]
+    if v == "enum":
+        return [doc.problem(path, f"{inst!r} is not one of {err.validator_value}")]
+    if v in ("minimum", "maximum"):
+        word = "less than the minimum" if v == "minimum" else "greater than the maximum"
+        return [doc.problem(path, f"{inst} is {word} of {err.validator_value}")]
+    if v == "maxLength":
+        return [doc.problem(path, f"{inst!r} is longer than {err.validator_value} characters")]
+    if v == "minLength":
+        return [doc.problem(path, "must not be empty")]
+    if v == "minItems":
+        return [doc.problem(path, f"needs at least {err.validator_value} item(s)")]
+    if v == "minProperties":
+        return [doc.problem(path, f"needs at least {err.validator_value} entry")]
+    if v == "propertyNames":
+        bad = inst if isinstance(inst, str) else ""
+        parent = path
+        return [doc.problem((*parent, bad), f"invalid name {bad!r}: {err.message}", key=True)]
+    return [doc.problem(path, err.message)]
+
+
+def check(doc: Located, schema: dict[str, Any]) -> list[Problem]:
+    """Validate ``doc`` against ``schema``; every error becomes a located problem."""
+    if doc.data is None:
+        return [doc.problem((), "the file is empty")]
+    validator = Draft202012Validator(schema)
+    problems: list[Problem] = []
+    for err in validator.iter_errors(doc.data):
+        if err.validator == "propertyNames":
+            # jsonschema reports the offending name as the instance and the parent's path
+            bad = err.instance
+            problems.append(
+                doc.problem((*tuple(err.absolute_path), bad), f"invalid name {bad!r}",
+                            "use lower-case letters, digits and '-'", key=True)
+            )
+            continue
+        problems.extend(_error_problems(doc, err))
+    return problems

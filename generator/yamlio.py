@@ -1,0 +1,237 @@
+"""The one module that owns YAML: located loading and the single output style.
+
+Loading keeps, for every key path, the line and column of the key and of its value,
+so that later stages can point at ``file:line:col``. Dumping uses one style
+everywhere: block style, 2-space indent, keys in the order given, LF, final newline,
+no line folding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .errors import Problem
+
+__all__ = [
+    "Located",
+    "Pos",
+    "dump",
+    "dump_all",
+    "load_located",
+    "parse_error",
+]
+
+try:  # libyaml C loader/dumper; the pure-Python ones are the fallback only
+    _Loader: Any = yaml.CSafeLoader
+    _Dumper: Any = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover - libyaml missing
+    _Loader = yaml.SafeLoader
+    _Dumper = yaml.SafeDumper
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Pos:
+    """1-based line and column."""
+
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Located:
+    """A parsed YAML document and where each key path sits in its file."""
+
+    file: str
+    data: Any
+    keys: dict[KeyPath, Pos]
+    values: dict[KeyPath, Pos]
+
+    def pos(self, path: KeyPath, *, key: bool = False) -> Pos:
+        """Position of ``path`` (its key if ``key``), else of its nearest located parent."""
+        table = self.keys if key else self.values
+        p = tuple(path)
+        while p:
+            if p in table:
+                return table[p]
+            if p in self.values:
+                return self.values[p]
+            p = p[:-1]
+        return self.values.get((), Pos(1, 1))
+
+    def problem(self, path: KeyPath, message: str, hint: str = "", *, key: bool = False) -> Problem:
+        """A :class:`Problem` located at ``path`` in this file."""
+        from .errors import format_path
+
+        pos = self.pos(path, key=key)
+        return Problem(self.file, pos.line, pos.column, format_path(path), message, hint)
+
+
+_constructor = yaml.constructor.SafeConstructor()
+
+
+def _mark(node: yaml.Node) -> Pos:
+    return Pos(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _walk(
+    node: yaml.Node,
+    path: KeyPath,
+    file: str,
+    keys: dict[KeyPath, Pos],
+    values: dict[KeyPath, Pos],
+    problems: list[Problem],
+) -> Any:
+    values[path] = _mark(node)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for knode, vnode in node.value:
+            if knode.tag == "tag:yaml.org,2002:merge":
+                problems.append(
+                    Problem(file, *_tuple(_mark(knode)), _fmt(path), "merge keys (<<) are not supported",
+                            "write the keys out; layering is done by platform-gen")
+                )
+                continue
+            if not isinstance(knode, yaml.ScalarNode):
+                problems.append(Problem(file, *_tuple(_mark(knode)), _fmt(path), "keys must be plain scalars"))
+                continue
+            key = _constructor.construct_object(knode)
+            if not isinstance(key, str):
+                key = str(key) if not isinstance(key, bool) else str(key).lower()
+            child = (*path, key)
+            if key in out:
+                problems.append(
+                    Problem(file, *_tuple(_mark(knode)), _fmt(child), "duplicate key",
+                            f"first given on line {keys[child].line}")
+                )
+                continue
+            keys[child] = _mark(knode)
+            out[key] = _walk(vnode, child, file, keys, values, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _walk(item, (*path, i), file, keys, values, problems) for i, item in enumerate(node.value)
+        ]
+    return _constructor.construct_object(node)
+
+
+def _tuple(pos: Pos) -> tuple[int, int]:
+    return pos.line, pos.column
+
+
+def _fmt(path: KeyPath) -> str:
+    from .errors import format_path
+
+    return format_path(path)
+
+
+def parse_error(file: str, exc: yaml.YAMLError) -> Problem:
+    """Turn a PyYAML error into a located :class:`Problem`."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+    reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return Problem(file, line, col, "", f"invalid YAML: {reason}", "check indentation and quoting")
+
+
+def load_located(text: str, file: str) -> tuple[Located | None, list[Problem]]:
+    """Parse one YAML document, returning it with positions, or the problems found."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        return None, [parse_error(file, exc)]
+    problems: list[Problem] = []
+    keys: dict[KeyPath, Pos] = {}
+    values: dict[KeyPath, Pos] = {}
+    if node is None:
+        return Located(file, None, keys, values), []
+    try:
+        data = _walk(node, (), file, keys, values, problems)
+    except yaml.YAMLError as exc:
+        return None, [parse_error(file, exc)]
+    return Located(file, data, keys, values), problems
+
+
+def _str_representer(dumper: Any, data: str) -> Any:
+    # Strings that YAML 1.1 readers would take for something else are quoted by the
+    # resolver already; multi-line strings are written double-quoted so that no line of
+    # a value can ever start a new document ("---") for naive splitters.
+    if "\n" in data:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+class _Block(str):
+    """A string to be written as a literal block (used for inline Kustomize patches)."""
+
+
+def _block_representer(dumper: Any, data: str) -> Any:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style="|")
+
+
+class Dumper(_Dumper):  # type: ignore[misc,valid-type]
+    """The single output style: never anchors or aliases, even for shared objects."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+Dumper.add_representer(str, _str_representer)
+Dumper.add_representer(_Block, _block_representer)
+
+
+def block(text: str) -> str:
+    """Mark ``text`` to be written as a literal block scalar."""
+    return _Block(text)
+
+
+def dump(data: Any) -> str:
+    """Serialize one document in the project's YAML style."""
+    out: str = yaml.dump(
+        data,
+        Dumper=Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        indent=2,
+        width=1 << 30,
+        line_break="\n",
+        explicit_start=False,
+    )
+    return out
+
+
+def dump_all(docs: list[Any]) -> str:
+    """Serialize several documents separated by ``---``."""
+    return "---\n".join(dump(d) for d in docs)
+
+
+def safe_load(text: str) -> Any:
+    """Plain (unlocated) load with the C loader, for tool output."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def safe_load_all(text: str) -> list[Any]:
+    """Plain multi-document load with the C loader, for tool output."""
+    return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
+
+
+def load_located_all(text: str, file: str) -> tuple[list[Located], list[Problem]]:
+    """Parse every document of a multi-document YAML file, with positions."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.YAMLError as exc:
+        return [], [parse_error(file, exc)]
+    docs: list[Located] = []
+    problems: list[Problem] = []
+    for node in nodes:
+        if node is None:
+            continue
+        keys: dict[KeyPath, Pos] = {}
+        values: dict[KeyPath, Pos] = {}
+        data = _walk(node, (), file, keys, values, problems)
+        docs.append(Located(file, data, keys, values))
+    return docs, problems

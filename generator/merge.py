@@ -95,7 +95,7 @@ def _checks(target: Target, base_has_hpa: bool) -> list[Problem]:
     return problems
 
 
-def resolve(platform: Platform, hpa_templates: frozenset[str] = frozenset()) -> list[Target]:
+def resolve(platform: Platform, hpa_services: frozenset[str] = frozenset()) -> list[Target]:
     """Every (service, env, cluster) target with merged values, in a stable order."""
     targets: list[Target] = []
     problems: list[Problem] = []
@@ -105,7 +105,7 @@ def resolve(platform: Platform, hpa_templates: frozenset[str] = frozenset()) -> 
                 cluster = next(c for c in env.clusters if c.name == cluster_name)
                 values, origins = merge_layers(layers_of(platform, service, env.name, cluster_name))
                 target = Target(service, env, cluster, values, origins)
-                problems.extend(_checks(target, service.template in hpa_templates))
+                problems.extend(_checks(target, service.name in hpa_services))
                 targets.append(target)
     if problems:
         raise InputError(problems)

@@ -100,26 +100,32 @@ def _service(
 ) -> Service | None:
     found = schemas.check(doc, schemas.SERVICE)
     problems.extend(found)
-    if found:
-        return None
     data = doc.data
-    ok = True
-    if data["name"] != folder:
+    if not isinstance(data, dict):
+        return None
+    ok = not found
+    # cross-file checks still run on the fields that are well-formed, so that one
+    # pass reports everything
+    if isinstance(data.get("name"), str) and data["name"] != folder:
         problems.append(doc.problem(("name",), f"name '{data['name']}' does not match its folder '{folder}'",
                                     f"set name: {folder}, or rename the folder"))
         ok = False
-    if data["team"] not in teams:
+    if isinstance(data.get("team"), str) and data["team"] not in teams:
         problems.append(doc.problem(("team",), f"unknown team '{data['team']}'",
                                     did_you_mean(data["team"], set(teams), f"teams (in {PLATFORM_FILE})")))
         ok = False
-    if data["template"] not in templates:
+    if isinstance(data.get("template"), str) and data["template"] not in templates:
         problems.append(doc.problem(("template",), f"unknown template '{data['template']}'",
                                     did_you_mean(data["template"], set(templates), f"templates (in {TEMPLATES_DIR}/)")))
         ok = False
+    if not isinstance(data.get("environments") or {}, dict):
+        return None
     placements: dict[str, tuple[str, ...]] = {}
     env_layers: dict[str, Layer] = {}
     cluster_layers: dict[tuple[str, str], Layer] = {}
     for env_name, spec in (data.get("environments") or {}).items():
+        if not isinstance(spec, (dict, type(None))):
+            continue
         if env_name not in envs:
             problems.append(doc.problem(("environments", env_name), f"unknown environment '{env_name}'",
                                         did_you_mean(env_name, set(envs), "environments"), key=True))
@@ -130,7 +136,7 @@ def _service(
                                       exclude=("clusters",))
         listed = (spec or {}).get("clusters")
         names = {c.name for c in env.clusters}
-        if listed:
+        if isinstance(listed, dict) and listed:
             for cname in listed:
                 if cname not in names:
                     problems.append(doc.problem(("environments", env_name, "clusters", cname),

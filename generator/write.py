@@ -36,21 +36,22 @@ class Plan:
         return bool(self.created or self.changed or self.removed)
 
 
-def check_out_dir(root: Path, out: Path) -> None:
-    """Refuse output folders that would overwrite inputs or are not ours."""
+def check_out_dir(root: Path, out: Path, shown: str | None = None) -> None:
+    """Refuse output folders that would overwrite inputs or are not ours (``shown`` names it)."""
+    name_ = shown or str(out)
     root_r, out_r = root.resolve(), out.resolve()
     if out_r == root_r or out_r in root_r.parents:
-        raise OutputError(f"output folder {out} contains the platform repo",
+        raise OutputError(f"output folder {name_} contains the platform repo",
                           "pass --out a folder of its own, such as rendered")
     for name in _INPUT_DIRS:
         d = (root_r / name).resolve()
         if out_r == d or d in out_r.parents:
-            raise OutputError(f"output folder {out} is inside the inputs ({name}/)",
+            raise OutputError(f"output folder {name_} is inside the inputs ({name}/)",
                               "pass --out a folder of its own, such as rendered")
     if out_r.exists() and not out_r.is_dir():
-        raise OutputError(f"output path {out} exists and is not a folder")
+        raise OutputError(f"output path {name_} exists and is not a folder")
     if out_r.is_dir() and any(out_r.iterdir()) and not (out_r / MANIFEST).is_file():
-        raise OutputError(f"output folder {out} is not empty and was not created by platform-gen",
+        raise OutputError(f"output folder {name_} is not empty and was not created by platform-gen",
                           f"it has no {MANIFEST}; empty it or choose another --out")
 
 

@@ -1,0 +1,71 @@
+"""The output folder: ownership, safety, and nothing touched outside it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import Run, snapshot, tree
+
+
+def test_refuses_a_non_empty_folder_it_did_not_create(example: Path, run: Run) -> None:
+    out = example / "rendered"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code, _out, err = run("render", "--root", example)
+    assert code == 1
+    assert "error: output folder rendered is not empty and was not created by platform-gen" in err
+    assert "hint: it has no .platform-gen.yaml; empty it or choose another --out" in err
+    assert tree(out) == {"notes.txt": b"mine"}
+
+
+def test_writes_into_an_empty_folder(example: Path, run: Run) -> None:
+    (example / "rendered").mkdir()
+    assert run("render", "--root", example)[0] == 0
+    assert (example / "rendered/.platform-gen.yaml").is_file()
+
+
+def test_refuses_output_over_the_inputs(example: Path, run: Run) -> None:
+    before = snapshot(example)
+    for out in (example, example / "platform-config", example / "platform-config" / "x", example.parent):
+        code, _o, err = run("render", "--root", example, "--out", out)
+        assert code == 1, out
+        assert "error: output folder" in err
+    assert snapshot(example) == before
+
+
+def test_nothing_outside_the_output_folder_changes(example: Path, run: Run) -> None:
+    inputs = snapshot(example)
+    assert run("render", "--root", example)[0] == 0
+    after = {k: v for k, v in snapshot(example).items() if not k.startswith("rendered/")}
+    assert after == inputs
+    assert sorted(p.name for p in example.iterdir()) == ["environments", "overlays", "platform-config", "rendered"]
+
+
+def test_stray_files_in_our_folder_are_removed(example: Path, run: Run) -> None:
+    assert run("render", "--root", example)[0] == 0
+    stray = example / "rendered/services/old-service/base/deployment.yaml"
+    stray.parent.mkdir(parents=True)
+    stray.write_text("x")
+    code, out, _err = run("render", "--check", "--root", example)
+    assert code == 1 and "removed:  services/old-service/base/deployment.yaml" in out
+    code, out, _err = run("render", "--root", example, "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["removed"] == ["services/old-service/base/deployment.yaml"] and doc["status"] == "ok"
+    assert not (example / "rendered/services/old-service").exists()
+
+
+def test_symlink_out_of_the_tree_is_not_followed(example: Path, run: Run, tmp_path: Path) -> None:
+    assert run("render", "--root", example)[0] == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = example / "rendered/services/payment-service/base"
+    for f in target.iterdir():
+        f.unlink()
+    target.rmdir()
+    target.symlink_to(outside, target_is_directory=True)
+    code, _out, err = run("render", "--root", example)
+    assert code == 1
+    assert "refusing to write through a link" in err
+    assert list(outside.iterdir()) == []

@@ -52,7 +52,7 @@ def problems_json(problems: Sequence[Problem], status: str = "invalid") -> dict[
 
 def plan_text(plan: Plan, out: str, *, check: bool, verbosity: int) -> str:
     """Summary of a render (or of a ``--check``), with file lists as verbosity asks."""
-    lines = []
+    lines: list[str] = []
     show = verbosity > 0 or check
     for label, paths in (("created", plan.created), ("changed", plan.changed), ("removed", plan.removed)):
         if show:

@@ -187,6 +187,14 @@ _TYPE_NAMES = {
     "null": "empty",
 }
 
+_PATTERNS = {
+    DNS_LABEL: "lower-case letters, digits and '-', starting and ending with a letter or digit",
+    SERVICE_NAME: "lower-case letters, digits and '-', starting with a letter",
+    QUANTITY["pattern"]: "a Kubernetes quantity such as 250m, 0.5, 512Mi or 2Gi",
+    r"^https://\S+$": "an https:// URL",
+    r"^/\S*$": "a path starting with '/'",
+}
+
 _HINTS_BASE_ONLY = (
     "{key} shapes the base manifests, so it can be set only in platform defaults "
     "or at the top level of a service's config.yaml"
@@ -241,12 +249,13 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
         return [doc.problem(path, f"missing required key '{missing}'")]
     if v == "type":
         hint = ""
-        if err.validator_value == "string" or "string" in err.validator_value:
-            if isinstance(inst, (int, float, bool)):
-                hint = f"quote it: \"{_describe(inst).lower() if isinstance(inst, bool) else inst}\""
+        if "string" in (err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]) \
+                and isinstance(inst, (int, float, bool)):
+            hint = f"quote it: \"{_describe(inst).lower() if isinstance(inst, bool) else inst}\""
         return [doc.problem(path, f"expected {_types(err.validator_value)}, got {_describe(inst)}", hint)]
     if v == "pattern":
-        return [doc.problem(path, f"{inst!r} does not match {err.validator_value}")]
+        what = _PATTERNS.get(err.validator_value, f"must match {err.validator_value}")
+        return [doc.problem(path, f"{inst!r} is not valid: {what}")]
     if v == "enum":
         return [doc.problem(path, f"{inst!r} is not one of {err.validator_value}")]
     if v in ("minimum", "maximum"):

@@ -193,19 +193,19 @@ def validate(sources: Sources) -> Platform:
         envs[env.name] = env
 
     for env_name in sorted(sources.components):
-        files = sources.components[env_name]
         where = f"{OVERLAYS_DIR}/{env_name}"
         if env_name not in envs and not any(p.file.endswith(f"/{env_name}.yaml") for p in problems):
             problems.append(Problem(where, 0, 0, "", f"overlay folder for unknown environment '{env_name}'",
                                     did_you_mean(env_name, set(envs), "environments")))
-        if "kustomization.yaml" not in files:
+        if "kustomization.yaml" not in sources.components[env_name]:
             problems.append(Problem(where, 0, 0, "", "no kustomization.yaml",
                                     "an environment overlay is a Kustomize Component "
                                     "(kind: Component, apiVersion: kustomize.config.k8s.io/v1alpha1)"))
 
-    for name, files in sorted(sources.templates.items()):
-        if not any(f.endswith((".yaml.j2", ".jsonnet")) for f in files):
-            problems.append(Problem(f"{TEMPLATES_DIR}/{name}", 0, 0, "", "template has no *.yaml.j2 or *.jsonnet file"))
+    for name, tpl_files in sorted(sources.templates.items()):
+        if not any(f.endswith((".yaml.j2", ".jsonnet")) for f in tpl_files):
+            problems.append(Problem(f"{TEMPLATES_DIR}/{name}", 0, 0, "",
+                                    "template has no *.yaml.j2 or *.jsonnet file"))
 
     if parsed is None:
         raise InputError(problems)

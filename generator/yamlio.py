@@ -172,7 +172,7 @@ def _block_representer(dumper: Any, data: str) -> Any:
     return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style="|")
 
 
-class Dumper(_Dumper):  # type: ignore[misc,valid-type]
+class Dumper(_Dumper):  # type: ignore[misc]
     """The single output style: never anchors or aliases, even for shared objects."""
 
     def ignore_aliases(self, data: Any) -> bool:

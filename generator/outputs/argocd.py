@@ -50,11 +50,11 @@ def team_project(platform: Platform, team: str, targets: list[Target]) -> dict[s
             "spec": spec}
 
 
-def _sync_policy(env: Environment) -> dict[str, Any]:
+def _sync_policy(env: Environment, options: list[str]) -> dict[str, Any]:
     policy: dict[str, Any] = {}
     if env.sync.automated:
         policy["automated"] = {"prune": env.sync.prune, "selfHeal": env.sync.self_heal}
-    policy["syncOptions"] = ["CreateNamespace=true"]
+    policy["syncOptions"] = list(options)
     return policy
 
 
@@ -62,7 +62,9 @@ def application_set(platform: Platform, service: Service, targets: list[Target],
     """The ApplicationSet of one service over its (env, cluster) targets."""
     team = platform.teams[service.team]
     destination = {"server": "{{.server}}", "namespace": "{{.namespace}}"}
-    generators = []
+    # With an autoscaler, the HorizontalPodAutoscaler owns the replica count once running.
+    options = ["CreateNamespace=true", *(["RespectIgnoreDifferences=true"] if has_hpa else [])]
+    generators: list[dict[str, Any]] = []
     for env in platform.environments:
         mine = [t for t in targets if t.env.name == env.name]
         if not mine:
@@ -81,7 +83,7 @@ def application_set(platform: Platform, service: Service, targets: list[Target],
             "template": {"metadata": {}, "spec": {
                 "project": service.team,
                 "destination": destination,
-                "syncPolicy": _sync_policy(env),
+                "syncPolicy": _sync_policy(env, options),
             }},
         }})
     app_labels = {L.TEAM: service.team, L.SERVICE: service.name, L.ENVIRONMENT: "{{.env}}",
@@ -91,14 +93,10 @@ def application_set(platform: Platform, service: Service, targets: list[Target],
         "source": {"repoURL": platform.repo_url, "targetRevision": platform.target_revision, "path": "{{.path}}"},
         "destination": destination,
         "info": [{"name": "image", "value": "{{.image}}"}],
-        "syncPolicy": {"syncOptions": ["CreateNamespace=true"]},
+        "syncPolicy": {"syncOptions": list(options)},
     }
     if has_hpa:
-        # The HorizontalPodAutoscaler owns the replica count once running.
         spec["ignoreDifferences"] = [{"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}]
-        spec["syncPolicy"]["syncOptions"] = ["CreateNamespace=true", "RespectIgnoreDifferences=true"]
-        for gen in generators:
-            gen["list"]["template"]["spec"]["syncPolicy"]["syncOptions"] = list(spec["syncPolicy"]["syncOptions"])
     return {
         "apiVersion": API,
         "kind": "ApplicationSet",

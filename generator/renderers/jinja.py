@@ -44,8 +44,9 @@ def _line_in(exc: BaseException, name: str) -> int:
 
 def render(template: str, files: dict[str, str], entry: str, context: dict[str, Any]) -> list[Any]:
     """Render ``entry`` and parse the result as a stream of YAML documents."""
-    from . import TemplateFailure
     import yaml
+
+    from . import TemplateFailure
 
     env = _environment(files)
     try:

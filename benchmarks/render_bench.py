@@ -1,0 +1,316 @@
+"""Benchmark ``platform-gen render`` on synthetic platforms of N services.
+
+For each N a platform of N services x 3 environments (dev, staging, prod) x 4
+clusters per environment is generated from the example repo's templates, overlays
+and platform.yaml. Three runs are timed, each in its own process:
+
+1. cold:  ``render`` into an empty output folder;
+2. no-op: ``render`` again with nothing changed;
+3. check: ``render --check``.
+
+Peak RSS comes from ``os.wait4``, which returns the resource usage of exactly the
+child it reaps (and of that child's own reaped children), so every run is measured
+on its own without a wrapper process. The generated inputs are deterministic.
+
+Usage: python benchmarks/render_bench.py [--services 100 1000] [--out-dir DIR] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+ENVIRONMENTS = ("dev", "staging", "prod")
+CLUSTER_SUFFIXES = ("a", "b", "c", "d")
+REGIONS = {"a": "us-east-1", "b": "us-west-2", "c": "eu-west-1", "d": "ap-southeast-1"}
+#: The example's three teams first, then seven more; ``platform`` is reserved.
+TEAMS = ("payments", "identity", "data", "search", "catalog", "checkout", "messaging",
+         "growth", "infra", "risk")
+MARKER = ".render-bench"
+
+
+# --- synthetic platform ------------------------------------------------------------------
+
+
+def _dump(path: Path, data: Any, comment: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
+    path.write_text(f"# {comment}\n{text}", encoding="utf-8")
+
+
+def _platform(example: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(example.read_text(encoding="utf-8"))
+    teams = data.setdefault("teams", {})
+    for name in TEAMS:
+        teams.setdefault(name, {"description": f"The {name} team", "groups": [f"acme:{name}"]})
+    return data
+
+
+def _environment(name: str, order: int) -> dict[str, Any]:
+    clusters: list[dict[str, Any]] = []
+    for s in CLUSTER_SUFFIXES:
+        cluster: dict[str, Any] = {"name": f"{name}-{s}", "server": f"https://{name}-{s}.k8s.acme.internal"}
+        if name == "prod":
+            cluster["values"] = {"env": {"REGION": REGIONS[s]}}
+        elif name == "staging" and s == "d":
+            cluster["values"] = {"replicas": 1}
+        clusters.append(cluster)
+    doc: dict[str, Any] = {"name": name, "order": order, "clusters": clusters}
+    if name == "dev":
+        doc["defaults"] = {"replicas": 1, "env": {"LOG_LEVEL": "debug"}}
+        doc["sync"] = {"automated": True, "prune": True, "selfHeal": True}
+    elif name == "staging":
+        doc["defaults"] = {"env": {"LOG_LEVEL": "info"}}
+        doc["sync"] = {"automated": True, "prune": True, "selfHeal": True}
+    else:
+        doc["defaults"] = {"resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                                         "limits": {"memory": "512Mi"}},
+                           "env": {"LOG_LEVEL": "warn"}}
+        doc["sync"] = {"automated": False}
+    return doc
+
+
+def _service(i: int) -> dict[str, Any]:
+    """Config of service ``i``: a fixed function of ``i``, so every run sees the same repo."""
+    web = i % 2 == 0
+    team = TEAMS[(i // 2) % len(TEAMS)]
+    name = f"{team}-{'api' if web else 'worker'}-{i:04d}"
+    svc: dict[str, Any] = {
+        "name": name,
+        "team": team,
+        "description": f"Synthetic {'web service' if web else 'worker'} number {i}",
+        "tier": f"tier-{1 + i % 3}",
+        "template": "web-service" if web else "worker",
+        "image": f"ghcr.io/acme/{name}",
+        "tag": f"{1 + i % 4}.{i % 10}.{i % 7}",
+    }
+    if i % 5:
+        svc["replicas"] = 1 + i % 3
+    if web and i % 6 == 0:
+        svc["port"] = 8443
+        svc["healthPath"] = "/health/ready"
+    elif not web and i % 4 == 1:
+        svc["port"] = 9090
+    if i % 3 == 0:
+        svc["resources"] = {"requests": {"cpu": f"{100 + 50 * (i % 5)}m", "memory": f"{128 * (1 + i % 4)}Mi"},
+                            "limits": {"memory": f"{256 * (1 + i % 4)}Mi"}}
+    if web and i % 4 == 0:
+        svc["autoscaling"] = {"maxReplicas": 10 + i % 16}
+    env: dict[str, Any] = {f"FEATURE_{k}": "true" if (i + k) % 2 else "false" for k in range(i % 4)}
+    if not web:
+        env["QUEUE_NAME"] = f"{team}-queue-{i % 13}"
+        env["BATCH_SIZE"] = 100 * (1 + i % 5)
+    if env:
+        svc["env"] = env
+
+    envs: dict[str, Any] = {}
+    dev: dict[str, Any] = {}
+    if i % 3 == 0:
+        dev["tag"] = f"{2 + i % 4}.0.0-rc.{1 + i % 3}"
+    if i % 7 == 3:
+        dev["env"] = {"LOG_LEVEL": "trace"}
+    if i % 11 == 4:
+        dev["clusters"] = {f"dev-{s}": {} for s in CLUSTER_SUFFIXES}
+        dev["clusters"]["dev-d"] = {"tag": f"{svc['tag']}-canary"}
+    envs["dev"] = dev
+    envs["staging"] = {"replicas": 2} if i % 4 == 2 else {}
+    if i % 10 != 9:  # every tenth service is not in prod yet
+        prod: dict[str, Any] = {"replicas": 3 + i % 4}
+        if i % 5 == 0:  # runs on two prod clusters only, sized per cluster
+            prod["clusters"] = {
+                "prod-a": {"replicas": 6 + i % 3, "resources": {"limits": {"memory": "1Gi"}}},
+                "prod-b": {"env": {"CACHE_SIZE": 512}},
+            }
+        elif i % 8 == 3:  # all four, one of them with its own values
+            prod["clusters"] = {f"prod-{s}": {} for s in CLUSTER_SUFFIXES}
+            prod["clusters"]["prod-c"] = {"replicas": 2, "env": {"READ_ONLY": "true"}}
+        envs["prod"] = prod
+    svc["environments"] = envs
+    return svc
+
+
+def generate(root: Path, services: int) -> None:
+    """Write a platform repo with ``services`` services below ``root``."""
+    shutil.copytree(REPO / "platform-config" / "templates", root / "platform-config" / "templates")
+    shutil.copytree(REPO / "overlays", root / "overlays")
+    _dump(root / "platform-config" / "platform.yaml", _platform(REPO / "platform-config" / "platform.yaml"),
+          "Benchmark platform: the example's platform.yaml with ten teams.")
+    for order, env in enumerate(ENVIRONMENTS):
+        _dump(root / "environments" / f"{env}.yaml", _environment(env, order),
+              f"Benchmark environment {env}: four clusters.")
+    for i in range(services):
+        svc = _service(i)
+        _dump(root / "platform-config" / "services" / svc["name"] / "config.yaml", svc,
+              f"Benchmark service {i}.")
+
+
+# --- measurement -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """One timed process."""
+
+    label: str
+    seconds: float
+    peak_rss_mib: float
+    code: int
+    stdout: str
+    stderr: str
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).parent / "platform-gen"
+    if script.is_file():
+        return [str(script)]
+    found = shutil.which("platform-gen")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "import sys; from generator.cli import main; sys.exit(main())"]
+
+
+def measure(label: str, argv: Sequence[str]) -> Run:
+    """Run ``argv`` in a fresh process; return its wall time, peak RSS and output."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        # ru_maxrss is in KiB on Linux and in bytes on macOS
+        rss_bytes = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
+        return Run(label, seconds, rss_bytes / 2**20, proc.returncode,
+                   out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+
+
+@dataclass(frozen=True)
+class Result:
+    """All runs for one platform size."""
+
+    services: int
+    targets: int
+    files: int
+    runs: tuple[Run, ...]
+    problems: tuple[str, ...]
+
+    def seconds(self, label: str) -> float:
+        return next(r.seconds for r in self.runs if r.label == label)
+
+    @property
+    def peak_rss_mib(self) -> float:
+        return max(r.peak_rss_mib for r in self.runs)
+
+
+def _count(out: Path) -> tuple[int, int]:
+    files = sum(len(names) for _dir, _dirs, names in os.walk(out))
+    overlays = sum(1 for _ in out.glob("services/*/overlays/*/*/kustomization.yaml"))
+    return files, overlays
+
+
+def _plan(run: Run) -> dict[str, Any]:
+    try:
+        doc = json.loads(run.stdout)
+    except json.JSONDecodeError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def bench(workdir: Path, services: int) -> Result:
+    """Generate a platform of ``services`` services in ``workdir`` and time the three runs."""
+    root, out = workdir / "repo", workdir / "rendered"
+    generate(root, services)
+    base = [*_command(), "render", "--root", str(root), "--out", str(out), "--format", "json"]
+    runs: list[Run] = []
+    problems: list[str] = []
+    for label, extra in (("cold", []), ("no-op", []), ("check", ["--check"])):
+        run = measure(label, [*base, *extra])
+        runs.append(run)
+        if run.code != 0:
+            problems.append(f"{label} render exited {run.code}:\n{run.stderr or run.stdout}")
+            break
+        plan = _plan(run)
+        if label != "cold" and (plan.get("created") or plan.get("changed") or plan.get("removed")
+                                or plan.get("status") != "ok"):
+            problems.append(f"{label} render was not a no-op: {run.stdout[:2000]}")
+    files, overlays = _count(out) if out.is_dir() else (0, 0)
+    return Result(services, overlays, files, tuple(runs), tuple(problems))
+
+
+def table(results: Sequence[Result]) -> str:
+    """The results as a markdown table."""
+    lines = ["| services | targets (apps) | files | cold render s | no-op render s | check s | peak RSS MiB |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append(f"| {r.services} | {r.targets} | {r.files} | {r.seconds('cold'):.2f} "
+                     f"| {r.seconds('no-op'):.2f} | {r.seconds('check'):.2f} | {r.peak_rss_mib:.0f} |")
+    return "\n".join(lines)
+
+
+def _workdir(base: Path, services: int) -> Path:
+    d = base / f"n{services}"
+    if d.exists() and any(d.iterdir()):
+        if not (d / MARKER).is_file():
+            raise SystemExit(f"error: {d} is not empty and was not made by this benchmark")
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    (d / MARKER).write_text("made by benchmarks/render_bench.py\n", encoding="utf-8")
+    return d
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--services", type=int, nargs="+", default=[100, 1000], metavar="N",
+                        help="platform sizes to benchmark (default: 100 1000)")
+    parser.add_argument("--out-dir", type=Path, help="generate into DIR/n<N> (kept) instead of a temp folder")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args(argv)
+    if any(n < 1 or n > 9999 for n in args.services):
+        parser.error("--services takes sizes from 1 to 9999")
+
+    if args.out_dir is not None:
+        base = args.out_dir.resolve()
+        base.mkdir(parents=True, exist_ok=True)
+    else:
+        base = Path(tempfile.mkdtemp(prefix="render-bench-"))
+    results: list[Result] = []
+    failed = False
+    try:
+        for n in args.services:
+            print(f"benchmarking {n} services ...", file=sys.stderr, flush=True)
+            result = bench(_workdir(base, n), n)
+            for run in result.runs:
+                print(f"  {run.label:6} {run.seconds:7.2f} s  {run.peak_rss_mib:7.1f} MiB  exit {run.code}",
+                      file=sys.stderr, flush=True)
+            for problem in result.problems:
+                print(f"error: {problem}", file=sys.stderr)
+            if result.problems:
+                failed = True
+                break
+            results.append(result)
+    finally:
+        if args.out_dir is None and not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+        elif args.out_dir is None:
+            print(f"kept {base}", file=sys.stderr)
+    if results:
+        print(table(results))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

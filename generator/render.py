@@ -18,7 +18,7 @@ from .outputs import argocd, kustomize
 from .outputs import labels as L
 from .renderers import TemplateFailure, entries
 
-__all__ = ["MANIFEST", "Rendered", "render", "render_base"]
+__all__ = ["MANIFEST", "Rendered", "render", "render_bases"]
 
 #: The file that marks a folder as platform-gen's output and lists what it wrote.
 MANIFEST = ".platform-gen.yaml"
@@ -72,28 +72,40 @@ def _check_objects(service: Service, template: str, entry: str, objects: list[An
     return problems
 
 
-def render_base(platform: Platform, service: Service) -> tuple[list[dict[str, Any]], list[Problem]]:
-    """Render a service's template with its base values; return the objects or problems."""
-    values, _ = merge.base_values(platform, service)
-    context = _context(platform, service, values)
-    files = platform.templates[service.template]
+def _render_entry(platform: Platform, template: str, entry: str, renderer: Any,
+                  services: list[Service]) -> tuple[dict[str, list[Any]], list[Problem]]:
+    """Render one entry file for many services: in one batch, else one by one to locate failures."""
+    files = platform.templates[template]
+    contexts = [_context(platform, s, merge.base_values(platform, s)[0]) for s in services]
+    try:
+        produced = renderer.render_many(template, files, entry, contexts)
+        return {s.name: objs for s, objs in zip(services, produced, strict=True)}, []
+    except TemplateFailure:
+        pass
+    out: dict[str, list[Any]] = {}
+    problems: list[Problem] = []
+    for service, ctx in zip(services, contexts, strict=True):
+        try:
+            out[service.name] = renderer.render(template, files, entry, ctx)
+        except TemplateFailure as exc:
+            problems.append(Problem(f"{TEMPLATES_DIR}/{template}/{exc.file}", exc.line, 0, "",
+                                    exc.message, f"while rendering service '{service.name}'"))
+    return out, problems
+
+
+def _finish_base(service: Service, template: str, produced: list[tuple[str, list[Any]]]
+                 ) -> tuple[list[dict[str, Any]], list[Problem]]:
     objects: list[dict[str, Any]] = []
     problems: list[Problem] = []
-    for entry, renderer in entries(files):
-        try:
-            produced = renderer.render(service.template, files, entry, context)
-        except TemplateFailure as exc:
-            problems.append(Problem(f"{TEMPLATES_DIR}/{service.template}/{exc.file}", exc.line, 0, "",
-                                    exc.message, f"while rendering service '{service.name}'"))
-            continue
-        problems.extend(_check_objects(service, service.template, entry, produced))
-        objects.extend(o for o in produced if isinstance(o, dict))
+    for entry, objs in produced:
+        problems.extend(_check_objects(service, template, entry, objs))
+        objects.extend(o for o in objs if isinstance(o, dict))
     if not problems:
         workloads = [o for o in objects if o.get("kind") in kustomize.WORKLOAD_KINDS]
         if not any(c.get("name") == kustomize.APP_CONTAINER
                    for w in workloads for c in w.get("spec", {}).get("template", {}).get("spec", {})
                    .get("containers", [])):
-            problems.append(Problem(f"{TEMPLATES_DIR}/{service.template}", 0, 0, "",
+            problems.append(Problem(f"{TEMPLATES_DIR}/{template}", 0, 0, "",
                                     "the template renders no Deployment or StatefulSet with a container "
                                     f"named '{kustomize.APP_CONTAINER}'",
                                     "overlays patch the image, replicas, resources and env of that container"))
@@ -101,14 +113,29 @@ def render_base(platform: Platform, service: Service) -> tuple[list[dict[str, An
     return objects, problems
 
 
-def render(platform: Platform) -> Rendered:
-    """Render the complete tree; raise InputError with every problem found."""
+def render_bases(platform: Platform) -> tuple[dict[str, list[dict[str, Any]]], list[Problem]]:
+    """Render every service's template with its base values, a batch per template file."""
     problems: list[Problem] = []
+    produced: dict[str, list[tuple[str, list[Any]]]] = {s.name: [] for s in platform.services}
+    by_template: dict[str, list[Service]] = {}
+    for service in platform.services:
+        by_template.setdefault(service.template, []).append(service)
+    for template, services in sorted(by_template.items()):
+        for entry, renderer in entries(platform.templates[template]):
+            results, found = _render_entry(platform, template, entry, renderer, services)
+            problems.extend(found)
+            for name, objs in results.items():
+                produced[name].append((entry, objs))
     bases: dict[str, list[dict[str, Any]]] = {}
     for service in platform.services:
-        objects, found = render_base(platform, service)
+        bases[service.name], found = _finish_base(service, service.template, produced[service.name])
         problems.extend(found)
-        bases[service.name] = objects
+    return bases, problems
+
+
+def render(platform: Platform) -> Rendered:
+    """Render the complete tree; raise InputError with every problem found."""
+    bases, problems = render_bases(platform)
     if problems:
         raise InputError(problems)
     hpa = frozenset(s.name for s in platform.services

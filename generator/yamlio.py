@@ -188,8 +188,8 @@ def block(text: str) -> str:
     return _Block(text)
 
 
-def dump(data: Any) -> str:
-    """Serialize one document in the project's YAML style."""
+def dump_pyyaml(data: Any) -> str:
+    """Serialize one document with PyYAML: the reference for :func:`dump`."""
     out: str = yaml.dump(
         data,
         Dumper=Dumper,
@@ -202,6 +202,114 @@ def dump(data: Any) -> str:
         explicit_start=False,
     )
     return out
+
+
+class _Fallback(Exception):
+    """The fast emitter met a shape it does not handle; PyYAML does the document."""
+
+
+_scalar_memo: dict[Any, str] = {}
+_key_memo: dict[str, str] = {}
+
+
+def _scalar(value: Any) -> str:
+    key = (type(value), value)
+    text = _scalar_memo.get(key)
+    if text is None:
+        # PyYAML decides quoting and style; "- x\n" is a scalar in block context
+        text = dump_pyyaml([value])[2:-1]
+        if "\n" in text:
+            raise _Fallback
+        if len(_scalar_memo) < 200_000:
+            _scalar_memo[key] = text
+    return text
+
+
+def _key(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 120:
+        raise _Fallback
+    text = _key_memo.get(value)
+    if text is None:
+        line = dump_pyyaml({value: None})
+        if not line.endswith(": null\n") or line.count("\n") != 1:
+            raise _Fallback
+        text = line[: -len(": null\n")]
+        if len(_key_memo) < 200_000:
+            _key_memo[value] = text
+    return text
+
+
+def _block_lines(text: str, indent: int) -> list[str]:
+    lines = text.split("\n")
+    # the plain "|" (clip) style holds text ending in exactly one newline, with no
+    # trailing blanks and no leading blank on the first line
+    if (not text.endswith("\n") or text.endswith("\n\n") or text[:1] in (" ", "\t")
+            or any(line != line.rstrip() for line in lines) or "\t" in text or "\r" in text):
+        raise _Fallback
+    pad = " " * indent
+    return [(pad + line if line else "") + "\n" for line in lines[:-1]]
+
+
+def _emit_value(value: Any, indent: int, prefix: str, out: list[str]) -> None:
+    """``prefix`` is the text of the line so far (key and colon, or dashes)."""
+    if isinstance(value, dict) and value:
+        out.append(prefix + "\n")
+        _emit_mapping(value, indent + 2, out)
+    elif isinstance(value, list) and value:
+        out.append(prefix + "\n")
+        _emit_sequence(value, indent, out)
+    elif isinstance(value, _Block):
+        out.append(prefix + " |\n")
+        out.extend(_block_lines(value, indent + 2))
+    elif isinstance(value, (dict, list)):
+        out.append(prefix + (" {}\n" if isinstance(value, dict) else " []\n"))
+    elif isinstance(value, (str, int, float, bool)) or value is None:
+        out.append(prefix + " " + _scalar(value) + "\n")
+    else:
+        raise _Fallback
+
+
+def _emit_mapping(mapping: dict[Any, Any], indent: int, out: list[str], first: str | None = None) -> None:
+    pad = " " * indent
+    for i, (k, v) in enumerate(mapping.items()):
+        lead = first if (i == 0 and first is not None) else pad
+        _emit_value(v, indent, lead + _key(k) + ":", out)
+
+
+def _emit_sequence(items: list[Any], indent: int, out: list[str]) -> None:
+    dash = " " * indent + "- "
+    for item in items:
+        if isinstance(item, dict) and item:
+            _emit_mapping(item, indent + 2, out, first=dash)
+        elif isinstance(item, (list, _Block)) or (isinstance(item, dict) and not item):
+            if isinstance(item, list) and not item:
+                out.append(dash + "[]\n")
+            elif isinstance(item, dict):
+                out.append(dash + "{}\n")
+            else:
+                raise _Fallback
+        elif isinstance(item, (str, int, float, bool)) or item is None:
+            out.append(dash + _scalar(item) + "\n")
+        else:
+            raise _Fallback
+
+
+def dump(data: Any) -> str:
+    """Serialize one document in the project's YAML style.
+
+    Documents of plain mappings, lists and scalars are emitted directly, with each
+    scalar's representation taken from PyYAML (and remembered), so the text is
+    byte-identical to :func:`dump_pyyaml` at a fraction of the cost; any other
+    shape is handed to PyYAML whole.
+    """
+    if not (isinstance(data, dict) and data):
+        return dump_pyyaml(data)
+    out: list[str] = []
+    try:
+        _emit_mapping(data, 0, out)
+    except _Fallback:
+        return dump_pyyaml(data)
+    return "".join(out)
 
 
 def dump_all(docs: list[Any]) -> str:

@@ -1,17 +1,17 @@
 """Template renderers, one small module per language, found through :data:`REGISTRY`.
 
 A renderer takes a template's files (relative name -> text, read by ``load``), the
-entry file to render, and the context; it returns the Kubernetes objects the entry
-produces, or raises :class:`TemplateFailure` with the template line when known.
+entry file to render and one context per service; it returns, per context, the
+Kubernetes objects the entry produces, or raises :class:`TemplateFailure` with the
+template line when known. Renderers work on batches so that per-template set-up
+(compiling, starting an interpreter) is paid once per template, not per service.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from . import jinja, jsonnet
 
 __all__ = ["REGISTRY", "Renderer", "TemplateFailure", "entries"]
 
@@ -26,19 +26,32 @@ class TemplateFailure(Exception):
         super().__init__(message)
 
 
+RenderMany = Callable[[str, dict[str, str], str, Sequence[dict[str, Any]]], list[list[Any]]]
+
+
 @dataclass(frozen=True)
 class Renderer:
-    """A template language: the suffix of its entry files and its render function."""
+    """A template language: the suffix of its entry files and its batch render function."""
 
     name: str
     suffix: str
-    render: Callable[[str, dict[str, str], str, dict[str, Any]], list[Any]]
+    render_many: RenderMany
+
+    def render(self, template: str, files: dict[str, str], entry: str, context: dict[str, Any]) -> list[Any]:
+        """Render one context."""
+        return self.render_many(template, files, entry, [context])[0]
 
 
-REGISTRY: tuple[Renderer, ...] = (
-    Renderer("jinja2", ".yaml.j2", jinja.render),
-    Renderer("jsonnet", ".jsonnet", jsonnet.render),
-)
+def _registry() -> tuple[Renderer, ...]:
+    from . import jinja, jsonnet
+
+    return (
+        Renderer("jinja2", ".yaml.j2", jinja.render_many),
+        Renderer("jsonnet", ".jsonnet", jsonnet.render_many),
+    )
+
+
+REGISTRY: tuple[Renderer, ...] = _registry()
 
 
 def entries(files: dict[str, str]) -> list[tuple[str, Renderer]]:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import traceback
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import jinja2
+import yaml
 from jinja2.sandbox import SandboxedEnvironment
 
 from ..yamlio import safe_load_all
 
-__all__ = ["render"]
+__all__ = ["render_many"]
 
 
 def _to_json(value: Any) -> str:
@@ -20,13 +23,16 @@ def _to_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _environment(files: dict[str, str]) -> SandboxedEnvironment:
+@lru_cache(maxsize=64)
+def _environment(files: tuple[tuple[str, str], ...]) -> SandboxedEnvironment:
+    sources = dict(files)
     env = SandboxedEnvironment(
         # the template's own name as its filename, so errors can name the line
-        loader=jinja2.FunctionLoader(lambda name: (files[name], name, lambda: True) if name in files else None),
+        loader=jinja2.FunctionLoader(lambda name: (sources[name], name, lambda: True) if name in sources else None),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        cache_size=-1,
     )
     env.filters["json"] = _to_json
     return env
@@ -42,13 +48,9 @@ def _line_in(exc: BaseException, name: str) -> int:
     return 0
 
 
-def render(template: str, files: dict[str, str], entry: str, context: dict[str, Any]) -> list[Any]:
-    """Render ``entry`` and parse the result as a stream of YAML documents."""
-    import yaml
-
+def _render(env: SandboxedEnvironment, entry: str, context: dict[str, Any]) -> list[Any]:
     from . import TemplateFailure
 
-    env = _environment(files)
     try:
         text = env.get_template(entry).render(**context)
     except jinja2.TemplateSyntaxError as exc:
@@ -66,3 +68,10 @@ def render(template: str, files: dict[str, str], entry: str, context: dict[str, 
         where = f" at line {mark.line + 1} of its output" if mark is not None else ""
         raise TemplateFailure(entry, 0, f"rendered output is not valid YAML{where}: "
                               f"{getattr(exc, 'problem', exc)}") from None
+
+
+def render_many(template: str, files: dict[str, str], entry: str,
+                contexts: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """Render ``entry`` once per context; each result is parsed as a stream of YAML documents."""
+    env = _environment(tuple(sorted(files.items())))
+    return [_render(env, entry, ctx) for ctx in contexts]

@@ -1,7 +1,10 @@
-"""Jsonnet templates (``*.jsonnet``): the context is ``std.extVar('ctx')``.
+"""Jsonnet templates (``*.jsonnet``): the file is a function of the context.
 
-Imports are served from the template's own files in memory, so a template cannot
-read anything outside its folder.
+An entry file is ``function(ctx) ...`` returning an object or a list of objects.
+All services of a template are evaluated in one run of the interpreter (the
+standard library is loaded once), and only if that fails is each service evaluated
+alone, to say which one broke. Imports are served from the template's own files in
+memory, so a template cannot read anything outside its folder.
 """
 
 from __future__ import annotations
@@ -9,39 +12,40 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import _jsonnet
 
-__all__ = ["render"]
+__all__ = ["render_many"]
 
 _LOC = re.compile(r"(?P<file>[^\s:]+\.(?:jsonnet|libsonnet)):(?P<line>\d+):(?P<col>\d+)")
+_BATCH = "<batch>"
 
 
-def render(template: str, files: dict[str, str], entry: str, context: dict[str, Any]) -> list[Any]:
-    """Evaluate ``entry``; it must give an object, or a list of objects."""
-    from . import TemplateFailure
-
+def _importer(template: str, files: dict[str, str], entry: str) -> Any:
     def importer(base: str, rel: str) -> tuple[str, bytes]:
         name = posixpath.normpath(posixpath.join(base, rel))
         if name in files:
             return name, files[name].encode()
         raise RuntimeError(f"import not found in template '{template}': {rel}")
 
-    try:
-        out = _jsonnet.evaluate_snippet(
-            entry,
-            files[entry],
-            ext_codes={"ctx": json.dumps(context, sort_keys=True)},
-            import_callback=importer,
-        )
-    except RuntimeError as exc:
-        text = str(exc).strip()
-        match = _LOC.search(text)
-        line = int(match.group("line")) if match and match.group("file") == entry else 0
-        first = text.splitlines()[0] if text else "evaluation failed"
-        raise TemplateFailure(entry, line, f"jsonnet: {first}") from None
-    value = json.loads(out)
+    return importer
+
+
+def _failure(entry: str, exc: RuntimeError) -> Exception:
+    from . import TemplateFailure
+
+    text = str(exc).strip()
+    match = _LOC.search(text)
+    line = int(match.group("line")) if match and match.group("file") == entry else 0
+    first = text.splitlines()[0] if text else "evaluation failed"
+    return TemplateFailure(entry, line, f"jsonnet: {first}")
+
+
+def _objects(entry: str, value: Any) -> list[Any]:
+    from . import TemplateFailure
+
     if isinstance(value, dict) and "kind" in value:
         return [value]
     if isinstance(value, list):
@@ -49,3 +53,32 @@ def render(template: str, files: dict[str, str], entry: str, context: dict[str, 
     if isinstance(value, dict):
         return [value[k] for k in sorted(value)]
     raise TemplateFailure(entry, 0, "jsonnet output must be an object or a list of objects")
+
+
+def render_many(template: str, files: dict[str, str], entry: str,
+                contexts: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """Evaluate ``entry`` (a function of ``ctx``) for every context."""
+    from . import TemplateFailure
+
+    importer = _importer(template, files, entry)
+    snippet = f"local t = import {json.dumps(entry)};\n" \
+              "if std.isFunction(t) then [t(c) for c in std.extVar('ctxs')] else error 'not a function'\n"
+    try:
+        out = _jsonnet.evaluate_snippet(
+            _BATCH, snippet, ext_codes={"ctxs": json.dumps(list(contexts), sort_keys=True)},
+            import_callback=importer)
+        return [_objects(entry, v) for v in json.loads(out)]
+    except RuntimeError:
+        pass  # find the failing context below, with an error naming it
+    results = []
+    for ctx in contexts:
+        try:
+            out = _jsonnet.evaluate_snippet(entry, files[entry], tla_codes={"ctx": json.dumps(ctx, sort_keys=True)},
+                                            import_callback=importer)
+        except RuntimeError as exc:
+            if "function" not in files[entry]:
+                raise TemplateFailure(entry, 1, "a jsonnet template must be a function of the context: "
+                                      "function(ctx) ...") from None
+            raise _failure(entry, exc) from None
+        results.append(_objects(entry, json.loads(out)))
+    return results

@@ -1,6 +1,6 @@
 // worker: a queue consumer or batch worker with no Service; it exposes its health
 // endpoint on `port` for the kubelet's probes only.
-local ctx = std.extVar('ctx');
+function(ctx)
 local svc = ctx.service;
 local v = ctx.values;
 local labels = { 'app.kubernetes.io/name': svc.name };

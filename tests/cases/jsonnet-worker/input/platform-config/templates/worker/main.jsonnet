@@ -1,5 +1,5 @@
 local lib = import '_lib.libsonnet';
-local ctx = std.extVar('ctx');
+function(ctx)
 local v = ctx.values;
 {
   apiVersion: 'apps/v1',

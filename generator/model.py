@@ -97,6 +97,8 @@ class Service:
     cluster_layers: dict[tuple[str, str], Layer]
     # env name -> the clusters it runs on there (all of the environment's unless listed)
     placements: dict[str, tuple[str, ...]]
+    # env name -> the Crossplane claims (or namespaced XRs) it has there
+    claims: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,8 @@ class Platform:
     services: tuple[Service, ...]
     templates: dict[str, dict[str, str]]
     components: dict[str, dict[str, bytes]]
-    extras: dict[str, Any] = field(default_factory=dict)
+    # the platform team's Crossplane objects (XRDs, Compositions, Functions), as loaded
+    crossplane: tuple[Located, ...] = ()
 
     def env(self, name: str) -> Environment:
         """The environment called ``name``."""

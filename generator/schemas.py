@@ -145,11 +145,33 @@ ENVIRONMENT: dict[str, Any] = {
     },
 }
 
+_INFRA_ENTRY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind", "name"],
+    "properties": {
+        "kind": {"type": "string", "minLength": 1},
+        "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 50},
+        "parameters": {"type": "object"},
+        "environments": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+    },
+}
+
+_INFRA_OVERRIDES = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"parameters": {"type": "object"}},
+    },
+}
+
 _SERVICE_ENV = {
     "type": ["object", "null"],
     "additionalProperties": False,
     "properties": {
         **ENV_VALUE_PROPS,
+        "infrastructure": _INFRA_OVERRIDES,
         "clusters": {
             "type": "object",
             "minProperties": 1,
@@ -173,6 +195,7 @@ SERVICE: dict[str, Any] = {
         "tier": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
         "template": {"type": "string"},
         **VALUE_PROPS,
+        "infrastructure": {"type": "array", "items": _INFRA_ENTRY},
         "environments": {"type": ["object", "null"], "additionalProperties": _SERVICE_ENV},
     },
 }

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import schemas
 from .errors import InputError, Problem
+from .infrastructure import InfraKind, claims_for, offered_kinds
 from .load import ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, TEMPLATES_DIR, Sources
 from .model import Cluster, Environment, Layer, Platform, Service, Sync, Team
 from .schemas import did_you_mean
@@ -21,7 +22,7 @@ __all__ = ["RESERVED_PROJECT", "validate"]
 
 #: The AppProject of the platform itself; no team may take its name.
 RESERVED_PROJECT = "platform"
-IDENTITY_KEYS = ("name", "team", "description", "tier", "template", "environments")
+IDENTITY_KEYS = ("name", "team", "description", "tier", "template", "environments", "infrastructure")
 MAX_APP_NAME = 63
 
 
@@ -96,6 +97,7 @@ def _service(
     teams: dict[str, Team],
     envs: dict[str, Environment],
     templates: dict[str, dict[str, str]],
+    kinds: dict[str, InfraKind],
     problems: list[Problem],
 ) -> Service | None:
     found = schemas.check(doc, schemas.SERVICE)
@@ -133,7 +135,7 @@ def _service(
             continue
         env = envs[env_name]
         env_layers[env_name] = _layer(f"{folder} environments.{env_name}", doc, ("environments", env_name),
-                                      exclude=("clusters",))
+                                      exclude=("clusters", "infrastructure"))
         listed = (spec or {}).get("clusters")
         names = {c.name for c in env.clusters}
         if isinstance(listed, dict) and listed:
@@ -150,6 +152,9 @@ def _service(
             placements[env_name] = tuple(sorted(c for c in listed if c in names))
         else:
             placements[env_name] = tuple(sorted(names))
+    # infrastructure is checked whenever its own part of the file is well-formed
+    infra_ok = not any(p.path.startswith("infrastructure") or ".infrastructure" in p.path for p in found)
+    claims = claims_for(doc, placements, set(envs), kinds, problems) if infra_ok else {}
     if not ok:
         return None
     return Service(
@@ -163,6 +168,7 @@ def _service(
         env_layers=env_layers,
         cluster_layers=cluster_layers,
         placements=placements,
+        claims=claims,
     )
 
 
@@ -211,10 +217,11 @@ def validate(sources: Sources) -> Platform:
         raise InputError(problems)
     data, teams = parsed
 
+    kinds = offered_kinds(sources.crossplane, problems)
     services: list[Service] = []
     app_names: dict[str, tuple[str, Located]] = {}
     for folder, doc in sources.services:
-        svc = _service(folder, doc, teams, envs, sources.templates, problems)
+        svc = _service(folder, doc, teams, envs, sources.templates, kinds, problems)
         if svc is None:
             continue
         for env_name, clusters in svc.placements.items():
@@ -247,4 +254,5 @@ def validate(sources: Sources) -> Platform:
         services=tuple(sorted(services, key=lambda s: s.name)),
         templates=sources.templates,
         components=sources.components,
+        crossplane=sources.crossplane,
     )

@@ -77,6 +77,14 @@ def source_paths(patch: dict[str, Any]) -> list[str]:
     return []
 
 
+def status_fields(xrd: dict[str, Any]) -> set[str]:
+    """The top-level status fields the XRD's referenceable version declares."""
+    versions = xrd["spec"]["versions"]
+    version = next((v for v in versions if v.get("referenceable")), versions[0])
+    props = version["schema"]["openAPIV3Schema"].get("properties") or {}
+    return set((props.get("status") or {}).get("properties") or {})
+
+
 def check_tree(root: Path) -> list[str]:
     """Everything wrong with a platform-config/crossplane tree, as sorted messages."""
     problems: list[str] = []
@@ -147,6 +155,7 @@ def check_composition(
     out = []
     params = (xrd_parameter_schema(xrd) or {}).get("properties") or {}
     secret_keys = set(xrd["spec"].get("connectionSecretKeys") or [])
+    status = status_fields(xrd)
     legacy = xrd["apiVersion"].endswith("/v1")
     if not legacy and "writeConnectionSecretsToNamespace" in comp["spec"]:
         out.append("writeConnectionSecretsToNamespace is for LegacyCluster composites only")
@@ -163,7 +172,15 @@ def check_composition(
             continue
         for path, message in validate(pt_input, crossplane_schema(*PT_INPUT)):
             out.append(f"spec.pipeline[{n}].input.{format_path(path)}: {message}")
+        written = {
+            p["toFieldPath"] for _, p in patches_of(pt_input) if p.get("type") == "ToCompositeFieldPath"
+        }
         for where, patch in patches_of(pt_input):
+            if patch.get("type") == "ToCompositeFieldPath":
+                # The API server drops status fields the XRD does not declare.
+                target = patch["toFieldPath"].split(".")
+                if target[0] != "status" or len(target) < 2 or target[1] not in status:
+                    out.append(f"{where}: {patch['toFieldPath']} is not in the XRD's status schema")
             for src in source_paths(patch):
                 if src.startswith("spec.parameters."):
                     if src.split(".")[2] not in params:
@@ -171,6 +188,9 @@ def check_composition(
                 elif src.startswith("metadata.labels["):
                     if src[len("metadata.labels[") : -1] not in LABELS:
                         out.append(f"{where}: {src} is not a platform-gen label")
+                elif src.startswith("status."):
+                    if src not in written:
+                        out.append(f"{where}: {src} is written by no ToCompositeFieldPath patch")
                 elif src not in ("metadata.uid", "metadata.name"):
                     out.append(f"{where}: unexpected source {src}")
         for res in pt_input.get("resources") or []:
@@ -202,6 +222,7 @@ def test_checker_reports_broken_manifests(tmp_path):
     edit("objectbucket/composition.yaml", "name: function-auto-ready", "name: function-ready")
     edit("objectbucket/definition.yaml", "scope: Namespaced", "scope: Namespaced\n  claimNames:\n"
          "    kind: Bucket\n    plural: buckets")
+    edit("objectbucket/composition.yaml", "toFieldPath: status.bucketArn", "toFieldPath: status.arn")
     edit("functions.yaml", "# Crossplane Functions", "---\n# Crossplane Functions")
     assert check_tree(tree) == [
         "XRD xmessagequeues.platform.acme.io: compositions [], default "
@@ -209,6 +230,10 @@ def test_checker_reports_broken_manifests(tmp_path):
         "functions.yaml: no comment header",
         "messagequeue/composition.yaml[0]: compositeTypeRef platform.acme.io/v1alpha1 "
         "XMessageQueues matches no XRD",
+        "objectbucket/composition.yaml[0]: resource bucket: status.arn is not in the XRD's "
+        "status schema",
+        "objectbucket/composition.yaml[0]: resource credentials: status.bucketArn is written "
+        "by no ToCompositeFieldPath patch",
         "objectbucket/composition.yaml[0]: step auto-ready: function 'function-ready' "
         "is not in functions.yaml",
         "objectbucket/definition.yaml[0]: claimNames needs scope LegacyCluster "
@@ -360,30 +385,67 @@ def transform(value: Any, spec: dict[str, Any]) -> Any:
     raise AssertionError(f"transform {kind} not supported by this evaluator")
 
 
-def render(comp: dict[str, Any], xr: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Composed resources by name, for the patch types these Compositions use."""
+def patch_value(source: Any, patch: dict[str, Any]) -> Any:
+    """The value a field-path patch writes; LookupError if its source field is absent."""
+    value = get_path(source, patch["fromFieldPath"])
+    for spec in patch.get("transforms") or []:
+        value = transform(value, spec)
+    return value
+
+
+def reconcile(
+    comp: dict[str, Any],
+    xr: dict[str, Any],
+    observed: dict[str, dict[str, Any]] | None = None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, str]]:
+    """One function-patch-and-transform pass, for the patch types these Compositions use.
+
+    Returns the desired composed resources by name; the XR status patched from the
+    ``observed`` composed resources (ToCompositeFieldPath); and, by name, the resources
+    a Required FromCompositeFieldPath patch held back, which the function leaves out of
+    the desired state (with a warning) until the XR has the field.
+    """
     (step,) = [s for s in comp["spec"]["pipeline"] if "input" in s]
     pt_input = step["input"]
     sets = {ps["name"]: ps["patches"] for ps in pt_input.get("patchSets") or []}
-    out = {}
+    observed = observed or {}
+    desired: dict[str, dict[str, Any]] = {}
+    desired_xr: dict[str, Any] = {"status": {}}
+    held: dict[str, str] = {}
     for res in pt_input["resources"]:
         obj = copy.deepcopy(res["base"])
         patches = []
         for patch in res.get("patches") or []:
             patches += sets[patch["patchSetName"]] if patch["type"] == "PatchSet" else [patch]
         for patch in patches:
+            if patch["type"] != "ToCompositeFieldPath" or res["name"] not in observed:
+                continue
+            try:
+                set_path(desired_xr, patch["toFieldPath"], patch_value(observed[res["name"]], patch))
+            except LookupError:
+                continue
+        for patch in patches:
+            if patch["type"] == "ToCompositeFieldPath":
+                continue
             assert patch["type"] == "FromCompositeFieldPath"
             try:
-                value = get_path(xr, patch["fromFieldPath"])
+                set_path(obj, patch["toFieldPath"], patch_value(xr, patch))
             except LookupError:
                 if (patch.get("policy") or {}).get("fromFieldPath") == "Required":
-                    raise RenderError(f"required {patch['fromFieldPath']} is missing") from None
-                continue
-            for spec in patch.get("transforms") or []:
-                value = transform(value, spec)
-            set_path(obj, patch["toFieldPath"], value)
-        out[res["name"]] = obj
-    return out
+                    held[res["name"]] = f"required {patch['fromFieldPath']} is missing"
+                    break
+        else:
+            desired[res["name"]] = obj
+    return desired, desired_xr["status"], held
+
+
+def render(comp: dict[str, Any], xr: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Composed resources by name; RenderError if a Required patch holds any back."""
+    desired, _, held = reconcile(comp, xr)
+    if held:
+        name = sorted(held)[0]
+        raise RenderError(held[name])
+    return desired
 
 
 def composition_for(kind: str) -> dict[str, Any]:
@@ -481,14 +543,29 @@ def test_postgresql_connection_details():
     ]
 
 
+BUCKET = "ledger-db-x7k2p-8fj2k"  # the name Crossplane generates for the composed Bucket
+OBSERVED_BUCKET_STATUS = {"atProvider": {"id": BUCKET, "arn": f"arn:aws:s3:::{BUCKET}"}}
+
+
+def created_bucket(xr: dict[str, Any]) -> dict[str, Any]:
+    """``xr`` once its Bucket exists: with the status the Composition patches from it."""
+    comp = composition_for("ObjectBucket")
+    desired, _, _ = reconcile(comp, xr)
+    observed = {"bucket": {**desired["bucket"], "status": OBSERVED_BUCKET_STATUS}}
+    _, status, _ = reconcile(comp, xr, observed)
+    return {**xr, "status": status}
+
+
 @pytest.mark.parametrize(
     ("versioning", "status"), [(True, "Enabled"), (False, "Suspended")]
 )
 def test_object_bucket_policy(versioning, status):
     comp = composition_for("ObjectBucket")
     xr = composite("ObjectBucket", "prod", {"versioning": versioning, "retentionDays": 90})
-    out = render(comp, xr)
-    assert sorted(out) == ["bucket", "encryption", "lifecycle", "public-access-block", "versioning"]
+    out = render(comp, created_bucket(xr))
+    assert sorted(out) == ["bucket", "credentials", "encryption", "lifecycle", "public-access-block",
+                           "versioning"]
+    assert out.pop("credentials")["kind"] == "Secret"
     for obj in out.values():
         assert obj["apiVersion"] == "s3.aws.m.upbound.io/v1beta1"
         assert obj["spec"]["providerConfigRef"] == {"kind": "ClusterProviderConfig",
@@ -514,12 +591,66 @@ def test_object_bucket_policy(versioning, status):
 
 def test_object_bucket_defaults_render():
     comp = composition_for("ObjectBucket")
-    out = render(comp, composite("ObjectBucket", "dev", {}))
+    out = render(comp, created_bucket(composite("ObjectBucket", "dev", {})))
     assert out["versioning"]["spec"]["forProvider"]["versioningConfiguration"]["status"] == (
         "Enabled"
     )
     (life,) = out["lifecycle"]["spec"]["forProvider"]["rule"]
     assert life["noncurrentVersionExpiration"] == [{"noncurrentDays": 30}]
+
+
+def test_object_bucket_connection_secret():
+    comp = composition_for("ObjectBucket")
+    xr = composite("ObjectBucket", "staging", {})
+    # Before the Bucket exists the XR has no status: the Secret waits for it.
+    desired, status, held = reconcile(comp, xr)
+    assert status == {}
+    assert held == {"credentials": "required status.bucketName is missing"}
+    assert "credentials" not in desired
+    # The observed Bucket's name and ARN go to the XR's status...
+    observed = {"bucket": {**desired["bucket"], "status": OBSERVED_BUCKET_STATUS}}
+    _, status, held = reconcile(comp, xr, observed)
+    assert status == {"bucketName": BUCKET, "bucketArn": f"arn:aws:s3:::{BUCKET}"}
+    version = xrd_named("ObjectBucket")["spec"]["versions"][0]
+    schema = to_json_schema(version["schema"]["openAPIV3Schema"]["properties"]["status"])
+    assert validate(status, schema) == []
+    # ...and from there, on the next pass, to the Secret the workloads load.
+    desired, _, held = reconcile(comp, {**xr, "status": status}, observed)
+    assert held == {}
+    assert desired["credentials"] == {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "ledger-db-x7k2p-credentials"},
+        "type": "Opaque",
+        "stringData": {
+            "bucket": BUCKET,
+            "arn": f"arn:aws:s3:::{BUCKET}",
+            "region": desired["bucket"]["spec"]["forProvider"]["region"],
+        },
+    }
+    for name, obj in desired.items():
+        if name != "credentials":
+            assert obj["spec"]["forProvider"]["region"] == "eu-central-1", name
+
+
+def test_object_bucket_connection_secret_is_ready_when_it_exists():
+    # A Secret has no Ready condition for function-auto-ready to read, so the
+    # resource says how to tell readiness itself.
+    comp = composition_for("ObjectBucket")
+    resources = {r["name"]: r for r in comp["spec"]["pipeline"][0]["input"]["resources"]}
+    assert resources["credentials"]["readinessChecks"] == [{"type": "None"}]
+    assert "readinessChecks" not in resources["bucket"]  # the default: Ready is True
+    (name_patch,) = [
+        p for p in resources["credentials"]["patches"] if p["toFieldPath"] == "metadata.name"
+    ]
+    assert name_patch["fromFieldPath"] == "metadata.name"
+    assert name_patch["transforms"] == [
+        {"type": "string", "string": {"type": "Format", "fmt": "%s-credentials"}},
+    ]
+    assert [s["functionRef"]["name"] for s in comp["spec"]["pipeline"]] == [
+        "function-patch-and-transform", "function-auto-ready",
+    ]
+    assert "writeConnectionSecretsToNamespace" not in comp["spec"]
 
 
 @pytest.mark.parametrize(

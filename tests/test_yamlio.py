@@ -25,7 +25,7 @@ def corpus() -> list[object]:
     docs.append({"patch": yamlio.block("apiVersion: v1\nkind: X\nmetadata:\n  name: y\n"), "after": 1})
     docs.append({"items": [{"patch": yamlio.block("a: 1\n\nb: 2\n")}, {"patch": yamlio.block(" lead\n")}]})
     docs.append({"bad": yamlio.block("no newline"), "trailing": yamlio.block("x  \n")})
-    docs.append({1: "int key", True: "bool key"})
+    docs.append({1: "int key", 2.5: "float key"})
     return docs
 
 

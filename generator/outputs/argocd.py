@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Environment, Platform, Service, Target
+from ..model import Cluster, Environment, Platform, Service, Target
 from . import labels as L
 from .kustomize import overlay_dir
 
@@ -111,9 +111,56 @@ def application_set(platform: Platform, service: Service, targets: list[Target],
     }
 
 
-def platform_bootstrap(platform: Platform) -> list[dict[str, Any]]:
-    """The platform AppProject and the root Application (app of apps) over ``argocd/``."""
+#: Where the platform Application puts namespaced Crossplane objects.
+CROSSPLANE_NAMESPACE = "crossplane-system"
+CROSSPLANE_APPSET = "platform-crossplane"
+
+
+def crossplane_application_set(platform: Platform, clusters: list[Cluster]) -> dict[str, Any]:
+    """Installs the XRDs, Compositions and Functions on every cluster, before the team apps."""
+    elements = [{"app": f"{CROSSPLANE_APPSET}-{c.name}", "cluster": c.name, "env": c.env, "server": c.server}
+                for c in clusters]
+    meta = _meta(platform, CROSSPLANE_APPSET, {})
+    # a lower wave than the team ApplicationSets, so the root app creates it first
+    meta["annotations"] = {"argocd.argoproj.io/sync-wave": "-1"}
+    destination = {"server": "{{.server}}", "namespace": CROSSPLANE_NAMESPACE}
+    return {
+        "apiVersion": API,
+        "kind": "ApplicationSet",
+        "metadata": meta,
+        "spec": {
+            "goTemplate": True,
+            "goTemplateOptions": ["missingkey=error"],
+            "syncPolicy": {"preserveResourcesOnDeletion": True},
+            "generators": [{"list": {"elements": elements}}],
+            "template": {
+                "metadata": {"name": "{{.app}}", "labels": {L.MANAGED_BY: L.TOOL, L.ENVIRONMENT: "{{.env}}",
+                                                           L.CLUSTER: "{{.cluster}}"}},
+                "spec": {
+                    "project": PLATFORM_PROJECT,
+                    "source": {"repoURL": platform.repo_url, "targetRevision": platform.target_revision,
+                               "path": f"{platform.gitops_path}/platform/crossplane"},
+                    "destination": destination,
+                    # never prune: deleting an XRD deletes every claim of its kind
+                    "syncPolicy": {"automated": {"prune": False, "selfHeal": True},
+                                   "syncOptions": ["ServerSideApply=true"]},
+                },
+            },
+        },
+    }
+
+
+def platform_bootstrap(platform: Platform, clusters: list[Cluster] | None = None) -> list[dict[str, Any]]:
+    """The platform AppProject and the root Application (app of apps) over ``argocd/``.
+
+    With Crossplane objects to install (``clusters`` given), the platform project may
+    also reach every cluster and create the cluster-scoped Crossplane kinds; it is the
+    only project allowed cluster-scoped objects beyond a team's Namespace.
+    """
     ns = platform.argocd_namespace
+    destinations = [{"name": "in-cluster", "server": IN_CLUSTER, "namespace": ns}]
+    destinations += [{"name": c.name, "server": c.server, "namespace": CROSSPLANE_NAMESPACE}
+                     for c in sorted(clusters or [], key=lambda c: c.server)]
     project = {
         "apiVersion": API,
         "kind": "AppProject",
@@ -121,7 +168,7 @@ def platform_bootstrap(platform: Platform) -> list[dict[str, Any]]:
         "spec": {
             "description": "The platform itself: Argo CD projects and ApplicationSets",
             "sourceRepos": [platform.repo_url],
-            "destinations": [{"name": "in-cluster", "server": IN_CLUSTER, "namespace": ns}],
+            "destinations": destinations,
             "namespaceResourceWhitelist": [
                 {"group": "argoproj.io", "kind": "AppProject"},
                 {"group": "argoproj.io", "kind": "ApplicationSet"},
@@ -129,6 +176,12 @@ def platform_bootstrap(platform: Platform) -> list[dict[str, Any]]:
             ],
         },
     }
+    if clusters:
+        project["spec"]["clusterResourceWhitelist"] = [  # type: ignore[index]
+            {"group": "apiextensions.crossplane.io", "kind": "CompositeResourceDefinition"},
+            {"group": "apiextensions.crossplane.io", "kind": "Composition"},
+            {"group": "pkg.crossplane.io", "kind": "Function"},
+        ]
     root = {
         "apiVersion": API,
         "kind": "Application",

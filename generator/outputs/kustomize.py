@@ -102,7 +102,8 @@ def _target(obj: dict[str, Any]) -> dict[str, str]:
 
 
 def overlay_kustomization(
-    platform: Platform, target: Target, objects: list[dict[str, Any]], base_image: str, header: str
+    platform: Platform, target: Target, objects: list[dict[str, Any]], base_image: str, header: str,
+    extra_resources: list[str] | None = None,
 ) -> str:
     """The kustomization.yaml of one target's overlay."""
     svc, env, values = target.service, target.env, target.values
@@ -121,7 +122,7 @@ def overlay_kustomization(
         "apiVersion": KUSTOMIZE_API,
         "kind": "Kustomization",
         "namespace": team.namespace,
-        "resources": ["../../../base"],
+        "resources": ["../../../base", *(extra_resources or [])],
     }
     if env.name in platform.components:
         doc["components"] = [f"../../../../../components/{env.name}"]

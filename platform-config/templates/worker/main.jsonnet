@@ -13,6 +13,11 @@ local container = {
     { name: k, value: v.env[k] }
     for k in std.objectFields(v.env)
   ],
+  // connection Secrets of the service's databases, buckets and queues
+  [if std.length(ctx.infrastructure) > 0 then 'envFrom']: [
+    { secretRef: { name: c.secretName } + (if c.optional then { optional: true } else {}) }
+    for c in ctx.infrastructure
+  ],
   resources: v.resources,
   readinessProbe: { httpGet: { path: v.healthPath, port: 'health' }, periodSeconds: 10 },
   livenessProbe: { httpGet: { path: v.healthPath, port: 'health' }, initialDelaySeconds: 15, periodSeconds: 20 },

@@ -1,0 +1,195 @@
+"""Self-service infrastructure: the kinds the platform's XRDs offer, and the claims a service asks for.
+
+Part of the validate stage. The platform team's XRDs (``platform-config/crossplane/``)
+decide which kinds a service may request (the claim kind of a v1 XRD with
+``claimNames``, or the kind of a v2 XRD with ``scope: Namespaced``) and which
+parameters each takes. Each service entry is merged with its per-environment
+override, validated against the XRD's ``openAPIV3Schema`` (types, enums, ranges,
+required and unknown fields) and completed with the schema's defaults, all before
+anything is rendered.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from deepmerge import Merger
+
+from . import crdschema
+from .errors import Problem
+from .load import CROSSPLANE_DIR
+from .schemas import did_you_mean
+from .yamlio import Located
+
+__all__ = ["Claim", "InfraKind", "claims_for", "offered_kinds"]
+
+_merger = Merger([(dict, ["merge"])], ["override"], ["override"])
+V1, V2 = "v1", "v2"
+
+
+@dataclass(frozen=True)
+class InfraKind:
+    """A kind a service may request, as one XRD offers it."""
+
+    kind: str
+    api_version: str  # group/version of the claim or XR
+    style: str  # "v1" (a claim of a v1 XRD) or "v2" (a namespaced XR)
+    xrd: str  # the XRD's metadata.name
+    composition: str  # for v2: the compositionRef name
+    parameters: dict[str, Any] | None  # JSON Schema of spec.parameters
+    file: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim (v1) or namespaced XR (v2) of a service in one environment."""
+
+    kind: str
+    name: str
+    api_version: str
+    style: str
+    composition: str
+    parameters: dict[str, Any]
+
+    @property
+    def secret_name(self) -> str:
+        """The connection Secret the workload reads."""
+        return f"{self.name}-credentials"
+
+
+def _compositions(docs: tuple[Located, ...]) -> dict[tuple[str, str], list[str]]:
+    out: dict[tuple[str, str], list[str]] = {}
+    for doc in docs:
+        d = doc.data
+        if isinstance(d, dict) and d.get("kind") == "Composition":
+            ref = (d.get("spec") or {}).get("compositeTypeRef") or {}
+            out.setdefault((str(ref.get("apiVersion")), str(ref.get("kind"))), []).append(
+                str((d.get("metadata") or {}).get("name")))
+    return out
+
+
+def offered_kinds(docs: tuple[Located, ...], problems: list[Problem]) -> dict[str, InfraKind]:
+    """The kinds the XRDs in ``platform-config/crossplane/`` offer to services."""
+    compositions = _compositions(docs)
+    kinds: dict[str, InfraKind] = {}
+    for doc in docs:
+        d = doc.data
+        if not (isinstance(d, dict) and d.get("kind") == "CompositeResourceDefinition"):
+            continue
+        spec = d.get("spec") or {}
+        try:
+            params = crdschema.xrd_parameter_schema(d)
+        except ValueError as exc:
+            problems.append(doc.problem(("spec",), str(exc)))
+            continue
+        versions = [v for v in spec.get("versions") or [] if isinstance(v, dict)]
+        version = next((v for v in versions if v.get("referenceable")), None) or next(
+            (v for v in versions if v.get("served")), {})
+        api_version = f"{spec.get('group')}/{version.get('name')}"
+        xr_kind = (spec.get("names") or {}).get("kind", "")
+        name = str((d.get("metadata") or {}).get("name"))
+        if d["apiVersion"].endswith("/v1") and spec.get("claimNames"):
+            offered = InfraKind(spec["claimNames"]["kind"], api_version, V1, name, "", params, doc.file)
+        elif d["apiVersion"].endswith("/v2") and spec.get("scope", "Namespaced") == "Namespaced":
+            found = compositions.get((api_version, xr_kind), [])
+            default = (spec.get("defaultCompositionRef") or {}).get("name")
+            composition = default or (found[0] if len(found) == 1 else "")
+            if not composition:
+                problems.append(doc.problem(("spec", "names", "kind"),
+                                            f"no Composition to use for {xr_kind}",
+                                            "set spec.defaultCompositionRef, or keep exactly one Composition "
+                                            f"with compositeTypeRef {api_version} {xr_kind}"))
+                continue
+            offered = InfraKind(xr_kind, api_version, V2, name, composition, params, doc.file)
+        else:
+            continue  # cluster-scoped composites are for the platform team only
+        if offered.kind in kinds:
+            problems.append(doc.problem(("metadata", "name"), f"kind {offered.kind} is also offered by "
+                                        f"{kinds[offered.kind].file}"))
+            continue
+        kinds[offered.kind] = offered
+    return kinds
+
+
+def _origin_path(path: tuple[str | int, ...], base: tuple[str | int, ...], override: Any,
+                 over_base: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], bool]:
+    """Where the value at ``path`` (inside parameters) was set: the override if it sets it."""
+    if not path:
+        return base, False
+    node = override
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return (*base, *path), False
+    return (*over_base, *path), True
+
+
+def claims_for(doc: Located, service_envs: dict[str, tuple[str, ...]], envs: set[str],
+               kinds: dict[str, InfraKind], problems: list[Problem]) -> dict[str, tuple[Claim, ...]]:
+    """Validate a service's ``infrastructure`` and return its claims per environment it runs in."""
+    data = doc.data
+    entries = data.get("infrastructure") or []
+    overrides = {env: (spec or {}).get("infrastructure") or {}
+                 for env, spec in (data.get("environments") or {}).items() if isinstance(spec, dict)}
+    names: dict[str, int] = {}
+    good: list[tuple[int, dict[str, Any]]] = []
+    for i, entry in enumerate(entries):
+        ok = True
+        if entry["name"] in names:
+            problems.append(doc.problem(("infrastructure", i, "name"), f"name '{entry['name']}' is used twice",
+                                        f"first used by infrastructure[{names[entry['name']]}]; "
+                                        "names are unique within a service"))
+            ok = False
+        names.setdefault(entry["name"], i)
+        if entry["kind"] not in kinds:
+            problems.append(doc.problem(("infrastructure", i, "kind"), f"unknown kind '{entry['kind']}'",
+                                        did_you_mean(entry["kind"], set(kinds),
+                                                     f"kinds (offered by the XRDs in {CROSSPLANE_DIR}/)")))
+            ok = False
+        for j, env in enumerate(entry.get("environments") or []):
+            if env not in envs:
+                problems.append(doc.problem(("infrastructure", i, "environments", j),
+                                            f"unknown environment '{env}'", did_you_mean(env, envs, "environments")))
+                ok = False
+            elif env not in service_envs:
+                problems.append(doc.problem(("infrastructure", i, "environments", j),
+                                            f"the service does not run in environment '{env}'",
+                                            did_you_mean(env, set(service_envs), "environments of this service")))
+                ok = False
+        if ok:
+            good.append((i, entry))
+    for env, over in overrides.items():
+        for name in over:
+            if name not in names:
+                problems.append(doc.problem(("environments", env, "infrastructure", name),
+                                            f"no infrastructure entry named '{name}'",
+                                            did_you_mean(name, set(names), "entries"), key=True))
+
+    out: dict[str, list[Claim]] = {env: [] for env in service_envs}
+    seen: set[Problem] = set()
+    for i, entry in good:
+        kind = kinds[entry["kind"]]
+        for env in service_envs:
+            if entry.get("environments") and env not in entry["environments"]:
+                continue
+            over = ((overrides.get(env) or {}).get(entry["name"]) or {}).get("parameters") or {}
+            params = _merger.merge(copy.deepcopy(entry.get("parameters") or {}), copy.deepcopy(over))
+            schema = kind.parameters or {"type": "object", "additionalProperties": False}
+            base = ("infrastructure", i, "parameters")
+            over_base = ("environments", env, "infrastructure", entry["name"], "parameters")
+            for path, message in crdschema.validate(params, schema):
+                at_key = message.startswith("unknown field") or message.endswith("is a required property")
+                where, overridden = _origin_path(path, base, over, over_base)
+                if not (entry.get("parameters") or overridden):
+                    where = ("infrastructure", i)
+                problem = doc.problem(where, message, f"see the {kind.kind} XRD in {kind.file}", key=at_key)
+                if problem not in seen:
+                    seen.add(problem)
+                    problems.append(problem)
+            filled = crdschema.fill_defaults(params, schema)
+            out[env].append(Claim(kind.kind, entry["name"], kind.api_version, kind.style, kind.composition,
+                                  filled))
+    return {env: tuple(claims) for env, claims in out.items()}

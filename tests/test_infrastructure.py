@@ -143,7 +143,8 @@ def test_platform_application_and_health_patch(rendered_once: Path) -> None:
 BAD = [
     pytest.param("parameters: {storageGB: 20, version: \"16\", tier: small}",
                  "parameters: {storageGB: 5000, version: \"16\", tier: small}",
-                 f"{SVC}:34:29: error: infrastructure[0].parameters.storageGB: 5000 is greater than the maximum of 1000",
+                 f"{SVC}:34:29: error: infrastructure[0].parameters.storageGB: 5000 is greater than the maximum of "
+                 "1000",
                  id="out-of-range"),
     pytest.param("parameters: {storageGB: 20, version: \"16\", tier: small}",
                  "parameters: {storageGB: \"20\", version: \"16\", tier: small}",
@@ -189,7 +190,7 @@ def test_bad_infrastructure_is_reported_and_nothing_written(
 ) -> None:
     before = snapshot(rendered_once / "rendered")
     edit(rendered_once, SVC, old, new)
-    code, out, err = run("render", "--root", rendered_once)
+    code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
     assert expected in err, err
     assert err.endswith("nothing was written.\n")

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from . import __version__, report
+from . import report as report_mod
 from .errors import InputError, OutputError, PlatformGenError, Problem, ToolError
 from .load import load
 from .model import Platform
@@ -176,6 +177,79 @@ def explain_cmd(service: str, env: str, cluster: str | None, root: Path, out: Pa
         else:
             click.echo(report.explain_text(targets, opts.style), nl=False)
         return EXIT_OK
+
+    return _guarded(opts, body)
+
+
+@cli.command("validate")
+@click.option("--kustomize", "kustomize_path", metavar="PATH",
+              help="kustomize or kubectl binary [default: kustomize on the PATH, else kubectl kustomize].")
+@click.option("--kube-version", default="1.32", show_default=True, help="Kubernetes version of the schemas.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=max(1, min(4, os.cpu_count() or 1)),
+              show_default=True, help="Parallel kustomize builds.")
+@_common
+def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, root: Path, out: Path | None, fmt: str,
+                 verbose: int, quiet: int, color: str) -> int:
+    """Validate the inputs, then the rendered tree with kustomize, the Kubernetes, Argo CD and Crossplane
+    schemas, and yamllint."""
+    opts = _options(root, out, fmt, verbose, quiet, color)
+
+    def body() -> int:
+        from importlib import resources
+
+        from .consumers import validate_tree
+        from .kustomize_tool import find_kustomize
+        from .render import MANIFEST
+
+        platform, _rendered = compile_platform(opts.root)
+        out_dir = opts.out_dir(platform)
+        shown = opts.shown(out_dir)
+        if not (out_dir / MANIFEST).is_file():
+            return _emit_error(opts, f"no rendered tree at {shown}", "run 'platform-gen render' first")
+        kustomize = find_kustomize(kustomize_path)
+        config_file = opts.root / ".yamllint.yaml"
+        config = (config_file.read_text(encoding="utf-8") if config_file.is_file()
+                  else (resources.files("generator") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
+        report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs)
+        summary = (f"validated {shown}: {report.overlays} overlays in {report.builds} kustomize builds "
+                   f"({kustomize.name}), {report.objects} objects against Kubernetes "
+                   f"{kube_version}, Argo CD and Crossplane schemas, and yamllint")
+        if opts.fmt == "json":
+            doc = report_mod.problems_json(report.problems, "invalid" if report.problems else "ok")
+            doc.update({"overlays": report.overlays, "objects": report.objects, "builds": report.builds})
+            click.echo(report_mod.to_json(doc), nl=False)
+        else:
+            if report.problems:
+                text = report_mod.problems_text(report.problems, opts.style)
+                click.echo(text.replace("; nothing was written.", "."), nl=False, err=True)
+            if opts.verbosity >= 0:
+                click.echo(summary + (f": {len(report.problems)} finding(s)" if report.problems else ": ok"),
+                           err=True)
+        return EXIT_INVALID if report.problems else EXIT_OK
+
+    return _guarded(opts, body)
+
+
+@cli.command("diff")
+@click.option("--base", "base_ref", metavar="REF",
+              help="Compare with the tree rendered at REF [default: merge base with origin/main, else main].")
+@click.option("--kustomize", "kustomize_path", metavar="PATH", help="kustomize or kubectl binary to build with.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
+              help="text for terminals, markdown for a pull-request comment, json for machines.")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False, exists=True), default=Path("."),
+              show_default=True, help="The platform repo (inside a git checkout).")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              help="Colour the output (honours NO_COLOR).")
+def diff_cmd(base_ref: str | None, kustomize_path: str | None, fmt: str, root: Path, color: str) -> int:
+    """Show what the working tree changes in the rendered tree, against a git REF."""
+    from .diff import run_diff
+
+    opts = _options(root, None, "json" if fmt == "json" else "text", 0, 0, color)
+
+    def body() -> int:
+        code, text = run_diff(opts.root, base_ref, fmt, kustomize_path, color=opts.color)
+        click.echo(text, nl=False, color=opts.color)
+        return code
 
     return _guarded(opts, body)
 

@@ -1,0 +1,753 @@
+"""``platform-gen diff``: what the working tree changes in the rendered tree, against a git ref.
+
+Both sides are compiled in memory (load, validate, render): the base from the
+inputs at the ref (extracted by :mod:`generator.gitref`, never touching the
+checkout), the head from the inputs on disk. Only the applications whose inputs
+differ are built with kustomize, in parallel; their objects are compared by
+(API group, kind, namespace, name). The Argo CD objects of ``argocd/`` are compared
+as they are, so a project or sync-policy change shows even when no manifest does.
+
+Risky changes are flagged first: an application or namespace removed, any prod
+change, a Crossplane claim removed or its parameters changed (data loss), an
+AppProject changed, a service changing owner.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import difflib
+import functools
+import json
+import posixpath
+import re
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import yamlio
+from .errors import InputError, ToolError
+from .gitref import Base, export_inputs, locate, resolve_base
+from .kustomize_tool import find_kustomize
+from .load import ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, load
+from .model import Platform
+from .outputs import labels as L
+from .render import render
+from .validate import validate
+
+__all__ = [
+    "MARKDOWN_LIMIT",
+    "AppChange",
+    "Application",
+    "Flag",
+    "ObjectDiff",
+    "Result",
+    "Tree",
+    "compare",
+    "format_json",
+    "format_markdown",
+    "format_text",
+    "kustomize_builder",
+    "result_json",
+    "run_diff",
+    "tree_of",
+]
+
+#: GitHub caps a comment at 65,536 characters; the markdown stays below with room to spare.
+MARKDOWN_LIMIT = 65_000
+#: The input folders of a platform repo (everything ``load`` reads).
+INPUT_DIRS = ("platform-config", ENVIRONMENTS_DIR, OVERLAYS_DIR)
+BUILD_WORKERS = 4
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+ARGO_GROUP = "argoproj.io"
+
+#: (API group, kind, namespace, name) of a Kubernetes object.
+Key = tuple[str, str, str, str]
+
+#: Flag ids in the order they are shown, with the reason each one matters.
+FLAG_REASONS: dict[str, str] = {
+    "app-removed": "Argo CD deletes the Application; what it deployed is no longer managed",
+    "namespace-removed": "no application targets this namespace on the cluster any more",
+    "prod-change": "production changes; prod syncs may be manual, check before pressing sync",
+    "claim-removed": "the cloud resource behind the claim may be deleted with it: risk of data loss",
+    "claim-parameters-changed": "the cloud resource may be modified or replaced: risk of data loss",
+    "appproject-changed": "changes who may deploy what, and where",
+    "owner-changed": "another team's AppProject, namespace and groups take over the service",
+}
+
+
+@dataclass(frozen=True)
+class Application:
+    """One Argo CD Application, as an ApplicationSet list element generates it."""
+
+    name: str
+    service: str  # the ApplicationSet's name
+    team: str
+    env: str
+    cluster: str
+    namespace: str
+    path: str  # the source folder, relative to the rendered tree
+    definition: str  # the ApplicationSet reduced to this element, to notice changes of the Application itself
+
+
+@dataclass(frozen=True)
+class Tree:
+    """One side of the diff: the rendered files and what they declare."""
+
+    platform: Platform | None
+    files: dict[str, bytes]
+    apps: dict[str, Application]
+    argocd: dict[Key, dict[str, Any]]
+
+    @functools.cached_property
+    def paths(self) -> list[str]:
+        """The file paths, sorted."""
+        return sorted(self.files)
+
+
+@dataclass(frozen=True)
+class ObjectDiff:
+    """One Kubernetes object added, removed or changed, with its unified YAML diff."""
+
+    key: Key
+    change: str  # added, removed, changed
+    diff: str
+
+    @property
+    def label(self) -> str:
+        """``Kind.group namespace/name``."""
+        return _label(self.key)
+
+
+@dataclass(frozen=True)
+class AppChange:
+    """An application that is added, removed or changed."""
+
+    app: Application  # the working tree's, or the base's when removed
+    change: str  # added, removed, changed
+    objects: tuple[ObjectDiff, ...]
+    definition: bool  # the Application itself (source, destination, sync policy, ...) changed
+
+    def counts(self) -> dict[str, int]:
+        """Objects per kind of change."""
+        return {c: sum(1 for o in self.objects if o.change == c) for c in ("added", "changed", "removed")}
+
+    def describe(self) -> str:
+        """A short summary, e.g. ``1 object changed, Application changed``."""
+        if self.change != "changed":
+            n = len(self.objects)
+            return f"{self.change} ({n} object{'s' if n != 1 else ''})"
+        parts = [f"{n} object{'s' if n != 1 else ''} {c}" for c, n in self.counts().items() if n]
+        if self.definition:
+            parts.append("Application changed")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, order=True)
+class Flag:
+    """A change that needs a reviewer's attention."""
+
+    id: str
+    message: str
+
+    @property
+    def reason(self) -> str:
+        """Why this kind of change matters."""
+        return FLAG_REASONS[self.id]
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything the diff found, in display order."""
+
+    base: Base
+    base_empty: bool
+    flags: tuple[Flag, ...]
+    apps: tuple[AppChange, ...]
+    unchanged: int
+    argocd: tuple[ObjectDiff, ...]
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing changes."""
+        return not (self.apps or self.argocd)
+
+
+# --- one side -----------------------------------------------------------------------------------
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    api = str(obj.get("apiVersion") or "")
+    meta = _mapping(obj.get("metadata"))
+    return (api.rsplit("/", 1)[0] if "/" in api else "", str(obj.get("kind") or ""),
+            str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def _label(key: Key) -> str:
+    group, kind, namespace, name = key
+    return (f"{kind}.{group}" if group else kind) + " " + (f"{namespace}/{name}" if namespace else name)
+
+
+def _objects(text: str) -> dict[Key, dict[str, Any]]:
+    return {_key(d): d for d in yamlio.safe_load_all(text) if isinstance(d, dict)}
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*\.([A-Za-z0-9_]+)\s*\}\}")
+
+
+def _fill(template: Any, element: dict[str, Any]) -> str:
+    """Substitute ``{{.key}}`` of a goTemplate string with the element's values."""
+    if not isinstance(template, str):
+        return ""
+    return _PLACEHOLDER.sub(lambda m: str(element.get(m[1], m[0])), template)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dig(obj: Any, *path: str) -> Any:
+    for part in path:
+        obj = obj.get(part) if isinstance(obj, dict) else None
+    return obj
+
+
+def _pick(own: dict[str, Any], spec: dict[str, Any], *path: str) -> Any:
+    """A field of the generator's own template, else of the ApplicationSet's template."""
+    found = _dig(own, *path)
+    return found if found is not None else _dig(spec, "template", *path)
+
+
+def _applications(argocd: dict[Key, dict[str, Any]], gitops_path: str) -> dict[str, Application]:
+    """The Applications of every ApplicationSet list element."""
+    apps: dict[str, Application] = {}
+    for key, appset in sorted(argocd.items()):
+        if key[:2] != (ARGO_GROUP, "ApplicationSet"):
+            continue
+        spec = _mapping(appset.get("spec"))
+        labels = _dig(appset, "metadata", "labels") or {}
+        for generator in spec.get("generators") or []:
+            lst = _dig(generator, "list")
+            if not isinstance(lst, dict):
+                continue
+            own = _mapping(lst.get("template"))
+            for element in lst.get("elements") or []:
+                if not isinstance(element, dict):
+                    continue
+                pick = functools.partial(_pick, own, spec)
+                name = _fill(pick("metadata", "name"), element) or str(element.get("app", ""))
+                path = _fill(pick("spec", "source", "path"), element)
+                if gitops_path and path.startswith(gitops_path.rstrip("/") + "/"):
+                    path = path[len(gitops_path.rstrip("/")) + 1:]
+                reduced = {**appset, "spec": {**spec, "generators": [{"list": {**lst, "elements": [element]}}]}}
+                apps[name] = Application(
+                    name=name,
+                    service=key[3],
+                    team=str(labels.get(L.TEAM) or pick("spec", "project") or ""),
+                    env=str(element.get("env", "")),
+                    cluster=str(element.get("cluster") or _fill(pick("spec", "destination", "server"), element)),
+                    namespace=_fill(pick("spec", "destination", "namespace"), element),
+                    path=path.strip("/"),
+                    definition=yamlio.dump(reduced),
+                )
+    return apps
+
+
+def tree_of(platform: Platform | None) -> Tree:
+    """Render ``platform`` (None: an empty base) and index what the tree declares."""
+    if platform is None:
+        return Tree(None, {}, {}, {})
+    files = render(platform).files
+    argocd: dict[Key, dict[str, Any]] = {}
+    for path, data in files.items():
+        if path.startswith("argocd/") and path.endswith((".yaml", ".yml")):
+            argocd.update(_objects(data.decode("utf-8")))
+    argocd = dict(sorted(argocd.items()))
+    return Tree(platform, files, _applications(argocd, platform.gitops_path), argocd)
+
+
+def _compile(root: Path, where: str) -> Tree:
+    """load, validate and render; problems of the base side name the ref they were found at."""
+    try:
+        return tree_of(validate(load(root)))
+    except InputError as exc:
+        if not where:
+            raise
+        raise InputError(dataclasses.replace(p, file=f"{where}:{p.file}") for p in exc.problems) from None
+
+
+# --- what to build ------------------------------------------------------------------------------
+
+
+def _under(paths: list[str], folder: str) -> list[str]:
+    prefix = folder.rstrip("/") + "/"
+    i = bisect.bisect_left(paths, prefix)
+    out = []
+    while i < len(paths) and paths[i].startswith(prefix):
+        out.append(paths[i])
+        i += 1
+    return out
+
+
+def _inputs(tree: Tree, paths: list[str], folder: str, seen: set[str] | None = None) -> set[str]:
+    """The files a kustomize build of ``folder`` reads: its own and those its kustomization refers to."""
+    seen = set() if seen is None else seen
+    if folder in seen:
+        return set()
+    seen.add(folder)
+    out = set(_under(paths, folder))
+    text = next((tree.files[f"{folder}/{n}"] for n in KUSTOMIZATION_FILES if f"{folder}/{n}" in tree.files), None)
+    if text is None:
+        return out
+    try:
+        doc = yamlio.safe_load(text.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return out
+    refs: list[Any] = []
+    if isinstance(doc, dict):
+        for field in ("resources", "components", "patchesStrategicMerge", "crds"):
+            if isinstance(doc.get(field), list):
+                refs.extend(doc[field])
+        refs.extend(p.get("path") for p in doc.get("patches") or [] if isinstance(p, dict))
+    for ref in refs:
+        if not isinstance(ref, str):
+            continue
+        target = posixpath.normpath(posixpath.join(folder, ref))
+        if target in tree.files:
+            out.add(target)
+        else:
+            out |= _inputs(tree, paths, target, seen)
+    return out
+
+
+def _same_inputs(base: Tree, head: Tree, a: Application, b: Application) -> bool:
+    if a.path != b.path:
+        return False
+    old, new = _inputs(base, base.paths, a.path), _inputs(head, head.paths, b.path)
+    return old == new and all(base.files[f] == head.files[f] for f in old)
+
+
+Builder = Callable[[dict[tuple[str, str], Tree]], dict[tuple[str, str], dict[Key, dict[str, Any]]]]
+
+
+def kustomize_builder(kustomize_path: str | None) -> Builder:
+    """Builds (side, folder) jobs with real kustomize, a few at a time, each side in its own temp dir."""
+
+    def build(jobs: dict[tuple[str, str], Tree]) -> dict[tuple[str, str], dict[Key, dict[str, Any]]]:
+        if not jobs:
+            return {}
+        kz = find_kustomize(kustomize_path)
+        with tempfile.TemporaryDirectory(prefix="platform-gen-diff-") as tmp:
+            dirs: dict[tuple[str, str], Path] = {}
+            written: set[tuple[str, str]] = set()
+            for (side, folder), tree in sorted(jobs.items()):
+                top = Path(tmp, side)
+                for rel in sorted(_inputs(tree, tree.paths, folder)):
+                    if (side, rel) not in written:
+                        target = top.joinpath(*rel.split("/"))
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_bytes(tree.files[rel])
+                        written.add((side, rel))
+                dirs[(side, folder)] = top.joinpath(*folder.split("/"))
+            with ThreadPoolExecutor(max_workers=min(BUILD_WORKERS, len(dirs))) as pool:
+                futures = {job: pool.submit(kz.build, d) for job, d in dirs.items()}
+                out: dict[tuple[str, str], dict[Key, dict[str, Any]]] = {}
+                for (side, folder), future in futures.items():
+                    result = future.result()
+                    if not result.ok:
+                        error = result.error.replace(str(dirs[(side, folder)]), folder)
+                        raise ToolError(f"{kz.name} failed on {folder} ({side}): {error}",
+                                        f"render the {side} side and run {kz.name} on that folder to see why")
+                    out[(side, folder)] = _objects(result.output)
+        return out
+
+    return build
+
+
+# --- comparing ----------------------------------------------------------------------------------
+
+
+def _readable(value: Any) -> Any:
+    """Multi-line strings as literal blocks, so that their diffs go line by line."""
+    if isinstance(value, dict):
+        return {k: _readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable(v) for v in value]
+    if isinstance(value, str) and "\n" in value:
+        return yamlio.block(value)
+    return value
+
+
+def _diff_objects(old: dict[Key, dict[str, Any]], new: dict[Key, dict[str, Any]]) -> tuple[ObjectDiff, ...]:
+    out = []
+    for key in sorted(old.keys() | new.keys()):
+        a = yamlio.dump(_readable(old[key])) if key in old else ""
+        b = yamlio.dump(_readable(new[key])) if key in new else ""
+        if a == b:
+            continue
+        change = "added" if key not in old else "removed" if key not in new else "changed"
+        label = _label(key)
+        text = "".join(difflib.unified_diff(
+            a.splitlines(keepends=True), b.splitlines(keepends=True),
+            "/dev/null" if change == "added" else f"a/{label}", "/dev/null" if change == "removed" else f"b/{label}"))
+        out.append(ObjectDiff(key, change, text))
+    return tuple(out)
+
+
+def _env_orders(base: Tree, head: Tree) -> dict[str, int]:
+    orders: dict[str, int] = {}
+    for tree in (base, head):
+        if tree.platform is not None:
+            orders.update({e.name: e.order for e in tree.platform.environments})
+    return orders
+
+
+def _prod_envs(base: Tree, head: Tree) -> set[str]:
+    """``prod`` if there is one, else the environments with the highest order."""
+    names = {e.name for t in (base, head) if t.platform for e in t.platform.environments}
+    if "prod" in names:
+        return {"prod"}
+    for tree in (head, base):
+        if tree.platform is not None and tree.platform.environments:
+            top = max(e.order for e in tree.platform.environments)
+            return {e.name for e in tree.platform.environments if e.order == top}
+    return set()
+
+
+def _claims(tree: Tree, app: Application) -> dict[Key, dict[str, Any]]:
+    data = tree.files.get(f"{app.path}/infrastructure.yaml")
+    return _objects(data.decode("utf-8")) if data is not None else {}
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def _show(value: Any) -> str:
+    return "(unset)" if value is _UNSET else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+_UNSET = object()
+
+
+def _claim_flags(base: Tree, head: Tree) -> list[Flag]:
+    # (flag id, claim label, service, env, detail) -> clusters
+    grouped: dict[tuple[str, str, str, str, str], list[str]] = {}
+    for name, app in base.apps.items():
+        new_app = head.apps.get(name)
+        old, new = _claims(base, app), _claims(head, new_app) if new_app else {}
+        for key, claim in old.items():
+            label = f"{key[1]} {key[3]}"
+            if key not in new:
+                grouped.setdefault(("claim-removed", label, app.service, app.env, ""), []).append(app.cluster)
+                continue
+            a, b = _flat(_dig(claim, "spec", "parameters") or {}), _flat(_dig(new[key], "spec", "parameters") or {})
+            if a != b:
+                detail = ", ".join(f"{k}: {_show(a.get(k, _UNSET))} → {_show(b.get(k, _UNSET))}"
+                                   for k in sorted(a.keys() | b.keys()) if a.get(k, _UNSET) != b.get(k, _UNSET))
+                grouped.setdefault(("claim-parameters-changed", label, app.service, app.env, detail),
+                                   []).append(app.cluster)
+    flags = []
+    for (fid, label, service, env, detail), clusters in grouped.items():
+        where = f"{label} of {service} in {env} ({', '.join(sorted(clusters))})"
+        flags.append(Flag(fid, f"{where} is removed" if fid == "claim-removed" else f"{where}: {detail}"))
+    return flags
+
+
+def _namespaces(tree: Tree) -> set[tuple[str, str]]:
+    return {(a.cluster, a.namespace) for a in tree.apps.values() if a.namespace}
+
+
+def _flags(base: Tree, head: Tree, apps: list[AppChange], argocd: tuple[ObjectDiff, ...]) -> tuple[Flag, ...]:
+    flags: list[Flag] = []
+    flags += [Flag("app-removed", f"{c.app.name} ({c.app.env}/{c.app.cluster}) is removed")
+              for c in apps if c.change == "removed"]
+    flags += [Flag("namespace-removed", f"namespace {ns} on cluster {cluster}")
+              for cluster, ns in sorted(_namespaces(base) - _namespaces(head))]
+    prod = _prod_envs(base, head)
+    in_prod = [c for c in apps if c.app.env in prod]
+    if in_prod:
+        listed = ", ".join(f"{c.app.name} ({c.change})" for c in in_prod[:10])
+        more = f" and {len(in_prod) - 10} more" if len(in_prod) > 10 else ""
+        n = len(in_prod)
+        flags.append(Flag("prod-change", f"{n} application{'s' if n != 1 else ''} in "
+                          f"{'/'.join(sorted(prod))} change{'s' if n == 1 else ''}: {listed}{more}"))
+    flags += _claim_flags(base, head)
+    flags += [Flag("appproject-changed", f"AppProject {o.key[3]} is {o.change}")
+              for o in argocd if o.key[:2] == (ARGO_GROUP, "AppProject")]
+    if base.platform is not None and head.platform is not None:
+        before = {s.name: s.team for s in base.platform.services}
+        flags += [Flag("owner-changed", f"{s.name}: team {before[s.name]} → {s.team}")
+                  for s in head.platform.services if s.name in before and before[s.name] != s.team]
+    order = list(FLAG_REASONS)
+    return tuple(sorted(flags, key=lambda f: (order.index(f.id), f.message)))
+
+
+def compare(base: Tree, head: Tree, build: Builder, base_ref: Base, *, base_empty: bool = False) -> Result:
+    """Compare two rendered trees; ``build`` builds the applications whose inputs differ."""
+    jobs: dict[tuple[str, str], Tree] = {}
+    same: set[str] = set()  # applications whose inputs are identical: nothing to build or compare
+    for name in sorted(base.apps.keys() | head.apps.keys()):
+        a, b = base.apps.get(name), head.apps.get(name)
+        if a is not None and b is not None and _same_inputs(base, head, a, b):
+            same.add(name)
+            continue
+        if a is not None:
+            jobs[("base", a.path)] = base
+        if b is not None:
+            jobs[("head", b.path)] = head
+    built = build(jobs)
+
+    orders = _env_orders(base, head)
+    changes: list[AppChange] = []
+    unchanged = 0
+    for name in sorted(base.apps.keys() | head.apps.keys()):
+        a, b = base.apps.get(name), head.apps.get(name)
+        objects = () if name in same else _diff_objects(built[("base", a.path)] if a is not None else {},
+                                                        built[("head", b.path)] if b is not None else {})
+        if a is None and b is not None:
+            changes.append(AppChange(b, "added", objects, True))
+        elif b is None and a is not None:
+            changes.append(AppChange(a, "removed", objects, True))
+        elif a is not None and b is not None and ( objects or a.definition != b.definition):
+            changes.append(AppChange(b, "changed", objects, a.definition != b.definition))
+        else:
+            unchanged += 1
+    changes.sort(key=lambda c: (orders.get(c.app.env, 1 << 30), c.app.env, c.app.cluster, c.app.name))
+    argocd = _diff_objects(base.argocd, head.argocd)
+    return Result(base_ref, base_empty, _flags(base, head, changes, argocd), tuple(changes), unchanged, argocd)
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def _totals(result: Result) -> str:
+    count = {c: sum(1 for a in result.apps if a.change == c) for c in ("added", "removed", "changed")}
+    return (f"{_plural(sum(count.values()) + result.unchanged, 'application')}: {count['added']} added, "
+            f"{count['removed']} removed, {count['changed']} changed, {result.unchanged} unchanged")
+
+
+def _argo_totals(objects: tuple[ObjectDiff, ...]) -> str:
+    count = {c: sum(1 for o in objects if o.change == c) for c in ("added", "removed", "changed")}
+    return ", ".join(f"{n} {c}" for c, n in count.items() if n)
+
+
+def _argo_split(objects: tuple[ObjectDiff, ...]) -> tuple[tuple[ObjectDiff, ...], tuple[ObjectDiff, ...]]:
+    """AppProjects and the platform's own objects, then ApplicationSets.
+
+    The diffs of ApplicationSets come last: they repeat what the applications' own
+    sections show, so they are the first to go when a comment is cut.
+    """
+    appsets = tuple(o for o in objects if o.key[:2] == (ARGO_GROUP, "ApplicationSet"))
+    return tuple(o for o in objects if o not in appsets), appsets
+
+
+_MARK = {"added": "+", "removed": "-", "changed": "~"}
+_ANSI = {"+": "\x1b[32m", "-": "\x1b[31m", "@": "\x1b[36m"}
+
+
+def _paint(diff: str, color: bool) -> str:
+    if not color:
+        return diff
+    out = []
+    for line in diff.splitlines(keepends=True):
+        code = "" if line.startswith(("+++", "---")) else _ANSI.get(line[:1], "")
+        out.append(f"{code}{line.rstrip(chr(10))}\x1b[0m\n" if code else line)
+    return "".join(out)
+
+
+def format_text(result: Result, *, color: bool = False) -> str:
+    """For terminals: flags, the summary by environment and cluster, then the diffs."""
+    lines = [f"platform-gen diff against {result.base.label}"
+             + (" (no platform repo there: everything is new)" if result.base_empty else "")]
+    if result.empty:
+        lines.append("No changes to the rendered tree.")
+        return "\n".join(lines) + "\n"
+    if result.flags:
+        lines += ["", "Needs attention:"]
+        lines += [f"  ! {f.id}: {f.message} ({f.reason})" for f in result.flags]
+    lines += ["", _totals(result)]
+    group = None
+    for c in result.apps:
+        if (c.app.env, c.app.cluster) != group:
+            group = (c.app.env, c.app.cluster)
+            lines.append(f"  {c.app.env}/{c.app.cluster}")
+        lines.append(f"    {_MARK[c.change]} {c.app.name:<40} {c.describe()}")
+    if result.argocd:
+        lines += ["", f"Argo CD objects: {_argo_totals(result.argocd)}"]
+        lines += [f"    {_MARK[o.change]} {o.label}" for o in result.argocd]
+    text = "\n".join(lines) + "\n"
+    projects, appsets = _argo_split(result.argocd)
+    sections = [("Argo CD objects", projects)] + [
+        (f"{c.app.name} ({c.app.env}/{c.app.cluster})", c.objects) for c in result.apps if c.objects] + [
+        ("ApplicationSets", appsets)]
+    for title, objects in sections:
+        if objects:
+            text += f"\n=== {title} ===\n" + "".join(_paint(o.diff, color) for o in objects)
+    return text
+
+
+def _fence(text: str) -> str:
+    runs = [len(m) for m in re.findall(r"`+", text)]
+    return "`" * max(3, max(runs, default=0) + 1)
+
+
+def _code(text: str) -> str:
+    ticks = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _md_object(diff: ObjectDiff) -> str:
+    fence = _fence(diff.diff)
+    return f"{fence}diff\n{diff.diff}{'' if diff.diff.endswith(chr(10)) else chr(10)}{fence}\n"
+
+
+def _md_head(result: Result, rows: int) -> tuple[str, int]:
+    """Header, flags and the table of at most ``rows`` applications; returns the rows it left out."""
+    base = result.base
+    where = (f"the merge base of HEAD and {_code(base.ref)}" if base.merge_base else _code(base.ref))
+    parts = ["### platform-gen diff", "",
+             f"Against {where} ({_code(base.commit[:12])})"
+             + (", where there is no platform repo yet." if result.base_empty else ".")]
+    if result.empty:
+        parts += ["", "No changes to the rendered tree."]
+        return "\n".join(parts) + "\n", 0
+    if result.flags:
+        parts += ["", "**⚠️ Needs attention**", ""]
+        parts += [f"- ⚠️ **{f.id}**: {f.message} _({f.reason})_" for f in result.flags]
+    argo = f"; Argo CD objects: {_argo_totals(result.argocd)}" if result.argocd else ""
+    parts += ["", f"{_totals(result)}{argo}."]
+    if result.apps:
+        parts += ["", "| Application | Environment | Cluster | Change |", "| --- | --- | --- | --- |"]
+        parts += [f"| {_code(c.app.name)} | {c.app.env} | {c.app.cluster} | {c.describe()} |"
+                  for c in result.apps[:rows]]
+        if rows < len(result.apps):
+            parts.append(f"| … | | | {len(result.apps) - rows} more applications not listed |")
+    return "\n".join(parts) + "\n", max(0, len(result.apps) - rows)
+
+
+def format_markdown(result: Result, limit: int = MARKDOWN_LIMIT) -> str:
+    """A pull-request comment: flags, a table of applications, one collapsible section each.
+
+    At most ``limit`` characters: whole object diffs are dropped from the end, and a
+    note says how many and how much.
+    """
+    projects, appsets = _argo_split(result.argocd)
+    sections: list[tuple[str, tuple[ObjectDiff, ...]]] = []
+    if projects:
+        sections.append((f"Argo CD objects: {_argo_totals(projects)}", projects))
+    sections += [(f"<code>{_html(c.app.name)}</code> ({c.app.env}/{c.app.cluster}): {_html(c.describe())}",
+                  c.objects) for c in result.apps if c.objects]
+    if appsets:
+        sections.append((f"ApplicationSets: {_argo_totals(appsets)}", appsets))
+    blocks = [[_md_object(o) for o in objects] for _, objects in sections]
+    total = sum(len(b) for b in blocks)
+
+    def compose(keep: int, rows: int) -> str:
+        head, _ = _md_head(result, rows)
+        out = [head]
+        left = keep
+        cut = [0, 0]
+        for (summary, _objects), parts in zip(sections, blocks, strict=True):
+            shown, left = parts[:left], max(0, left - len(parts))
+            cut[0] += len(parts) - len(shown)
+            cut[1] += sum(len(p) for p in parts[len(shown):])
+            if shown:
+                more = len(parts) - len(shown)
+                note = f"\n_{_plural(more, 'more object diff')} cut here._\n" if more else ""
+                out.append(f"\n<details><summary>{summary}</summary>\n\n" + "\n".join(shown) + note + "\n</details>\n")
+        if cut[0]:
+            out.append(f"\n_{_plural(cut[0], 'object diff')} {'were' if cut[0] != 1 else 'was'} cut "
+                       f"({cut[1]:,} characters); run `platform-gen diff` locally for the full output._\n")
+        return "".join(out)
+
+    rows = len(result.apps)
+    if len(compose(0, rows)) > limit:  # even the table is too long: list fewer applications
+        lo, hi = 0, rows
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if len(compose(0, mid)) <= limit else (lo, mid - 1)
+        rows = lo
+    lo, hi = 0, total
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if len(compose(mid, rows)) <= limit else (lo, mid - 1)
+    text = compose(lo, rows)
+    return text if len(text) <= limit else text[: text.rfind("\n", 0, limit - 1) + 1]
+
+
+def _object_json(o: ObjectDiff) -> dict[str, Any]:
+    group, kind, namespace, name = o.key
+    return {"group": group, "kind": kind, "namespace": namespace, "name": name, "change": o.change, "diff": o.diff}
+
+
+def result_json(result: Result) -> dict[str, Any]:
+    """The result as one JSON-ready document."""
+    return {
+        "status": "ok",
+        "base": result.base.ref,
+        "base_commit": result.base.commit,
+        "merge_base": result.base.merge_base,
+        "base_empty": result.base_empty,
+        "flags": [{"id": f.id, "message": f.message, "reason": f.reason} for f in result.flags],
+        "applications": [{
+            "name": c.app.name, "service": c.app.service, "team": c.app.team, "environment": c.app.env,
+            "cluster": c.app.cluster, "namespace": c.app.namespace, "change": c.change,
+            "objects": c.counts(), "application_changed": c.definition,
+        } for c in result.apps],
+        "unchanged": result.unchanged,
+        "objects": [{"application": c.app.name, **_object_json(o)} for c in result.apps for o in c.objects],
+        "argocd": [_object_json(o) for o in result.argocd],
+    }
+
+
+def format_json(result: Result) -> str:
+    """One JSON document, fixed indent and key order."""
+    return json.dumps(result_json(result), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+FORMATTERS: dict[str, Callable[[Result, bool], str]] = {
+    "text": lambda r, color: format_text(r, color=color),
+    "markdown": lambda r, _color: format_markdown(r),
+    "json": lambda r, _color: format_json(r),
+}
+
+
+def run_diff(root: Path, base_ref: str | None, fmt: str, kustomize_path: str | None, *,
+             color: bool) -> tuple[int, str]:
+    """Render ``root`` at ``base_ref`` and as on disk, build what differs, report in ``fmt``.
+
+    Exit code 0 whether or not anything changes; invalid input raises InputError,
+    git and kustomize failures raise ToolError.
+    """
+    if fmt not in FORMATTERS:
+        raise ValueError(f"unknown format {fmt!r}")
+    checkout = locate(root)
+    base = resolve_base(checkout, base_ref)
+    head = _compile(root, "")
+    with tempfile.TemporaryDirectory(prefix="platform-gen-base-") as tmp:
+        base_root = export_inputs(checkout, base.commit, INPUT_DIRS, Path(tmp))
+        # no platform repo at the base (e.g. before it was added): everything is new
+        base_empty = base_root is None or not (base_root / PLATFORM_FILE).is_file()
+        before = tree_of(None) if base_root is None or base_empty else _compile(base_root, base.ref)
+    result = compare(before, head, kustomize_builder(kustomize_path), base, base_empty=base_empty)
+    return 0, FORMATTERS[fmt](result, color)

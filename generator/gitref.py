@@ -1,0 +1,145 @@
+"""Reading a platform repo's inputs as they were at a git ref, for ``platform-gen diff``.
+
+Read-only towards the checkout: only ``git rev-parse``, ``merge-base``, ``ls-tree``
+and ``archive`` run, never anything that moves HEAD, the index or the working
+copy, and no worktree is added. The inputs at the ref are extracted from
+``git archive`` into a folder the caller owns (a temporary directory).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ToolError
+
+__all__ = ["Base", "Checkout", "export_inputs", "locate", "resolve_base"]
+
+#: Where the default base comes from: the merge base of HEAD with the first of these that exists.
+DEFAULT_BASES = ("origin/main", "main")
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """Where the platform repo sits in its git checkout."""
+
+    toplevel: Path
+    prefix: str  # the root's folder inside the repository, "" or ending in "/"
+
+
+@dataclass(frozen=True)
+class Base:
+    """The base of a diff: the ref as the user named it and the commit it resolves to."""
+
+    ref: str
+    commit: str
+    merge_base: bool  # True when the commit is the merge base of HEAD and ``ref``
+
+    @property
+    def label(self) -> str:
+        """How the base is shown to people."""
+        short = self.commit[:12]
+        return f"merge base of HEAD and {self.ref} ({short})" if self.merge_base else f"{self.ref} ({short})"
+
+
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    # No optional locks: nothing here may write to .git, not even an index refresh.
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
+    try:
+        return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, check=False, env=env)
+    except FileNotFoundError:
+        raise ToolError("git is not on the PATH", "platform-gen diff reads the base from git; install git") from None
+
+
+def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
+    return proc.stdout.decode("utf-8", "replace").strip()
+
+
+def _err(proc: subprocess.CompletedProcess[bytes]) -> str:
+    lines = [line for line in proc.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[0] if lines else f"exit code {proc.returncode}"
+
+
+def locate(root: Path) -> Checkout:
+    """The git checkout holding ``root``; ToolError when it is not in one."""
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        raise ToolError(f"{root} is not inside a git checkout ({_err(top)})",
+                        "platform-gen diff compares with a git ref; run it in the platform repo's checkout")
+    prefix = _git(root, "rev-parse", "--show-prefix")
+    return Checkout(Path(_out(top)), _out(prefix))
+
+
+def _commit(checkout: Checkout, ref: str) -> str | None:
+    if not ref or ref.startswith("-"):
+        return None
+    proc = _git(checkout.toplevel, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    return _out(proc) if proc.returncode == 0 and _out(proc) else None
+
+
+def resolve_base(checkout: Checkout, ref: str | None) -> Base:
+    """The commit to compare with: ``ref``, else the merge base of HEAD with origin/main, else main."""
+    if ref is not None:
+        commit = _commit(checkout, ref)
+        if commit is None:
+            raise ToolError(f"unknown git ref '{ref}'",
+                            "name a branch, tag or commit that exists here; fetch remote branches first "
+                            "(git fetch origin), and in CI check out the full history (fetch-depth: 0)")
+        return Base(ref, commit, merge_base=False)
+    for candidate in DEFAULT_BASES:
+        if _commit(checkout, candidate) is None:
+            continue
+        proc = _git(checkout.toplevel, "merge-base", "HEAD", candidate)
+        if proc.returncode != 0 or not _out(proc):
+            raise ToolError(f"HEAD and {candidate} have no merge base ({_err(proc)})",
+                            "pass --base REF; a shallow clone needs the full history (fetch-depth: 0)")
+        return Base(candidate, _out(proc).splitlines()[0], merge_base=True)
+    raise ToolError("no base to compare with: neither origin/main nor main exists",
+                    "pass --base REF (a branch, tag or commit)")
+
+
+def _safe_member(name: str) -> str | None:
+    norm = posixpath.normpath(name)
+    if norm.startswith(("/", "../")) or norm in ("..", ".") or "\\" in norm:
+        return None
+    return norm
+
+
+def export_inputs(checkout: Checkout, commit: str, names: tuple[str, ...], dest: Path) -> Path | None:
+    """Extract the folders ``names`` of the platform repo at ``commit`` below ``dest``.
+
+    Returns the platform repo's root in ``dest``, or None when none of ``names``
+    exists at that commit (e.g. before the platform repo was added). Only regular
+    files and folders are extracted; git's ``export-ignore`` attributes apply.
+    """
+    paths = [checkout.prefix + n for n in names]
+    listed = _git(checkout.toplevel, "ls-tree", "-z", "--name-only", "--full-tree", commit, "--", *paths)
+    if listed.returncode != 0:
+        raise ToolError(f"git ls-tree failed at {commit[:12]}: {_err(listed)}")
+    present = sorted(p for p in listed.stdout.decode("utf-8", "surrogateescape").split("\0") if p)
+    if not present:
+        return None
+    archive = _git(checkout.toplevel, "archive", "--format=tar", commit, "--", *present)
+    if archive.returncode != 0:
+        raise ToolError(f"git archive failed at {commit[:12]}: {_err(archive)}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout), mode="r:") as tar:
+        for member in tar.getmembers():
+            name = _safe_member(member.name)
+            if name is None:
+                continue
+            target = dest.joinpath(*name.split("/"))
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+            elif member.isfile():
+                data = tar.extractfile(member)
+                if data is not None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data.read())
+    root = dest.joinpath(*[p for p in checkout.prefix.split("/") if p])
+    root.mkdir(parents=True, exist_ok=True)
+    return root

@@ -1,0 +1,285 @@
+"""platform-gen diff, in real temporary git repositories with real kustomize."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.diff import MARKDOWN_LIMIT
+from generator.kustomize_tool import Kustomize
+
+from .conftest import REPO, Run, copy_inputs
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git not on the PATH")
+
+PAYMENT = "platform-config/services/payment-service/config.yaml"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def init_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q")
+    git(path, "symbolic-ref", "HEAD", "refs/heads/main")
+    git(path, "config", "user.name", "dev")
+    git(path, "config", "user.email", "dev@example.com")
+    git(path, "config", "commit.gpgsign", "false")
+    return path
+
+
+def commit(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+@pytest.fixture
+def repo(tmp_path: Path, kustomize: Kustomize) -> Path:
+    """A git repo holding the example platform's inputs in one commit on main."""
+    path = init_repo(tmp_path / "checkout")
+    copy_inputs(REPO, path)
+    commit(path, "example platform")
+    return path
+
+
+def diff_json(run: Run, root: Path, *args: str) -> dict[str, Any]:
+    code, out, err = run("diff", "--root", root, "--format", "json", *args)
+    assert code == 0, out + err
+    doc: dict[str, Any] = json.loads(out)
+    assert doc["status"] == "ok"
+    return doc
+
+
+def flag_ids(doc: dict[str, Any]) -> list[str]:
+    return sorted({f["id"] for f in doc["flags"]})
+
+
+def changes(doc: dict[str, Any]) -> dict[str, str]:
+    return {a["name"]: a["change"] for a in doc["applications"]}
+
+
+def new_service(root: Path, name: str, team: str, environments: str, template: str = "web-service") -> None:
+    folder = root / "platform-config" / "services" / name
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(
+        f"name: {name}\nteam: {team}\ndescription: {name}\ntier: tier-3\ntemplate: {template}\n"
+        f"image: ghcr.io/acme/{name}\ntag: \"1.0.0\"\nenvironments:\n{environments}", encoding="utf-8")
+
+
+def test_no_changes(run: Run, repo: Path) -> None:
+    doc = diff_json(run, repo, "--base", "HEAD")
+    assert doc["applications"] == [] and doc["objects"] == [] and doc["argocd"] == [] and doc["flags"] == []
+    assert doc["base"] == "HEAD" and doc["unchanged"] > 0
+    code, out, _ = run("diff", "--root", repo, "--base", "HEAD")
+    assert code == 0 and "No changes to the rendered tree." in out
+
+
+def test_adding_a_service(run: Run, repo: Path) -> None:
+    new_service(repo, "search", "identity", "  dev: {}\n  staging: {}\n")
+    doc = diff_json(run, repo, "--base", "HEAD")
+    assert changes(doc) == {"search-dev-1": "added", "search-staging-1": "added"}
+    assert doc["flags"] == []  # same team, same clusters: its AppProject does not change
+    assert [(o["kind"], o["name"], o["change"]) for o in doc["argocd"]] == [("ApplicationSet", "search", "added")]
+    kinds = {(o["application"], o["kind"], o["change"]) for o in doc["objects"]}
+    assert ("search-dev-1", "Deployment", "added") in kinds and ("search-staging-1", "Service", "added") in kinds
+    deployment = next(o for o in doc["objects"] if o["kind"] == "Deployment" and o["application"] == "search-dev-1")
+    assert deployment["namespace"] == "identity" and "+        image: ghcr.io/acme/search:1.0.0\n" in deployment["diff"]
+
+    commit(repo, "search in dev and staging")
+    edit(repo / "platform-config/services/search/config.yaml", "  staging: {}\n", "  staging: {}\n  prod: {}\n")
+    doc = diff_json(run, repo, "--base", "HEAD")
+    assert changes(doc) == {"search-prod-eu": "added", "search-prod-us": "added"}
+    assert flag_ids(doc) == ["prod-change"]
+
+
+def test_changing_a_prod_tag(run: Run, repo: Path) -> None:
+    edit(repo / PAYMENT, "  prod:\n    replicas: 3\n", "  prod:\n    replicas: 3\n    tag: \"1.4.3\"\n")
+    doc = diff_json(run, repo, "--base", "HEAD")
+    assert changes(doc) == {"payment-service-prod-eu": "changed", "payment-service-prod-us": "changed"}
+    assert flag_ids(doc) == ["prod-change"]
+    assert "payment-service-prod-us" in doc["flags"][0]["message"]
+
+    code, out, _ = run("diff", "--root", repo, "--base", "HEAD", "--format", "text", "--color", "never")
+    assert code == 0
+    assert out.index("Needs attention:") < out.index("prod-change") < out.index("prod/prod-eu")
+    image = "\n-        image: ghcr.io/acme/payment-service:1.4.2\n+        image: ghcr.io/acme/payment-service:1.4.3\n"
+    for cluster in ("prod-eu", "prod-us"):
+        section = out.split(f"=== payment-service-{cluster} (prod/{cluster}) ===\n", 1)[1].split("===", 1)[0]
+        assert section.startswith("--- a/Deployment.apps team-payments/payment-service\n") and image in section
+    assert "\x1b[" not in out
+    assert "dev-1" not in out.split("===", 1)[0]  # dev and staging are untouched
+
+
+def test_removing_a_cluster(run: Run, repo: Path) -> None:
+    prod = repo / "environments/prod.yaml"
+    edit(prod, "  - name: prod-eu\n    server: https://prod-eu.k8s.acme.internal\n    values:\n      env:\n"
+               "        REGION: eu-west-1\n", "")
+    edit(repo / PAYMENT, "      prod-eu: {}\n", "")
+    edit(repo / "platform-config/services/event-ingest/config.yaml",
+         "      prod-eu:\n        env:\n          BATCH_SIZE: 1000\n", "")
+    doc = diff_json(run, repo, "--base", "HEAD")
+    removed = sorted(n for n, c in changes(doc).items() if c == "removed")
+    assert "payment-service-prod-eu" in removed and "event-ingest-prod-eu" in removed
+    assert all(n.endswith("-prod-eu") for n in removed)
+    assert {"app-removed", "namespace-removed", "prod-change", "claim-removed", "appproject-changed"} <= set(
+        flag_ids(doc))
+    messages = [f["message"] for f in doc["flags"]]
+    assert "payment-service-prod-eu (prod/prod-eu) is removed" in messages
+    assert "namespace team-payments on cluster prod-eu" in messages
+    assert "PostgreSQLInstance payments-db of payment-service in prod (prod-eu) is removed" in messages
+    assert doc["flags"][0]["id"] == "app-removed"  # the riskiest first
+    objects = [o for o in doc["objects"] if o["application"] == "payment-service-prod-eu"]
+    assert objects and all(o["change"] == "removed" for o in objects)
+    # the Crossplane application of the other clusters shares the removed one's folder, and is unchanged
+    assert "platform-crossplane-dev-1" not in changes(doc) and changes(doc)["platform-crossplane-prod-eu"] == "removed"
+
+
+def test_changing_a_claims_parameters(run: Run, repo: Path) -> None:
+    edit(repo / PAYMENT, "storageGB: 100", "storageGB: 200")
+    doc = diff_json(run, repo, "--base", "HEAD")
+    assert flag_ids(doc) == ["claim-parameters-changed", "prod-change"]
+    claim = next(f for f in doc["flags"] if f["id"] == "claim-parameters-changed")
+    assert claim["message"] == ("PostgreSQLInstance payments-db of payment-service in prod (prod-eu, prod-us): "
+                                "storageGB: 100 → 200")
+    assert "data loss" in claim["reason"]
+    diffs = [o for o in doc["objects"] if o["kind"] == "PostgreSQLInstance"]
+    assert len(diffs) == 2 and all("-    storageGB: 100\n+    storageGB: 200\n" in o["diff"] for o in diffs)
+
+
+def test_changing_a_services_team(run: Run, repo: Path) -> None:
+    edit(repo / PAYMENT, "team: payments", "team: data")
+    doc = diff_json(run, repo, "--base", "HEAD")
+    ids = flag_ids(doc)
+    assert "owner-changed" in ids and "appproject-changed" in ids
+    assert {"id": "owner-changed", "message": "payment-service: team payments → data",
+            "reason": doc["flags"][[f["id"] for f in doc["flags"]].index("owner-changed")]["reason"]} in doc["flags"]
+    projects = {o["name"] for o in doc["argocd"] if o["kind"] == "AppProject"}
+    assert "payments" in projects  # payments no longer deploys to dev-1
+    # the objects move namespace: removed from team-payments, added to team-data
+    moved = {(o["namespace"], o["change"]) for o in doc["objects"]
+             if o["application"] == "payment-service-dev-1" and o["kind"] == "Deployment"}
+    assert moved == {("team-payments", "removed"), ("team-data", "added")}
+
+
+def test_a_sync_policy_change_shows_without_building(run: Run, repo: Path) -> None:
+    edit(repo / "environments/staging.yaml", "selfHeal: true", "selfHeal: false")
+    # nothing needs building, so a kustomize that does not exist is never asked for
+    doc = diff_json(run, repo, "--base", "HEAD", "--kustomize", str(repo / "no-kustomize"))
+    staging = {a["name"] for a in doc["applications"]}
+    assert staging == {f"{s}-staging-1" for s in ("auth-service", "event-ingest", "ledger-worker",
+                                                   "payment-service", "user-profile")}
+    assert all(a["change"] == "changed" and a["application_changed"] for a in doc["applications"])
+    assert doc["objects"] == [] and doc["flags"] == []
+    assert {o["kind"] for o in doc["argocd"]} == {"ApplicationSet"}
+    assert all("-              selfHeal: true\n+              selfHeal: false\n" in o["diff"] for o in doc["argocd"])
+
+
+def test_markdown_is_a_pull_request_comment(run: Run, repo: Path) -> None:
+    edit(repo / PAYMENT, "storageGB: 100", "storageGB: 200")
+    code, out, _ = run("diff", "--root", repo, "--base", "HEAD", "--format", "markdown")
+    assert code == 0
+    assert out.startswith("### platform-gen diff\n")
+    assert "- ⚠️ **claim-parameters-changed**: PostgreSQLInstance payments-db" in out
+    assert "| Application | Environment | Cluster | Change |\n| --- | --- | --- | --- |\n" in out
+    assert "| `payment-service-prod-eu` | prod | prod-eu | 1 object changed |" in out
+    assert "<details><summary><code>payment-service-prod-us</code> (prod/prod-us): 1 object changed</summary>" in out
+    assert out.count("<details>") == out.count("</details>") == 2
+    assert "```diff\n--- a/PostgreSQLInstance.platform.acme.io team-payments/payments-db\n" in out
+    assert "were cut" not in out
+
+
+def test_markdown_is_cut_at_object_boundaries(run: Run, repo: Path) -> None:
+    services = 12  # about 7,000 characters of diff each
+    for i in range(services):
+        new_service(repo, f"bulk-{i:02d}", "data", "  dev: {}\n")
+    code, out, _ = run("diff", "--root", repo, "--base", "HEAD", "--format", "markdown")
+    assert code == 0
+    assert len(out) <= MARKDOWN_LIMIT
+    note = re.search(r"\n_(\d+) object diffs were cut \(([\d,]+) characters\); run `platform-gen diff` locally "
+                     r"for the full output\._\n$", out)
+    assert note is not None
+    # the table still lists every application
+    rows = re.findall(r"^\| `bulk-\d\d-dev-1` \| dev \| dev-1 \| added \((\d+) objects\) \|$", out, re.M)
+    assert len(rows) == services
+    # whole object diffs: each fence opened is closed, each section ends, and the counts add up
+    fences = [line for line in out.splitlines() if line.startswith("```")]
+    assert fences[0::2] == ["```diff"] * (len(fences) // 2) and fences[1::2] == ["```"] * (len(fences) // 2)
+    assert len(fences) % 2 == 0 and out.count("<details>") == out.count("</details>")
+    assert len(fences) // 2 + int(note[1]) == sum(int(n) for n in rows) + services  # + the ApplicationSets
+    # the applications' manifests come before the ApplicationSets that repeat them
+    assert "<details><summary><code>bulk-00-dev-1</code> (dev/dev-1): added (5 objects)</summary>" in out
+    assert out.index("<code>bulk-11-dev-1</code>") < out.index("<summary>ApplicationSets: 12 added</summary>")
+
+
+def test_the_working_copy_is_untouched(run: Run, repo: Path) -> None:
+    edit(repo / PAYMENT, "tag: \"1.4.2\"", "tag: \"1.4.3\"")
+    (repo / "untracked.txt").write_text("x\n", encoding="utf-8")
+    before = (git(repo, "status", "--porcelain"), git(repo, "worktree", "list", "--porcelain"),
+              git(repo, "rev-parse", "HEAD"), (repo / ".git" / "index").read_bytes(), git(repo, "stash", "list"))
+    files = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if ".git" not in p.parts)
+    diff_json(run, repo, "--base", "HEAD")
+    after = (git(repo, "status", "--porcelain"), git(repo, "worktree", "list", "--porcelain"),
+             git(repo, "rev-parse", "HEAD"), (repo / ".git" / "index").read_bytes(), git(repo, "stash", "list"))
+    assert after == before
+    assert sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if ".git" not in p.parts) == files
+
+
+def test_default_base_is_the_merge_base_with_main(run: Run, repo: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "feature")
+    edit(repo / PAYMENT, "tag: \"1.4.2\"", "tag: \"1.4.3\"")
+    commit(repo, "bump")
+    git(repo, "checkout", "-q", "main")
+    edit(repo / "platform-config/services/report-builder/config.yaml", "tag: \"0.1.0\"", "tag: \"0.2.0\"")
+    commit(repo, "main moves on")
+    main_tip = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "checkout", "-q", "feature")
+    doc = diff_json(run, repo)
+    assert doc["base"] == "main" and doc["merge_base"] is True and doc["base_commit"] != main_tip
+    assert "report-builder-dev-1" not in changes(doc)  # main's own change is not the branch's
+    assert "payment-service-staging-1" in changes(doc)
+
+
+def test_platform_in_a_subfolder_and_an_empty_base(run: Run, tmp_path: Path, kustomize: Kustomize) -> None:
+    repo = init_repo(tmp_path / "mono")
+    (repo / "README.md").write_text("monorepo\n", encoding="utf-8")
+    commit(repo, "first")
+    root = copy_inputs(REPO, repo / "platform")
+    for name in ("auth-service", "event-ingest", "ledger-worker", "payment-service", "user-profile"):
+        shutil.rmtree(root / "platform-config" / "services" / name)
+    commit(repo, "platform")
+    doc = diff_json(run, root, "--base", "HEAD~1")
+    assert doc["base_empty"] is True
+    assert changes(doc) == {"report-builder-dev-1": "added", **{f"platform-crossplane-{c}": "added" for c in
+                                                                ("dev-1", "staging-1", "prod-us", "prod-eu")}}
+    assert "app-removed" not in flag_ids(doc) and "appproject-changed" in flag_ids(doc)
+    # the same tree at HEAD: no changes, read from the subfolder
+    assert diff_json(run, root, "--base", "HEAD")["applications"] == []
+
+
+def test_unknown_ref(run: Run, repo: Path) -> None:
+    code, out, err = run("diff", "--root", repo, "--base", "no-such-branch")
+    assert code == 1 and out == ""
+    assert "error: unknown git ref 'no-such-branch'" in err and "hint:" in err
+
+
+def test_invalid_input_at_the_base(run: Run, repo: Path) -> None:
+    edit(repo / PAYMENT, "team: payments", "team: paymets")
+    commit(repo, "typo")
+    edit(repo / PAYMENT, "team: paymets", "team: payments")
+    code, out, _ = run("diff", "--root", repo, "--base", "HEAD", "--format", "json")
+    assert code == 1
+    problems = json.loads(out)["problems"]
+    assert [p["file"] for p in problems] == [f"HEAD:{PAYMENT}"]

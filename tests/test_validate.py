@@ -1,0 +1,143 @@
+"""`platform-gen validate`: the rendered tree against kustomize, the schemas and yamllint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from generator.kustomize_tool import Kustomize
+
+from .conftest import Run
+
+
+@pytest.fixture
+def tree_root(example: Path, run: Run, kustomize: Kustomize) -> Path:
+    code, _out, err = run("render", "--root", example)
+    assert code == 0, err
+    return example
+
+
+def edit(root: Path, rel: str, old: str, new: str) -> None:
+    path = root / rel
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {rel}"
+    path.write_text(text.replace(old, new, 1))
+
+
+OVERLAY = "rendered/services/payment-service/overlays/prod/prod-us/kustomization.yaml"
+
+
+def test_example_is_valid(tree_root: Path, run: Run) -> None:
+    code, out, _err = run("validate", "--root", tree_root, "--format", "json")
+    assert code == 0, out
+    doc = json.loads(out)
+    assert doc["status"] == "ok" and doc["problems"] == []
+    assert doc["overlays"] == 18
+    assert doc["builds"] == 4  # one batch per cluster
+    assert doc["objects"] > 90
+
+
+def test_overlay_that_does_not_build(tree_root: Path, run: Run) -> None:
+    edit(tree_root, OVERLAY, "- ../../../base\n", "- ../../../base\n- missing.yaml\n")
+    code, _out, err = run("validate", "--root", tree_root)
+    assert code == 1
+    assert f"{OVERLAY}: error: kustomize build failed:" in err
+    assert "missing.yaml" in err
+
+
+def test_kustomize_deprecation_warning_is_a_finding(tree_root: Path, run: Run) -> None:
+    edit(tree_root, OVERLAY, "labels:\n", "commonLabels:\n  legacy: 'true'\nlabels:\n")
+    code, _out, err = run("validate", "--root", tree_root)
+    assert code == 1
+    assert f"{OVERLAY}: error: kustomize warning:" in err
+    assert "commonLabels" in err
+
+
+def test_object_with_unknown_field(tree_root: Path, run: Run) -> None:
+    edit(tree_root, "rendered/services/payment-service/base/deployment.yaml", "  revisionHistoryLimit: 5\n",
+         "  revisionHistoryLimit: 5\n  replica: 2\n")
+    code, _out, err = run("validate", "--root", tree_root)
+    assert code == 1
+    for env_cluster in ("dev/dev-1", "staging/staging-1", "prod/prod-eu", "prod/prod-us"):
+        overlay = f"rendered/services/payment-service/overlays/{env_cluster}/kustomization.yaml"
+        assert (f"{overlay}: error: Deployment team-payments/payment-service: spec.replica: "
+                "unknown field 'replica'") in err
+
+
+def test_object_with_wrong_type(tree_root: Path, run: Run) -> None:
+    edit(tree_root, "rendered/services/ledger-worker/base/deployment.yaml", "  revisionHistoryLimit: 5\n",
+         "  revisionHistoryLimit: five\n")
+    code, _out, err = run("validate", "--root", tree_root)
+    assert code == 1
+    assert ("rendered/services/ledger-worker/overlays/prod/prod-eu/kustomization.yaml: error: "
+            "Deployment team-payments/ledger-worker: spec.revisionHistoryLimit: 'five' is not of type 'integer'") in err
+
+
+def test_invalid_application_set(tree_root: Path, run: Run) -> None:
+    appset = "rendered/argocd/applicationsets/auth-service.yaml"
+    edit(tree_root, appset, "  goTemplateOptions:\n", "  goTemplateOption:\n")
+    edit(tree_root, appset, "  goTemplate: true\n", "  goTemplate: 'yes'\n")
+    code, _out, err = run("validate", "--root", tree_root)
+    assert code == 1
+    assert f"{appset}: error: ApplicationSet argocd/auth-service: spec.goTemplateOption: unknown field " \
+        "'goTemplateOption'" in err
+    assert f"{appset}: error: ApplicationSet argocd/auth-service: spec.goTemplate: 'yes' is not of type " \
+        "'boolean'" in err
+
+
+def test_unknown_top_level_field_of_argo_object(tree_root: Path, run: Run) -> None:
+    edit(tree_root, "rendered/argocd/projects/data.yaml", "spec:\n", "specs: {}\nspec:\n")
+    code, _out, err = run("validate", "--root", tree_root)
+    assert code == 1
+    assert "rendered/argocd/projects/data.yaml: error: AppProject argocd/data: specs: unknown field 'specs'" in err
+
+
+def test_claim_against_its_xrd(tree_root: Path, run: Run) -> None:
+    rel = "rendered/services/payment-service/overlays/prod/prod-us/infrastructure.yaml"
+    edit(tree_root, rel, "storageGB: 100", "storageGB: 5000")
+    code, _out, err = run("validate", "--root", tree_root)
+    assert code == 1
+    assert (f"{OVERLAY}: error: PostgreSQLInstance team-payments/payments-db: spec.parameters.storageGB: "
+            "5000 is greater than the maximum of 1000") in err
+
+
+def test_platform_crossplane_objects_are_checked(tree_root: Path, run: Run) -> None:
+    rel = "rendered/platform/crossplane/function-function-auto-ready.yaml"
+    edit(tree_root, rel, "spec:\n", "spec:\n  pakage: x\n")
+    code, _out, err = run("validate", "--root", tree_root)
+    assert code == 1
+    assert f"{rel}: error: Function function-auto-ready: spec.pakage: unknown field 'pakage'" in err
+
+
+def test_yamllint_runs_over_the_tree(tree_root: Path, run: Run) -> None:
+    edit(tree_root, OVERLAY, "namespace: team-payments\n", "namespace: team-payments   \n")
+    code, _out, err = run("validate", "--root", tree_root)
+    assert code == 1
+    assert f"{OVERLAY}:4:25: error: yamllint: trailing spaces (trailing-spaces)" in err
+
+
+def test_no_kustomize_anywhere(tree_root: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, _out, err = run("validate", "--root", tree_root)
+    assert code == 1
+    assert "error: neither 'kustomize' nor 'kubectl' is on the PATH" in err
+    assert "--kustomize PATH" in err
+
+
+def test_explicit_kustomize_path(tree_root: Path, run: Run, kustomize: Kustomize) -> None:
+    code, _out, err = run("validate", "--root", tree_root, "--kustomize", kustomize.argv[0])
+    assert code == 0, err
+    code, _out, err = run("validate", "--root", tree_root, "--kustomize", "/no/such/kustomize")
+    assert code == 1 and "kustomize not found at /no/such/kustomize" in err
+
+
+def test_needs_a_rendered_tree(example: Path, run: Run) -> None:
+    code, _out, err = run("validate", "--root", example)
+    assert code == 1 and "no rendered tree at rendered" in err
+
+
+def test_unknown_kube_version(tree_root: Path, run: Run) -> None:
+    code, _out, err = run("validate", "--root", tree_root, "--kube-version", "1.99")
+    assert code == 1 and "Kubernetes 1.99 is newer than the schemas installed" in err

@@ -21,6 +21,7 @@ from .errors import InputError, OutputError, PlatformGenError, Problem, ToolErro
 from .load import load
 from .model import Platform
 from .render import Rendered, render
+from .safety import check_removals, deployed_apps
 from .validate import validate
 from .write import apply, check_out_dir, plan
 
@@ -122,8 +123,11 @@ def cli() -> None:
 
 @cli.command("render")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the tree on disk differs.")
+@click.option("--allow-delete", is_flag=True,
+              help="Allow removing prod applications, or more than a quarter of all applications at once.")
 @_common
-def render_cmd(check: bool, root: Path, out: Path | None, fmt: str, verbose: int, quiet: int, color: str) -> int:
+def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fmt: str, verbose: int, quiet: int,
+               color: str) -> int:
     """Render the output tree (Argo CD, Kustomize) from the platform repo."""
     opts = _options(root, out, fmt, verbose, quiet, color)
 
@@ -132,6 +136,13 @@ def render_cmd(check: bool, root: Path, out: Path | None, fmt: str, verbose: int
         out_dir = opts.out_dir(platform)
         check_out_dir(opts.root, out_dir, opts.shown(out_dir))
         the_plan = plan(out_dir, rendered.files)
+        if not check and not allow_delete:
+            removed, reason = check_removals(deployed_apps(out_dir), rendered.targets, platform)
+            if reason:
+                listed = ", ".join(f"{r.app} ({r.env})" for r in removed)
+                return _emit_error(opts, f"refusing to render: {reason}: {listed}",
+                                   "if that is intended, run 'platform-gen render --allow-delete'; nothing was written",
+                                   status="refused")
         if not check and the_plan.dirty:
             apply(out_dir, rendered.files, the_plan)
         shown = opts.shown(out_dir)

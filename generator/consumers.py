@@ -231,7 +231,7 @@ def _obj_name(obj: Mapping[str, Any]) -> str:
 
 def _check_built(objs: Iterable[dict[str, Any]], where: str, kube: KubeSchemas,
                  claims: dict[tuple[str, str], dict[str, Any]]) -> tuple[list[Problem], int]:
-    problems = []
+    problems: list[Problem] = []
     count = 0
     for obj in objs:
         count += 1

@@ -114,7 +114,7 @@ def test_removed_service_and_cluster_files_are_removed(rendered: Path, example: 
         cfg = example / f"platform-config/services/{svc}/config.yaml"
         assert entry in cfg.read_text()
         cfg.write_text(cfg.read_text().replace(entry, ""))
-    code, _out, err = run("render", "--root", example)
+    code, _out, err = run("render", "--root", example, "--allow-delete")
     assert code == 0, err
     files = tree(rendered)
     assert not any("report-builder" in f for f in files)

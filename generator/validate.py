@@ -172,6 +172,27 @@ def _service(
     )
 
 
+def _claim_collisions(services: list[Service], teams: dict[str, Team], docs: dict[str, Located]) -> list[Problem]:
+    """Two services of one namespace may not claim the same name: their objects and Secrets would clash."""
+    problems = []
+    owners: dict[tuple[str, str, str], str] = {}
+    for svc in services:
+        for env, claims in sorted(svc.claims.items()):
+            for claim in claims:
+                key = (teams[svc.team].namespace, env, claim.name)
+                other = owners.setdefault(key, svc.name)
+                if other != svc.name:
+                    doc = docs[svc.name]
+                    index = next(i for i, e in enumerate(doc.data["infrastructure"]) if e["name"] == claim.name)
+                    problem = doc.problem(("infrastructure", index, "name"),
+                                          f"'{claim.name}' is also claimed by service '{other}' in namespace "
+                                          f"'{key[0]}' ({env})",
+                                          "names of databases, buckets and queues are unique within a namespace")
+                    if problem not in problems:
+                        problems.append(problem)
+    return problems
+
+
 def validate(sources: Sources) -> Platform:
     """Check every input and build the :class:`Platform`; raise InputError listing all problems."""
     problems = list(sources.problems)
@@ -239,6 +260,7 @@ def validate(sources: Sources) -> Platform:
                 app_names.setdefault(app, (svc.name, doc))
         services.append(svc)
 
+    problems.extend(_claim_collisions(services, teams, {d: doc for d, doc in sources.services}))
     if problems:
         raise InputError(problems)
     gitops = data["gitops"]

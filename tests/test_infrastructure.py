@@ -203,3 +203,12 @@ def test_entry_limited_to_an_environment_the_service_skips(rendered_once: Path, 
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
     assert "infrastructure[0].environments[1]: unknown environment 'qa'" in err
+
+
+def test_two_services_of_a_namespace_cannot_claim_one_name(rendered_once: Path, run: Run) -> None:
+    cfg = rendered_once / "platform-config/services/ledger-worker/config.yaml"
+    cfg.write_text(cfg.read_text().replace("name: ledger-postings", "name: payments-db"))
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert ("platform-config/services/payment-service/config.yaml:33:11: error: infrastructure[0].name: "
+            "'payments-db' is also claimed by service 'ledger-worker' in namespace 'team-payments' (prod)") in err

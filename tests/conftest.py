@@ -74,3 +74,23 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     """Contents and mtimes, to prove that nothing was written."""
     return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def edit(root: Path, rel: str, old: str, new: str) -> None:
+    """Replace the first ``old`` in a file of the platform repo, failing if it is not there."""
+    path = root / rel
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {rel}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def drop_prod_eu(root: Path) -> None:
+    """Delete the prod-eu cluster, and the service entries that name it."""
+    prod = root / "environments/prod.yaml"
+    text = prod.read_text()
+    prod.write_text(text[: text.index("  - name: prod-eu")] + text[text.index("defaults:"):])
+    for svc, entry in (("payment-service", "      prod-eu: {}\n"),
+                       ("event-ingest", "      prod-eu:\n        env:\n          BATCH_SIZE: 1000\n")):
+        cfg = root / f"platform-config/services/{svc}/config.yaml"
+        assert entry in cfg.read_text()
+        cfg.write_text(cfg.read_text().replace(entry, ""))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Run, snapshot
+from .conftest import Run, edit, snapshot
 
 SVC = "platform-config/services/payment-service/config.yaml"
 
@@ -17,12 +17,6 @@ def rendered_once(example: Path, run: Run) -> Path:
     assert run("render", "--root", example)[0] == 0
     return example
 
-
-def edit(root: Path, rel: str, old: str, new: str) -> None:
-    path = root / rel
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {rel}"
-    path.write_text(text.replace(old, new, 1))
 
 
 CASES = [

@@ -9,7 +9,7 @@ import pytest
 from generator import yamlio
 from generator.kustomize_tool import Kustomize
 
-from .conftest import REPO, Run, snapshot, tree
+from .conftest import REPO, Run, drop_prod_eu, snapshot, tree
 
 
 @pytest.fixture
@@ -106,14 +106,7 @@ def test_removed_service_and_cluster_files_are_removed(rendered: Path, example: 
     import shutil
 
     shutil.rmtree(example / "platform-config/services/report-builder")
-    prod = example / "environments/prod.yaml"
-    text = prod.read_text()
-    prod.write_text(text[: text.index("  - name: prod-eu")] + text[text.index("defaults:"):])
-    for svc, entry in (("payment-service", "      prod-eu: {}\n"),
-                       ("event-ingest", "      prod-eu:\n        env:\n          BATCH_SIZE: 1000\n")):
-        cfg = example / f"platform-config/services/{svc}/config.yaml"
-        assert entry in cfg.read_text()
-        cfg.write_text(cfg.read_text().replace(entry, ""))
+    drop_prod_eu(example)
     code, _out, err = run("render", "--root", example, "--allow-delete")
     assert code == 0, err
     files = tree(rendered)

@@ -10,16 +10,10 @@ import pytest
 from generator import crdschema, yamlio
 from generator.kustomize_tool import Kustomize
 
-from .conftest import REPO, Run, snapshot
+from .conftest import REPO, Run, edit, snapshot
 
 SVC = "platform-config/services/payment-service/config.yaml"
 
-
-def edit(root: Path, rel: str, old: str, new: str) -> None:
-    path = root / rel
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {rel}"
-    path.write_text(text.replace(old, new, 1))
 
 
 @pytest.fixture

@@ -7,23 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Run, snapshot
+from .conftest import Run, drop_prod_eu, snapshot
 
 
 @pytest.fixture
 def rendered_once(example: Path, run: Run) -> Path:
     assert run("render", "--root", example)[0] == 0
     return example
-
-
-def drop_prod_eu(root: Path) -> None:
-    prod = root / "environments/prod.yaml"
-    text = prod.read_text()
-    prod.write_text(text[: text.index("  - name: prod-eu")] + text[text.index("defaults:"):])
-    for svc, entry in (("payment-service", "      prod-eu: {}\n"),
-                       ("event-ingest", "      prod-eu:\n        env:\n          BATCH_SIZE: 1000\n")):
-        cfg = root / f"platform-config/services/{svc}/config.yaml"
-        cfg.write_text(cfg.read_text().replace(entry, ""))
 
 
 def test_removing_a_prod_cluster_is_refused(rendered_once: Path, run: Run) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from generator.kustomize_tool import Kustomize
 
-from .conftest import Run
+from .conftest import Run, edit
 
 
 @pytest.fixture
@@ -18,12 +18,6 @@ def tree_root(example: Path, run: Run, kustomize: Kustomize) -> Path:
     assert code == 0, err
     return example
 
-
-def edit(root: Path, rel: str, old: str, new: str) -> None:
-    path = root / rel
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {rel}"
-    path.write_text(text.replace(old, new, 1))
 
 
 OVERLAY = "rendered/services/payment-service/overlays/prod/prod-us/kustomization.yaml"

@@ -11,21 +11,18 @@ anything is rendered.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
-
-from deepmerge import Merger
 
 from . import crdschema
 from .errors import Problem
 from .load import CROSSPLANE_DIR
+from .merge import deep_merge
 from .schemas import did_you_mean
 from .yamlio import Located
 
 __all__ = ["Claim", "InfraKind", "claims_for", "offered_kinds"]
 
-_merger = Merger([(dict, ["merge"])], ["override"], ["override"])
 V1, V2 = "v1", "v2"
 
 
@@ -176,7 +173,7 @@ def claims_for(doc: Located, service_envs: dict[str, tuple[str, ...]], envs: set
             if entry.get("environments") and env not in entry["environments"]:
                 continue
             over = ((overrides.get(env) or {}).get(entry["name"]) or {}).get("parameters") or {}
-            params = _merger.merge(copy.deepcopy(entry.get("parameters") or {}), copy.deepcopy(over))
+            params = deep_merge(entry.get("parameters") or {}, over)
             schema = kind.parameters or {"type": "object", "additionalProperties": False}
             base = ("infrastructure", i, "parameters")
             over_base = ("environments", env, "infrastructure", entry["name"], "parameters")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import crdschema
+from .deep import deep_merge
 from .errors import Problem
 from .load import CROSSPLANE_DIR
-from .merge import deep_merge
 from .schemas import did_you_mean
 from .yamlio import Located
 

@@ -16,21 +16,13 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from deepmerge import Merger
-
+from .deep import MERGER
 from .errors import InputError, Problem
 from .model import Layer, Origin, Platform, Service, Target
 
-__all__ = ["base_values", "deep_merge", "flatten", "layers_of", "merge_layers", "resolve"]
+__all__ = ["base_values", "flatten", "layers_of", "merge_layers", "resolve"]
 
-# mappings merge key by key; lists, scalars and type conflicts replace
-_merger = Merger([(dict, ["merge"])], ["override"], ["override"])
-
-
-def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """A new mapping: ``top`` deep-merged over ``base`` (neither is changed)."""
-    result: dict[str, Any] = _merger.merge(copy.deepcopy(base), copy.deepcopy(top))
-    return result
+_merger = MERGER
 
 
 def _origins(layer: Layer, data: Any, path: tuple[str | int, ...]) -> Any:

@@ -20,6 +20,7 @@ Findings are :class:`~generator.errors.Problem` values naming the file, the obje
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -65,6 +66,8 @@ class KubeSchemas:
 
     def __init__(self, version: str) -> None:
         version = version.removeprefix("v")
+        if not re.fullmatch(r"[0-9]+\.[0-9]+(\.[0-9]+)?", version):
+            raise ToolError(f"invalid Kubernetes version '{version}'", "pass --kube-version like 1.32")
         try:
             if kv.major_minor(version) > kv.latest_version():
                 raise ToolError(f"Kubernetes {version} is newer than the schemas installed "
@@ -111,7 +114,8 @@ def _errors(validator: jsonschema.protocols.Validator, obj: Any) -> list[tuple[s
     for err in validator.iter_errors(obj):
         path = format_path(err.absolute_path)
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            props = err.schema.get("properties") or {}
+            sch: Any = err.schema
+            props = sch.get("properties") or {}
             for extra in sorted(k for k in err.instance if k not in props):
                 out.append((format_path([*err.absolute_path, extra]), f"unknown field '{extra}'"))
             continue

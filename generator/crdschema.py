@@ -272,13 +272,14 @@ def _messages(error: ValidationError) -> Iterator[tuple[KeyPath, str]]:
         and error.validator_value is False
         and isinstance(error.instance, Mapping)
     ):
-        props = error.schema.get("properties") or {}
-        patterns = list(error.schema.get("patternProperties") or {})
+        sch: Any = error.schema
+        props = sch.get("properties") or {}
+        patterns = list(sch.get("patternProperties") or {})
         for name in error.instance:
             if name not in props and not any(re.search(p, str(name)) for p in patterns):
                 yield (*path, name), f"{_UNKNOWN_FIELD}{name!r}"
     elif error.validator == "type":
-        types = error.validator_value
+        types: Any = error.validator_value
         names = [types] if isinstance(types, str) else list(types)
         yield path, f"{_brief(error.instance)} is not of type {', '.join(map(repr, names))}"
     elif error.validator == "enum":

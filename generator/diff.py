@@ -408,15 +408,10 @@ def _env_orders(base: Tree, head: Tree) -> dict[str, int]:
 
 
 def _prod_envs(base: Tree, head: Tree) -> set[str]:
-    """``prod`` if there is one, else the environments with the highest order."""
-    names = {e.name for t in (base, head) if t.platform for e in t.platform.environments}
-    if "prod" in names:
-        return {"prod"}
-    for tree in (head, base):
-        if tree.platform is not None and tree.platform.environments:
-            top = max(e.order for e in tree.platform.environments)
-            return {e.name for e in tree.platform.environments if e.order == top}
-    return set()
+    """The prod environments of either side, as ``render``'s delete safety counts them."""
+    from .safety import prod_environments
+
+    return set().union(*(prod_environments(t.platform) for t in (base, head) if t.platform is not None))
 
 
 def _claims(tree: Tree, app: Application) -> dict[Key, dict[str, Any]]:

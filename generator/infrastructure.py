@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import jsonschema
+
 from . import crdschema
 from .deep import deep_merge
 from .errors import Problem
@@ -21,7 +23,7 @@ from .load import CROSSPLANE_DIR
 from .schemas import did_you_mean
 from .yamlio import Located
 
-__all__ = ["Claim", "InfraKind", "claims_for", "offered_kinds"]
+__all__ = ["Claim", "InfraKind", "check_crossplane", "claims_for", "offered_kinds"]
 
 V1, V2 = "v1", "v2"
 
@@ -67,8 +69,62 @@ def _compositions(docs: tuple[Located, ...]) -> dict[tuple[str, str], list[str]]
     return out
 
 
+def check_crossplane(docs: tuple[Located, ...]) -> list[Problem]:
+    """The platform's Crossplane objects against the upstream Crossplane schemas, strictly.
+
+    XRDs, Compositions (with their patch-and-transform inputs) and Functions must be
+    what Crossplane accepts, each object at most once, and an XRD's parameter schema
+    must itself be a valid schema, before any service is checked against it.
+    """
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str], str] = {}
+    for doc in docs:
+        d = doc.data
+        if not (isinstance(d, dict) and isinstance(d.get("apiVersion"), str) and isinstance(d.get("kind"), str)):
+            problems.append(doc.problem((), "not a Kubernetes object", "each document needs apiVersion and kind"))
+            continue
+        try:
+            schema = crdschema.crossplane_schema(d["apiVersion"], d["kind"])
+        except KeyError:
+            problems.append(doc.problem(("kind",), f"{d['apiVersion']} {d['kind']} is not a Crossplane kind this "
+                                        "folder may hold",
+                                        "CompositeResourceDefinition, Composition and Function are expected"))
+            continue
+        found = crdschema.validate(d, schema)
+        problems.extend(crdschema.located_problems(doc, found))
+        if found:
+            continue
+        name = str(d["metadata"].get("name")) if isinstance(d.get("metadata"), dict) else ""
+        key = (d["kind"], name)
+        if key in seen:
+            problems.append(doc.problem(("metadata", "name"), f"{d['kind']} '{name}' is defined twice",
+                                        f"also in {seen[key]}"))
+        seen.setdefault(key, doc.file)
+        if d["kind"] == "Composition":
+            for i, step in enumerate(d["spec"].get("pipeline") or []):
+                inp = step.get("input")
+                if isinstance(inp, dict) and inp.get("apiVersion") == "pt.fn.crossplane.io/v1beta1":
+                    try:
+                        pt = crdschema.crossplane_schema(inp["apiVersion"], str(inp.get("kind")))
+                    except KeyError:
+                        continue
+                    problems.extend(crdschema.located_problems(
+                        doc, crdschema.validate(inp, pt), base=("spec", "pipeline", i, "input")))
+        if d["kind"] == "CompositeResourceDefinition":
+            try:
+                params = crdschema.xrd_parameter_schema(d)
+                if params is not None:
+                    jsonschema.Draft7Validator.check_schema(params)
+            except ValueError as exc:
+                problems.append(doc.problem(("spec", "versions"), str(exc)))
+            except jsonschema.SchemaError as exc:
+                problems.append(doc.problem(("spec", "versions"), f"the parameters schema is invalid: {exc.message}",
+                                            "use OpenAPI v3 types: string, integer, number, boolean, object, array"))
+    return problems
+
+
 def offered_kinds(docs: tuple[Located, ...], problems: list[Problem]) -> dict[str, InfraKind]:
-    """The kinds the XRDs in ``platform-config/crossplane/`` offer to services."""
+    """The kinds the XRDs in ``platform-config/crossplane/`` offer to services (call after check_crossplane)."""
     compositions = _compositions(docs)
     kinds: dict[str, InfraKind] = {}
     for doc in docs:

@@ -49,8 +49,8 @@ class Kustomize:
                 check=False,
                 env={**os.environ, "KUSTOMIZE_PLUGIN_HOME": "/nonexistent"},
             )
-        except FileNotFoundError as exc:
-            raise ToolError(f"cannot run {self.name}: {exc}") from None
+        except OSError as exc:
+            raise ToolError(f"cannot run {self.name}: {exc.strerror or exc}") from None
         except subprocess.TimeoutExpired:
             return Build(False, "", (), f"{self.name} timed out after {timeout:.0f}s")
         lines = tuple(line for line in proc.stderr.splitlines() if line.strip())

@@ -125,17 +125,22 @@ def _finish_base(service: Service, template: str, produced: list[tuple[str, list
     for entry, objs in produced:
         problems.extend(_check_objects(service, template, entry, objs))
         objects.extend(o for o in objs if isinstance(o, dict))
-    if not problems:
-        workloads = [o for o in objects if o.get("kind") in kustomize.WORKLOAD_KINDS]
-        if not any(c.get("name") == kustomize.APP_CONTAINER
-                   for w in workloads for c in w.get("spec", {}).get("template", {}).get("spec", {})
-                   .get("containers", [])):
+    if not problems and not any(_has_app_container(o) for o in objects
+                                if o.get("kind") in kustomize.WORKLOAD_KINDS):
             problems.append(Problem(f"{TEMPLATES_DIR}/{template}", 0, 0, "",
                                     "the template renders no Deployment or StatefulSet with a container "
                                     f"named '{kustomize.APP_CONTAINER}'",
                                     "overlays patch the image, replicas, resources and env of that container"))
     objects.sort(key=lambda o: (o.get("kind", ""), o.get("metadata", {}).get("name", "")))
     return objects, problems
+
+
+def _has_app_container(workload: dict[str, Any]) -> bool:
+    node: Any = workload
+    for key in ("spec", "template", "spec", "containers"):
+        node = node.get(key) if isinstance(node, dict) else None
+    return isinstance(node, list) and any(isinstance(c, dict) and c.get("name") == kustomize.APP_CONTAINER
+                                          for c in node)
 
 
 def render_bases(platform: Platform) -> tuple[dict[str, list[dict[str, Any]]], list[Problem]]:

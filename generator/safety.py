@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from . import yamlio
 from .model import Platform, Target
 
@@ -36,11 +38,15 @@ def deployed_apps(out: Path) -> dict[str, str]:
     for path in sorted(folder.glob("*.yaml")):
         try:
             docs = yamlio.safe_load_all(path.read_text(encoding="utf-8"))
-        except Exception:  # a hand-broken file: nothing to protect in it
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):  # a hand-broken file: nothing to protect in it
             continue
         for doc in docs:
-            for gen in ((doc or {}).get("spec") or {}).get("generators") or []:
-                for element in (gen.get("list") or {}).get("elements") or []:
+            spec = doc.get("spec") if isinstance(doc, dict) else None
+            generators = spec.get("generators") if isinstance(spec, dict) else None
+            for gen in generators if isinstance(generators, list) else []:
+                listed = gen.get("list") if isinstance(gen, dict) else None
+                elements = listed.get("elements") if isinstance(listed, dict) else None
+                for element in elements if isinstance(elements, list) else []:
                     if isinstance(element, dict) and "app" in element:
                         apps[str(element["app"])] = str(element.get("env", ""))
     return apps

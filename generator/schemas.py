@@ -257,7 +257,8 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
     v = err.validator
     inst = err.instance
     if v == "additionalProperties" and isinstance(inst, dict):
-        props = set(err.schema.get("properties", {}))
+        sch: Any = err.schema
+        props = set(sch.get("properties", {}))
         out = []
         for key in sorted(k for k in inst if k not in props):
             hint = (
@@ -277,7 +278,8 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
             hint = f"quote it: \"{_describe(inst).lower() if isinstance(inst, bool) else inst}\""
         return [doc.problem(path, f"expected {_types(err.validator_value)}, got {_describe(inst)}", hint)]
     if v == "pattern":
-        what = _PATTERNS.get(err.validator_value, f"must match {err.validator_value}")
+        pattern: Any = err.validator_value
+        what = _PATTERNS.get(pattern, f"must match {pattern}")
         return [doc.problem(path, f"{inst!r} is not valid: {what}")]
     if v == "enum":
         return [doc.problem(path, f"{inst!r} is not one of {err.validator_value}")]

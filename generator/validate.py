@@ -12,7 +12,7 @@ from typing import Any
 
 from . import schemas
 from .errors import InputError, Problem
-from .infrastructure import InfraKind, claims_for, offered_kinds
+from .infrastructure import InfraKind, check_crossplane, claims_for, offered_kinds
 from .load import ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, TEMPLATES_DIR, Sources
 from .model import Cluster, Environment, Layer, Platform, Service, Sync, Team
 from .schemas import did_you_mean
@@ -22,6 +22,10 @@ __all__ = ["RESERVED_PROJECT", "validate"]
 
 #: The AppProject of the platform itself; no team may take its name.
 RESERVED_PROJECT = "platform"
+#: Names of the platform's own Argo CD objects (kept in step with outputs/argocd.py).
+ROOT_APP = "platform-root"
+CROSSPLANE_APPSET = "platform-crossplane"
+RESERVED_APPSETS = frozenset({CROSSPLANE_APPSET, ROOT_APP})
 IDENTITY_KEYS = ("name", "team", "description", "tier", "template", "environments", "infrastructure")
 MAX_APP_NAME = 63
 
@@ -31,7 +35,8 @@ def _layer(label: str, doc: Located, base: tuple[str | int, ...], exclude: tuple
     for part in base:
         data = data.get(part) if isinstance(data, dict) else (
             data[part] if isinstance(data, list) and isinstance(part, int) and part < len(data) else None)
-    data = data or {}
+    if not isinstance(data, dict):
+        data = {}  # a schema problem already names the shape
     return Layer(label, doc, base, {k: v for k, v in data.items() if k not in exclude})
 
 
@@ -41,6 +46,11 @@ def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], di
     if found:
         return None
     data = doc.data
+    path = data["gitops"].get("path", "rendered")
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        problems.append(doc.problem(("gitops", "path"), f"'{path}' must stay inside the repo",
+                                    "use a relative folder without '.' or '..' segments, such as rendered"))
+        return None
     teams: dict[str, Team] = {}
     for name, spec in data["teams"].items():
         spec = spec or {}
@@ -97,7 +107,7 @@ def _service(
     teams: dict[str, Team],
     envs: dict[str, Environment],
     templates: dict[str, dict[str, str]],
-    kinds: dict[str, InfraKind],
+    kinds: dict[str, InfraKind] | None,
     problems: list[Problem],
 ) -> Service | None:
     found = schemas.check(doc, schemas.SERVICE)
@@ -154,7 +164,7 @@ def _service(
             placements[env_name] = tuple(sorted(names))
     # infrastructure is checked whenever its own part of the file is well-formed
     infra_ok = not any(p.path.startswith("infrastructure") or ".infrastructure" in p.path for p in found)
-    claims = claims_for(doc, placements, set(envs), kinds, problems) if infra_ok else {}
+    claims = claims_for(doc, placements, set(envs), kinds, problems) if infra_ok and kinds is not None else {}
     if not ok:
         return None
     return Service(
@@ -202,6 +212,7 @@ def validate(sources: Sources) -> Platform:
 
     envs: dict[str, Environment] = {}
     cluster_files: dict[str, Located] = {}
+    servers: dict[str, str] = {}
     orders: dict[int, str] = {}
     for doc in sources.environments:
         env = _environment(doc, problems)
@@ -217,6 +228,12 @@ def validate(sources: Sources) -> Platform:
                 problems.append(doc.problem(("clusters", i, "name"), f"cluster name '{cluster.name}' is not unique",
                                             f"also defined in {other}; cluster names are unique across environments"))
             cluster_files[cluster.name] = doc
+            if cluster.server in servers and servers[cluster.server] != cluster.name:
+                problems.append(doc.problem(("clusters", i, "server"), f"server {cluster.server} is also cluster "
+                                            f"'{servers[cluster.server]}'",
+                                            "each cluster needs its own API server, or two Applications would "
+                                            "deploy the same objects"))
+            servers.setdefault(cluster.server, cluster.name)
         envs[env.name] = env
 
     for env_name in sorted(sources.components):
@@ -238,17 +255,27 @@ def validate(sources: Sources) -> Platform:
         raise InputError(problems)
     data, teams = parsed
 
-    kinds = offered_kinds(sources.crossplane, problems)
+    crossplane_problems = check_crossplane(sources.crossplane)
+    problems.extend(crossplane_problems)
+    # with the platform's own APIs broken, services' infrastructure is not checked against them
+    kinds = None if crossplane_problems else offered_kinds(sources.crossplane, problems)
+    reserved_apps = {ROOT_APP} | {f"{CROSSPLANE_APPSET}-{c}" for c in cluster_files}
     services: list[Service] = []
     app_names: dict[str, tuple[str, Located]] = {}
     for folder, doc in sources.services:
         svc = _service(folder, doc, teams, envs, sources.templates, kinds, problems)
         if svc is None:
             continue
+        if svc.name in RESERVED_APPSETS:
+            problems.append(doc.problem(("name",), f"service name '{svc.name}' is reserved",
+                                        "the platform's own ApplicationSet has that name"))
         for env_name, clusters in svc.placements.items():
             for cname in clusters:
                 app = f"{svc.name}-{cname}"
                 path = ("environments", env_name)
+                if app in reserved_apps:
+                    problems.append(doc.problem(path, f"Application name '{app}' is reserved for the platform",
+                                                "rename the service or the cluster", key=True))
                 if len(app) > MAX_APP_NAME:
                     problems.append(doc.problem(path, f"Application name '{app}' is longer than {MAX_APP_NAME} "
                                                 "characters", "shorten the service or cluster name", key=True))

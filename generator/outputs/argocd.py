@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Cluster, Environment, Platform, Service, Target
+from ..validate import CROSSPLANE_APPSET, RESERVED_PROJECT, ROOT_APP
 from . import labels as L
 from .kustomize import overlay_dir
 
@@ -17,8 +18,7 @@ __all__ = ["IN_CLUSTER", "ROOT_APP", "application_set", "platform_bootstrap", "t
 
 API = "argoproj.io/v1alpha1"
 IN_CLUSTER = "https://kubernetes.default.svc"
-ROOT_APP = "platform-root"
-PLATFORM_PROJECT = "platform"
+PLATFORM_PROJECT = RESERVED_PROJECT
 
 
 def _meta(platform: Platform, name: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -113,7 +113,6 @@ def application_set(platform: Platform, service: Service, targets: list[Target],
 
 #: Where the platform Application puts namespaced Crossplane objects.
 CROSSPLANE_NAMESPACE = "crossplane-system"
-CROSSPLANE_APPSET = "platform-crossplane"
 
 
 def crossplane_application_set(platform: Platform, clusters: list[Cluster]) -> dict[str, Any]:

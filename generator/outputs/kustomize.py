@@ -39,8 +39,9 @@ def overlay_dir(service: str, env: str, cluster: str) -> str:
 
 def _file_names(objects: list[dict[str, Any]]) -> list[str]:
     kinds = [o["kind"].lower() for o in objects]
+    # "kustomization.yaml" is the base's own file: a template's Kustomization object never takes it
     return [
-        f"{kind}.yaml" if kinds.count(kind) == 1 else f"{kind}-{o['metadata']['name']}.yaml"
+        f"{kind}.yaml" if kinds.count(kind) == 1 and kind != "kustomization" else f"{kind}-{o['metadata']['name']}.yaml"
         for kind, o in zip(kinds, objects, strict=True)
     ]
 

@@ -110,17 +110,7 @@ def _argo_validator(kind: str) -> jsonschema.protocols.Validator:
 
 
 def _errors(validator: jsonschema.protocols.Validator, obj: Any) -> list[tuple[str, str]]:
-    out = []
-    for err in validator.iter_errors(obj):
-        path = format_path(err.absolute_path)
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            sch: Any = err.schema
-            props = sch.get("properties") or {}
-            for extra in sorted(k for k in err.instance if k not in props):
-                out.append((format_path([*err.absolute_path, extra]), f"unknown field '{extra}'"))
-            continue
-        out.append((path, err.message))
-    return sorted(set(out))
+    return [(format_path(p), m) for p, m in crdschema.validator_errors(validator, obj)]
 
 
 def _claim_schemas(platform: Platform) -> dict[tuple[str, str], dict[str, Any]]:

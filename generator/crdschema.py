@@ -52,9 +52,11 @@ __all__ = [
     "crossplane_schema",
     "fill_defaults",
     "located_problems",
+    "points_at_key",
     "resource_schema",
     "to_json_schema",
     "validate",
+    "validator_errors",
     "xrd_parameter_schema",
 ]
 
@@ -259,10 +261,20 @@ def validate(instance: Any, schema: Mapping[str, Any]) -> SchemaErrors:
     additional property becomes ``unknown field 'name'`` at the path of that key.
     """
     cls = validator_for(schema, default=Draft7Validator)
+    return validator_errors(cls(schema), instance)
+
+
+def validator_errors(validator: Any, instance: Any) -> SchemaErrors:
+    """:func:`validate` with a ready validator (one built once and reused, say)."""
     found: set[tuple[KeyPath, str]] = set()
-    for error in cls(schema).iter_errors(instance):
+    for error in validator.iter_errors(instance):
         found.update(_messages(error))
     return sorted(found, key=_error_key)
+
+
+def points_at_key(message: str) -> bool:
+    """Whether an error is about a key (unknown or missing) rather than a value."""
+    return message.startswith(_UNKNOWN_FIELD) or message.endswith(" is a required property")
 
 
 def _messages(error: ValidationError) -> Iterator[tuple[KeyPath, str]]:
@@ -324,8 +336,7 @@ def located_problems(
     out = []
     for path, message in errors:
         full = (*base, *path)
-        at_key = message.startswith(_UNKNOWN_FIELD) or message.endswith(" is a required property")
-        out.append(located.problem(full, message, hint, key=at_key))
+        out.append(located.problem(full, message, hint, key=points_at_key(message)))
     return sorted(out)
 
 

@@ -234,7 +234,7 @@ def claims_for(doc: Located, service_envs: dict[str, tuple[str, ...]], envs: set
             base = ("infrastructure", i, "parameters")
             over_base = ("environments", env, "infrastructure", entry["name"], "parameters")
             for path, message in crdschema.validate(params, schema):
-                at_key = message.startswith("unknown field") or message.endswith("is a required property")
+                at_key = crdschema.points_at_key(message)
                 where, overridden = _origin_path(path, base, over, over_base)
                 if not (entry.get("parameters") or overridden):
                     where = ("infrastructure", i)

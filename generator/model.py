@@ -118,6 +118,8 @@ class Platform:
     components: dict[str, dict[str, bytes]]
     # the platform team's Crossplane objects (XRDs, Compositions, Functions), as loaded
     crossplane: tuple[Located, ...] = ()
+    # kind -> what its XRD offers to services (an infrastructure.InfraKind)
+    infra_kinds: dict[str, Any] = field(default_factory=dict)
 
     def env(self, name: str) -> Environment:
         """The environment called ``name``."""

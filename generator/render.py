@@ -13,7 +13,6 @@ from typing import Any
 
 from . import merge, yamlio
 from .errors import InputError, Problem
-from .infrastructure import offered_kinds
 from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, TEMPLATES_DIR
 from .model import Platform, Service, Target
 from .outputs import argocd, crossplane, kustomize
@@ -29,11 +28,6 @@ MANIFEST = ".platform-gen.yaml"
 def health_lua() -> str:
     """The Argo CD health check of claims and namespaced XRs (package data, not user input)."""
     return (resources.files("generator") / "data" / "crossplane_health.lua").read_text(encoding="utf-8")
-
-
-def infra_kinds(platform: Platform) -> list[tuple[str, str]]:
-    """(API group, kind) of every kind the platform's XRDs offer to services."""
-    return [(k.api_version.split("/")[0], k.kind) for k in offered_kinds(platform.crossplane, []).values()]
 
 
 @dataclass(frozen=True)
@@ -97,11 +91,11 @@ def _check_objects(service: Service, template: str, entry: str, objects: list[An
     return problems
 
 
-def _render_entry(platform: Platform, template: str, entry: str, renderer: Any,
-                  services: list[Service]) -> tuple[dict[str, list[Any]], list[Problem]]:
+def _render_entry(platform: Platform, template: str, entry: str, renderer: Any, services: list[Service],
+                  values: dict[str, dict[str, Any]]) -> tuple[dict[str, list[Any]], list[Problem]]:
     """Render one entry file for many services: in one batch, else one by one to locate failures."""
     files = platform.templates[template]
-    contexts = [_context(platform, s, merge.base_values(platform, s)[0]) for s in services]
+    contexts = [_context(platform, s, values[s.name]) for s in services]
     try:
         produced = renderer.render_many(template, files, entry, contexts)
         return {s.name: objs for s, objs in zip(services, produced, strict=True)}, []
@@ -143,8 +137,9 @@ def _has_app_container(workload: dict[str, Any]) -> bool:
                                           for c in node)
 
 
-def render_bases(platform: Platform) -> tuple[dict[str, list[dict[str, Any]]], list[Problem]]:
-    """Render every service's template with its base values, a batch per template file."""
+def render_bases(platform: Platform, values: dict[str, dict[str, Any]]
+                 ) -> tuple[dict[str, list[dict[str, Any]]], list[Problem]]:
+    """Render every service's template with its base ``values``, a batch per template file."""
     problems: list[Problem] = []
     produced: dict[str, list[tuple[str, list[Any]]]] = {s.name: [] for s in platform.services}
     by_template: dict[str, list[Service]] = {}
@@ -152,7 +147,7 @@ def render_bases(platform: Platform) -> tuple[dict[str, list[dict[str, Any]]], l
         by_template.setdefault(service.template, []).append(service)
     for template, services in sorted(by_template.items()):
         for entry, renderer in entries(platform.templates[template]):
-            results, found = _render_entry(platform, template, entry, renderer, services)
+            results, found = _render_entry(platform, template, entry, renderer, services, values)
             problems.extend(found)
             for name, objs in results.items():
                 produced[name].append((entry, objs))
@@ -165,7 +160,8 @@ def render_bases(platform: Platform) -> tuple[dict[str, list[dict[str, Any]]], l
 
 def render(platform: Platform) -> Rendered:
     """Render the complete tree; raise InputError with every problem found."""
-    bases, problems = render_bases(platform)
+    values = {s.name: merge.base_values(platform, s)[0] for s in platform.services}
+    bases, problems = render_bases(platform, values)
     if problems:
         raise InputError(problems)
     hpa = frozenset(s.name for s in platform.services
@@ -179,7 +175,7 @@ def render(platform: Platform) -> Rendered:
     for service in platform.services:
         tpl = f"{TEMPLATES_DIR}/{service.template}/"
         text.update(kustomize.base_files(service, bases[service.name], _header(service.file, tpl)))
-        base_image = merge.base_values(platform, service)[0]["image"]
+        base_image = values[service.name]["image"]
         mine = by_service.get(service.name, [])
         for t in mine:
             header = _header(service.file, t.env.file, PLATFORM_FILE)
@@ -207,9 +203,7 @@ def render(platform: Platform) -> Rendered:
         text.update(crossplane.platform_files(platform.crossplane, xp_header))
         text["argocd/platform-crossplane.yaml"] = _header(PLATFORM_FILE, *[e.file for e in platform.environments]) \
             + yamlio.dump(argocd.crossplane_application_set(platform, clusters))
-        kinds = sorted({(c.api_version.split("/")[0], c.kind) for s in platform.services
-                        for claims in s.claims.values() for c in claims}
-                       | set(infra_kinds(platform)))
+        kinds = sorted((k.api_version.split("/")[0], k.kind) for k in platform.infra_kinds.values())
         text["platform/argocd/argocd-cm-health.yaml"] = (
             "# Argo CD health checks for the platform's claims; add this file to the patches of\n"
             "# your Argo CD installation's kustomization (see the README).\n" + xp_header

@@ -304,4 +304,5 @@ def validate(sources: Sources) -> Platform:
         templates=sources.templates,
         components=sources.components,
         crossplane=sources.crossplane,
+        infra_kinds=kinds or {},
     )

@@ -44,6 +44,14 @@ Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
+def rendered_once(example: Path, run: Run) -> Path:
+    """The example platform, rendered once into its rendered/ folder."""
+    code, _out, err = run("render", "--root", example)
+    assert code == 0, err
+    return example
+
+
+@pytest.fixture
 def run(capsys: pytest.CaptureFixture[str]) -> Run:
     """Run the CLI in-process: returns (exit code, stdout, stderr)."""
 

@@ -12,11 +12,6 @@ from .conftest import Run, edit, snapshot
 SVC = "platform-config/services/payment-service/config.yaml"
 
 
-@pytest.fixture
-def rendered_once(example: Path, run: Run) -> Path:
-    assert run("render", "--root", example)[0] == 0
-    return example
-
 
 
 CASES = [

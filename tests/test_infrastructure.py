@@ -16,12 +16,6 @@ SVC = "platform-config/services/payment-service/config.yaml"
 
 
 
-@pytest.fixture
-def rendered_once(example: Path, run: Run) -> Path:
-    code, _out, err = run("render", "--root", example)
-    assert code == 0, err
-    return example
-
 
 def docs(path: Path) -> list[dict[str, Any]]:
     return yamlio.safe_load_all(path.read_text())

@@ -11,11 +11,6 @@ from .conftest import Run, edit, snapshot
 XRD = "platform-config/crossplane/postgresqlinstance/definition.yaml"
 
 
-@pytest.fixture
-def rendered_once(example: Path, run: Run) -> Path:
-    assert run("render", "--root", example)[0] == 0
-    return example
-
 
 def rename_service(root: Path, old: str, new: str) -> None:
     services = root / "platform-config/services"

@@ -5,15 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-
 from .conftest import Run, drop_prod_eu, snapshot
-
-
-@pytest.fixture
-def rendered_once(example: Path, run: Run) -> Path:
-    assert run("render", "--root", example)[0] == 0
-    return example
 
 
 def test_removing_a_prod_cluster_is_refused(rendered_once: Path, run: Run) -> None:

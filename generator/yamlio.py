@@ -8,6 +8,7 @@ no line folding.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,12 +156,45 @@ def load_located(text: str, file: str) -> tuple[Located | None, list[Problem]]:
     return Located(file, data, keys, values), problems
 
 
+#: Words that some YAML reader (1.1, 1.2 core, Go's yaml.v2 or yaml.v3) resolves to a
+#: boolean, null or special float, compared case-insensitively (a superset is harmless).
+_NON_STRING_WORDS = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null", "~", "",
+                               ".nan", ".inf", "+.inf", "-.inf", "<<", "="})
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
+
+
+def foreign_non_string(text: str) -> bool:
+    """Whether any YAML reader our consumers use would read ``text``, written plain, as a non-string.
+
+    PyYAML quotes what its YAML 1.1 resolver would misread; kustomize and Argo CD read
+    YAML with Go's libraries, whose resolvers also take ``1e3``, ``08``, ``0o17``,
+    ``3141e59`` (a short git SHA) and dates for numbers or timestamps. Over-approximates:
+    quoting a string that needed none is harmless, the reverse deploys a wrong value.
+    """
+    if text.lower() in _NON_STRING_WORDS:
+        return True
+    if not text or text[0] not in "+-.0123456789":
+        return False
+    if _TIMESTAMP.match(text):
+        return True
+    plain = text.replace("_", "")
+    for parse in (lambda s: int(s, 0), float):
+        try:
+            parse(plain)
+            return True
+        except ValueError:
+            pass
+    return False
+
+
 def _str_representer(dumper: Any, data: str) -> Any:
-    # Strings that YAML 1.1 readers would take for something else are quoted by the
-    # resolver already; multi-line strings are written double-quoted so that no line of
-    # a value can ever start a new document ("---") for naive splitters.
+    # Multi-line strings are written double-quoted so that no line of a value can ever
+    # start a new document ("---") for naive splitters. Strings that any consumer's
+    # resolver would misread are single-quoted (PyYAML's own resolver only knows 1.1).
     if "\n" in data:
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    if foreign_non_string(data):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="'")
     return dumper.represent_scalar("tag:yaml.org,2002:str", data)
 
 

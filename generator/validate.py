@@ -96,7 +96,7 @@ def _team_namespaces(doc: Located, teams: dict[str, Team]) -> list[Problem]:
             problems.append(doc.problem(where, f"{what} {reserved[team.namespace]}",
                                         "give the team a namespace of its own", key=not explicit))
         elif team.namespace in taken:
-            problems.append(doc.problem(where, f"{what} is also team '{taken[team.namespace]}'s namespace",
+            problems.append(doc.problem(where, f"{what} is already used by team '{taken[team.namespace]}'",
                                         "team namespaces are unique: each team's AppProject owns its namespace",
                                         key=not explicit))
         taken.setdefault(team.namespace, name)

@@ -234,6 +234,6 @@ def render(platform: Platform) -> Rendered:
     manifest = {"generator": "platform-gen", "files": sorted(files)}
     files[MANIFEST] = ("# This folder is written by platform-gen render; do not edit it by hand.\n"
                        + yamlio.dump(manifest)).encode()
-    repo_files = ({platform.codeowners.path: codeowners.codeowners(platform).encode()}
+    repo_files = ({platform.codeowners.path: codeowners.codeowners(platform, platform.codeowners).encode()}
                   if platform.codeowners is not None else {})
     return Rendered(dict(sorted(files.items())), tuple(targets), repo_files)

@@ -209,7 +209,9 @@ def test_team_projects_whitelist_what_the_golden_paths_render(rendered_once: Pat
 
 
 def test_the_example_codeowners_is_current() -> None:
-    assert (REPO / ".github/CODEOWNERS").read_text() == codeowners(validate(load(REPO)))
+    platform = validate(load(REPO))
+    assert platform.codeowners is not None
+    assert (REPO / ".github/CODEOWNERS").read_text() == codeowners(platform, platform.codeowners)
 
 
 def test_codeowners_lines(rendered_once: Path) -> None:
@@ -251,7 +253,9 @@ def test_every_service_is_owned_by_its_team(example: Path, teams: list[str], tre
         cfg.write_text("\n".join(f"team: {team}" if line.startswith("team:") else line
                                  for line in text.splitlines()) + "\n")
     edit(example, PLATFORM, "  path: ", f"  path: {tree}  # ")
-    text = codeowners(validate(load(example)))
+    platform = validate(load(example))
+    assert platform.codeowners is not None
+    text = codeowners(platform, platform.codeowners)
     handles = {"payments": "@acme/payments", "identity": "@acme/identity", "data": "@acme/platform-team"}
     for svc, team in zip(services, teams, strict=True):
         for path in (f"/platform-config/services/{svc}/config.yaml", f"/{tree}/services/{svc}/base/x.yaml",

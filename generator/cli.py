@@ -21,6 +21,7 @@ from .errors import InputError, OutputError, PlatformGenError, Problem, ToolErro
 from .load import load
 from .model import Platform
 from .render import Rendered, render
+from .repofiles import apply_repo_files, plan_repo_files
 from .safety import check_removals, deployed_apps
 from .validate import validate
 from .write import apply, check_out_dir, plan
@@ -136,6 +137,8 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
         out_dir = opts.out_dir(platform)
         check_out_dir(opts.root, out_dir, opts.shown(out_dir))
         the_plan = plan(out_dir, rendered.files)
+        # CODEOWNERS lives outside the tree; a file platform-gen did not write is refused before any write
+        repo_plan = plan_repo_files(opts.root, rendered.repo_files)
         if not check and not allow_delete:
             removed, reason = check_removals(deployed_apps(out_dir), rendered.targets, platform)
             if reason:
@@ -145,13 +148,23 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
                                    status="refused")
         if not check and the_plan.dirty:
             apply(out_dir, rendered.files, the_plan)
+        if not check:
+            apply_repo_files(opts.root, rendered.repo_files, repo_plan)
         shown = opts.shown(out_dir)
         if opts.fmt == "json":
-            click.echo(report.to_json(report.plan_json(the_plan, shown, check=check)), nl=False)
-        elif opts.verbosity >= 0 or (check and the_plan.dirty):
+            doc = report.plan_json(the_plan, shown, check=check)
+            doc["repo_files"] = dict(repo_plan.entries)
+            if check and repo_plan.dirty:
+                doc["status"] = "drift"
+            click.echo(report.to_json(doc), nl=False)
+        elif opts.verbosity >= 0 or (check and (the_plan.dirty or repo_plan.dirty)):
             click.echo(report.plan_text(the_plan, shown, check=check, verbosity=opts.verbosity), nl=False,
                        err=not check)
-        return EXIT_INVALID if check and the_plan.dirty else EXIT_OK
+            for rel, status in repo_plan.entries:
+                if status != "unchanged" or opts.verbosity > 0:
+                    click.echo(f"{rel} is out of date: run 'platform-gen render' and commit the result" if check
+                               and status != "unchanged" else f"{rel}: {status}", err=not check)
+        return EXIT_INVALID if check and (the_plan.dirty or repo_plan.dirty) else EXIT_OK
 
     return _guarded(opts, body)
 

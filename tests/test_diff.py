@@ -19,6 +19,8 @@ from .conftest import REPO, Run, copy_inputs
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git not on the PATH")
 
 PAYMENT = "platform-config/services/payment-service/config.yaml"
+OWNER_REASON = ("the owning team's AppProject, namespace, groups and code owners govern the service: "
+                "check that the owner is right")
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -91,7 +93,10 @@ def test_adding_a_service(run: Run, repo: Path) -> None:
     new_service(repo, "search", "identity", "  dev: {}\n  staging: {}\n")
     doc = diff_json(run, repo, "--base", "HEAD")
     assert changes(doc) == {"search-dev-1": "added", "search-staging-1": "added"}
-    assert doc["flags"] == []  # same team, same clusters: its AppProject does not change
+    # same team, same clusters: its AppProject does not change; a new service is an ownership change
+    assert doc["flags"] == [{"id": "owner-changed",
+                             "message": "search: new service, owned by team identity (code owner @acme/identity)",
+                             "reason": OWNER_REASON}]
     assert [(o["kind"], o["name"], o["change"]) for o in doc["argocd"]] == [("ApplicationSet", "search", "added")]
     kinds = {(o["application"], o["kind"], o["change"]) for o in doc["objects"]}
     assert ("search-dev-1", "Deployment", "added") in kinds and ("search-staging-1", "Service", "added") in kinds
@@ -164,8 +169,10 @@ def test_changing_a_services_team(run: Run, repo: Path) -> None:
     doc = diff_json(run, repo, "--base", "HEAD")
     ids = flag_ids(doc)
     assert "owner-changed" in ids and "appproject-changed" in ids
-    assert {"id": "owner-changed", "message": "payment-service: team payments → data",
-            "reason": doc["flags"][[f["id"] for f in doc["flags"]].index("owner-changed")]["reason"]} in doc["flags"]
+    # both teams, and their code owners (data has none of its own: the platform team's stands in)
+    assert {"id": "owner-changed", "reason": OWNER_REASON,
+            "message": "payment-service: team payments → data (code owners @acme/payments → @acme/platform-team)"
+            } in doc["flags"]
     projects = {o["name"] for o in doc["argocd"] if o["kind"] == "AppProject"}
     assert "payments" in projects  # payments no longer deploys to dev-1
     # the objects move namespace: removed from team-payments, added to team-data

@@ -442,8 +442,15 @@ def _claim_flags(base: Tree, head: Tree) -> list[Flag]:
     for name, app in base.apps.items():
         new_app = head.apps.get(name)
         old, new = _claims(base, app), _claims(head, new_app) if new_app else {}
+        moved_to = new_app.namespace if new_app is not None and new_app.namespace != app.namespace else ""
         for key, claim in old.items():
             label = f"{key[1]} {key[3]}"
+            if moved_to and key in new:
+                # the overlay sets the namespace: a claim that changes namespace is another object
+                grouped.setdefault(("claim-removed", label, app.service, app.env,
+                                    f"moves from namespace {app.namespace} to {moved_to}: the cloud "
+                                    "resource is deleted and created anew, with its data"), []).append(app.cluster)
+                continue
             if key not in new:
                 grouped.setdefault(("claim-removed", label, app.service, app.env, ""), []).append(app.cluster)
                 continue
@@ -456,7 +463,7 @@ def _claim_flags(base: Tree, head: Tree) -> list[Flag]:
     flags = []
     for (fid, label, service, env, detail), clusters in grouped.items():
         where = f"{label} of {service} in {env} ({', '.join(sorted(clusters))})"
-        flags.append(Flag(fid, f"{where} is removed" if fid == "claim-removed" else f"{where}: {detail}"))
+        flags.append(Flag(fid, f"{where}: {detail}" if detail else f"{where} is removed"))
     return flags
 
 

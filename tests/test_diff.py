@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from generator.diff import MARKDOWN_LIMIT
+from generator.diff import FLAG_REASONS, MARKDOWN_LIMIT
 from generator.kustomize_tool import Kustomize
 
 from .conftest import REPO, Run, copy_inputs
@@ -179,6 +179,13 @@ def test_changing_a_services_team(run: Run, repo: Path) -> None:
     moved = {(o["namespace"], o["change"]) for o in doc["objects"]
              if o["application"] == "payment-service-dev-1" and o["kind"] == "Deployment"}
     assert moved == {("team-payments", "removed"), ("team-data", "added")}
+    # its database moves too: a data-loss change, flagged with both namespaces
+    claims = [f for f in doc["flags"] if f["id"] == "claim-removed"]
+    assert claims == [{"id": "claim-removed", "reason": FLAG_REASONS["claim-removed"],
+                       "message": f"PostgreSQLInstance payments-db of payment-service in {where}: moves from "
+                                  "namespace team-payments to team-data: the cloud resource is deleted and created "
+                                  "anew, with its data"}
+                      for where in ("dev (dev-1)", "prod (prod-eu, prod-us)", "staging (staging-1)")]
 
 
 def test_a_sync_policy_change_shows_without_building(run: Run, repo: Path) -> None:

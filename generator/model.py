@@ -21,6 +21,16 @@ __all__ = [
 ]
 
 
+
+def connection_env_prefix(name: str) -> str:
+    """The prefix of the environment variables a workload gets from an infrastructure entry's Secret.
+
+    ``payments-db`` gives ``PAYMENTS_DB_`` (so ``PAYMENTS_DB_PASSWORD``): entry names are DNS
+    labels, unique within a service, so two entries never share a prefix.
+    """
+    return name.upper().replace("-", "_") + "_"
+
+
 @dataclass(frozen=True, order=True)
 class Origin:
     """Where a value was set: file and 1-based line."""

@@ -14,7 +14,7 @@ from typing import Any
 from . import merge, yamlio
 from .errors import InputError, Problem
 from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, TEMPLATES_DIR
-from .model import Platform, Service, Target
+from .model import Platform, Service, Target, connection_env_prefix
 from .outputs import argocd, codeowners, crossplane, kustomize
 from .outputs import labels as L
 from .renderers import TemplateFailure, entries
@@ -54,6 +54,7 @@ def _connections(service: Service) -> list[dict[str, Any]]:
             where.setdefault(c.name, []).append(env)
             kinds[c.name] = c.kind
     return [{"name": name, "kind": kinds[name], "secretName": f"{name}-credentials",
+             "envPrefix": connection_env_prefix(name),
              "optional": len(envs) < len(service.placements)} for name, envs in sorted(where.items())]
 
 

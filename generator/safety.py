@@ -255,7 +255,12 @@ def _from_git(root: Path) -> Deployed | None:
         checkout = locate(root)
     except ToolError:
         return None
-    base = default_base(checkout)
+    try:
+        base = default_base(checkout)
+    except ToolError as exc:  # a shallow clone: falling back to the disk would reopen the bypass
+        raise ToolError(f"deletion guard: {exc.message}",
+                        "it compares with the tree committed at the merge base with main; fetch the full history "
+                        "(git fetch --unshallow, or fetch-depth: 0 in CI), or pass --allow-delete to skip it") from None
     if base is None:
         return None
     inputs = read_files(checkout, base.commit, (PLATFORM_FILE, ENVIRONMENTS_DIR))

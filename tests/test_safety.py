@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from generator.model import protected_names
+from generator.safety import MAX_SHARE, Deployed, check_removals
 
 from .conftest import Run, copy_inputs, drop_prod_eu, edit, snapshot
 from .test_diff import commit, git, init_repo
@@ -335,3 +337,49 @@ def test_the_git_base_counts_even_when_the_tree_on_disk_is_gone(checkout: Path, 
     code, _out, err = run("render", "--root", checkout)
     assert code == 1
     assert f"would be removed: {PROD_EU}\n" in err
+
+
+@needs_git
+def test_a_shallow_clone_without_the_merge_base_is_an_error(checkout: Path, run: Run, tmp_path: Path) -> None:
+    git(checkout, "checkout", "-q", "main")
+    edit(checkout, "platform-config/services/payment-service/config.yaml", 'tag: "1.4.2"', 'tag: "1.4.3"')
+    commit(checkout, "second")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--no-local", f"file://{checkout}", str(shallow))
+    git(shallow, "fetch", "-q", "--depth", "1", "origin", "+refs/heads/feature:refs/remotes/origin/feature")
+    git(shallow, "checkout", "-q", "-b", "topic", "origin/feature")
+    code, _out, err = run("render", "--root", shallow)
+    assert code == 1
+    assert err.startswith("error: deletion guard: HEAD and origin/main have no merge base (")
+    assert "fetch the full history (git fetch --unshallow, or fetch-depth: 0 in CI), or pass --allow-delete" in err
+
+
+# --- the rule, for every subset of removed applications --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def example_targets() -> tuple[Any, Any]:
+    from generator.load import load
+    from generator.render import render
+    from generator.validate import validate
+
+    from .conftest import REPO
+
+    platform = validate(load(REPO))
+    return platform, render(platform).targets
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_refused_exactly_when_a_protected_app_or_a_quarter_goes(data: st.DataObject,
+                                                               example_targets: tuple[Any, Any]) -> None:
+    platform, targets = example_targets
+    gone = data.draw(st.sets(st.sampled_from([t.app_name for t in targets])))
+    before = Deployed({t.app_name: t.env.name for t in targets}, frozenset({"prod"}), "test")
+    refusal = check_removals(before, tuple(t for t in targets if t.app_name not in gone), platform)
+    in_prod = {t.app_name for t in targets if t.app_name in gone and t.env.name == "prod"}
+    expected = bool(in_prod) or len(gone) > MAX_SHARE * len(targets)
+    assert (refusal is not None) is expected
+    if refusal is not None:
+        assert {r.app for r in refusal.removed} == gone
+        assert [r.app for r in refusal.removed[:len(in_prod)]] == sorted(in_prod)

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -97,35 +96,46 @@ class Refusal:
 # --- reading ApplicationSets ------------------------------------------------------------------
 
 
-def _located_problem(file: str, text: str, index: int, path: tuple[str | int, ...], message: str) -> Problem:
-    """A problem at ``path`` of document ``index``, located by a second, positional parse (errors only)."""
-    docs, _ = yamlio.load_located_all(text, file)
-    if index < len(docs):
-        return docs[index].problem(path, message, _FIX_HINT)
-    return Problem(file, 0, 0, format_path(path), message, _FIX_HINT)
+def _problem(file: str, node: yaml.Node | None, path: tuple[str | int, ...], message: str) -> Problem:
+    line, col = (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else (0, 0)
+    return Problem(file, line, col, format_path(path), f"cannot count its applications: {message}", _FIX_HINT)
 
 
-def _elements(doc: Any) -> tuple[list[tuple[str, str]], tuple[str | int, ...] | None, str]:
-    """(app, env) of every list element of one ApplicationSet, or where and why it is malformed."""
-    spec = doc.get("spec")
-    generators = spec.get("generators") if isinstance(spec, dict) else None
-    if not isinstance(generators, list):
-        return [], ("spec", "generators"), "expected a list of generators"
+def _get(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The value of ``key`` in a mapping node; None when absent or not a mapping."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+
+
+def _text(node: yaml.Node | None) -> str:
+    return node.value if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str) else ""
+
+
+def _elements(file: str, doc: yaml.MappingNode) -> list[tuple[str, str]]:
+    """(app, env) of every list element of one ApplicationSet; InputError where it is malformed.
+
+    Walks the composed nodes instead of building the whole document: the
+    ApplicationSets of a large platform are read twice per run (base and disk).
+    """
+    spec = _get(doc, "spec")
+    generators = _get(spec, "generators")
+    if not isinstance(generators, yaml.SequenceNode):
+        raise InputError([_problem(file, generators or spec or doc, ("spec", "generators"),
+                                   "expected a list of generators")])
     out: list[tuple[str, str]] = []
-    for i, gen in enumerate(generators):
-        listed = gen.get("list") if isinstance(gen, dict) else None
-        elements = listed.get("elements") if isinstance(listed, dict) else None
-        if not isinstance(elements, list):
-            return [], ("spec", "generators", i), "expected a list generator with elements"
-        for j, element in enumerate(elements):
-            where = ("spec", "generators", i, "list", "elements", j)
-            if not isinstance(element, dict):
-                return [], where, "expected a mapping"
-            app, env = element.get("app"), element.get("env")
-            if not isinstance(app, str) or not app or not isinstance(env, str) or not env:
-                return [], where, "expected the keys app and env, both strings"
+    for i, gen in enumerate(generators.value):
+        elements = _get(_get(gen, "list"), "elements")
+        if not isinstance(elements, yaml.SequenceNode):
+            raise InputError([_problem(file, gen, ("spec", "generators", i),
+                                       "expected a list generator with elements")])
+        for j, element in enumerate(elements.value):
+            app, env = _text(_get(element, "app")), _text(_get(element, "env"))
+            if not app or not env:
+                raise InputError([_problem(file, element, ("spec", "generators", i, "list", "elements", j),
+                                           "expected the keys app and env, both strings")])
             out.append((app, env))
-    return out, None, ""
+    return out
 
 
 def appset_apps(file: str, data: bytes) -> dict[str, str]:
@@ -136,7 +146,7 @@ def appset_apps(file: str, data: bytes) -> dict[str, str]:
         raise InputError([Problem(file, 0, 0, "", "cannot count its applications: not valid UTF-8 text",
                                   _FIX_HINT)]) from None
     try:
-        docs = yamlio.safe_load_all(text)
+        docs = yamlio.compose_all(text)
     except yaml.YAMLError as exc:
         problem = yamlio.parse_error(file, exc)
         raise InputError([Problem(problem.file, problem.line, problem.column, "",
@@ -144,29 +154,36 @@ def appset_apps(file: str, data: bytes) -> dict[str, str]:
     apps: dict[str, str] = {}
     found = False
     for index, doc in enumerate(docs):
-        if not isinstance(doc, dict):
-            raise InputError([Problem(file, 0, 0, "", f"cannot count its applications: document {index + 1} "
-                                      "is not a mapping", _FIX_HINT)])
-        if doc.get("kind") != "ApplicationSet":
+        if not isinstance(doc, yaml.MappingNode):
+            raise InputError([_problem(file, doc, (), f"document {index + 1} is not a mapping")])
+        if _text(_get(doc, "kind")) != "ApplicationSet":
             continue
         found = True
-        pairs, where, why = _elements(doc)
-        if where is not None:
-            raise InputError([_located_problem(file, text, index, where, f"cannot count its applications: {why}")])
-        apps.update(pairs)
+        apps.update(_elements(file, doc))
     if not found:
         raise InputError([Problem(file, 0, 0, "", "cannot count its applications: no ApplicationSet in it",
                                   _FIX_HINT)])
     return apps
 
 
-def _tree_apps(files: Iterable[tuple[str, bytes]]) -> dict[str, str]:
-    """Application -> environment over several ApplicationSet files; every corrupt file is reported."""
+Memo = dict[bytes, dict[str, str]]
+
+
+def _tree_apps(files: Iterable[tuple[str, bytes]], memo: Memo | None = None) -> dict[str, str]:
+    """Application -> environment over several ApplicationSet files; every corrupt file is reported.
+
+    ``memo`` keeps the applications of files already read by their bytes: a file
+    unchanged between the base and the disk is parsed once.
+    """
+    memo = {} if memo is None else memo
     apps: dict[str, str] = {}
     problems: list[Problem] = []
     for file, data in files:
         try:
-            apps.update(appset_apps(file, data))
+            found = memo.get(data)
+            if found is None:
+                found = memo[data] = appset_apps(file, data)
+            apps.update(found)
         except InputError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -174,7 +191,7 @@ def _tree_apps(files: Iterable[tuple[str, bytes]]) -> dict[str, str]:
     return apps
 
 
-def deployed_apps(out: Path, shown: str = "") -> dict[str, str]:
+def deployed_apps(out: Path, shown: str = "", memo: Memo | None = None) -> dict[str, str]:
     """Application name -> environment, from the ApplicationSets of the tree on disk at ``out``.
 
     ``shown`` is how ``out`` is named in problems. A file that cannot be read or
@@ -193,7 +210,7 @@ def deployed_apps(out: Path, shown: str = "") -> dict[str, str]:
             problems.append(Problem(prefix + path.name, 0, 0, "",
                                     f"cannot count its applications: cannot read: {exc.strerror}", _FIX_HINT))
     try:
-        apps = _tree_apps(files)
+        apps = _tree_apps(files, memo)
     except InputError as exc:
         problems.extend(exc.problems)
     if problems:
@@ -249,7 +266,7 @@ def _base_protected(label: str, files: dict[str, bytes]) -> frozenset[str]:
     return protected_names(orders, explicit)
 
 
-def _from_git(root: Path) -> Deployed | None:
+def _from_git(root: Path, memo: Memo) -> Deployed | None:
     """What the base commit deployed; None outside git or when there is no base branch."""
     try:
         checkout = locate(root)
@@ -274,7 +291,7 @@ def _from_git(root: Path) -> Deployed | None:
     appsets = sorted((f"{base.ref}:{rel}", data) for rel, data in tree.items()
                      if rel.rpartition("/")[0] == folder and rel.endswith(".yaml"))
     source = f"{gitops_path}/ as committed at the {base.label}"
-    apps = _tree_apps(appsets)
+    apps = _tree_apps(appsets, memo)
     return Deployed(apps, protected, source, gitops_path, frozenset(apps))
 
 
@@ -287,12 +304,13 @@ def deployed(root: Path, out: Path, shown: str) -> Deployed:
     problems: list[Problem] = []
     on_disk: dict[str, str] = {}
     base: Deployed | None = None
+    memo: Memo = {}
     try:
-        on_disk = deployed_apps(out, shown)
+        on_disk = deployed_apps(out, shown, memo)
     except InputError as exc:
         problems.extend(exc.problems)
     try:
-        base = _from_git(root)
+        base = _from_git(root, memo)
     except InputError as exc:
         problems.extend(exc.problems)
     if problems:

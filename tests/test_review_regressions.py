@@ -111,8 +111,8 @@ def test_hand_broken_application_set_on_disk(rendered_once: Path, run: Run) -> N
     (rendered_once / "rendered/argocd/applicationsets/auth-service.yaml").write_text("- a\n- b\n")
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
-    assert err.startswith("rendered/argocd/applicationsets/auth-service.yaml: error: cannot count its applications: "
-                          "document 1 is not a mapping\n")
+    assert err.startswith("rendered/argocd/applicationsets/auth-service.yaml:1:1: error: cannot count its "
+                          "applications: document 1 is not a mapping\n")
 
 
 def test_invalid_kube_version(rendered_once: Path, run: Run) -> None:

@@ -106,7 +106,7 @@ def test_corrupt_application_set_on_disk_is_an_error(rendered_once: Path, run: R
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("- a\n- b\n", "rendered/argocd/applicationsets/auth-service.yaml: error: cannot count its applications: "
+    ("- a\n- b\n", "rendered/argocd/applicationsets/auth-service.yaml:1:1: error: cannot count its applications: "
                    "document 1 is not a mapping"),
     ("kind: ConfigMap\n", "rendered/argocd/applicationsets/auth-service.yaml: error: cannot count its "
                           "applications: no ApplicationSet in it"),

@@ -32,6 +32,7 @@ from .model import Platform, Target, protected_names
 
 __all__ = [
     "APPSETS_DIR",
+    "LABEL",
     "MAX_SHARE",
     "Deployed",
     "Refusal",

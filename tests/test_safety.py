@@ -200,6 +200,9 @@ def test_a_tree_rendered_with_allow_delete_and_committed_still_fails_check(check
         "'platform-gen render --check --allow-delete' (on a pull request: add the label 'allow-delete'); "
         "nothing was written\n")
     assert run("render", "--root", checkout)[0] == 1  # a plain render on the branch too
+    code, out, _err = run("render", "--check", "--root", checkout, "--format", "json")
+    doc = json.loads(out)
+    assert (code, doc["status"], doc["compared_with"]) == (1, "refused", base_of(checkout) + ", and rendered/ on disk")
     code, out, err = run("render", "--check", "--allow-delete", "--root", checkout)
     assert code == 0, out + err
     code, out, err = run("validate", "--root", checkout)
@@ -207,6 +210,8 @@ def test_a_tree_rendered_with_allow_delete_and_committed_still_fails_check(check
     assert err.startswith("error: refusing to validate: 4 applications of protected environment prod would be "
                           "removed")
     assert "run 'platform-gen validate --allow-delete'" in err
+    code, out, _err = run("validate", "--root", checkout, "--format", "json")
+    assert (code, json.loads(out)["status"]) == (1, "refused")
     code, out, err = run("validate", "--root", checkout, "--allow-delete")
     assert code == 0, out + err
     # once merged, main's own render compares with HEAD, whose tree is the one the pull request committed
@@ -383,3 +388,36 @@ def test_refused_exactly_when_a_protected_app_or_a_quarter_goes(data: st.DataObj
     if refusal is not None:
         assert {r.app for r in refusal.removed} == gone
         assert [r.app for r in refusal.removed[:len(in_prod)]] == sorted(in_prod)
+
+
+@needs_git
+def test_corrupt_environment_file_at_the_base_is_an_error(checkout: Path, run: Run) -> None:
+    git(checkout, "checkout", "-q", "main")
+    (checkout / "environments/qa.yaml").write_text("name: [qa\n")
+    commit(checkout, "broken environment")
+    git(checkout, "checkout", "-q", "-b", "drop-qa")
+    (checkout / "environments/qa.yaml").unlink()
+    code, _out, err = run("render", "--root", checkout)
+    assert code == 1
+    assert err.startswith("main:environments/qa.yaml: error: cannot tell whether this environment was protected "
+                          "(expected name, order and an optional boolean protected)\n")
+
+
+TOKENS = [*"[]{}:-, \n'\"&*!|>#", "kind", "ApplicationSet", "spec", "generators", "list", "elements", "app",
+          "env", "a", "1", "\n  ", "\n    - "]
+YAMLISH = st.lists(st.sampled_from(TOKENS), max_size=40).map("".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(YAMLISH.map(lambda t: t.encode("utf-8")), st.binary(max_size=40)))
+def test_reading_any_application_set_counts_it_or_names_the_file(data: bytes) -> None:
+    from generator.errors import InputError
+    from generator.safety import appset_apps
+
+    try:
+        apps = appset_apps("x.yaml", data)
+    except InputError as exc:
+        assert exc.problems and all(p.file == "x.yaml" and p.message.startswith("cannot count its applications: ")
+                                    for p in exc.problems)
+    else:
+        assert all(isinstance(k, str) and k and isinstance(v, str) and v for k, v in apps.items())

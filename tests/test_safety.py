@@ -421,3 +421,20 @@ def test_reading_any_application_set_counts_it_or_names_the_file(data: bytes) ->
                                     for p in exc.problems)
     else:
         assert all(isinstance(k, str) and k and isinstance(v, str) and v for k, v in apps.items())
+
+
+@needs_git
+def test_a_platform_repo_in_a_subfolder_is_read_at_its_prefix(tmp_path: Path, run: Run) -> None:
+    from .conftest import REPO
+
+    top = init_repo(tmp_path / "monorepo")
+    root = copy_inputs(REPO, top / "platform")
+    assert run("render", "--root", root)[0] == 0
+    commit(top, "platform in a subfolder")
+    git(top, "checkout", "-q", "-b", "feature")
+    drop_prod_eu(root)
+    shutil.rmtree(root / "rendered")  # only the base knows the prod-eu applications now
+    code, _out, err = run("render", "--root", root)
+    assert code == 1
+    assert f"would be removed: {PROD_EU}\n" in err
+    assert "compared with rendered/ as committed at the merge base of HEAD and main (" in err

@@ -205,6 +205,10 @@ def deployed_apps(out: Path, shown: str = "", memo: Memo | None = None) -> dict[
     files: list[tuple[str, bytes]] = []
     problems: list[Problem] = []
     for path in sorted(folder.glob("*.yaml")):
+        if not path.is_file():  # a folder or a FIFO: reading it would fail or block
+            problems.append(Problem(prefix + path.name, 0, 0, "", "cannot count its applications: not a regular "
+                                    "file", _FIX_HINT))
+            continue
         try:
             files.append((prefix + path.name, path.read_bytes()))
         except OSError as exc:

@@ -438,3 +438,13 @@ def test_a_platform_repo_in_a_subfolder_is_read_at_its_prefix(tmp_path: Path, ru
     assert code == 1
     assert f"would be removed: {PROD_EU}\n" in err
     assert "compared with rendered/ as committed at the merge base of HEAD and main (" in err
+
+
+def test_an_application_set_that_is_not_a_file_is_an_error(rendered_once: Path, run: Run) -> None:
+    appset = rendered_once / "rendered/argocd/applicationsets/auth-service.yaml"
+    appset.unlink()
+    appset.mkdir()
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert err.startswith("rendered/argocd/applicationsets/auth-service.yaml: error: cannot count its applications: "
+                          "not a regular file\n")

@@ -219,7 +219,7 @@ def explain_cmd(service: str, env: str, cluster: str | None, root: Path, out: Pa
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=max(1, min(4, os.cpu_count() or 1)),
               show_default=True, help="Parallel kustomize builds.")
 @click.option("--allow-delete", is_flag=True,
-              help="Do not refuse a tree that removes applications of protected environments (as render does).")
+              help="Skip the deletion guard, as 'render --allow-delete' does.")
 @_common
 def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow_delete: bool, root: Path,
                  out: Path | None, fmt: str, verbose: int, quiet: int, color: str) -> int:

@@ -19,10 +19,10 @@ from . import __version__, report
 from . import report as report_mod
 from .errors import InputError, OutputError, PlatformGenError, Problem, ToolError
 from .load import load
-from .model import Platform
+from .model import Platform, Target
 from .render import Rendered, render
 from .repofiles import apply_repo_files, plan_repo_files
-from .safety import check_removals, deployed_apps
+from .safety import LABEL, check_removals, deployed
 from .validate import validate
 from .write import apply, check_out_dir, plan
 
@@ -110,6 +110,27 @@ def _guarded(opts: Options, body: Callable[[], int]) -> int:
         return _emit_error(opts, exc.message, exc.hint)
 
 
+def _deletion_guard(opts: Options, command: str, platform: Platform, targets: tuple[Target, ...],
+                    out_dir: Path) -> int | None:
+    """Exit 1 with the refusal when the deletion guard refuses; None when the command may go on."""
+    before = deployed(opts.root, out_dir, opts.shown(out_dir))
+    if opts.fmt == "text" and opts.verbosity > 0:
+        click.echo(f"deletion guard: compared with {before.source}", err=True)
+    refusal = check_removals(before, targets, platform)
+    if refusal is None:
+        return None
+    message = f"refusing to {command.split()[0]}: {refusal.reason}: {refusal.listed()}"
+    hint = (f"compared with {refusal.source}; if that is intended, run 'platform-gen {command} --allow-delete' "
+            f"(on a pull request: add the label '{LABEL}'); nothing was written")
+    if opts.fmt == "json":
+        click.echo(report.to_json({
+            "status": "refused", "message": message, "hint": hint, "compared_with": refusal.source,
+            "removed": [{"application": r.app, "environment": r.env, "why": r.why} for r in refusal.removed],
+        }), nl=False)
+        return EXIT_INVALID
+    return _emit_error(opts, message, hint, status="refused")
+
+
 def compile_platform(root: Path) -> tuple[Platform, Rendered]:
     """load, validate and render: the shared front half of every command."""
     platform = validate(load(root))
@@ -125,7 +146,8 @@ def cli() -> None:
 @cli.command("render")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the tree on disk differs.")
 @click.option("--allow-delete", is_flag=True,
-              help="Allow removing prod applications, or more than a quarter of all applications at once.")
+              help="Allow removing applications of protected environments, moving the tree (gitops.path), or "
+                   "removing more than a quarter of all applications at once.")
 @_common
 def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fmt: str, verbose: int, quiet: int,
                color: str) -> int:
@@ -139,13 +161,11 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
         the_plan = plan(out_dir, rendered.files)
         # CODEOWNERS lives outside the tree; a file platform-gen did not write is refused before any write
         repo_plan = plan_repo_files(opts.root, rendered.repo_files)
-        if not check and not allow_delete:
-            removed, reason = check_removals(deployed_apps(out_dir), rendered.targets, platform)
-            if reason:
-                listed = ", ".join(f"{r.app} ({r.env})" for r in removed)
-                return _emit_error(opts, f"refusing to render: {reason}: {listed}",
-                                   "if that is intended, run 'platform-gen render --allow-delete'; nothing was written",
-                                   status="refused")
+        if not allow_delete:  # --check too: a tree rendered with --allow-delete must not pass CI without it
+            refused = _deletion_guard(opts, "render --check" if check else "render", platform, rendered.targets,
+                                      out_dir)
+            if refused is not None:
+                return refused
         if not check and the_plan.dirty:
             apply(out_dir, rendered.files, the_plan)
         if not check:
@@ -211,9 +231,11 @@ def explain_cmd(service: str, env: str, cluster: str | None, root: Path, out: Pa
 @click.option("--kube-version", default="1.32", show_default=True, help="Kubernetes version of the schemas.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=max(1, min(4, os.cpu_count() or 1)),
               show_default=True, help="Parallel kustomize builds.")
+@click.option("--allow-delete", is_flag=True,
+              help="Skip the deletion guard, as 'render --allow-delete' does.")
 @_common
-def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, root: Path, out: Path | None, fmt: str,
-                 verbose: int, quiet: int, color: str) -> int:
+def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow_delete: bool, root: Path,
+                 out: Path | None, fmt: str, verbose: int, quiet: int, color: str) -> int:
     """Validate the inputs, then the rendered tree with kustomize, the Kubernetes, Argo CD and Crossplane
     schemas, and yamllint."""
     opts = _options(root, out, fmt, verbose, quiet, color)
@@ -225,11 +247,15 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, root:
         from .kustomize_tool import find_kustomize
         from .render import MANIFEST
 
-        platform, _rendered = compile_platform(opts.root)
+        platform, rendered = compile_platform(opts.root)
         out_dir = opts.out_dir(platform)
         shown = opts.shown(out_dir)
         if not (out_dir / MANIFEST).is_file():
             return _emit_error(opts, f"no rendered tree at {shown}", "run 'platform-gen render' first")
+        if not allow_delete:
+            refused = _deletion_guard(opts, "validate", platform, rendered.targets, out_dir)
+            if refused is not None:
+                return refused
         kustomize = find_kustomize(kustomize_path)
         config_file = opts.root / ".yamllint.yaml"
         config = (config_file.read_text(encoding="utf-8") if config_file.is_file()

@@ -409,10 +409,8 @@ def _env_orders(base: Tree, head: Tree) -> dict[str, int]:
 
 
 def _prod_envs(base: Tree, head: Tree) -> set[str]:
-    """The prod environments of either side, as ``render``'s delete safety counts them."""
-    from .safety import prod_environments
-
-    return set().union(*(prod_environments(t.platform) for t in (base, head) if t.platform is not None))
+    """The protected environments of either side, as the deletion guard counts them."""
+    return {e.name for t in (base, head) if t.platform is not None for e in t.platform.environments if e.protected}
 
 
 def _claims(tree: Tree, app: Application) -> dict[Key, dict[str, Any]]:

@@ -1,9 +1,10 @@
-"""Reading a platform repo's inputs as they were at a git ref, for ``platform-gen diff``.
+"""Reading a platform repo's files as they were at a git ref, for ``diff`` and the deletion guard.
 
 Read-only towards the checkout: only ``git rev-parse``, ``merge-base``, ``ls-tree``
 and ``archive`` run, never anything that moves HEAD, the index or the working
-copy, and no worktree is added. The inputs at the ref are extracted from
-``git archive`` into a folder the caller owns (a temporary directory).
+copy, and no worktree is added. ``diff`` extracts the inputs at the ref from
+``git archive`` into a folder the caller owns (a temporary directory); the
+deletion guard reads a few files straight into memory.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from .errors import ToolError
 
-__all__ = ["Base", "Checkout", "export_inputs", "locate", "resolve_base"]
+__all__ = ["Base", "Checkout", "default_base", "export_inputs", "locate", "read_files", "resolve_base"]
 
 #: Where the default base comes from: the merge base of HEAD with the first of these that exists.
 DEFAULT_BASES = ("origin/main", "main")
@@ -53,7 +54,7 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, check=False, env=env)
     except FileNotFoundError:
-        raise ToolError("git is not on the PATH", "platform-gen diff reads the base from git; install git") from None
+        raise ToolError("git is not on the PATH", "platform-gen reads the base from git; install git") from None
 
 
 def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
@@ -82,6 +83,23 @@ def _commit(checkout: Checkout, ref: str) -> str | None:
     return _out(proc) if proc.returncode == 0 and _out(proc) else None
 
 
+def default_base(checkout: Checkout) -> Base | None:
+    """The merge base of HEAD with origin/main, else with main; None when neither ref exists.
+
+    On the default branch itself the merge base is HEAD. ToolError when the ref
+    exists but shares no history with HEAD (a shallow clone).
+    """
+    for candidate in DEFAULT_BASES:
+        if _commit(checkout, candidate) is None:
+            continue
+        proc = _git(checkout.toplevel, "merge-base", "HEAD", candidate)
+        if proc.returncode != 0 or not _out(proc):
+            raise ToolError(f"HEAD and {candidate} have no merge base ({_err(proc)})",
+                            "pass --base REF; a shallow clone needs the full history (fetch-depth: 0)")
+        return Base(candidate, _out(proc).splitlines()[0], merge_base=True)
+    return None
+
+
 def resolve_base(checkout: Checkout, ref: str | None) -> Base:
     """The commit to compare with: ``ref``, else the merge base of HEAD with origin/main, else main."""
     if ref is not None:
@@ -91,16 +109,11 @@ def resolve_base(checkout: Checkout, ref: str | None) -> Base:
                             "name a branch, tag or commit that exists here; fetch remote branches first "
                             "(git fetch origin), and in CI check out the full history (fetch-depth: 0)")
         return Base(ref, commit, merge_base=False)
-    for candidate in DEFAULT_BASES:
-        if _commit(checkout, candidate) is None:
-            continue
-        proc = _git(checkout.toplevel, "merge-base", "HEAD", candidate)
-        if proc.returncode != 0 or not _out(proc):
-            raise ToolError(f"HEAD and {candidate} have no merge base ({_err(proc)})",
-                            "pass --base REF; a shallow clone needs the full history (fetch-depth: 0)")
-        return Base(candidate, _out(proc).splitlines()[0], merge_base=True)
-    raise ToolError("no base to compare with: neither origin/main nor main exists",
-                    "pass --base REF (a branch, tag or commit)")
+    base = default_base(checkout)
+    if base is None:
+        raise ToolError("no base to compare with: neither origin/main nor main exists",
+                        "pass --base REF (a branch, tag or commit)")
+    return base
 
 
 def _safe_member(name: str) -> str | None:
@@ -110,12 +123,13 @@ def _safe_member(name: str) -> str | None:
     return norm
 
 
-def export_inputs(checkout: Checkout, commit: str, names: tuple[str, ...], dest: Path) -> Path | None:
-    """Extract the folders ``names`` of the platform repo at ``commit`` below ``dest``.
+def read_files(checkout: Checkout, commit: str, names: tuple[str, ...]) -> dict[str, bytes]:
+    """The regular files below the paths ``names`` of the platform repo at ``commit``.
 
-    Returns the platform repo's root in ``dest``, or None when none of ``names``
-    exists at that commit (e.g. before the platform repo was added). Only regular
-    files and folders are extracted; git's ``export-ignore`` attributes apply.
+    Keys are relative to the platform repo's root (``checkout.prefix`` removed); a
+    name that does not exist at that commit contributes nothing. Read with one
+    ``git ls-tree`` and one ``git archive`` of just those paths; git's
+    ``export-ignore`` attributes apply.
     """
     paths = [checkout.prefix + n for n in names]
     listed = _git(checkout.toplevel, "ls-tree", "-z", "--name-only", "--full-tree", commit, "--", *paths)
@@ -123,23 +137,36 @@ def export_inputs(checkout: Checkout, commit: str, names: tuple[str, ...], dest:
         raise ToolError(f"git ls-tree failed at {commit[:12]}: {_err(listed)}")
     present = sorted(p for p in listed.stdout.decode("utf-8", "surrogateescape").split("\0") if p)
     if not present:
-        return None
+        return {}
     archive = _git(checkout.toplevel, "archive", "--format=tar", commit, "--", *present)
     if archive.returncode != 0:
         raise ToolError(f"git archive failed at {commit[:12]}: {_err(archive)}")
+    files: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(archive.stdout), mode="r:") as tar:
         for member in tar.getmembers():
             name = _safe_member(member.name)
-            if name is None:
+            if name is None or not member.isfile() or not name.startswith(checkout.prefix):
                 continue
-            target = dest.joinpath(*name.split("/"))
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-            elif member.isfile():
-                data = tar.extractfile(member)
-                if data is not None:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(data.read())
+            data = tar.extractfile(member)
+            if data is not None:
+                files[name[len(checkout.prefix):]] = data.read()
+    return files
+
+
+def export_inputs(checkout: Checkout, commit: str, names: tuple[str, ...], dest: Path) -> Path | None:
+    """Extract the folders ``names`` of the platform repo at ``commit`` below ``dest``.
+
+    Returns the platform repo's root in ``dest``, or None when none of ``names``
+    exists at that commit (e.g. before the platform repo was added). Only regular
+    files are extracted; git's ``export-ignore`` attributes apply.
+    """
+    files = read_files(checkout, commit, names)
+    if not files:
+        return None
     root = dest.joinpath(*[p for p in checkout.prefix.split("/") if p])
     root.mkdir(parents=True, exist_ok=True)
+    for name, data in sorted(files.items()):
+        target = root.joinpath(*name.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
     return root

@@ -18,6 +18,7 @@ __all__ = [
     "Sync",
     "Target",
     "Team",
+    "protected_names",
 ]
 
 
@@ -101,6 +102,20 @@ class Environment:
     clusters: tuple[Cluster, ...]
     defaults: Layer
     sync: Sync
+    # removing its applications needs --allow-delete (see protected_names)
+    protected: bool = False
+
+
+def protected_names(orders: dict[str, int], explicit: dict[str, bool | None]) -> frozenset[str]:
+    """The protected environments: ``protected`` where an environment file sets it, else the highest order's.
+
+    ``orders`` maps every environment to its promotion order, ``explicit`` to its
+    ``protected`` key (None when unset). The same rule reads the environment files
+    of a git base in the deletion guard and validated ones here.
+    """
+    top = max(orders.values(), default=None)
+    return frozenset(name for name, order in orders.items()
+                     if (explicit.get(name) if explicit.get(name) is not None else order == top))
 
 
 @dataclass(frozen=True)

@@ -1,75 +1,378 @@
-"""Safety on merge: refuse to remove prod applications, or many applications at once.
+"""The deletion guard: refuse to remove protected applications, or many applications at once.
 
 An environment file renamed or a cluster deleted by mistake would otherwise make
-Argo CD delete live applications on the next sync. Removing a service that runs
-only outside prod needs no permission.
+Argo CD delete live applications on the next sync. What counts as deployed is the
+tree committed at the git base (the merge base of HEAD with origin/main, else
+main; on the default branch itself that is HEAD), read at the base's own
+``gitops.path``, together with the tree on disk; outside git only the tree on
+disk. Which environments are protected is read from the base's environment files
+as well as today's, so renaming or re-ordering a protected environment, or
+dropping its ``protected``, counts as removing its applications. Removing a
+service that runs only in unprotected environments needs no permission.
+
+Only a few files are read at the base (platform.yaml, the environment files and
+the ApplicationSets), with ``git ls-tree`` and ``git archive``; nothing is
+rendered there. A previous ApplicationSet that cannot be read is an error: its
+applications could not be counted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from . import yamlio
-from .model import Platform, Target
+from .errors import InputError, Problem, ToolError, format_path
+from .gitref import default_base, locate, read_files
+from .load import ENVIRONMENTS_DIR, PLATFORM_FILE
+from .model import Platform, Target, protected_names
 
-__all__ = ["Removal", "check_removals", "deployed_apps"]
+__all__ = [
+    "APPSETS_DIR",
+    "LABEL",
+    "MAX_SHARE",
+    "Deployed",
+    "Refusal",
+    "Removal",
+    "appset_apps",
+    "check_removals",
+    "deployed",
+    "deployed_apps",
+]
 
 #: More than this share of all applications removed at once needs --allow-delete.
 MAX_SHARE = 0.25
+#: Where the ApplicationSets sit in a rendered tree.
+APPSETS_DIR = "argocd/applicationsets"
+#: The pull-request label that the pr workflow turns into --allow-delete.
+LABEL = "allow-delete"
+#: At most this many applications are named in a text message (JSON lists them all).
+LISTED = 20
+
+_FIX_HINT = ("restore it (git checkout -- the file, or re-render from the inputs that made it), "
+             "or pass --allow-delete to skip the deletion guard")
 
 
 @dataclass(frozen=True, order=True)
 class Removal:
-    """An application the new tree no longer has."""
+    """An application the new tree no longer has (in its protected environment)."""
 
     env: str
     app: str
+    why: str = ""  # "" when the application is gone, else what happened to its environment
+
+    def __str__(self) -> str:
+        return f"{self.app} ({self.env}{', ' + self.why if self.why else ''})"
 
 
-def deployed_apps(out: Path) -> dict[str, str]:
-    """Application name -> environment, from the ApplicationSets of the tree on disk."""
+@dataclass(frozen=True)
+class Deployed:
+    """What the new tree is compared with."""
+
+    apps: dict[str, str]  # application name -> its environment, as the previous ApplicationSets list it
+    protected: frozenset[str]  # the environments protected then (today's are added by check_removals)
+    source: str  # how the comparison is shown to people
+    gitops_path: str | None = None  # the base's gitops.path, None when nothing was read from git
+    at_base: frozenset[str] = frozenset()  # the applications of the base's tree (the others are on disk only)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the guard refuses, and what would be removed."""
+
+    reason: str
+    removed: tuple[Removal, ...]
+    source: str
+
+    def listed(self) -> str:
+        """The removed applications for a one-line message, the first LISTED of them."""
+        names = [str(r) for r in self.removed[:LISTED]]
+        more = len(self.removed) - LISTED
+        return ", ".join(names) + (f" and {more} more" if more > 0 else "")
+
+
+# --- reading ApplicationSets ------------------------------------------------------------------
+
+
+def _problem(file: str, node: yaml.Node | None, path: tuple[str | int, ...], message: str) -> Problem:
+    line, col = (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else (0, 0)
+    return Problem(file, line, col, format_path(path), f"cannot count its applications: {message}", _FIX_HINT)
+
+
+def _get(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    """The value of ``key`` in a mapping node; None when absent or not a mapping."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+
+
+def _text(node: yaml.Node | None) -> str:
+    return node.value if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str) else ""
+
+
+def _elements(file: str, doc: yaml.MappingNode) -> list[tuple[str, str]]:
+    """(app, env) of every list element of one ApplicationSet; InputError where it is malformed.
+
+    Walks the composed nodes instead of building the whole document: the
+    ApplicationSets of a large platform are read twice per run (base and disk).
+    """
+    spec = _get(doc, "spec")
+    generators = _get(spec, "generators")
+    if not isinstance(generators, yaml.SequenceNode):
+        raise InputError([_problem(file, generators or spec or doc, ("spec", "generators"),
+                                   "expected a list of generators")])
+    out: list[tuple[str, str]] = []
+    for i, gen in enumerate(generators.value):
+        elements = _get(_get(gen, "list"), "elements")
+        if not isinstance(elements, yaml.SequenceNode):
+            raise InputError([_problem(file, gen, ("spec", "generators", i),
+                                       "expected a list generator with elements")])
+        for j, element in enumerate(elements.value):
+            app, env = _text(_get(element, "app")), _text(_get(element, "env"))
+            if not app or not env:
+                raise InputError([_problem(file, element, ("spec", "generators", i, "list", "elements", j),
+                                           "expected the keys app and env, both strings")])
+            out.append((app, env))
+    return out
+
+
+def appset_apps(file: str, data: bytes) -> dict[str, str]:
+    """Application name -> environment, from one ApplicationSet file; InputError when it is corrupt."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError([Problem(file, 0, 0, "", "cannot count its applications: not valid UTF-8 text",
+                                  _FIX_HINT)]) from None
+    try:
+        docs = yamlio.compose_all(text)
+    except yaml.YAMLError as exc:
+        problem = yamlio.parse_error(file, exc)
+        raise InputError([Problem(problem.file, problem.line, problem.column, "",
+                                  f"cannot count its applications: {problem.message}", _FIX_HINT)]) from None
     apps: dict[str, str] = {}
-    folder = out / "argocd" / "applicationsets"
-    if not folder.is_dir():
-        return apps
-    for path in sorted(folder.glob("*.yaml")):
-        try:
-            docs = yamlio.safe_load_all(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):  # a hand-broken file: nothing to protect in it
+    found = False
+    for index, doc in enumerate(docs):
+        if not isinstance(doc, yaml.MappingNode):
+            raise InputError([_problem(file, doc, (), f"document {index + 1} is not a mapping")])
+        if _text(_get(doc, "kind")) != "ApplicationSet":
             continue
-        for doc in docs:
-            spec = doc.get("spec") if isinstance(doc, dict) else None
-            generators = spec.get("generators") if isinstance(spec, dict) else None
-            for gen in generators if isinstance(generators, list) else []:
-                listed = gen.get("list") if isinstance(gen, dict) else None
-                elements = listed.get("elements") if isinstance(listed, dict) else None
-                for element in elements if isinstance(elements, list) else []:
-                    if isinstance(element, dict) and "app" in element:
-                        apps[str(element["app"])] = str(element.get("env", ""))
+        found = True
+        apps.update(_elements(file, doc))
+    if not found:
+        raise InputError([Problem(file, 0, 0, "", "cannot count its applications: no ApplicationSet in it",
+                                  _FIX_HINT)])
     return apps
 
 
-def prod_environments(platform: Platform) -> set[str]:
-    """The environment named prod, and those of the highest promotion order."""
-    top = max((e.order for e in platform.environments), default=0)
-    return {"prod"} | {e.name for e in platform.environments if e.order == top}
+Memo = dict[bytes, dict[str, str]]
 
 
-def check_removals(before: dict[str, str], targets: tuple[Target, ...], platform: Platform
-                   ) -> tuple[list[Removal], str]:
-    """The applications removed, and why removing them needs --allow-delete ("" if it does not)."""
-    now = {t.app_name for t in targets}
-    removed = sorted(Removal(env, app) for app, env in before.items() if app not in now)
+def _tree_apps(files: Iterable[tuple[str, bytes]], memo: Memo | None = None) -> dict[str, str]:
+    """Application -> environment over several ApplicationSet files; every corrupt file is reported.
+
+    ``memo`` keeps the applications of files already read by their bytes: a file
+    unchanged between the base and the disk is parsed once.
+    """
+    memo = {} if memo is None else memo
+    apps: dict[str, str] = {}
+    problems: list[Problem] = []
+    for file, data in files:
+        try:
+            found = memo.get(data)
+            if found is None:
+                found = memo[data] = appset_apps(file, data)
+            apps.update(found)
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return apps
+
+
+def deployed_apps(out: Path, shown: str = "", memo: Memo | None = None) -> dict[str, str]:
+    """Application name -> environment, from the ApplicationSets of the tree on disk at ``out``.
+
+    ``shown`` is how ``out`` is named in problems. A file that cannot be read or
+    parsed is an InputError naming it.
+    """
+    folder = out.joinpath(*APPSETS_DIR.split("/"))
+    if not folder.is_dir():
+        return {}
+    prefix = (shown.rstrip("/") + "/" if shown else "") + APPSETS_DIR + "/"
+    files: list[tuple[str, bytes]] = []
+    problems: list[Problem] = []
+    for path in sorted(folder.glob("*.yaml")):
+        if not path.is_file():  # a folder or a FIFO: reading it would fail or block
+            problems.append(Problem(prefix + path.name, 0, 0, "", "cannot count its applications: not a regular "
+                                    "file", _FIX_HINT))
+            continue
+        try:
+            files.append((prefix + path.name, path.read_bytes()))
+        except OSError as exc:
+            problems.append(Problem(prefix + path.name, 0, 0, "",
+                                    f"cannot count its applications: cannot read: {exc.strerror}", _FIX_HINT))
+    try:
+        apps = _tree_apps(files, memo)
+    except InputError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return apps
+
+
+# --- reading the git base -------------------------------------------------------------------------
+
+
+def _gitops_path(file: str, data: bytes | None) -> str | None:
+    """The ``gitops.path`` of a platform.yaml at the base; None when there is no platform.yaml there."""
+    if data is None:
+        return None
+    try:
+        doc = yamlio.safe_load(data.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError):
+        doc = None
+    gitops = doc.get("gitops") if isinstance(doc, dict) else None
+    path = gitops.get("path", "rendered") if isinstance(gitops, dict) else None
+    if not isinstance(path, str) or any(part in ("", ".", "..") for part in path.split("/")):
+        raise InputError([Problem(file, 0, 0, "gitops.path", "cannot tell where the previous tree is",
+                                  "the deletion guard reads the tree at the base's gitops.path; "
+                                  "pass --allow-delete to skip it")])
+    return path
+
+
+def _base_protected(label: str, files: dict[str, bytes]) -> frozenset[str]:
+    """The protected environments of the base, from its environment files."""
+    orders: dict[str, int] = {}
+    explicit: dict[str, bool | None] = {}
+    problems: list[Problem] = []
+    for rel, data in sorted(files.items()):
+        folder, _, name = rel.rpartition("/")
+        if folder != ENVIRONMENTS_DIR or not name.endswith((".yaml", ".yml")):
+            continue
+        try:
+            doc = yamlio.safe_load(data.decode("utf-8"))
+        except (UnicodeDecodeError, yaml.YAMLError):
+            doc = None
+        env, order = (doc.get("name"), doc.get("order")) if isinstance(doc, dict) else (None, None)
+        flag = doc.get("protected") if isinstance(doc, dict) else None
+        if not isinstance(env, str) or not isinstance(order, int) or not isinstance(flag, (bool, type(None))):
+            problems.append(Problem(f"{label}:{rel}", 0, 0, "", "cannot tell whether this environment was "
+                                    "protected (expected name, order and an optional boolean protected)",
+                                    "the deletion guard reads the base's environment files; "
+                                    "pass --allow-delete to skip it"))
+            continue
+        orders[env] = order
+        explicit[env] = flag
+    if problems:
+        raise InputError(problems)
+    return protected_names(orders, explicit)
+
+
+def _from_git(root: Path, memo: Memo) -> Deployed | None:
+    """What the base commit deployed; None outside git or when there is no base branch."""
+    try:
+        checkout = locate(root)
+    except ToolError:
+        return None
+    try:
+        base = default_base(checkout)
+    except ToolError as exc:  # a shallow clone: falling back to the disk would reopen the bypass
+        raise ToolError(f"deletion guard: {exc.message}",
+                        "it compares with the tree committed at the merge base with main; fetch the full history "
+                        "(git fetch --unshallow, or fetch-depth: 0 in CI), or pass --allow-delete to skip it") from None
+    if base is None:
+        return None
+    inputs = read_files(checkout, base.commit, (PLATFORM_FILE, ENVIRONMENTS_DIR))
+    source = f"the commit at the {base.label}, where there is no platform repo"
+    gitops_path = _gitops_path(f"{base.ref}:{PLATFORM_FILE}", inputs.get(PLATFORM_FILE))
+    if gitops_path is None:  # no platform repo at the base yet: nothing was deployed from it
+        return Deployed({}, frozenset(), source)
+    protected = _base_protected(base.ref, inputs)
+    folder = f"{gitops_path}/{APPSETS_DIR}"
+    tree = read_files(checkout, base.commit, (folder,))
+    appsets = sorted((f"{base.ref}:{rel}", data) for rel, data in tree.items()
+                     if rel.rpartition("/")[0] == folder and rel.endswith(".yaml"))
+    source = f"{gitops_path}/ as committed at the {base.label}"
+    apps = _tree_apps(appsets, memo)
+    return Deployed(apps, protected, source, gitops_path, frozenset(apps))
+
+
+def deployed(root: Path, out: Path, shown: str) -> Deployed:
+    """The applications deployed before this render: the git base's tree and the tree on disk.
+
+    Outside a git checkout, or where neither origin/main nor main exists, only the
+    tree on disk at ``out`` (shown as ``shown``) counts, and ``source`` says so.
+    """
+    problems: list[Problem] = []
+    on_disk: dict[str, str] = {}
+    base: Deployed | None = None
+    memo: Memo = {}
+    try:
+        on_disk = deployed_apps(out, shown, memo)
+    except InputError as exc:
+        problems.extend(exc.problems)
+    try:
+        base = _from_git(root, memo)
+    except InputError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    if base is None:
+        return Deployed(on_disk, frozenset(), f"{shown}/ on disk only (no git base: not in a git checkout "
+                        "with origin/main or main)")
+    apps = {**on_disk, **base.apps}  # the base's environment wins for applications on both sides
+    return Deployed(apps, base.protected, f"{base.source}, and {shown}/ on disk", base.gitops_path,
+                    base.at_base)
+
+
+# --- the rule -----------------------------------------------------------------------------------
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def check_removals(before: Deployed, targets: tuple[Target, ...], platform: Platform) -> Refusal | None:
+    """Why the new tree may not replace ``before`` without --allow-delete; None when it may.
+
+    Refused when an application of a protected environment (protected at the base
+    or today) is gone, or has left that environment, or that environment is no
+    longer protected; when ``gitops.path`` changed (every previous application
+    counts as removed); or when more than MAX_SHARE of all applications go.
+    """
+    now = {t.app_name: t.env.name for t in targets}
+    protected_now = {e.name for e in platform.environments if e.protected}
+    guarded = before.protected | protected_now
+    moved_tree = before.gitops_path is not None and before.gitops_path != platform.gitops_path
+    removed: list[Removal] = []
+    for app, env in sorted(before.apps.items()):
+        if moved_tree and app in before.at_base:
+            removed.append(Removal(env, app, f"the tree moves to {platform.gitops_path}"))
+        elif app not in now:
+            removed.append(Removal(env, app))
+        elif env in before.protected and now[app] != env:
+            removed.append(Removal(env, app, f"now in environment {now[app]}"))
+        elif env in before.protected and env not in protected_now:
+            removed.append(Removal(env, app, f"environment {env} is no longer protected"))
+    removed.sort()
     if not removed:
-        return [], ""
-    prod = prod_environments(platform)
-    in_prod = [r for r in removed if r.env in prod]
-    if in_prod:
-        return removed, f"{len(in_prod)} prod application(s) would be removed"
-    if len(removed) > MAX_SHARE * len(before):
-        return removed, (f"{len(removed)} of {len(before)} applications would be removed "
-                         f"(more than {MAX_SHARE:.0%} at once)")
-    return removed, ""
+        return None
+    in_protected = [r for r in removed if r.env in guarded]
+    reasons = []
+    if moved_tree:
+        reasons.append(f"gitops.path changes from {before.gitops_path} to {platform.gitops_path}, so every "
+                       f"application of the previous tree counts as removed")
+    if in_protected:
+        envs = sorted({r.env for r in in_protected})
+        reasons.append(f"{_plural(len(in_protected), 'application')} of protected "
+                       f"environment{'s' if len(envs) != 1 else ''} {', '.join(envs)} would be removed")
+    if len(removed) > MAX_SHARE * len(before.apps):
+        reasons.append(f"{len(removed)} of {len(before.apps)} applications would be removed "
+                       f"(more than {MAX_SHARE:.0%} at once)")
+    if not reasons:
+        return None
+    shown = tuple(in_protected) + tuple(r for r in removed if r not in in_protected)
+    return Refusal("; ".join(reasons), shown, before.source)

@@ -148,6 +148,7 @@ ENVIRONMENT: dict[str, Any] = {
     "properties": {
         "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 30},
         "order": {"type": "integer", "minimum": 0},
+        "protected": {"type": "boolean"},
         "clusters": {
             "type": "array",
             "minItems": 1,

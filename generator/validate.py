@@ -8,13 +8,14 @@ together as one :class:`~generator.errors.InputError`.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from . import schemas
 from .errors import InputError, Problem
 from .infrastructure import InfraKind, check_crossplane, claims_for, offered_kinds
 from .load import ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, TEMPLATES_DIR, Sources
-from .model import Cluster, CodeOwners, Environment, Layer, Platform, Service, Sync, Team
+from .model import Cluster, CodeOwners, Environment, Layer, Platform, Service, Sync, Team, protected_names
 from .schemas import did_you_mean
 from .yamlio import Located
 
@@ -283,6 +284,7 @@ def validate(sources: Sources) -> Platform:
     cluster_files: dict[str, Located] = {}
     servers: dict[str, str] = {}
     orders: dict[int, str] = {}
+    explicit: dict[str, bool | None] = {}
     for doc in sources.environments:
         env = _environment(doc, problems)
         if env is None:
@@ -304,6 +306,10 @@ def validate(sources: Sources) -> Platform:
                                             "deploy the same objects"))
             servers.setdefault(cluster.server, cluster.name)
         envs[env.name] = env
+        explicit[env.name] = doc.data.get("protected")
+    # protected: as the file says, else only the environment of the highest order
+    protected = protected_names({n: e.order for n, e in envs.items()}, explicit)
+    envs = {n: dataclasses.replace(e, protected=n in protected) for n, e in envs.items()}
 
     for env_name in sorted(sources.components):
         where = f"{OVERLAYS_DIR}/{env_name}"

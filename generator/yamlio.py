@@ -377,3 +377,8 @@ def load_located_all(text: str, file: str) -> tuple[list[Located], list[Problem]
         data = _walk(node, (), file, keys, values, problems)
         docs.append(Located(file, data, keys, values))
     return docs, problems
+
+
+def compose_all(text: str) -> list[yaml.Node]:
+    """The node trees of every document (C loader, no Python objects built), for cheap partial reads."""
+    return [n for n in yaml.compose_all(text, Loader=_Loader) if n is not None]

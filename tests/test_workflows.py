@@ -248,11 +248,26 @@ def test_pr_sets_up_python_311_with_pip_cache(pr: dict[str, Any]) -> None:
 def test_pr_check_steps_run_in_order(pr: dict[str, Any]) -> None:
     runs = [s.get("run", "").strip() for s in steps(pr)]
     order = [runs.index("pip install '.[dev]'"),
-             runs.index("platform-gen render --check"),
-             runs.index("platform-gen validate"),
+             runs.index(step(pr, "render")["run"].strip()),
+             runs.index(step(pr, "validate")["run"].strip()),
              next(i for i, r in enumerate(runs) if r.startswith("platform-gen diff")),
              runs.index(step(pr, "comment")["run"].strip())]
     assert order == sorted(order)
+    assert "platform-gen render --check \"${args[@]}\"" in step(pr, "render")["run"]
+    assert "platform-gen validate \"${args[@]}\"" in step(pr, "validate")["run"]
+
+
+LABEL_EXPR = "${{ contains(github.event.pull_request.labels.*.name, 'allow-delete') }}"
+
+
+def test_pr_reruns_when_labels_change(pr: dict[str, Any]) -> None:
+    types = pr["on"]["pull_request"]["types"]
+    assert {"opened", "synchronize", "reopened", "labeled", "unlabeled"} <= set(types)
+
+
+@pytest.mark.parametrize("step_id", ["render", "validate"])
+def test_pr_turns_the_allow_delete_label_into_the_flag(step_id: str, pr: dict[str, Any]) -> None:
+    assert step(pr, step_id)["env"]["ALLOW_DELETE"] == LABEL_EXPR
 
 
 def test_pr_diff_is_markdown_against_the_base_branch(pr: dict[str, Any]) -> None:
@@ -271,6 +286,7 @@ def test_pr_later_steps_survive_failures_but_not_cancellation(pr: dict[str, Any]
     validate, diff = step(pr, "validate")["if"], step(pr, "diff")["if"]
     assert "!cancelled()" in validate and "steps.render" not in validate
     assert "!cancelled()" in diff and "steps.render.outcome == 'success'" in diff
+    assert "steps.render.outputs.refused == 'true'" in diff  # a refusal still shows the diff
     assert "steps.validate" not in diff
     for s in steps(pr):
         assert "always()" not in str(s.get("if", "")), s.get("name")
@@ -357,7 +373,7 @@ case " $* " in *" --paginate "*) printf '%s' "$GH_IDS" ;; esac
 
 
 def post_comment(pr: dict[str, Any], tmp_path: Path, diff: str | None, ids: str,
-                 render_outcome: str = "success") -> tuple[list[str], str]:
+                 render_outcome: str = "success", refused: str = "") -> tuple[list[str], str]:
     stub(tmp_path / "bin", "gh", GH_STUB)
     if diff is not None:
         (tmp_path / "diff.md").write_text(diff, encoding="utf-8")
@@ -366,7 +382,7 @@ def post_comment(pr: dict[str, Any], tmp_path: Path, diff: str | None, ids: str,
         "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "GH_LOG": str(log), "GH_BODY": str(body), "GH_IDS": ids,
         "GITHUB_REPOSITORY": "acme/platform", "PR_NUMBER": "7", "RUN_URL": "https://ci/run/1",
-        "RENDER_OUTCOME": render_outcome,
+        "RENDER_OUTCOME": render_outcome, "REFUSED": refused,
         "DIFF_OUTCOME": "success" if diff is not None else "skipped"})
     assert result.returncode == 0, result.stderr
     return log.read_text(encoding="utf-8").splitlines(), body.read_text(encoding="utf-8")
@@ -395,6 +411,71 @@ def test_comment_explains_a_stale_tree(pr: dict[str, Any], tmp_path: Path) -> No
     _, body = post_comment(pr, tmp_path, None, ids="", render_outcome="failure")
     assert body.startswith(MARKER + "\n")
     assert "Run `platform-gen render`" in body
+
+
+@needs_bash
+def test_comment_explains_a_refusal_above_the_diff(pr: dict[str, Any], tmp_path: Path) -> None:
+    _, body = post_comment(pr, tmp_path, "### Changes\n", ids="", render_outcome="failure", refused="true")
+    assert body.startswith(MARKER + "\n> [!CAUTION]\n> The deletion guard refuses this change")
+    assert "add the label `allow-delete` to this pull request." in body
+    assert body.endswith("\n### Changes\n")
+    assert "does not match its inputs" not in body
+
+
+@needs_bash
+def test_comment_of_a_refusal_without_diff_does_not_blame_the_tree(pr: dict[str, Any], tmp_path: Path) -> None:
+    _, body = post_comment(pr, tmp_path, None, ids="", render_outcome="failure", refused="true")
+    assert "The deletion guard refuses this change" in body
+    assert "does not match its inputs" not in body
+
+
+# platform-gen stand-in: records each call; exits 1 for the calls listed in $FAIL ("plain" for a call
+# without --allow-delete, "allow" for one with it).
+GUARD_STUB = """\
+echo "$*" >> "$CALLS"
+case " $* " in *" --allow-delete "*) kind=allow ;; *) kind=plain ;; esac
+case " $FAIL " in *" $kind "*) echo "refused or stale" >&2; exit 1 ;; esac
+"""
+
+
+def run_guarded_step(pr: dict[str, Any], step_id: str, tmp_path: Path, label: str, fail: str
+                     ) -> tuple[int, list[str], str, str]:
+    stub(tmp_path / "bin", "platform-gen", GUARD_STUB)
+    calls, output = tmp_path / "calls", tmp_path / "github_output"
+    calls.write_text("", encoding="utf-8")
+    output.write_text("", encoding="utf-8")
+    result = bash(step(pr, step_id)["run"], tmp_path, {
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}", "ALLOW_DELETE": label,
+        "FAIL": fail, "CALLS": str(calls), "GITHUB_OUTPUT": str(output)})
+    return (result.returncode, calls.read_text(encoding="utf-8").splitlines(),
+            output.read_text(encoding="utf-8"), result.stdout)
+
+
+@needs_bash
+@pytest.mark.parametrize(("label", "fail", "code", "calls", "refused"), [
+    ("false", "", 0, ["render --check"], False),
+    ("true", "", 0, ["render --check --allow-delete"], False),
+    # the guard refuses: the tree is current without it
+    ("false", "plain", 1, ["render --check", "render --check --allow-delete -q"], True),
+    # stale tree: fails with and without the guard
+    ("false", "plain allow", 1, ["render --check", "render --check --allow-delete -q"], False),
+    ("true", "allow", 1, ["render --check --allow-delete"], False),
+])
+def test_pr_render_step_passes_the_label_and_tells_a_refusal_apart(
+    label: str, fail: str, code: int, calls: list[str], refused: bool, pr: dict[str, Any], tmp_path: Path
+) -> None:
+    got_code, got_calls, output, stdout = run_guarded_step(pr, "render", tmp_path, label, fail)
+    assert (got_code, got_calls) == (code, calls)
+    assert ("refused=true" in output) is refused
+    assert ("add the label allow-delete" in stdout) is refused
+
+
+@needs_bash
+@pytest.mark.parametrize(("label", "expected"), [("true", "validate --allow-delete"), ("false", "validate")])
+def test_pr_validate_step_passes_the_label(label: str, expected: str, pr: dict[str, Any],
+                                           tmp_path: Path) -> None:
+    code, calls, _output, _stdout = run_guarded_step(pr, "validate", tmp_path, label, "")
+    assert (code, calls) == (0, [expected])
 
 
 @needs_bash
@@ -519,7 +600,8 @@ def test_hooks_fire_on_platform_files_only(path: str, matches: bool,
 # --- the CLI the wiring calls ---------------------------------------------------------------
 
 # Subcommands and options the workflows and hooks call.
-CALLED = {"render": {"--check", "--allow-delete"}, "validate": set(), "diff": {"--base", "--format"}}
+CALLED = {"render": {"--check", "--allow-delete"}, "validate": {"--allow-delete"},
+          "diff": {"--base", "--format"}}
 PENDING: set[tuple[str, str]] = set()
 
 
@@ -531,8 +613,9 @@ def called_from_wiring(pr: dict[str, Any], render: dict[str, Any],
     for script in scripts:
         for m in re.finditer(r"platform-gen ([a-z-]+)([^\n>|;]*)", script):
             found.setdefault(m[1], set()).update(re.findall(r"(--[a-z-]+)", m[2]))
-        if "platform-gen render" in script:
-            found["render"].update(re.findall(r"args\+=\((--[a-z-]+)\)", script))
+        for command in ("render", "validate"):
+            if f"platform-gen {command}" in script:
+                found[command].update(re.findall(r"args\+=\((--[a-z-]+)\)", script))
     return found
 
 

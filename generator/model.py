@@ -135,6 +135,8 @@ class Service:
     placements: dict[str, tuple[str, ...]]
     # env name -> the Crossplane claims (or namespaced XRs) it has there
     claims: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    # retire: true: Argo CD deletes what its applications deployed once they are removed
+    retire: bool = False
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ class Deployed:
     source: str  # how the comparison is shown to people
     gitops_path: str | None = None  # the base's gitops.path, None when nothing was read from git
     at_base: frozenset[str] = frozenset()  # the applications of the base's tree (the others are on disk only)
+    retired: frozenset[str] = frozenset()  # applications of services already retired (retire: true) before
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,16 @@ def _elements(file: str, doc: yaml.MappingNode) -> list[tuple[str, str]]:
 
 def appset_apps(file: str, data: bytes) -> dict[str, str]:
     """Application name -> environment, from one ApplicationSet file; InputError when it is corrupt."""
+    return _read_appset(file, data)[0]
+
+
+def _retiring(doc: yaml.MappingNode) -> bool:
+    """A retired service's ApplicationSet lets Argo CD delete what its applications deployed."""
+    return _text(_get(_get(_get(doc, "spec"), "syncPolicy"), "preserveResourcesOnDeletion")) == "false"
+
+
+def _read_appset(file: str, data: bytes) -> tuple[dict[str, str], bool]:
+    """The applications of one ApplicationSet file, and whether its service is retired."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -153,24 +164,26 @@ def appset_apps(file: str, data: bytes) -> dict[str, str]:
         raise InputError([Problem(problem.file, problem.line, problem.column, "",
                                   f"cannot count its applications: {problem.message}", _FIX_HINT)]) from None
     apps: dict[str, str] = {}
-    found = False
+    found = retired = False
     for index, doc in enumerate(docs):
         if not isinstance(doc, yaml.MappingNode):
             raise InputError([_problem(file, doc, (), f"document {index + 1} is not a mapping")])
         if _text(_get(doc, "kind")) != "ApplicationSet":
             continue
         found = True
+        retired = retired or _retiring(doc)
         apps.update(_elements(file, doc))
     if not found:
         raise InputError([Problem(file, 0, 0, "", "cannot count its applications: no ApplicationSet in it",
                                   _FIX_HINT)])
-    return apps
+    return apps, retired
 
 
-Memo = dict[bytes, dict[str, str]]
+Memo = dict[bytes, tuple[dict[str, str], bool]]
 
 
-def _tree_apps(files: Iterable[tuple[str, bytes]], memo: Memo | None = None) -> dict[str, str]:
+def _tree_apps(files: Iterable[tuple[str, bytes]], memo: Memo | None = None
+               ) -> tuple[dict[str, str], frozenset[str]]:
     """Application -> environment over several ApplicationSet files; every corrupt file is reported.
 
     ``memo`` keeps the applications of files already read by their bytes: a file
@@ -178,29 +191,33 @@ def _tree_apps(files: Iterable[tuple[str, bytes]], memo: Memo | None = None) -> 
     """
     memo = {} if memo is None else memo
     apps: dict[str, str] = {}
+    retired: set[str] = set()
     problems: list[Problem] = []
     for file, data in files:
         try:
             found = memo.get(data)
             if found is None:
-                found = memo[data] = appset_apps(file, data)
-            apps.update(found)
+                found = memo[data] = _read_appset(file, data)
+            apps.update(found[0])
+            if found[1]:
+                retired.update(found[0])
         except InputError as exc:
             problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
-    return apps
+    return apps, frozenset(retired)
 
 
-def deployed_apps(out: Path, shown: str = "", memo: Memo | None = None) -> dict[str, str]:
-    """Application name -> environment, from the ApplicationSets of the tree on disk at ``out``.
+def deployed_apps(out: Path, shown: str = "", memo: Memo | None = None
+                  ) -> tuple[dict[str, str], frozenset[str]]:
+    """Application name -> environment, and the retired ones, from the ApplicationSets of the tree at ``out``.
 
     ``shown`` is how ``out`` is named in problems. A file that cannot be read or
     parsed is an InputError naming it.
     """
     folder = out.joinpath(*APPSETS_DIR.split("/"))
     if not folder.is_dir():
-        return {}
+        return {}, frozenset()
     prefix = (shown.rstrip("/") + "/" if shown else "") + APPSETS_DIR + "/"
     files: list[tuple[str, bytes]] = []
     problems: list[Problem] = []
@@ -296,8 +313,8 @@ def _from_git(root: Path, memo: Memo) -> Deployed | None:
     appsets = sorted((f"{base.ref}:{rel}", data) for rel, data in tree.items()
                      if rel.rpartition("/")[0] == folder and rel.endswith(".yaml"))
     source = f"{gitops_path}/ as committed at the {base.label}"
-    apps = _tree_apps(appsets, memo)
-    return Deployed(apps, protected, source, gitops_path, frozenset(apps))
+    apps, retired = _tree_apps(appsets, memo)
+    return Deployed(apps, protected, source, gitops_path, frozenset(apps), retired)
 
 
 def deployed(root: Path, out: Path, shown: str) -> Deployed:
@@ -308,10 +325,11 @@ def deployed(root: Path, out: Path, shown: str) -> Deployed:
     """
     problems: list[Problem] = []
     on_disk: dict[str, str] = {}
+    retired_on_disk: frozenset[str] = frozenset()
     base: Deployed | None = None
     memo: Memo = {}
     try:
-        on_disk = deployed_apps(out, shown, memo)
+        on_disk, retired_on_disk = deployed_apps(out, shown, memo)
     except InputError as exc:
         problems.extend(exc.problems)
     try:
@@ -322,10 +340,11 @@ def deployed(root: Path, out: Path, shown: str) -> Deployed:
         raise InputError(problems)
     if base is None:
         return Deployed(on_disk, frozenset(), f"{shown}/ on disk only (no git base: not in a git checkout "
-                        "with origin/main or main)")
+                        "with origin/main or main)", retired=retired_on_disk)
     apps = {**on_disk, **base.apps}  # the base's environment wins for applications on both sides
+    # retired counts only as committed at the base: retiring and removing in one change is refused
     return Deployed(apps, base.protected, f"{base.source}, and {shown}/ on disk", base.gitops_path,
-                    base.at_base)
+                    base.at_base, base.retired)
 
 
 # --- the rule -----------------------------------------------------------------------------------
@@ -351,6 +370,8 @@ def check_removals(before: Deployed, targets: tuple[Target, ...], platform: Plat
     for app, env in sorted(before.apps.items()):
         if moved_tree and app in before.at_base:
             removed.append(Removal(env, app, f"the tree moves to {platform.gitops_path}"))
+        elif app not in now and app in before.retired:
+            continue  # its service was retired in an earlier, reviewed change: removing it is the point
         elif app not in now:
             removed.append(Removal(env, app))
         elif env in before.protected and now[app] != env:

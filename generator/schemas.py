@@ -225,6 +225,7 @@ SERVICE: dict[str, Any] = {
         "team": {"type": "string"},
         "description": {"type": "string"},
         "tier": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+        "retire": {"type": "boolean"},
         "template": {"type": "string"},
         **VALUE_PROPS,
         "infrastructure": {"type": "array", "items": _INFRA_ENTRY},

@@ -27,7 +27,7 @@ RESERVED_PROJECT = "platform"
 ROOT_APP = "platform-root"
 CROSSPLANE_APPSET = "platform-crossplane"
 RESERVED_APPSETS = frozenset({CROSSPLANE_APPSET, ROOT_APP})
-IDENTITY_KEYS = ("name", "team", "description", "tier", "template", "environments", "infrastructure")
+IDENTITY_KEYS = ("name", "team", "description", "tier", "template", "environments", "infrastructure", "retire")
 MAX_APP_NAME = 63
 #: Kubernetes' own namespaces: no team may deploy into them.
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
@@ -249,6 +249,7 @@ def _service(
         cluster_layers=cluster_layers,
         placements=placements,
         claims=claims,
+        retire=data.get("retire") is True,
     )
 
 

@@ -448,3 +448,38 @@ def test_an_application_set_that_is_not_a_file_is_an_error(rendered_once: Path, 
     assert code == 1
     assert err.startswith("rendered/argocd/applicationsets/auth-service.yaml: error: cannot count its applications: "
                           "not a regular file\n")
+
+
+# --- retiring a service: two reviewed steps ------------------------------------------------------
+
+
+@needs_git
+def test_retiring_a_service_takes_two_reviewed_steps(checkout: Path, run: Run) -> None:
+    cfg = "platform-config/services/auth-service/config.yaml"
+    appset = checkout / "rendered/argocd/applicationsets/auth-service.yaml"
+    assert "preserveResourcesOnDeletion: true" in appset.read_text()
+    # retiring and removing in one change is refused: the retirement must be committed first
+    edit(checkout, cfg, "team: identity\n", "team: identity\nretire: true\n")
+    assert run("render", "--root", checkout)[0] == 0
+    shutil.rmtree(checkout / "platform-config/services/auth-service")
+    code, _out, err = run("render", "--root", checkout)
+    assert code == 1 and "auth-service-prod-eu (prod)" in err
+    git(checkout, "checkout", "-q", "--", ".")
+    # step 1: retire: true lets Argo CD delete what the applications deployed once they go
+    edit(checkout, cfg, "team: identity\n", "team: identity\nretire: true\n")
+    assert run("render", "--root", checkout)[0] == 0
+    assert "preserveResourcesOnDeletion: false" in appset.read_text()
+    commit(checkout, "retire auth-service")
+    git(checkout, "checkout", "-q", "main")
+    git(checkout, "merge", "-q", "--ff-only", "feature")
+    # step 2: removing the retired service needs no --allow-delete, even from prod
+    git(checkout, "checkout", "-q", "-b", "remove")
+    shutil.rmtree(checkout / "platform-config/services/auth-service")
+    code, _out, err = run("render", "--root", checkout)
+    assert code == 0, err
+    assert not appset.exists()
+    # a service not retired is still guarded in the same change
+    drop_prod_eu(checkout)
+    code, _out, err = run("render", "--root", checkout)
+    assert code == 1 and "auth-service" not in err.split("removed:")[1].split("\n")[0]
+    assert "event-ingest-prod-eu (prod)" in err

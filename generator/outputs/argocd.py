@@ -107,7 +107,8 @@ def application_set(platform: Platform, service: Service, targets: list[Target],
         "spec": {
             "goTemplate": True,
             "goTemplateOptions": ["missingkey=error"],
-            "syncPolicy": {"preserveResourcesOnDeletion": True},
+            # a retired service's applications take what they deployed with them when removed
+            "syncPolicy": {"preserveResourcesOnDeletion": not service.retire},
             "generators": generators,
             "template": {"metadata": {"name": "{{.app}}", "labels": app_labels}, "spec": spec},
         },

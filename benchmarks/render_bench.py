@@ -130,6 +130,7 @@ def _service(i: int) -> dict[str, Any]:
     if i % 10 != 9:  # every tenth service is not in prod yet
         prod: dict[str, Any] = {"replicas": 3 + i % 4}
         if i % 5 == 0:  # runs on two prod clusters only, sized per cluster
+            prod["onlyClusters"] = ["prod-a", "prod-b"]
             prod["clusters"] = {
                 "prod-a": {"replicas": 6 + i % 3, "resources": {"limits": {"memory": "1Gi"}}},
                 "prod-b": {"env": {"CACHE_SIZE": 512}},

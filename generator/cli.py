@@ -20,10 +20,10 @@ from . import report as report_mod
 from .errors import InputError, OutputError, PlatformGenError, Problem, ToolError
 from .load import load
 from .model import Platform
-from .render import Rendered, render
+from .render import MANIFEST, Rendered, render
 from .safety import check_removals, deployed_apps
 from .validate import validate
-from .write import apply, check_out_dir, plan
+from .write import Plan, apply, check_out_dir, interrupted, lock, plan, recover
 
 __all__ = ["main"]
 
@@ -109,6 +109,23 @@ def _guarded(opts: Options, body: Callable[[], int]) -> int:
         return _emit_error(opts, exc.message, exc.hint)
 
 
+def _report_plan(opts: Options, the_plan: Plan, shown: str, *, check: bool) -> int:
+    """Print what a render did (or ``--check`` found); files that are not ours are warned about."""
+    if opts.fmt == "json":
+        click.echo(report.to_json(report.plan_json(the_plan, shown, check=check)), nl=False)
+    else:
+        for rel in the_plan.unowned:
+            click.echo(f"{opts.style('warning', fg='yellow')}: {shown}/{rel} is not listed in "
+                       f"{shown}/{MANIFEST}: left alone", err=True)
+        if the_plan.unowned:
+            click.echo(f"  {opts.style('hint', fg='cyan')}: platform-gen removes only files it wrote; "
+                       "delete these by hand if they are not needed", err=True)
+        if opts.verbosity >= 0 or (check and the_plan.dirty):
+            click.echo(report.plan_text(the_plan, shown, check=check, verbosity=opts.verbosity), nl=False,
+                       err=not check)
+    return EXIT_INVALID if check and the_plan.dirty else EXIT_OK
+
+
 def compile_platform(root: Path) -> tuple[Platform, Rendered]:
     """load, validate and render: the shared front half of every command."""
     platform = validate(load(root))
@@ -134,24 +151,30 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
     def body() -> int:
         platform, rendered = compile_platform(opts.root)
         out_dir = opts.out_dir(platform)
-        check_out_dir(opts.root, out_dir, opts.shown(out_dir))
-        the_plan = plan(out_dir, rendered.files)
-        if not check and not allow_delete:
-            removed, reason = check_removals(deployed_apps(out_dir), rendered.targets, platform)
-            if reason:
-                listed = ", ".join(f"{r.app} ({r.env})" for r in removed)
-                return _emit_error(opts, f"refusing to render: {reason}: {listed}",
-                                   "if that is intended, run 'platform-gen render --allow-delete'; nothing was written",
-                                   status="refused")
-        if not check and the_plan.dirty:
-            apply(out_dir, rendered.files, the_plan)
         shown = opts.shown(out_dir)
-        if opts.fmt == "json":
-            click.echo(report.to_json(report.plan_json(the_plan, shown, check=check)), nl=False)
-        elif opts.verbosity >= 0 or (check and the_plan.dirty):
-            click.echo(report.plan_text(the_plan, shown, check=check, verbosity=opts.verbosity), nl=False,
-                       err=not check)
-        return EXIT_INVALID if check and the_plan.dirty else EXIT_OK
+        check_out_dir(opts.root, out_dir, shown)
+        out_dir = out_dir.resolve()  # checked above: a link in it does not lead out of the repo
+        if check:
+            if interrupted(out_dir):
+                return _emit_error(opts, f"{shown} holds an interrupted write: an earlier 'platform-gen render' "
+                                   "was stopped half way, so the tree mixes two renders",
+                                   "the next 'platform-gen render' completes it", status="interrupted")
+            return _report_plan(opts, plan(out_dir, rendered.files, shown), shown, check=True)
+        with lock(out_dir, shown):  # a second render refuses, naming this one's pid
+            completed = recover(out_dir, shown)
+            if completed and opts.fmt != "json" and opts.verbosity >= 0:
+                click.echo(f"completed an interrupted write of {shown} ({completed} step(s))", err=True)
+            the_plan = plan(out_dir, rendered.files, shown)
+            if not allow_delete:
+                removed, reason = check_removals(deployed_apps(out_dir), rendered.targets, platform)
+                if reason:
+                    listed = ", ".join(f"{r.app} ({r.env})" for r in removed)
+                    return _emit_error(opts, f"refusing to render: {reason}: {listed}",
+                                       "if that is intended, run 'platform-gen render --allow-delete'; "
+                                       "nothing was written", status="refused")
+            if the_plan.dirty:
+                apply(out_dir, rendered.files, the_plan, shown)
+        return _report_plan(opts, the_plan, shown, check=False)
 
     return _guarded(opts, body)
 
@@ -210,13 +233,16 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, root:
 
         from .consumers import validate_tree
         from .kustomize_tool import find_kustomize
-        from .render import MANIFEST
+        from .write import interrupted
 
         platform, _rendered = compile_platform(opts.root)
         out_dir = opts.out_dir(platform)
         shown = opts.shown(out_dir)
         if not (out_dir / MANIFEST).is_file():
             return _emit_error(opts, f"no rendered tree at {shown}", "run 'platform-gen render' first")
+        if interrupted(out_dir.resolve()):
+            return _emit_error(opts, f"{shown} holds an interrupted write",
+                               "the next 'platform-gen render' completes it", status="interrupted")
         kustomize = find_kustomize(kustomize_path)
         config_file = opts.root / ".yamllint.yaml"
         config = (config_file.read_text(encoding="utf-8") if config_file.is_file()

@@ -81,6 +81,7 @@ def plan_json(plan: Plan, out: str, *, check: bool) -> dict[str, Any]:
         "changed": list(plan.changed),
         "removed": list(plan.removed),
         "unchanged": len(plan.unchanged),
+        "unowned": list(plan.unowned),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conftest import Run, snapshot, tree
+from .conftest import Run, edit, snapshot, tree
 
 
 def test_refuses_a_non_empty_folder_it_did_not_create(example: Path, run: Run) -> None:
@@ -72,7 +72,10 @@ def test_symlink_out_of_the_tree_is_not_followed(example: Path, run: Run, tmp_pa
         f.unlink()
     target.rmdir()
     target.symlink_to(outside, target_is_directory=True)
+    edit(example, "platform-config/services/auth-service/config.yaml", "replicas: 3", "replicas: 4")
+    before = snapshot(example / "rendered")
     code, _out, err = run("render", "--root", example)
     assert code == 1
-    assert "refusing to write through a link" in err
+    assert err.startswith("error: refusing to write through a link: rendered/services/payment-service/base\n")
     assert list(outside.iterdir()) == []
+    assert snapshot(example / "rendered") == before  # found before the first byte, not after some files

@@ -452,3 +452,19 @@ def test_leftovers_of_a_killed_first_render_do_not_make_the_folder_foreign(examp
     done = cli("render", "--root", example)
     assert done.returncode == 0, done.stderr
     assert cli("render", "--check", "--root", example).returncode == 0
+
+
+def test_validate_ignores_the_writers_files_and_refuses_an_interrupted_tree(rendered_once: Path, run: Run,
+                                                                            kustomize: object) -> None:
+    out = rendered_once / "rendered"
+    (out / LOCK).write_text("12345\n")
+    (out / STAGING).mkdir()
+    (out / STAGING / "0.part").write_text("kind: [broken\n")  # what a killed render leaves
+    code, stdout, _err = run("validate", "--root", rendered_once, "--format", "json")
+    assert code == 0, stdout
+    assert json.loads(stdout)["problems"] == []
+    (out / STAGING / JOURNAL).write_text('{"format": 1, "renames": [["0.part", "argocd/x.yaml"]], "removals": []}')
+    code, _out, err = run("validate", "--root", rendered_once)
+    assert code == 1
+    assert err == ("error: rendered holds an interrupted write\n"
+                   "  hint: the next 'platform-gen render' completes it\n")

@@ -162,7 +162,7 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
             return _report_plan(opts, plan(out_dir, rendered.files, shown), shown, check=True)
         with lock(out_dir, shown):  # a second render refuses, naming this one's pid
             completed = recover(out_dir, shown)
-            if completed and opts.fmt != "json" and opts.verbosity >= 0:
+            if completed and opts.verbosity >= 0:
                 click.echo(f"completed an interrupted write of {shown} ({completed} step(s))", err=True)
             the_plan = plan(out_dir, rendered.files, shown)
             if not allow_delete:

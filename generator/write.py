@@ -133,21 +133,23 @@ def check_out_dir(root: Path, out: Path, shown: str | None = None) -> None:
         raise OutputError(f"output folder {name_} leads out of the platform repo through a link",
                           "point gitops.path (or --out) at a real folder inside the repo, "
                           "or pass --out the folder outside it explicitly")
-    if out_r.exists() and not out_r.is_dir():
-        raise OutputError(f"output path {name_} exists and is not a folder")
-    if out_r.is_dir() and not (out_r / MANIFEST).is_file() and not interrupted(out_r):
-        try:
-            foreign = any(p.name not in RESERVED for p in out_r.iterdir())
-        except OSError as exc:
-            raise _io_error(exc, f"read {name_}") from None
-        if foreign:
+    try:
+        if out_r.exists() and not out_r.is_dir():
+            raise OutputError(f"output path {name_} exists and is not a folder")
+        if (out_r.is_dir() and not (out_r / MANIFEST).is_file() and not interrupted(out_r)
+                and any(p.name not in RESERVED for p in out_r.iterdir())):
             raise OutputError(f"output folder {name_} is not empty and was not created by platform-gen",
                               f"it has no {MANIFEST}; empty it or choose another --out")
+    except OSError as exc:
+        raise _io_error(exc, f"read {name_}") from None
 
 
 def interrupted(out: Path) -> bool:
     """Whether an earlier render committed a write to ``out`` and did not finish it."""
-    return (out / STAGING / JOURNAL).is_file()
+    try:
+        return (out / STAGING / JOURNAL).is_file()
+    except OSError:  # unreadable: whatever reads or writes the folder next reports it
+        return False
 
 
 # --- reading the tree ---------------------------------------------------------------------
@@ -260,6 +262,9 @@ def lock(out: Path, shown: str | None = None) -> Iterator[None]:
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
                     raise OutputError(f"refusing to write through a link: {name}/{LOCK}") from None
+                if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and not made:
+                    break  # a folder we may not write to: a render that changes nothing still works,
+                    # and any write fails its own precondition checks, naming the path
                 raise _io_error(exc, f"create the lock file {name}/{LOCK}") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -279,8 +284,9 @@ def lock(out: Path, shown: str | None = None) -> Iterator[None]:
                 break
             os.close(fd)  # the previous holder removed it as we opened it: take the new one
             fd = -1
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        if fd >= 0:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     except BaseException:
         if fd >= 0:
             os.close(fd)
@@ -290,9 +296,10 @@ def lock(out: Path, shown: str | None = None) -> Iterator[None]:
     try:
         yield
     finally:
-        with suppress(OSError):
-            os.unlink(path)
-        os.close(fd)
+        if fd >= 0:
+            with suppress(OSError):
+                os.unlink(path)
+            os.close(fd)
         if made:
             _rmdir_quiet(out)
 
@@ -436,6 +443,7 @@ def apply(out: Path, files: dict[str, bytes], the_plan: Plan, shown: str | None 
         writes.append(MANIFEST)  # the manifest lands last
     try:
         check = _Preflight(out, name)
+        check.written.add("")  # the staging folder goes there
         for rel in (*writes, *the_plan.removed):
             check.path(rel)
         check.permissions()

@@ -468,3 +468,22 @@ def test_validate_ignores_the_writers_files_and_refuses_an_interrupted_tree(rend
     assert code == 1
     assert err == ("error: rendered holds an interrupted write\n"
                    "  hint: the next 'platform-gen render' completes it\n")
+
+
+def test_a_read_only_output_folder(rendered_once: Path, run: Run) -> None:
+    root = rendered_once
+    out = root / "rendered"
+    unwritable(out)
+    try:
+        code, _o, err = run("render", "--root", root)  # nothing to change: no write, no lock needed
+        assert code == 0, err
+        edit(root, "platform-config/services/payment-service/config.yaml", "tag: ", "tag: \"9.9.9\"\n# was: ")
+        before = snapshot(out)
+        code, _o, err = run("render", "--root", root)
+        assert code == 1
+        assert err == ("error: cannot write into rendered: permission denied (or a read-only filesystem)\n"
+                       "  hint: make it writable; nothing was written\n")
+        assert snapshot(out) == before
+    finally:
+        writable(out)
+    assert run("render", "--root", root)[0] == 0

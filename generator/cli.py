@@ -23,7 +23,7 @@ from .model import Platform
 from .render import MANIFEST, Rendered, render
 from .safety import check_removals, deployed_apps
 from .validate import validate
-from .write import Plan, apply, check_out_dir, interrupted, lock, plan, recover
+from .write import Plan, apply, busy, check_out_dir, interrupted, lock, plan, recover
 
 __all__ = ["main"]
 
@@ -155,6 +155,11 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
         check_out_dir(opts.root, out_dir, shown)
         out_dir = out_dir.resolve()  # checked above: a link in it does not lead out of the repo
         if check:
+            holder = busy(out_dir)
+            if holder is not None:
+                return _emit_error(opts, f"{shown} is being written by a platform-gen render"
+                                   + (f" (pid {holder})" if holder else "") + " right now",
+                                   "run the check again when it has finished", status="busy")
             if interrupted(out_dir):
                 return _emit_error(opts, f"{shown} holds an interrupted write: an earlier 'platform-gen render' "
                                    "was stopped half way, so the tree mixes two renders",

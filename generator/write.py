@@ -48,7 +48,7 @@ import yaml
 from .errors import OutputError
 from .render import MANIFEST
 
-__all__ = ["JOURNAL", "LOCK", "RESERVED", "STAGING", "Plan", "apply", "check_out_dir", "interrupted", "lock",
+__all__ = ["JOURNAL", "LOCK", "RESERVED", "STAGING", "Plan", "apply", "busy", "check_out_dir", "interrupted", "lock",
            "plan", "recover"]
 
 _INPUT_DIRS = ("platform-config", "environments", "overlays", ".git")
@@ -302,6 +302,23 @@ def lock(out: Path, shown: str | None = None) -> Iterator[None]:
             os.close(fd)
         if made:
             _rmdir_quiet(out)
+
+
+def busy(out: Path) -> str | None:
+    """The pid ("" if unknown) of a render writing ``out`` right now, else None; reads only."""
+    try:
+        fd = os.open(out / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None  # no lock file: nobody is writing
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # closing drops a shared lock taken just to test
+    return None
 
 
 def _rmdir_quiet(d: Path) -> bool:

@@ -487,3 +487,11 @@ def test_a_read_only_output_folder(rendered_once: Path, run: Run) -> None:
     finally:
         writable(out)
     assert run("render", "--root", root)[0] == 0
+
+
+def test_check_while_a_render_holds_the_lock(held_lock: Path) -> None:
+    checked = cli("render", "--check", "--root", held_lock)
+    assert checked.returncode == 1
+    assert checked.stderr == (f"error: rendered is being written by a platform-gen render (pid {os.getpid()}) "
+                              "right now\n  hint: run the check again when it has finished\n")
+    assert (held_lock / "rendered" / LOCK).is_file()  # still ours: the check took no lock of its own

@@ -123,7 +123,7 @@ def test_kill_at_every_kind_of_step(old_and_new: tuple[Path, dict[str, bytes], d
     states = set()
     # a spread over the whole write: staging, the commit, renames, removals, the journal's deletion
     half = total // 2  # staging ends at half - 1, the journal is committed at half
-    for k in sorted({1, half - 1, half + 1, (half + total) // 2, total - 1, total}):
+    for k in sorted({1, 2, half - 1, half, half + 1, half + 2, (half + total) // 2, total - 2, total - 1, total}):
         shutil.rmtree(root / "rendered")
         shutil.copytree(saved, root / "rendered")
         killed = cli("render", "--root", root, "--allow-delete", env={KILL_HOOK: str(k)})

@@ -495,3 +495,41 @@ def test_check_while_a_render_holds_the_lock(held_lock: Path) -> None:
     assert checked.stderr == (f"error: rendered is being written by a platform-gen render (pid {os.getpid()}) "
                               "right now\n  hint: run the check again when it has finished\n")
     assert (held_lock / "rendered" / LOCK).is_file()  # still ours: the check took no lock of its own
+
+
+PATHS = ("a.yaml", "argocd/b.yaml", "argocd/projects/c.yaml", "services/s/base/d.yaml", "services/t/e.yaml",
+         "notes.txt")
+
+
+@settings(max_examples=25, deadline=None)
+@given(existing=st.sets(st.sampled_from(PATHS)), listed=st.sets(st.sampled_from(PATHS)),
+       new=st.sets(st.sampled_from(PATHS)))
+def test_only_listed_files_are_ever_removed(existing: set[str], listed: set[str], new: set[str]) -> None:
+    """Whatever is on disk and whatever the manifest says: unlisted files survive, the new tree is written."""
+    import tempfile
+
+    from generator.render import MANIFEST
+    from generator.write import apply, lock, plan, recover
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        out.mkdir()
+        for rel in existing:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_text(f"old {rel}")
+        (out / MANIFEST).write_text(f"generator: platform-gen\nfiles: {json.dumps(sorted(listed))}\n")
+        files = {rel: f"new {rel}".encode() for rel in new}
+        files[MANIFEST] = b"generator: platform-gen\nfiles: []\n"
+        with lock(out):
+            recover(out)
+            the_plan = plan(out, files)
+            apply(out, files, the_plan)
+        after = tree(out)
+        assert set(the_plan.removed) == (existing & listed) - new
+        assert set(the_plan.unowned) == existing - listed - new
+        for rel in existing - new - listed:
+            assert after[rel] == f"old {rel}".encode()  # never deleted, never touched
+        for rel in existing & listed - new:
+            assert rel not in after
+        assert {k: v for k, v in after.items() if k in files} == files
+        assert not (out / LOCK).exists() and not (out / STAGING).exists()

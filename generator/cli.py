@@ -21,6 +21,7 @@ from .errors import InputError, OutputError, PlatformGenError, Problem, ToolErro
 from .load import load
 from .model import Platform
 from .render import MANIFEST, Rendered, render
+from .repofiles import RepoPlan, apply_repo_files, plan_repo_files
 from .safety import check_removals, deployed_apps
 from .validate import validate
 from .write import Plan, apply, busy, check_out_dir, interrupted, lock, plan, recover
@@ -109,21 +110,30 @@ def _guarded(opts: Options, body: Callable[[], int]) -> int:
         return _emit_error(opts, exc.message, exc.hint)
 
 
-def _report_plan(opts: Options, the_plan: Plan, shown: str, *, check: bool) -> int:
+def _report_plan(opts: Options, the_plan: Plan, repo_plan: RepoPlan, shown: str, *, check: bool) -> int:
     """Print what a render did (or ``--check`` found); files that are not ours are warned about."""
+    dirty = bool(the_plan.dirty or repo_plan.dirty)
     if opts.fmt == "json":
-        click.echo(report.to_json(report.plan_json(the_plan, shown, check=check)), nl=False)
-    else:
-        for rel in the_plan.unowned:
-            click.echo(f"{opts.style('warning', fg='yellow')}: {shown}/{rel} is not listed in "
-                       f"{shown}/{MANIFEST}: left alone", err=True)
-        if the_plan.unowned:
-            click.echo(f"  {opts.style('hint', fg='cyan')}: platform-gen removes only files it wrote; "
-                       "delete these by hand if they are not needed", err=True)
-        if opts.verbosity >= 0 or (check and the_plan.dirty):
-            click.echo(report.plan_text(the_plan, shown, check=check, verbosity=opts.verbosity), nl=False,
-                       err=not check)
-    return EXIT_INVALID if check and the_plan.dirty else EXIT_OK
+        doc = report.plan_json(the_plan, shown, check=check)
+        doc["repo_files"] = dict(repo_plan.entries)
+        if check and repo_plan.dirty:
+            doc["status"] = "drift"
+        click.echo(report.to_json(doc), nl=False)
+        return EXIT_INVALID if check and dirty else EXIT_OK
+    for rel in the_plan.unowned:
+        click.echo(f"{opts.style('warning', fg='yellow')}: {shown}/{rel} is not listed in "
+                   f"{shown}/{MANIFEST}: left alone", err=True)
+    if the_plan.unowned:
+        click.echo(f"  {opts.style('hint', fg='cyan')}: platform-gen removes only files it wrote; "
+                   "delete these by hand if they are not needed", err=True)
+    if opts.verbosity >= 0 or (check and dirty):
+        click.echo(report.plan_text(the_plan, shown, check=check, verbosity=opts.verbosity), nl=False,
+                   err=not check)
+        for rel, status in repo_plan.entries:
+            if status != "unchanged" or opts.verbosity > 0:
+                click.echo(f"{rel} is out of date: run 'platform-gen render' and commit the result" if check
+                           and status != "unchanged" else f"{rel}: {status}", err=not check)
+    return EXIT_INVALID if check and dirty else EXIT_OK
 
 
 def compile_platform(root: Path) -> tuple[Platform, Rendered]:
@@ -154,6 +164,8 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
         shown = opts.shown(out_dir)
         check_out_dir(opts.root, out_dir, shown)
         out_dir = out_dir.resolve()  # checked above: a link in it does not lead out of the repo
+        # CODEOWNERS lives outside the tree; a file platform-gen did not write is refused before any write
+        repo_plan = plan_repo_files(opts.root, rendered.repo_files)
         if check:
             holder = busy(out_dir)
             if holder is not None:
@@ -164,7 +176,7 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
                 return _emit_error(opts, f"{shown} holds an interrupted write: an earlier 'platform-gen render' "
                                    "was stopped half way, so the tree mixes two renders",
                                    "the next 'platform-gen render' completes it", status="interrupted")
-            return _report_plan(opts, plan(out_dir, rendered.files, shown), shown, check=True)
+            return _report_plan(opts, plan(out_dir, rendered.files, shown), repo_plan, shown, check=True)
         with lock(out_dir, shown):  # a second render refuses, naming this one's pid
             completed = recover(out_dir, shown)
             if completed and opts.verbosity >= 0:
@@ -179,7 +191,11 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
                                        "nothing was written", status="refused")
             if the_plan.dirty:
                 apply(out_dir, rendered.files, the_plan, shown)
-        return _report_plan(opts, the_plan, shown, check=False)
+            try:
+                apply_repo_files(opts.root, rendered.repo_files, repo_plan)
+            except OSError as exc:  # an I/O error is the environment's, not a bug: exit 1 naming the file
+                raise OutputError(f"cannot write {', '.join(repo_plan.dirty)}: {exc.strerror or exc}") from None
+        return _report_plan(opts, the_plan, repo_plan, shown, check=False)
 
     return _guarded(opts, body)
 

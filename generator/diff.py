@@ -9,7 +9,7 @@ as they are, so a project or sync-policy change shows even when no manifest does
 
 Risky changes are flagged first: an application or namespace removed, any prod
 change, a Crossplane claim removed or its parameters changed (data loss), an
-AppProject changed, a service changing owner.
+AppProject changed, a new service or one changing team (both name the teams).
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ FLAG_REASONS: dict[str, str] = {
     "claim-removed": "the cloud resource behind the claim may be deleted with it: risk of data loss",
     "claim-parameters-changed": "the cloud resource may be modified or replaced: risk of data loss",
     "appproject-changed": "changes who may deploy what, and where",
-    "owner-changed": "another team's AppProject, namespace and groups take over the service",
+    "owner-changed": "the owning team's AppProject, namespace, groups and code owners govern the service: "
+                     "check that the owner is right",
 }
 
 
@@ -441,8 +442,15 @@ def _claim_flags(base: Tree, head: Tree) -> list[Flag]:
     for name, app in base.apps.items():
         new_app = head.apps.get(name)
         old, new = _claims(base, app), _claims(head, new_app) if new_app else {}
+        moved_to = new_app.namespace if new_app is not None and new_app.namespace != app.namespace else ""
         for key, claim in old.items():
             label = f"{key[1]} {key[3]}"
+            if moved_to and key in new:
+                # the overlay sets the namespace: a claim that changes namespace is another object
+                grouped.setdefault(("claim-removed", label, app.service, app.env,
+                                    f"moves from namespace {app.namespace} to {moved_to}: the cloud "
+                                    "resource is deleted and created anew, with its data"), []).append(app.cluster)
+                continue
             if key not in new:
                 grouped.setdefault(("claim-removed", label, app.service, app.env, ""), []).append(app.cluster)
                 continue
@@ -455,12 +463,35 @@ def _claim_flags(base: Tree, head: Tree) -> list[Flag]:
     flags = []
     for (fid, label, service, env, detail), clusters in grouped.items():
         where = f"{label} of {service} in {env} ({', '.join(sorted(clusters))})"
-        flags.append(Flag(fid, f"{where} is removed" if fid == "claim-removed" else f"{where}: {detail}"))
+        flags.append(Flag(fid, f"{where}: {detail}" if detail else f"{where} is removed"))
     return flags
 
 
 def _namespaces(tree: Tree) -> set[tuple[str, str]]:
     return {(a.cluster, a.namespace) for a in tree.apps.values() if a.namespace}
+
+
+def _code_owner(platform: Platform, team: str) -> str:
+    """The team's CODEOWNERS handle (the platform's when it has none), or '' without a CODEOWNERS file."""
+    if platform.codeowners is None:
+        return ""
+    return platform.teams[team].codeowners or platform.codeowners.platform
+
+
+def _owner_flags(base: Platform, head: Platform) -> list[Flag]:
+    """A new service, and a service changing team: both name the teams (and their code owners)."""
+    before = {s.name: s.team for s in base.services}
+    flags = []
+    for svc in head.services:
+        new = _code_owner(head, svc.team)
+        if svc.name not in before:
+            flags.append(Flag("owner-changed", f"{svc.name}: new service, owned by team {svc.team}"
+                              + (f" (code owner {new})" if new else "")))
+        elif before[svc.name] != svc.team:
+            old = _code_owner(base, before[svc.name]) if before[svc.name] in base.teams else ""
+            flags.append(Flag("owner-changed", f"{svc.name}: team {before[svc.name]} → {svc.team}"
+                              + (f" (code owners {old or 'none'} → {new or 'none'})" if old or new else "")))
+    return flags
 
 
 def _flags(base: Tree, head: Tree, apps: list[AppChange], argocd: tuple[ObjectDiff, ...]) -> tuple[Flag, ...]:
@@ -481,9 +512,7 @@ def _flags(base: Tree, head: Tree, apps: list[AppChange], argocd: tuple[ObjectDi
     flags += [Flag("appproject-changed", f"AppProject {o.key[3]} is {o.change}")
               for o in argocd if o.key[:2] == (ARGO_GROUP, "AppProject")]
     if base.platform is not None and head.platform is not None:
-        before = {s.name: s.team for s in base.platform.services}
-        flags += [Flag("owner-changed", f"{s.name}: team {before[s.name]} → {s.team}")
-                  for s in head.platform.services if s.name in before and before[s.name] != s.team]
+        flags += _owner_flags(base.platform, head.platform)
     order = list(FLAG_REASONS)
     return tuple(sorted(flags, key=lambda f: (order.index(f.id), f.message)))
 

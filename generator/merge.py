@@ -18,7 +18,7 @@ from typing import Any
 
 from .deep import MERGER
 from .errors import InputError, Problem
-from .model import Layer, Origin, Platform, Service, Target
+from .model import Layer, Origin, Platform, Service, Target, connection_env_prefix
 
 __all__ = ["base_values", "flatten", "layers_of", "merge_layers", "resolve"]
 
@@ -83,6 +83,15 @@ def _checks(target: Target, base_has_hpa: bool) -> list[Problem]:
             problems.append(Problem(target.service.file, 1, 1, key,
                                     f"no value for '{key}' for {where}",
                                     "set it in the service's config.yaml or in platform defaults"))
+    env: dict[str, Any] = v["env"] if isinstance(v.get("env"), dict) else {}
+    for claim in target.service.claims.get(target.env.name, ()):
+        prefix = connection_env_prefix(claim.name)
+        for key in sorted(k for k in env if str(k).startswith(prefix)):
+            origin = o["env"][key]
+            problems.append(Problem(origin.file, origin.line, 0, f"env.{key}",
+                                    f"env.{key} would hide a variable of the connection Secret of "
+                                    f"'{claim.name}' (its variables are {prefix}*)",
+                                    f"rename the variable; {prefix}* is reserved for {claim.kind} {claim.name}"))
     if base_has_hpa and "replicas" in v:
         maximum = (v.get("autoscaling") or {}).get("maxReplicas")
         if maximum is not None and v["replicas"] > maximum:

@@ -9,6 +9,7 @@ from .yamlio import Located
 
 __all__ = [
     "Cluster",
+    "CodeOwners",
     "Environment",
     "Layer",
     "Origin",
@@ -18,6 +19,16 @@ __all__ = [
     "Target",
     "Team",
 ]
+
+
+
+def connection_env_prefix(name: str) -> str:
+    """The prefix of the environment variables a workload gets from an infrastructure entry's Secret.
+
+    ``payments-db`` gives ``PAYMENTS_DB_`` (so ``PAYMENTS_DB_PASSWORD``): entry names are DNS
+    labels, unique within a service, so two entries never share a prefix.
+    """
+    return name.upper().replace("-", "_") + "_"
 
 
 @dataclass(frozen=True, order=True)
@@ -49,6 +60,16 @@ class Team:
     namespace: str
     description: str
     groups: tuple[str, ...]
+    # its code-owner handle for CODEOWNERS; empty: the platform's handle stands in
+    codeowners: str = ""
+
+
+@dataclass(frozen=True)
+class CodeOwners:
+    """The CODEOWNERS file platform-gen owns: where it lives, and the platform team's handle."""
+
+    path: str
+    platform: str
 
 
 @dataclass(frozen=True)
@@ -120,6 +141,10 @@ class Platform:
     crossplane: tuple[Located, ...] = ()
     # kind -> what its XRD offers to services (an infrastructure.InfraKind)
     infra_kinds: dict[str, Any] = field(default_factory=dict)
+    # the CODEOWNERS file to render, if the platform declares one
+    codeowners: CodeOwners | None = None
+    # (group, kind) a team's application may hold, as platform.yaml lists them; empty: the default
+    team_resources: tuple[tuple[str, str], ...] = ()
 
     def env(self, name: str) -> Environment:
         """The environment called ``name``."""

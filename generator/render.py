@@ -7,17 +7,18 @@ without one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 from . import merge, yamlio
 from .errors import InputError, Problem
 from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, TEMPLATES_DIR
-from .model import Platform, Service, Target
-from .outputs import argocd, crossplane, kustomize
+from .model import Platform, Service, Target, connection_env_prefix
+from .outputs import argocd, codeowners, crossplane, kustomize
 from .outputs import labels as L
 from .renderers import TemplateFailure, entries
+from .scope import check_kinds, cluster_scoped, group_of, team_resources
 
 __all__ = ["MANIFEST", "Rendered", "render", "render_bases"]
 
@@ -36,6 +37,8 @@ class Rendered:
 
     files: dict[str, bytes]
     targets: tuple[Target, ...]
+    # files platform-gen owns outside the output tree, relative to the platform repo's root (CODEOWNERS)
+    repo_files: dict[str, bytes] = field(default_factory=dict)
 
 
 def _header(*inputs: str) -> str:
@@ -51,6 +54,7 @@ def _connections(service: Service) -> list[dict[str, Any]]:
             where.setdefault(c.name, []).append(env)
             kinds[c.name] = c.kind
     return [{"name": name, "kind": kinds[name], "secretName": f"{name}-credentials",
+             "envPrefix": connection_env_prefix(name),
              "optional": len(envs) < len(service.placements)} for name, envs in sorted(where.items())]
 
 
@@ -68,7 +72,9 @@ def _context(platform: Platform, service: Service, values: dict[str, Any]) -> di
     }
 
 
-def _check_objects(service: Service, template: str, entry: str, objects: list[Any]) -> list[Problem]:
+def _check_objects(service: Service, template: str, entry: str, objects: list[Any],
+                   scoped: frozenset[tuple[str, str]] = frozenset(),
+                   allowed: frozenset[tuple[str, str]] | None = None) -> list[Problem]:
     where = f"{TEMPLATES_DIR}/{template}/{entry}"
     problems = []
     seen: set[tuple[str, str]] = set()
@@ -88,7 +94,7 @@ def _check_objects(service: Service, template: str, entry: str, objects: list[An
             problems.append(Problem(where, 0, 0, "metadata.namespace",
                                     f"{obj['kind']} '{meta['name']}' sets a namespace",
                                     "the overlays set the team's namespace; leave it out of templates"))
-    return problems
+    return problems + check_kinds(template, entry, objects, scoped, allowed)
 
 
 def _render_entry(platform: Platform, template: str, entry: str, renderer: Any, services: list[Service],
@@ -112,12 +118,13 @@ def _render_entry(platform: Platform, template: str, entry: str, renderer: Any, 
     return out, problems
 
 
-def _finish_base(service: Service, template: str, produced: list[tuple[str, list[Any]]]
+def _finish_base(service: Service, template: str, produced: list[tuple[str, list[Any]]],
+                 scoped: frozenset[tuple[str, str]], allowed: frozenset[tuple[str, str]] | None
                  ) -> tuple[list[dict[str, Any]], list[Problem]]:
     objects: list[dict[str, Any]] = []
     problems: list[Problem] = []
     for entry, objs in produced:
-        problems.extend(_check_objects(service, template, entry, objs))
+        problems.extend(_check_objects(service, template, entry, objs, scoped, allowed))
         objects.extend(o for o in objs if isinstance(o, dict))
     if not problems and not any(_has_app_container(o) for o in objects
                                 if o.get("kind") in kustomize.WORKLOAD_KINDS):
@@ -137,6 +144,10 @@ def _has_app_container(workload: dict[str, Any]) -> bool:
                                           for c in node)
 
 
+def _claim_kinds(platform: Platform) -> list[tuple[str, str]]:
+    return [(group_of(k.api_version), k.kind) for k in platform.infra_kinds.values()]
+
+
 def render_bases(platform: Platform, values: dict[str, dict[str, Any]]
                  ) -> tuple[dict[str, list[dict[str, Any]]], list[Problem]]:
     """Render every service's template with its base ``values``, a batch per template file."""
@@ -152,8 +163,13 @@ def render_bases(platform: Platform, values: dict[str, dict[str, Any]]
             for name, objs in results.items():
                 produced[name].append((entry, objs))
     bases: dict[str, list[dict[str, Any]]] = {}
+    # only namespaced objects, and with teamResources listed, only those kinds (and the claims)
+    scoped = cluster_scoped(platform.crossplane)
+    allowed = frozenset(team_resources(platform.team_resources, _claim_kinds(platform), [])) \
+        if platform.team_resources else None
     for service in platform.services:
-        bases[service.name], found = _finish_base(service, service.template, produced[service.name])
+        bases[service.name], found = _finish_base(service, service.template, produced[service.name], scoped,
+                                                  allowed)
         problems.extend(found)
     return bases, problems
 
@@ -190,10 +206,12 @@ def render(platform: Platform) -> Rendered:
             appset = argocd.application_set(platform, service, mine, service.name in hpa)
             text[f"argocd/applicationsets/{service.name}.yaml"] = (
                 _header(service.file, *sorted({t.env.file for t in mine}), PLATFORM_FILE) + yamlio.dump(appset))
+    team_kinds = team_resources(platform.team_resources, _claim_kinds(platform), bases.values())
     for team in sorted(platform.teams):
         env_files = sorted({t.env.file for t in targets if t.service.team == team})
         text[f"argocd/projects/{team}.yaml"] = (
-            _header(PLATFORM_FILE, *env_files) + yamlio.dump(argocd.team_project(platform, team, targets)))
+            _header(PLATFORM_FILE, *env_files) + yamlio.dump(argocd.team_project(platform, team, targets,
+                                                                                      team_kinds)))
     clusters = [c for e in platform.environments for c in e.clusters]
     has_xp = any(isinstance(d.data, dict) for d in platform.crossplane)
     text["argocd/platform.yaml"] = _header(PLATFORM_FILE) + yamlio.dump_all(
@@ -223,4 +241,6 @@ def render(platform: Platform) -> Rendered:
     manifest = {"generator": "platform-gen", "files": sorted(files)}
     files[MANIFEST] = ("# This folder is written by platform-gen render; do not edit it by hand.\n"
                        + yamlio.dump(manifest)).encode()
-    return Rendered(dict(sorted(files.items())), tuple(targets))
+    repo_files = ({platform.codeowners.path: codeowners.codeowners(platform, platform.codeowners).encode()}
+                  if platform.codeowners is not None else {})
+    return Rendered(dict(sorted(files.items())), tuple(targets), repo_files)

@@ -11,7 +11,8 @@ from .merge import flatten
 from .model import Target
 from .write import Plan
 
-__all__ = ["explain_json", "explain_text", "plan_json", "plan_text", "problems_json", "problems_text", "to_json"]
+__all__ = ["explain_json", "explain_text", "new_clusters", "plan_json", "plan_text", "problems_json", "problems_text",
+           "to_json"]
 
 Style = Callable[..., str]
 
@@ -50,6 +51,25 @@ def problems_json(problems: Sequence[Problem], status: str = "invalid") -> dict[
     }
 
 
+def new_clusters(plan: Plan) -> dict[str, list[str]]:
+    """``env/cluster`` -> services, for each cluster the tree gains (none when the tree is new)."""
+    had: set[str] = set()
+    gained: dict[str, list[str]] = {}
+    for paths, new in ((plan.unchanged, False), (plan.changed, False), (plan.removed, False), (plan.created, True)):
+        for p in paths:
+            parts = p.split("/")
+            if len(parts) == 6 and parts[0] == "services" and parts[2] == "overlays" and parts[5] == (
+                    "kustomization.yaml"):
+                where = f"{parts[3]}/{parts[4]}"
+                if not new:
+                    had.add(where)
+                elif where not in had:
+                    gained.setdefault(where, []).append(parts[1])
+    if not had:
+        return {}
+    return {where: sorted(services) for where, services in sorted(gained.items())}
+
+
 def plan_text(plan: Plan, out: str, *, check: bool, verbosity: int) -> str:
     """Summary of a render (or of a ``--check``), with file lists as verbosity asks."""
     lines: list[str] = []
@@ -68,6 +88,8 @@ def plan_text(plan: Plan, out: str, *, check: bool, verbosity: int) -> str:
         lines.insert(0, head)
     else:
         lines.append(f"rendered {out}: {counts}")
+    for where, services in new_clusters(plan).items():
+        lines.append(f"new cluster {where} receives {len(services)} service(s): {', '.join(services)}")
     return "\n".join(lines) + "\n"
 
 
@@ -81,6 +103,7 @@ def plan_json(plan: Plan, out: str, *, check: bool) -> dict[str, Any]:
         "changed": list(plan.changed),
         "removed": list(plan.removed),
         "unchanged": len(plan.unchanged),
+        "newClusters": new_clusters(plan),
         "unowned": list(plan.unowned),
     }
 

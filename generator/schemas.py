@@ -28,6 +28,12 @@ __all__ = [
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 SERVICE_NAME = r"^[a-z][a-z0-9-]*$"
+#: A code owner as GitHub's CODEOWNERS takes it: @org/team, @user or an e-mail address.
+HANDLE = r"^(@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(/[A-Za-z0-9][A-Za-z0-9._-]*)?|[^@\s]+@[^@\s]+\.[^@\s]+)$"
+#: Where GitHub reads a CODEOWNERS file, relative to the repository's root.
+CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
+KIND = r"^[A-Z][A-Za-z0-9]*$"
+API_GROUP = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$"
 QUANTITY = {"type": ["string", "integer", "number"], "pattern": r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"}
 
 _RESOURCE_MAP = {
@@ -104,6 +110,30 @@ PLATFORM: dict[str, Any] = {
                     "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
                     "description": {"type": "string"},
                     "groups": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                    "codeowners": {"type": "string", "pattern": HANDLE},
+                },
+            },
+        },
+        "codeowners": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["path", "platform"],
+            "properties": {
+                "path": {"type": "string", "enum": list(CODEOWNERS_PATHS)},
+                "platform": {"type": "string", "pattern": HANDLE},
+            },
+        },
+        "reservedNamespaces": {"type": "array", "items": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63}},
+        "teamResources": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["group", "kind"],
+                "properties": {
+                    "group": {"type": "string", "pattern": API_GROUP},
+                    "kind": {"type": "string", "pattern": KIND},
                 },
             },
         },
@@ -172,6 +202,7 @@ _SERVICE_ENV = {
     "properties": {
         **ENV_VALUE_PROPS,
         "infrastructure": _INFRA_OVERRIDES,
+        "onlyClusters": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string"}},
         "clusters": {
             "type": "object",
             "minProperties": 1,
@@ -216,6 +247,9 @@ _PATTERNS = {
     QUANTITY["pattern"]: "a Kubernetes quantity such as 250m, 0.5, 512Mi or 2Gi",
     r"^https://\S+$": "an https:// URL",
     r"^/\S*$": "a path starting with '/'",
+    HANDLE: "a code owner: @org/team, @user or an e-mail address",
+    KIND: "a Kubernetes kind such as Deployment",
+    API_GROUP: "an API group such as apps, or '' for the core group",
 }
 
 _HINTS_BASE_ONLY = (

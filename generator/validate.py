@@ -14,11 +14,11 @@ from . import schemas
 from .errors import InputError, Problem
 from .infrastructure import InfraKind, check_crossplane, claims_for, offered_kinds
 from .load import ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, TEMPLATES_DIR, Sources
-from .model import Cluster, Environment, Layer, Platform, Service, Sync, Team
+from .model import Cluster, CodeOwners, Environment, Layer, Platform, Service, Sync, Team
 from .schemas import did_you_mean
 from .yamlio import Located
 
-__all__ = ["RESERVED_PROJECT", "validate"]
+__all__ = ["RESERVED_PROJECT", "SYSTEM_NAMESPACES", "validate"]
 
 #: The AppProject of the platform itself; no team may take its name.
 RESERVED_PROJECT = "platform"
@@ -28,6 +28,10 @@ CROSSPLANE_APPSET = "platform-crossplane"
 RESERVED_APPSETS = frozenset({CROSSPLANE_APPSET, ROOT_APP})
 IDENTITY_KEYS = ("name", "team", "description", "tier", "template", "environments", "infrastructure")
 MAX_APP_NAME = 63
+#: Kubernetes' own namespaces: no team may deploy into them.
+SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+#: Where the platform's Crossplane objects and Crossplane itself live (kept in step with outputs/argocd.py).
+CROSSPLANE_NAMESPACE = "crossplane-system"
 
 
 def _layer(label: str, doc: Located, base: tuple[str | int, ...], exclude: tuple[str, ...] = ()) -> Layer:
@@ -62,8 +66,55 @@ def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], di
             namespace=spec.get("namespace", f"team-{name}"),
             description=spec.get("description", ""),
             groups=tuple(spec.get("groups", ())),
+            codeowners=spec.get("codeowners", ""),
         )
+    problems.extend(_team_namespaces(doc, teams))
+    problems.extend(_codeowners(doc, path))
     return data, teams
+
+
+def _reserved_namespaces(data: dict[str, Any]) -> dict[str, str]:
+    """Namespaces no team may take, each with the reason."""
+    reserved = {ns: "is a Kubernetes system namespace" for ns in SYSTEM_NAMESPACES}
+    reserved[CROSSPLANE_NAMESPACE] = "is Crossplane's namespace"
+    reserved[(data.get("argocd") or {}).get("namespace", "argocd")] = "is Argo CD's namespace"
+    for ns in data.get("reservedNamespaces") or ():
+        reserved.setdefault(ns, "is reserved by reservedNamespaces")
+    return reserved
+
+
+def _team_namespaces(doc: Located, teams: dict[str, Team]) -> list[Problem]:
+    """Every team deploys into a namespace of its own, never into a system or platform namespace."""
+    problems = []
+    reserved = _reserved_namespaces(doc.data)
+    taken: dict[str, str] = {}
+    for name, team in teams.items():
+        explicit = isinstance(doc.data["teams"][name], dict) and "namespace" in doc.data["teams"][name]
+        where: tuple[str, ...] = ("teams", name, "namespace") if explicit else ("teams", name)
+        what = f"namespace '{team.namespace}'" + ("" if explicit else " (the default, team-<name>)")
+        if team.namespace in reserved:
+            problems.append(doc.problem(where, f"{what} {reserved[team.namespace]}",
+                                        "give the team a namespace of its own", key=not explicit))
+        elif team.namespace in taken:
+            problems.append(doc.problem(where, f"{what} is already used by team '{taken[team.namespace]}'",
+                                        "team namespaces are unique: each team's AppProject owns its namespace",
+                                        key=not explicit))
+        taken.setdefault(team.namespace, name)
+    return problems
+
+
+def _codeowners(doc: Located, gitops_path: str) -> list[Problem]:
+    """Team handles need the platform's CODEOWNERS file, which may not sit in the output tree."""
+    declared = doc.data.get("codeowners")
+    if declared is None:
+        return [doc.problem(("teams", name, "codeowners"), "a team's code owner needs the platform's codeowners",
+                            "add codeowners: {path: .github/CODEOWNERS, platform: '@org/platform-team'} "
+                            "to platform.yaml", key=True)
+                for name, spec in doc.data["teams"].items() if isinstance(spec, dict) and "codeowners" in spec]
+    if declared["path"].startswith(gitops_path.rstrip("/") + "/"):
+        return [doc.problem(("codeowners", "path"), f"'{declared['path']}' is inside the output tree "
+                            f"'{gitops_path}'", "choose another codeowners.path or gitops.path")]
+    return []
 
 
 def _environment(doc: Located, problems: list[Problem]) -> Environment | None:
@@ -145,23 +196,41 @@ def _service(
             continue
         env = envs[env_name]
         env_layers[env_name] = _layer(f"{folder} environments.{env_name}", doc, ("environments", env_name),
-                                      exclude=("clusters", "infrastructure"))
-        listed = (spec or {}).get("clusters")
+                                      exclude=("clusters", "infrastructure", "onlyClusters"))
         names = {c.name for c in env.clusters}
-        if isinstance(listed, dict) and listed:
-            for cname in listed:
-                if cname not in names:
-                    problems.append(doc.problem(("environments", env_name, "clusters", cname),
-                                                f"unknown cluster '{cname}' in environment '{env_name}'",
-                                                did_you_mean(cname, names, f"clusters of {env_name}"), key=True))
-                    ok = False
+        # where it runs: every cluster of the environment, unless onlyClusters restricts it;
+        # clusters: holds per-cluster overrides only and never changes where it runs
+        only = (spec or {}).get("onlyClusters")
+        runs_on = set(names)
+        if isinstance(only, list):
+            runs_on = set()
+            for i, cname in enumerate(only):
+                if not isinstance(cname, str):
                     continue
+                if cname not in names:
+                    problems.append(doc.problem(("environments", env_name, "onlyClusters", i),
+                                                f"unknown cluster '{cname}' in environment '{env_name}'",
+                                                did_you_mean(cname, names, f"clusters of {env_name}")))
+                    ok = False
+                runs_on.add(cname)
+        listed = (spec or {}).get("clusters")
+        for cname in listed if isinstance(listed, dict) else {}:
+            if cname not in names:
+                problems.append(doc.problem(("environments", env_name, "clusters", cname),
+                                            f"unknown cluster '{cname}' in environment '{env_name}'",
+                                            did_you_mean(cname, names, f"clusters of {env_name}"), key=True))
+                ok = False
+            elif cname not in runs_on:
+                problems.append(doc.problem(("environments", env_name, "clusters", cname),
+                                            f"overrides for cluster '{cname}', where the service does not run "
+                                            f"(onlyClusters of {env_name}: {', '.join(only or [])})",
+                                            f"add {cname} to onlyClusters, or remove its overrides", key=True))
+                ok = False
+            else:
                 cluster_layers[(env_name, cname)] = _layer(
                     f"{folder} environments.{env_name}.clusters.{cname}", doc,
                     ("environments", env_name, "clusters", cname))
-            placements[env_name] = tuple(sorted(c for c in listed if c in names))
-        else:
-            placements[env_name] = tuple(sorted(names))
+        placements[env_name] = tuple(sorted(runs_on & names))
     # infrastructure is checked whenever its own part of the file is well-formed
     infra_ok = not any(p.path.startswith("infrastructure") or ".infrastructure" in p.path for p in found)
     claims = claims_for(doc, placements, set(envs), kinds, problems) if infra_ok and kinds is not None else {}
@@ -305,4 +374,6 @@ def validate(sources: Sources) -> Platform:
         components=sources.components,
         crossplane=sources.crossplane,
         infra_kinds=kinds or {},
+        codeowners=CodeOwners(**data["codeowners"]) if data.get("codeowners") else None,
+        team_resources=tuple((r["group"], r["kind"]) for r in data.get("teamResources") or ()),
     )

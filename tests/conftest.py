@@ -107,8 +107,9 @@ def drop_prod_eu(root: Path) -> None:
     prod = root / "environments/prod.yaml"
     text = prod.read_text()
     prod.write_text(text[: text.index("  - name: prod-eu")] + text[text.index("defaults:"):])
-    for svc, entry in (("payment-service", "      prod-eu: {}\n"),
-                       ("event-ingest", "      prod-eu:\n        env:\n          BATCH_SIZE: 1000\n")):
+    overrides = ("    clusters:                  # per-cluster overrides; it runs on prod-us too\n"
+                 "      prod-eu:\n        env:\n          BATCH_SIZE: 1000\n")
+    for svc, entry in (("event-ingest", overrides),):
         cfg = root / f"platform-config/services/{svc}/config.yaml"
         assert entry in cfg.read_text()
         cfg.write_text(cfg.read_text().replace(entry, ""))

@@ -16,7 +16,7 @@ def test_explain_shows_values_with_origins(example: Path, run: Run) -> None:
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
     assert rows["replicas"] == ["5", "platform-config/services/payment-service/config.yaml:25"]
     assert rows["env.REGION"] == ["us-east-1", "environments/prod.yaml:9"]
-    assert rows["env.LOG_FORMAT"] == ["json", "platform-config/platform.yaml:29"]
+    assert rows["env.LOG_FORMAT"] == ["json", "platform-config/platform.yaml:31"]
     assert rows["resources.requests.cpu"] == ["250m", "platform-config/services/payment-service/config.yaml:11"]
     assert rows["resources.limits.memory"] == ["1Gi", "platform-config/services/payment-service/config.yaml:27"]
 
@@ -54,7 +54,7 @@ def test_render_quiet_prints_nothing(example: Path, run: Run) -> None:
 def test_render_summary(example: Path, run: Run) -> None:
     code, _out, err = run("render", "--root", example)
     assert code == 0
-    assert err == "rendered rendered: 80 created, 0 changed, 0 removed, 0 unchanged\n"
+    assert err == "rendered rendered: 80 created, 0 changed, 0 removed, 0 unchanged\n.github/CODEOWNERS: created\n"
 
 
 def test_help_lists_commands(run: Run) -> None:

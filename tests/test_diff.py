@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from generator.diff import MARKDOWN_LIMIT
+from generator.diff import FLAG_REASONS, MARKDOWN_LIMIT
 from generator.kustomize_tool import Kustomize
 
 from .conftest import REPO, Run, copy_inputs
@@ -19,6 +19,8 @@ from .conftest import REPO, Run, copy_inputs
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git not on the PATH")
 
 PAYMENT = "platform-config/services/payment-service/config.yaml"
+OWNER_REASON = ("the owning team's AppProject, namespace, groups and code owners govern the service: "
+                "check that the owner is right")
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -91,7 +93,10 @@ def test_adding_a_service(run: Run, repo: Path) -> None:
     new_service(repo, "search", "identity", "  dev: {}\n  staging: {}\n")
     doc = diff_json(run, repo, "--base", "HEAD")
     assert changes(doc) == {"search-dev-1": "added", "search-staging-1": "added"}
-    assert doc["flags"] == []  # same team, same clusters: its AppProject does not change
+    # same team, same clusters: its AppProject does not change; a new service is an ownership change
+    assert doc["flags"] == [{"id": "owner-changed",
+                             "message": "search: new service, owned by team identity (code owner @acme/identity)",
+                             "reason": OWNER_REASON}]
     assert [(o["kind"], o["name"], o["change"]) for o in doc["argocd"]] == [("ApplicationSet", "search", "added")]
     kinds = {(o["application"], o["kind"], o["change"]) for o in doc["objects"]}
     assert ("search-dev-1", "Deployment", "added") in kinds and ("search-staging-1", "Service", "added") in kinds
@@ -127,8 +132,8 @@ def test_removing_a_cluster(run: Run, repo: Path) -> None:
     prod = repo / "environments/prod.yaml"
     edit(prod, "  - name: prod-eu\n    server: https://prod-eu.k8s.acme.internal\n    values:\n      env:\n"
                "        REGION: eu-west-1\n", "")
-    edit(repo / PAYMENT, "      prod-eu: {}\n", "")
     edit(repo / "platform-config/services/event-ingest/config.yaml",
+         "    clusters:                  # per-cluster overrides; it runs on prod-us too\n"
          "      prod-eu:\n        env:\n          BATCH_SIZE: 1000\n", "")
     doc = diff_json(run, repo, "--base", "HEAD")
     removed = sorted(n for n, c in changes(doc).items() if c == "removed")
@@ -164,14 +169,23 @@ def test_changing_a_services_team(run: Run, repo: Path) -> None:
     doc = diff_json(run, repo, "--base", "HEAD")
     ids = flag_ids(doc)
     assert "owner-changed" in ids and "appproject-changed" in ids
-    assert {"id": "owner-changed", "message": "payment-service: team payments → data",
-            "reason": doc["flags"][[f["id"] for f in doc["flags"]].index("owner-changed")]["reason"]} in doc["flags"]
+    # both teams, and their code owners (data has none of its own: the platform team's stands in)
+    assert {"id": "owner-changed", "reason": OWNER_REASON,
+            "message": "payment-service: team payments → data (code owners @acme/payments → @acme/platform-team)"
+            } in doc["flags"]
     projects = {o["name"] for o in doc["argocd"] if o["kind"] == "AppProject"}
     assert "payments" in projects  # payments no longer deploys to dev-1
     # the objects move namespace: removed from team-payments, added to team-data
     moved = {(o["namespace"], o["change"]) for o in doc["objects"]
              if o["application"] == "payment-service-dev-1" and o["kind"] == "Deployment"}
     assert moved == {("team-payments", "removed"), ("team-data", "added")}
+    # its database moves too: a data-loss change, flagged with both namespaces
+    claims = [f for f in doc["flags"] if f["id"] == "claim-removed"]
+    assert claims == [{"id": "claim-removed", "reason": FLAG_REASONS["claim-removed"],
+                       "message": f"PostgreSQLInstance payments-db of payment-service in {where}: moves from "
+                                  "namespace team-payments to team-data: the cloud resource is deleted and created "
+                                  "anew, with its data"}
+                      for where in ("dev (dev-1)", "prod (prod-eu, prod-us)", "staging (staging-1)")]
 
 
 def test_a_sync_policy_change_shows_without_building(run: Run, repo: Path) -> None:

@@ -93,9 +93,10 @@ def test_v1_claim_and_v2_xr_shapes(rendered_once: Path) -> None:
 
 def test_workload_reads_the_connection_secret(rendered_once: Path, kustomize: Kustomize) -> None:
     base = rendered_once / "rendered/services"
-    for overlay, secret, optional in (("payment-service/overlays/prod/prod-us", "payments-db-credentials", None),
-                                      ("ledger-worker/overlays/staging/staging-1", "ledger-postings-credentials", None),
-                                      ("event-ingest/overlays/dev/dev-1", "event-archive-credentials", True)):
+    for overlay, secret, optional, prefix in (
+            ("payment-service/overlays/prod/prod-us", "payments-db-credentials", None, "PAYMENTS_DB_"),
+            ("ledger-worker/overlays/staging/staging-1", "ledger-postings-credentials", None, "LEDGER_POSTINGS_"),
+            ("event-ingest/overlays/dev/dev-1", "event-archive-credentials", True, "EVENT_ARCHIVE_")):
         build = kustomize.build(base / overlay)
         assert build.ok and not build.warnings, build.error or build.warnings
         objects = yamlio.safe_load_all(build.output)
@@ -104,7 +105,7 @@ def test_workload_reads_the_connection_secret(rendered_once: Path, kustomize: Ku
         ref: dict[str, Any] = {"name": secret}
         if optional:
             ref["optional"] = True
-        assert env_from == [{"secretRef": ref}]
+        assert env_from == [{"prefix": prefix, "secretRef": ref}]
         claims = [o for o in objects if o["apiVersion"].startswith("platform.acme.io/")]
         if "dev" not in overlay:
             assert claims and all(c["metadata"]["namespace"] == deployment["metadata"]["namespace"] for c in claims)
@@ -226,3 +227,36 @@ def test_readme_health_check_snippet_builds_with_real_kustomize(rendered_once: P
         "resource.customizations.health.platform.acme.io_ObjectBucket",
         "resource.customizations.health.platform.acme.io_PostgreSQLInstance",
     ]
+
+
+SECOND_DB = """  - kind: PostgreSQLInstance
+    name: audit-db
+    parameters: {storageGB: 10}
+"""
+
+
+def test_two_databases_never_overwrite_each_others_variables(rendered_once: Path, run: Run,
+                                                             kustomize: Kustomize) -> None:
+    (rendered_once / SVC).write_text((rendered_once / SVC).read_text() + SECOND_DB)
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 0, err
+    build = kustomize.build(rendered_once / "rendered/services/payment-service/overlays/prod/prod-us")
+    assert build.ok, build.error
+    deployment = next(o for o in yamlio.safe_load_all(build.output) if o["kind"] == "Deployment")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [
+        {"prefix": "AUDIT_DB_", "secretRef": {"name": "audit-db-credentials"}},
+        {"prefix": "PAYMENTS_DB_", "secretRef": {"name": "payments-db-credentials"}},
+    ]
+
+
+def test_an_env_value_may_not_hide_a_connection_variable(rendered_once: Path, run: Run) -> None:
+    before = snapshot(rendered_once / "rendered")
+    edit(rendered_once, SVC, "  PAYMENT_PROVIDER: stripe\n", "  PAYMENT_PROVIDER: stripe\n  PAYMENTS_DB_HOST: x\n")
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert err == (
+        f"{SVC}:16: error: env.PAYMENTS_DB_HOST: env.PAYMENTS_DB_HOST would hide a variable of the connection "
+        "Secret of 'payments-db' (its variables are PAYMENTS_DB_*)\n"
+        "  hint: rename the variable; PAYMENTS_DB_* is reserved for PostgreSQLInstance payments-db\n"
+        "1 problem found; nothing was written.\n"), err
+    assert snapshot(rendered_once / "rendered") == before

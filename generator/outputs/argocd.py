@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Cluster, Environment, Platform, Service, Target
-from ..validate import CROSSPLANE_APPSET, RESERVED_PROJECT, ROOT_APP
+from ..validate import CROSSPLANE_APPSET, CROSSPLANE_NAMESPACE, RESERVED_PROJECT, ROOT_APP
 from . import labels as L
 from .kustomize import overlay_dir
 
@@ -26,8 +26,9 @@ def _meta(platform: Platform, name: str, labels: dict[str, str]) -> dict[str, An
             "labels": {L.MANAGED_BY: L.TOOL, L.PART_OF: platform.organization, **labels}}
 
 
-def team_project(platform: Platform, team: str, targets: list[Target]) -> dict[str, Any]:
-    """The AppProject of a team: its namespace on the clusters it deploys to."""
+def team_project(platform: Platform, team: str, targets: list[Target],
+                 kinds: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """The AppProject of a team: its namespace on the clusters it deploys to, and only ``kinds`` there."""
     t = platform.teams[team]
     servers = sorted({x.cluster.server: x.cluster.name for x in targets if x.service.team == team}.items())
     spec: dict[str, Any] = {
@@ -39,6 +40,8 @@ def team_project(platform: Platform, team: str, targets: list[Target]) -> dict[s
                                 for server, name in servers]
     # Only the team's Namespace may be created cluster-wide (CreateNamespace=true).
     spec["clusterResourceWhitelist"] = [{"group": "", "kind": "Namespace"}]
+    # Only the kinds the golden paths render (or the platform lists) and the offered claims.
+    spec["namespaceResourceWhitelist"] = [{"group": group, "kind": kind} for group, kind in kinds]
     if t.groups:
         spec["roles"] = [{
             "name": "team",
@@ -109,10 +112,6 @@ def application_set(platform: Platform, service: Service, targets: list[Target],
             "template": {"metadata": {"name": "{{.app}}", "labels": app_labels}, "spec": spec},
         },
     }
-
-
-#: Where the platform Application puts namespaced Crossplane objects.
-CROSSPLANE_NAMESPACE = "crossplane-system"
 
 
 def crossplane_application_set(platform: Platform, clusters: list[Cluster]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ local container = {
   ],
   // connection Secrets of the service's databases, buckets and queues
   [if std.length(ctx.infrastructure) > 0 then 'envFrom']: [
-    { secretRef: { name: c.secretName } + (if c.optional then { optional: true } else {}) }
+    { prefix: c.envPrefix, secretRef: { name: c.secretName } + (if c.optional then { optional: true } else {}) }
     for c in ctx.infrastructure
   ],
   resources: v.resources,

@@ -1,0 +1,84 @@
+"""The files platform-gen owns outside its output tree: the CODEOWNERS file, and only it.
+
+GitHub reads CODEOWNERS only from ``.github/``, the repository's root or
+``docs/``, never from the output tree, so the platform declares the file in
+platform.yaml (``codeowners.path``) and platform-gen owns exactly that one path.
+It writes the file only when it carries platform-gen's header (or does not exist
+yet): a hand-written CODEOWNERS is refused, never overwritten. Writes are atomic
+(a temporary file in the same folder, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import OutputError
+from .outputs.codeowners import HEADER
+from .schemas import CODEOWNERS_PATHS
+
+__all__ = ["RepoPlan", "apply_repo_files", "plan_repo_files"]
+
+
+@dataclass(frozen=True)
+class RepoPlan:
+    """What writing the repo files would do: (path, created | changed | unchanged), sorted."""
+
+    entries: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def dirty(self) -> tuple[str, ...]:
+        """The paths to create or change."""
+        return tuple(path for path, status in self.entries if status != "unchanged")
+
+
+def _path(root: Path, rel: str) -> Path:
+    # only the declared CODEOWNERS locations; validate already enforces it, this keeps the writer honest
+    if rel not in CODEOWNERS_PATHS:
+        raise OutputError(f"refusing to write {rel}: platform-gen writes only its output tree and CODEOWNERS")
+    path = root / rel
+    for part in (path, *path.parents):
+        if part == root:
+            break
+        if part.is_symlink():
+            raise OutputError(f"refusing to write {rel} through a link ({part.relative_to(root).as_posix()})",
+                              "replace the link with a regular file or folder")
+    return path
+
+
+def plan_repo_files(root: Path, files: dict[str, bytes]) -> RepoPlan:
+    """Compare ``files`` (paths relative to ``root``) with disk; refuse files that are not ours."""
+    entries = []
+    for rel, data in sorted(files.items()):
+        path = _path(root, rel)
+        if not path.exists():
+            entries.append((rel, "created"))
+            continue
+        if not path.is_file():
+            raise OutputError(f"{rel} exists and is not a file")
+        current = path.read_bytes()
+        if not current.startswith(HEADER.encode()):
+            raise OutputError(f"{rel} was not written by platform-gen; refusing to overwrite it",
+                              f"move its rules into platform.yaml (teams' codeowners), delete {rel}, "
+                              "and run platform-gen render")
+        entries.append((rel, "unchanged" if current == data else "changed"))
+    return RepoPlan(tuple(entries))
+
+
+def apply_repo_files(root: Path, files: dict[str, bytes], plan: RepoPlan) -> None:
+    """Write the created and changed files of ``plan`` atomically."""
+    for rel in plan.dirty:
+        path = _path(root, rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(files[rel])
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise

@@ -533,3 +533,17 @@ def test_only_listed_files_are_ever_removed(existing: set[str], listed: set[str]
             assert rel not in after
         assert {k: v for k, v in after.items() if k in files} == files
         assert not (out / LOCK).exists() and not (out / STAGING).exists()
+
+
+def test_an_io_error_writing_codeowners_is_exit_1(rendered_once: Path, run: Run) -> None:
+    root = rendered_once
+    edit(root, "platform-config/platform.yaml", 'codeowners: "@acme/payments"', 'codeowners: "@acme/pay"')
+    github = root / ".github"
+    unwritable(github)
+    try:
+        code, _o, err = run("render", "--root", root)
+        assert code == 1, err
+        assert err.startswith("error: cannot write .github/CODEOWNERS: ")
+    finally:
+        writable(github)
+    assert run("render", "--root", root)[0] == 0

@@ -20,11 +20,11 @@ from . import report as report_mod
 from .errors import InputError, OutputError, PlatformGenError, Problem, ToolError
 from .load import load
 from .model import Platform, Target
-from .render import Rendered, render
-from .repofiles import apply_repo_files, plan_repo_files
+from .render import MANIFEST, Rendered, render
+from .repofiles import RepoPlan, apply_repo_files, plan_repo_files
 from .safety import LABEL, check_removals, deployed
 from .validate import validate
-from .write import apply, check_out_dir, plan
+from .write import Plan, apply, busy, check_out_dir, interrupted, lock, plan, recover
 
 __all__ = ["main"]
 
@@ -131,6 +131,32 @@ def _deletion_guard(opts: Options, command: str, platform: Platform, targets: tu
     return _emit_error(opts, message, hint, status="refused")
 
 
+def _report_plan(opts: Options, the_plan: Plan, repo_plan: RepoPlan, shown: str, *, check: bool) -> int:
+    """Print what a render did (or ``--check`` found); files that are not ours are warned about."""
+    dirty = bool(the_plan.dirty or repo_plan.dirty)
+    if opts.fmt == "json":
+        doc = report.plan_json(the_plan, shown, check=check)
+        doc["repo_files"] = dict(repo_plan.entries)
+        if check and repo_plan.dirty:
+            doc["status"] = "drift"
+        click.echo(report.to_json(doc), nl=False)
+        return EXIT_INVALID if check and dirty else EXIT_OK
+    for rel in the_plan.unowned:
+        click.echo(f"{opts.style('warning', fg='yellow')}: {shown}/{rel} is not listed in "
+                   f"{shown}/{MANIFEST}: left alone", err=True)
+    if the_plan.unowned:
+        click.echo(f"  {opts.style('hint', fg='cyan')}: platform-gen removes only files it wrote; "
+                   "delete these by hand if they are not needed", err=True)
+    if opts.verbosity >= 0 or (check and dirty):
+        click.echo(report.plan_text(the_plan, shown, check=check, verbosity=opts.verbosity), nl=False,
+                   err=not check)
+        for rel, status in repo_plan.entries:
+            if status != "unchanged" or opts.verbosity > 0:
+                click.echo(f"{rel} is out of date: run 'platform-gen render' and commit the result" if check
+                           and status != "unchanged" else f"{rel}: {status}", err=not check)
+    return EXIT_INVALID if check and dirty else EXIT_OK
+
+
 def compile_platform(root: Path) -> tuple[Platform, Rendered]:
     """load, validate and render: the shared front half of every command."""
     platform = validate(load(root))
@@ -157,34 +183,42 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
     def body() -> int:
         platform, rendered = compile_platform(opts.root)
         out_dir = opts.out_dir(platform)
-        check_out_dir(opts.root, out_dir, opts.shown(out_dir))
-        the_plan = plan(out_dir, rendered.files)
+        shown = opts.shown(out_dir)
+        check_out_dir(opts.root, out_dir, shown)
+        out_dir = out_dir.resolve()  # checked above: a link in it does not lead out of the repo
         # CODEOWNERS lives outside the tree; a file platform-gen did not write is refused before any write
         repo_plan = plan_repo_files(opts.root, rendered.repo_files)
-        if not allow_delete:  # --check too: a tree rendered with --allow-delete must not pass CI without it
-            refused = _deletion_guard(opts, "render --check" if check else "render", platform, rendered.targets,
-                                      out_dir)
-            if refused is not None:
-                return refused
-        if not check and the_plan.dirty:
-            apply(out_dir, rendered.files, the_plan)
-        if not check:
-            apply_repo_files(opts.root, rendered.repo_files, repo_plan)
-        shown = opts.shown(out_dir)
-        if opts.fmt == "json":
-            doc = report.plan_json(the_plan, shown, check=check)
-            doc["repo_files"] = dict(repo_plan.entries)
-            if check and repo_plan.dirty:
-                doc["status"] = "drift"
-            click.echo(report.to_json(doc), nl=False)
-        elif opts.verbosity >= 0 or (check and (the_plan.dirty or repo_plan.dirty)):
-            click.echo(report.plan_text(the_plan, shown, check=check, verbosity=opts.verbosity), nl=False,
-                       err=not check)
-            for rel, status in repo_plan.entries:
-                if status != "unchanged" or opts.verbosity > 0:
-                    click.echo(f"{rel} is out of date: run 'platform-gen render' and commit the result" if check
-                               and status != "unchanged" else f"{rel}: {status}", err=not check)
-        return EXIT_INVALID if check and (the_plan.dirty or repo_plan.dirty) else EXIT_OK
+        if check:
+            holder = busy(out_dir)
+            if holder is not None:
+                return _emit_error(opts, f"{shown} is being written by a platform-gen render"
+                                   + (f" (pid {holder})" if holder else "") + " right now",
+                                   "run the check again when it has finished", status="busy")
+            if interrupted(out_dir):
+                return _emit_error(opts, f"{shown} holds an interrupted write: an earlier 'platform-gen render' "
+                                   "was stopped half way, so the tree mixes two renders",
+                                   "the next 'platform-gen render' completes it", status="interrupted")
+            if not allow_delete:  # a tree rendered with --allow-delete must not pass CI without it
+                refused = _deletion_guard(opts, "render --check", platform, rendered.targets, out_dir)
+                if refused is not None:
+                    return refused
+            return _report_plan(opts, plan(out_dir, rendered.files, shown), repo_plan, shown, check=True)
+        with lock(out_dir, shown):  # a second render refuses, naming this one's pid
+            completed = recover(out_dir, shown)
+            if completed and opts.verbosity >= 0:
+                click.echo(f"completed an interrupted write of {shown} ({completed} step(s))", err=True)
+            if not allow_delete:
+                refused = _deletion_guard(opts, "render", platform, rendered.targets, out_dir)
+                if refused is not None:
+                    return refused
+            the_plan = plan(out_dir, rendered.files, shown)
+            if the_plan.dirty:
+                apply(out_dir, rendered.files, the_plan, shown)
+            try:
+                apply_repo_files(opts.root, rendered.repo_files, repo_plan)
+            except OSError as exc:  # an I/O error is the environment's, not a bug: exit 1 naming the file
+                raise OutputError(f"cannot write {', '.join(repo_plan.dirty)}: {exc.strerror or exc}") from None
+        return _report_plan(opts, the_plan, repo_plan, shown, check=False)
 
     return _guarded(opts, body)
 
@@ -245,13 +279,15 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
 
         from .consumers import validate_tree
         from .kustomize_tool import find_kustomize
-        from .render import MANIFEST
 
         platform, rendered = compile_platform(opts.root)
         out_dir = opts.out_dir(platform)
         shown = opts.shown(out_dir)
         if not (out_dir / MANIFEST).is_file():
             return _emit_error(opts, f"no rendered tree at {shown}", "run 'platform-gen render' first")
+        if interrupted(out_dir.resolve()):
+            return _emit_error(opts, f"{shown} holds an interrupted write",
+                               "the next 'platform-gen render' completes it", status="interrupted")
         if not allow_delete:
             refused = _deletion_guard(opts, "validate", platform, rendered.targets, out_dir)
             if refused is not None:

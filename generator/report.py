@@ -104,6 +104,7 @@ def plan_json(plan: Plan, out: str, *, check: bool) -> dict[str, Any]:
         "removed": list(plan.removed),
         "unchanged": len(plan.unchanged),
         "newClusters": new_clusters(plan),
+        "unowned": list(plan.unowned),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conftest import Run, snapshot, tree
+from .conftest import Run, edit, snapshot, tree
 
 
 def test_refuses_a_non_empty_folder_it_did_not_create(example: Path, run: Run) -> None:
@@ -46,18 +46,25 @@ def test_nothing_outside_the_output_folder_changes(example: Path, run: Run) -> N
     assert [p.name for p in (example / ".github").iterdir()] == ["CODEOWNERS"]
 
 
-def test_stray_files_in_our_folder_are_removed(example: Path, run: Run) -> None:
+def test_files_the_manifest_does_not_list_are_left_alone(example: Path, run: Run) -> None:
     assert run("render", "--root", example)[0] == 0
     stray = example / "rendered/services/old-service/base/deployment.yaml"
     stray.parent.mkdir(parents=True)
     stray.write_text("x")
-    code, out, _err = run("render", "--check", "--root", example)
-    assert code == 1 and "removed:  services/old-service/base/deployment.yaml" in out
-    code, out, _err = run("render", "--root", example, "--format", "json")
+    warning = ("warning: rendered/services/old-service/base/deployment.yaml is not listed in "
+               "rendered/.platform-gen.yaml: left alone\n"
+               "  hint: platform-gen removes only files it wrote; delete these by hand if they are not needed\n")
+    code, out, err = run("render", "--check", "--root", example)
+    assert code == 0 and "is up to date" in out
+    assert err == warning
+    code, out, err = run("render", "--root", example, "--format", "json")
     assert code == 0
     doc = json.loads(out)
-    assert doc["removed"] == ["services/old-service/base/deployment.yaml"] and doc["status"] == "ok"
-    assert not (example / "rendered/services/old-service").exists()
+    assert doc["removed"] == [] and doc["status"] == "ok"
+    assert doc["unowned"] == ["services/old-service/base/deployment.yaml"]
+    code, _out, err = run("render", "--root", example)
+    assert code == 0 and err.startswith(warning)
+    assert stray.read_text() == "x"
 
 
 def test_symlink_out_of_the_tree_is_not_followed(example: Path, run: Run, tmp_path: Path) -> None:
@@ -69,7 +76,10 @@ def test_symlink_out_of_the_tree_is_not_followed(example: Path, run: Run, tmp_pa
         f.unlink()
     target.rmdir()
     target.symlink_to(outside, target_is_directory=True)
+    edit(example, "platform-config/services/auth-service/config.yaml", "replicas: 3", "replicas: 4")
+    before = snapshot(example / "rendered")
     code, _out, err = run("render", "--root", example)
     assert code == 1
-    assert "refusing to write through a link" in err
+    assert err.startswith("error: refusing to write through a link: rendered/services/payment-service/base\n")
     assert list(outside.iterdir()) == []
+    assert snapshot(example / "rendered") == before  # found before the first byte, not after some files

@@ -66,14 +66,19 @@ def _color(choice: str) -> bool:
 
 
 def _common(f: Callable[..., int]) -> Callable[..., int]:
+    """The options of the commands that read the output folder (render, validate)."""
+    f = click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+                     help="Output folder [default: <root>/<gitops.path>, i.e. rendered].")(f)
+    return _common_no_out(f)
+
+
+def _common_no_out(f: Callable[..., int]) -> Callable[..., int]:
     f = click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
                      help="Colour the output (honours NO_COLOR).")(f)
     f = click.option("-q", "--quiet", count=True, help="Less output (repeatable).")(f)
     f = click.option("-v", "--verbose", count=True, help="More output (repeatable).")(f)
     f = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
                      help="text for people, json (one document on stdout) for machines.")(f)
-    f = click.option("--out", type=click.Path(path_type=Path, file_okay=False),
-                     help="Output folder [default: <root>/<gitops.path>, i.e. rendered].")(f)
     f = click.option("--root", type=click.Path(path_type=Path, file_okay=False, exists=True),
                      default=Path("."), show_default=True, help="The platform repo.")(f)
     return f
@@ -227,11 +232,11 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
 @click.argument("service")
 @click.argument("env")
 @click.argument("cluster", required=False)
-@_common
-def explain_cmd(service: str, env: str, cluster: str | None, root: Path, out: Path | None, fmt: str,
+@_common_no_out
+def explain_cmd(service: str, env: str, cluster: str | None, root: Path, fmt: str,
                 verbose: int, quiet: int, color: str) -> int:
     """Show a service's effective values in ENV (and CLUSTER) with the file and line that set each."""
-    opts = _options(root, out, fmt, verbose, quiet, color)
+    opts = _options(root, None, fmt, verbose, quiet, color)
 
     def body() -> int:
         from .schemas import did_you_mean

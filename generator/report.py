@@ -87,7 +87,7 @@ def plan_text(plan: Plan, out: str, *, check: bool, verbosity: int) -> str:
             lines.append("run 'platform-gen render' and commit the result")
         lines.insert(0, head)
     else:
-        lines.append(f"rendered {out}: {counts}")
+        lines.append(f"{out}/: {counts}")
     for where, services in new_clusters(plan).items():
         lines.append(f"new cluster {where} receives {len(services)} service(s): {', '.join(services)}")
     return "\n".join(lines) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conftest import Run
+from .conftest import REPO, Run
 
 
 def test_explain_shows_values_with_origins(example: Path, run: Run) -> None:
@@ -54,7 +54,7 @@ def test_render_quiet_prints_nothing(example: Path, run: Run) -> None:
 def test_render_summary(example: Path, run: Run) -> None:
     code, _out, err = run("render", "--root", example)
     assert code == 0
-    assert err == "rendered rendered: 80 created, 0 changed, 0 removed, 0 unchanged\n.github/CODEOWNERS: created\n"
+    assert err == "rendered/: 80 created, 0 changed, 0 removed, 0 unchanged\n.github/CODEOWNERS: created\n"
 
 
 def test_help_lists_commands(run: Run) -> None:
@@ -62,3 +62,14 @@ def test_help_lists_commands(run: Run) -> None:
     assert code == 0
     for command in ("render", "explain"):
         assert command in out
+
+
+def test_options_match_the_readme(run: Run, example: Path) -> None:
+    # explain has no --out (it writes nothing); diff has neither --out nor -q
+    code, _out, err = run("explain", "--root", example, "--out", example / "x", "payment-service", "prod")
+    assert code == 2 and "No such option '--out'" in err
+    for option in ("--out", "-q"):
+        code, _out, err = run("diff", option, "x")
+        assert code == 2 and f"No such option '{option}'" in err
+    readme = (REPO / "README.md").read_text()
+    assert "`render` and `validate` also take `--out DIR`" in readme

@@ -568,6 +568,17 @@ def _argo_totals(objects: tuple[ObjectDiff, ...]) -> str:
     return ", ".join(f"{n} {c}" for c, n in count.items() if n)
 
 
+_PROJECTS = "AppProjects and platform objects"
+
+
+def _argo_headline(objects: tuple[ObjectDiff, ...]) -> str:
+    """``Argo CD objects: 4 changed (AppProjects and platform objects: 2 changed; ApplicationSets: 2 changed)``."""
+    projects, appsets = _argo_split(objects)
+    parts = [f"{title}: {_argo_totals(group)}" for title, group in ((_PROJECTS, projects), ("ApplicationSets", appsets))
+             if group]
+    return f"Argo CD objects: {_argo_totals(objects)} ({'; '.join(parts)})"
+
+
 def _argo_split(objects: tuple[ObjectDiff, ...]) -> tuple[tuple[ObjectDiff, ...], tuple[ObjectDiff, ...]]:
     """AppProjects and the platform's own objects, then ApplicationSets.
 
@@ -610,11 +621,11 @@ def format_text(result: Result, *, color: bool = False) -> str:
             lines.append(f"  {c.app.env}/{c.app.cluster}")
         lines.append(f"    {_MARK[c.change]} {c.app.name:<40} {c.describe()}")
     if result.argocd:
-        lines += ["", f"Argo CD objects: {_argo_totals(result.argocd)}"]
+        lines += ["", _argo_headline(result.argocd)]
         lines += [f"    {_MARK[o.change]} {o.label}" for o in result.argocd]
     text = "\n".join(lines) + "\n"
     projects, appsets = _argo_split(result.argocd)
-    sections = [("Argo CD objects", projects)] + [
+    sections = [(_PROJECTS, projects)] + [
         (f"{c.app.name} ({c.app.env}/{c.app.cluster})", c.objects) for c in result.apps if c.objects] + [
         ("ApplicationSets", appsets)]
     for title, objects in sections:
@@ -656,7 +667,7 @@ def _md_head(result: Result, rows: int) -> tuple[str, int]:
     if result.flags:
         parts += ["", "**⚠️ Needs attention**", ""]
         parts += [f"- ⚠️ **{f.id}**: {f.message} _({f.reason})_" for f in result.flags]
-    argo = f"; Argo CD objects: {_argo_totals(result.argocd)}" if result.argocd else ""
+    argo = f"; {_argo_headline(result.argocd)}" if result.argocd else ""
     parts += ["", f"{_totals(result)}{argo}."]
     if result.apps:
         parts += ["", "| Application | Environment | Cluster | Change |", "| --- | --- | --- | --- |"]
@@ -676,7 +687,7 @@ def format_markdown(result: Result, limit: int = MARKDOWN_LIMIT) -> str:
     projects, appsets = _argo_split(result.argocd)
     sections: list[tuple[str, tuple[ObjectDiff, ...]]] = []
     if projects:
-        sections.append((f"Argo CD objects: {_argo_totals(projects)}", projects))
+        sections.append((f"{_PROJECTS}: {_argo_totals(projects)}", projects))
     sections += [(f"<code>{_html(c.app.name)}</code> ({c.app.env}/{c.app.cluster}): {_html(c.describe())}",
                   c.objects) for c in result.apps if c.objects]
     if appsets:

@@ -297,3 +297,17 @@ def test_invalid_input_at_the_base(run: Run, repo: Path) -> None:
     assert code == 1
     problems = json.loads(out)["problems"]
     assert [p["file"] for p in problems] == [f"HEAD:{PAYMENT}"]
+
+
+def test_markdown_headline_adds_up_to_its_sections(run: Run, repo: Path) -> None:
+    edit(repo / PAYMENT, "team: payments", "team: data")
+    code, out, _ = run("diff", "--root", repo, "--base", "HEAD", "--format", "markdown")
+    assert code == 0
+    head = re.search(r"Argo CD objects: (\d+) changed \(AppProjects and platform objects: (\d+) changed; "
+                     r"ApplicationSets: (\d+) changed\)\.", out)
+    assert head is not None, out[:2000]
+    total, projects, appsets = map(int, head.groups())
+    assert total == projects + appsets and projects and appsets
+    assert f"<details><summary>AppProjects and platform objects: {projects} changed</summary>" in out
+    assert f"<details><summary>ApplicationSets: {appsets} changed</summary>" in out
+    assert "<summary>Argo CD objects" not in out

@@ -17,6 +17,7 @@ __all__ = [
     "Sync",
     "Target",
     "Team",
+    "TemplateBudget",
 ]
 
 
@@ -102,6 +103,14 @@ class Service:
 
 
 @dataclass(frozen=True)
+class TemplateBudget:
+    """What rendering one template file may cost per service: wall time and memory (platform ``limits``)."""
+
+    seconds: float = 30.0
+    memory_mib: int = 2048
+
+
+@dataclass(frozen=True)
 class Platform:
     """The whole validated platform."""
 
@@ -120,6 +129,8 @@ class Platform:
     crossplane: tuple[Located, ...] = ()
     # kind -> what its XRD offers to services (an infrastructure.InfraKind)
     infra_kinds: dict[str, Any] = field(default_factory=dict)
+    # the time and memory a template may use (platform.yaml ``limits``)
+    budget: TemplateBudget = field(default_factory=TemplateBudget)
 
     def env(self, name: str) -> Environment:
         """The environment called ``name``."""

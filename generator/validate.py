@@ -14,7 +14,7 @@ from . import schemas
 from .errors import InputError, Problem
 from .infrastructure import InfraKind, check_crossplane, claims_for, offered_kinds
 from .load import ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, TEMPLATES_DIR, Sources
-from .model import Cluster, Environment, Layer, Platform, Service, Sync, Team
+from .model import Cluster, Environment, Layer, Platform, Service, Sync, Team, TemplateBudget
 from .schemas import did_you_mean
 from .yamlio import Located
 
@@ -64,6 +64,13 @@ def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], di
             groups=tuple(spec.get("groups", ())),
         )
     return data, teams
+
+
+def _budget(limits: dict[str, Any]) -> TemplateBudget:
+    """The template budget from platform.yaml ``limits`` (already schema-checked), defaults elsewhere."""
+    default = TemplateBudget()
+    return TemplateBudget(seconds=float(limits.get("templateSeconds", default.seconds)),
+                          memory_mib=int(limits.get("templateMemoryMiB", default.memory_mib)))
 
 
 def _environment(doc: Located, problems: list[Problem]) -> Environment | None:
@@ -305,4 +312,5 @@ def validate(sources: Sources) -> Platform:
         components=sources.components,
         crossplane=sources.crossplane,
         infra_kinds=kinds or {},
+        budget=_budget(data.get("limits") or {}),
     )

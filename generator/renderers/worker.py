@@ -23,6 +23,7 @@ failure names its service. Rendering stops at the first service over budget.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import gc
 import os
 import pickle
@@ -127,6 +128,8 @@ def _child(out: int, err: int, run: Callable[[Callable[[tuple[Any, ...]], None]]
     """The forked child: never returns, never runs the parent's clean-up (atexit, finally blocks)."""
     code = _BUG_EXIT
     try:
+        # a fatal error here (jsonnet aborts when an allocation fails) is reported by the parent
+        faulthandler.disable()
         os.dup2(err, 2)
         _limit_memory(mib)
         run(lambda frame: _send(out, frame))

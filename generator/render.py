@@ -106,25 +106,21 @@ def _stopped(platform: Platform, outcome: worker.Outcome) -> tuple[str, str]:
             "simplify the template around the failing service's values")
 
 
-def _render_entry(platform: Platform, template: str, entry: str, renderer: Any, services: list[Service],
-                  values: dict[str, dict[str, Any]]) -> tuple[dict[str, list[Any]], list[Problem]]:
-    """Render one entry file for many services in a budgeted worker; failures name their service."""
-    files = platform.templates[template]
-    contexts = [_context(platform, s, values[s.name]) for s in services]
-    outcome = worker.render(renderer, template, files, entry, contexts, platform.budget)
+def _collect(platform: Platform, template: str, entry: str, services: list[Service], outcome: worker.Outcome
+             ) -> tuple[dict[str, list[Any]], list[Problem]]:
+    """The objects an entry file rendered per service, and its problems, each naming its service."""
     out: dict[str, list[Any]] = {}
     problems: list[Problem] = []
-    for service, result in zip(services, outcome.results, strict=False):
+    for i, result in sorted(outcome.results.items()):
         if isinstance(result, TemplateFailure):
             problems.append(Problem(f"{TEMPLATES_DIR}/{template}/{result.file}", result.line, 0, "",
-                                    result.message, f"while rendering service '{service.name}'"))
+                                    result.message, f"while rendering service '{services[i].name}'"))
         else:
-            out[service.name] = result
+            out[services[i].name] = result
     if outcome.stopped is not None:
         message, hint = _stopped(platform, outcome)
-        name = services[len(outcome.results)].name
         problems.append(Problem(f"{TEMPLATES_DIR}/{template}/{entry}", 0, 0, "",
-                                f"{message} while rendering service '{name}'", hint))
+                                f"{message} while rendering service '{services[outcome.at].name}'", hint))
     return out, problems
 
 
@@ -156,20 +152,28 @@ def _has_app_container(workload: dict[str, Any]) -> bool:
 
 def render_bases(platform: Platform, values: dict[str, dict[str, Any]]
                  ) -> tuple[dict[str, list[dict[str, Any]]], list[Problem]]:
-    """Render every service's template with its base ``values``, a batch per template file."""
+    """Render every service's template with its base ``values``, a batch per template file, in a worker."""
     problems: list[Problem] = []
     produced: dict[str, list[tuple[str, list[Any]]]] = {s.name: [] for s in platform.services}
     by_template: dict[str, list[Service]] = {}
     incomplete: set[str] = set()
     for service in platform.services:
         by_template.setdefault(service.template, []).append(service)
+    # every entry file of every template, rendered in one budgeted worker
+    jobs: list[tuple[str, str, list[Service]]] = []
+    work: list[worker.Job] = []
     for template, services in sorted(by_template.items()):
-        for entry, renderer in entries(platform.templates[template]):
-            results, found = _render_entry(platform, template, entry, renderer, services, values)
-            problems.extend(found)
-            incomplete.update(s.name for s in services if s.name not in results)
-            for name, objs in results.items():
-                produced[name].append((entry, objs))
+        files = platform.templates[template]
+        for entry, renderer in entries(files):
+            jobs.append((template, entry, services))
+            work.append(worker.Job(renderer, template, files, entry,
+                                   [_context(platform, s, values[s.name]) for s in services]))
+    for (template, entry, services), outcome in zip(jobs, worker.render(work, platform.budget), strict=True):
+        results, found = _collect(platform, template, entry, services, outcome)
+        problems.extend(found)
+        incomplete.update(s.name for s in services if s.name not in results)
+        for name, objs in results.items():
+            produced[name].append((entry, objs))
     bases: dict[str, list[dict[str, Any]]] = {}
     for service in platform.services:
         bases[service.name], found = _finish_base(service, service.template, produced[service.name],

@@ -245,25 +245,29 @@ SMALL = TemplateBudget(seconds=0.5, memory_mib=64)
 def test_worker_stops_at_the_first_service_over_budget(plan: list[str], batched: bool) -> None:
     renderer = Renderer("test", ".test", _behave, batched=batched)
     contexts = [{"i": i, "do": do} for i, do in enumerate(plan)]
-    outcome = worker.render(renderer, "t", {}, "e", contexts, SMALL)
+    outcome, = worker.render([worker.Job(renderer, "t", {}, "e", contexts)], SMALL)
     stop = next((i for i, do in enumerate(plan) if do in ("spin", "grow")), None)
-    assert len(outcome.results) == (len(plan) if stop is None else stop)
-    for i, result in enumerate(outcome.results):
+    # all results if none stopped, else only the failures before the one that stopped
+    expected = {i for i, do in enumerate(plan) if stop is None or (i < stop and do == "fail")}
+    assert set(outcome.results) == expected
+    for i, result in outcome.results.items():
         if plan[i] == "fail":
             assert isinstance(result, TemplateFailure)
             assert (result.file, result.line, result.message) == ("e", i, f"failed {i}")
         else:
             assert result == [{"i": i}]
     assert outcome.stopped == (None if stop is None else "time" if plan[stop] == "spin" else "memory")
+    assert outcome.at == (0 if stop is None else stop)
 
 
 def test_worker_reports_a_crash() -> None:
     renderer = Renderer("test", ".test", _behave)
-    outcome = worker.render(renderer, "t", {}, "e", [{"i": 0, "do": "ok"}, {"i": 1, "do": "crash"}], SMALL)
-    assert outcome == worker.Outcome(([{"i": 0}],), "crash", "killed by SIGSEGV")
+    outcome, = worker.render([worker.Job(renderer, "t", {}, "e", [{"i": 0, "do": "ok"}, {"i": 1, "do": "crash"}])],
+                             SMALL)
+    assert outcome == worker.Outcome({}, "crash", 1, "killed by SIGSEGV")
 
 
 def test_worker_raises_on_a_bug() -> None:
     renderer = Renderer("test", ".test", _behave)
     with pytest.raises(RuntimeError, match=r"(?s)the template worker for t/e failed:.*ValueError: not a template"):
-        worker.render(renderer, "t", {}, "e", [{"i": 0, "do": "bug"}], SMALL)
+        worker.render([worker.Job(renderer, "t", {}, "e", [{"i": 0, "do": "bug"}])], SMALL)

@@ -5,19 +5,21 @@ interrupted from Python, so a template that never ends or allocates without boun
 could hang the compiler or take the machine's memory. Each template file is
 therefore rendered in a forked child process:
 
-- time: the parent reads the child's results with a deadline and kills the child
-  when it passes. The child reports each service as soon as it is rendered and
-  every report starts a new deadline, so the budget holds per service.
+- time: the child writes the number of the service it is rendering into a page of
+  memory shared with the parent; the parent watches it, gives each service the
+  budget from the moment it sees it start, and kills the child when that runs out.
 - memory: the child caps its own address space (``RLIMIT_AS``) at its size right
   after the fork plus the budget. A forked child starts with its parent's address
   space, so an absolute cap would depend on how big the parent has grown.
 
 A fork starts at once with the templates and contexts already in memory, so the
-cost per template file is milliseconds, not a new interpreter. A renderer that is
-faster on many services at once (jsonnet loads its standard library once per run)
-first gets all of them in one call under one budget; if that fails or runs out,
-the services are rendered one at a time, each with the budget, so that the
-failure names its service. Rendering stops at the first service over budget.
+cost per template file is milliseconds, not a new interpreter; results come back
+in one message at the end (template errors at once, so none is lost if a later
+service runs over). A renderer that is faster on many services at once (jsonnet
+loads its standard library once per run) first gets all of them in one call under
+one budget; if that fails or runs out, the services are rendered one at a time,
+each with the budget, so that the failure names its service. Rendering stops at
+the first service over budget.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import gc
+import mmap
 import os
 import pickle
 import resource
@@ -40,7 +43,7 @@ from typing import Any, Literal
 from ..model import TemplateBudget
 from . import Renderer, TemplateFailure
 
-__all__ = ["Outcome", "render"]
+__all__ = ["Job", "Outcome", "render"]
 
 #: The child's exit code after a MemoryError in Python code.
 _MEMORY_EXIT = 86
@@ -50,37 +53,71 @@ _BUG_EXIT = 70
 _MEMORY_MARKERS = ("memory allocation", "MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory")
 _TAIL = 4096
 _HEADER = struct.Struct("!Q")
+_COUNTER = struct.Struct("q")
 _READ = 1 << 20
+#: How often (seconds) the parent looks at which service the child is rendering.
+_POLL = 0.05
 
 Result = list[Any] | TemplateFailure
 Stop = Literal["time", "memory", "crash"]
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """The results of the first ``len(results)`` contexts, in order.
+class Job:
+    """One template file to render for many services."""
 
-    If ``stopped`` is set, the context after them exceeded its budget (``time`` or
-    ``memory``) or crashed the renderer (``detail`` says how), and the contexts
-    after that one were not rendered.
+    renderer: Renderer
+    template: str
+    files: dict[str, str]
+    entry: str
+    contexts: Sequence[dict[str, Any]]
+
+    def batched(self) -> bool:
+        return self.renderer.batched and len(self.contexts) > 1
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A job's result for each context rendered, by index.
+
+    If ``stopped`` is set, context ``at`` exceeded its budget (``time`` or
+    ``memory``) or crashed the renderer (``detail`` says how); the contexts after
+    it were not rendered and those before it have only their failures here.
     """
 
-    results: tuple[Result, ...]
+    results: dict[int, Result]
     stopped: Stop | None = None
+    at: int = 0
     detail: str = ""
 
 
-def render(renderer: Renderer, template: str, files: dict[str, str], entry: str,
-           contexts: Sequence[dict[str, Any]], budget: TemplateBudget) -> Outcome:
-    """Render ``entry`` for every context in a worker; stop at the first context over ``budget``."""
-    if not contexts:
-        return Outcome(())
-    if renderer.batched and len(contexts) > 1:
-        outcome, located = _run(renderer, template, files, entry, contexts, budget, batch=True)
-        if located:
-            return outcome
-        # the batch as a whole ran out of budget: again one service at a time, to name the culprit
-    return _run(renderer, template, files, entry, contexts, budget, batch=False)[0]
+@dataclass(frozen=True)
+class _Stop:
+    job: int
+    at: int  # -1: in a batch of all the job's contexts
+    why: Stop
+    detail: str
+    results: dict[int, Result]
+
+
+def render(jobs: Sequence[Job], budget: TemplateBudget) -> list[Outcome]:
+    """Render every job in a worker, each context within ``budget``; a job stops at its first context over it.
+
+    Jobs after a stopped one are rendered in a new worker.
+    """
+    outcomes: list[Outcome] = []
+    one_by_one = False
+    while len(outcomes) < len(jobs):
+        done, stop = _run(jobs, len(outcomes), one_by_one, budget)
+        outcomes.extend(done)
+        if stop is None:
+            continue
+        if stop.at < 0 and jobs[stop.job].batched() and not one_by_one:
+            one_by_one = True  # the batch as a whole ran out: again one context at a time, to name the culprit
+            continue
+        one_by_one = False
+        outcomes.append(Outcome(stop.results, stop.why, max(stop.at, 0), stop.detail))
+    return outcomes
 
 
 # --- the child -------------------------------------------------------------------------------
@@ -109,19 +146,30 @@ def _limit_memory(mib: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _work(send: Callable[[tuple[Any, ...]], None], renderer: Renderer, template: str, files: dict[str, str],
-          entry: str, contexts: Sequence[dict[str, Any]], batch: bool) -> None:
-    if batch:
-        try:
-            send(("all", renderer.render_many(template, files, entry, contexts)))
-            return
-        except TemplateFailure:
-            send(("each",))  # locate the failures below
-    for ctx in contexts:
-        try:
-            send(("one", renderer.render(template, files, entry, ctx)))
-        except TemplateFailure as exc:
-            send(("failed", exc.file, exc.line, exc.message))
+def _mark(progress: mmap.mmap, job: int, at: int) -> None:
+    _COUNTER.pack_into(progress, 0, (job << 32) + at + 1)
+
+
+def _work(send: Callable[[tuple[Any, ...]], None], progress: mmap.mmap, jobs: Sequence[Job], start: int,
+          one_by_one: bool) -> None:
+    for j in range(start, len(jobs)):
+        job = jobs[j]
+        _mark(progress, j, -1)
+        if job.batched() and not (one_by_one and j == start):
+            try:
+                send(("all", j, job.renderer.render_many(job.template, job.files, job.entry, job.contexts)))
+                continue
+            except TemplateFailure:
+                pass  # locate the failures below
+        results: list[list[Any] | None] = []
+        for i, ctx in enumerate(job.contexts):
+            _mark(progress, j, i)
+            try:
+                results.append(job.renderer.render(job.template, job.files, job.entry, ctx))
+            except TemplateFailure as exc:
+                send(("failed", j, i, exc.file, exc.line, exc.message))
+                results.append(None)
+        send(("each", j, results))
 
 
 def _child(out: int, err: int, run: Callable[[Callable[[tuple[Any, ...]], None]], None], mib: int) -> None:
@@ -175,72 +223,86 @@ def _describe(status: int, err: bytes) -> str:
     return how + (f": {last[0]}" if last else "")
 
 
-def _run(renderer: Renderer, template: str, files: dict[str, str], entry: str,
-         contexts: Sequence[dict[str, Any]], budget: TemplateBudget, batch: bool) -> tuple[Outcome, bool]:
-    """One worker. The flag says whether a stop is located: true unless a whole batch stopped."""
-    pid, out_r, err_r = _fork(lambda send: _work(send, renderer, template, files, entry, contexts, batch),
-                              budget.memory_mib)
-    results: list[Result] = []
-    each = not batch
-    buf = bytearray()
-    err = bytearray()
-    timed_out = False
-    status = None
-    sel = selectors.DefaultSelector()
-    try:
-        sel.register(out_r, selectors.EVENT_READ)
-        sel.register(err_r, selectors.EVENT_READ)
-        deadline = time.monotonic() + budget.seconds
-        while sel.get_map():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
-                break
-            for key, _events in sel.select(left):
-                fd = int(key.fd)
-                chunk = os.read(fd, _READ)
-                if not chunk:
-                    sel.unregister(fd)
-                elif fd == err_r:
-                    err += chunk
-                    del err[:-_TAIL]
-                else:
-                    buf += chunk
-                    while len(buf) >= _HEADER.size and len(buf) >= _HEADER.size + _HEADER.unpack_from(buf)[0]:
-                        size = _HEADER.unpack_from(buf)[0]
-                        frame = pickle.loads(buf[_HEADER.size:_HEADER.size + size])
-                        del buf[:_HEADER.size + size]
-                        if frame[0] == "all":
-                            results.extend(frame[1])
-                        elif frame[0] == "each":
-                            each = True
-                        elif frame[0] == "one":
-                            results.append(frame[1])
-                        else:
-                            results.append(TemplateFailure(frame[1], frame[2], frame[3]))
-                        deadline = time.monotonic() + budget.seconds
-        if not timed_out:
-            status = os.waitpid(pid, 0)[1]
-    finally:
-        sel.close()
-        if status is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        os.close(out_r)
-        os.close(err_r)
+def _run(jobs: Sequence[Job], start: int, one_by_one: bool, budget: TemplateBudget
+         ) -> tuple[list[Outcome], _Stop | None]:
+    """One worker, from job ``start``: the outcomes of the jobs it completed, and where it stopped."""
+    with mmap.mmap(-1, _COUNTER.size) as progress:
+        _mark(progress, start, -1)
+        pid, out_r, err_r = _fork(lambda send: _work(send, progress, jobs, start, one_by_one), budget.memory_mib)
+        results: dict[int, dict[int, Result]] = {}
+        done: list[Outcome] = []
+        buf = bytearray()
+        err = bytearray()
+        timed_out = False
+        status = None
+        sel = selectors.DefaultSelector()
+        try:
+            sel.register(out_r, selectors.EVENT_READ)
+            sel.register(err_r, selectors.EVENT_READ)
+            current = -1
+            deadline = time.monotonic() + budget.seconds
+            while sel.get_map():
+                now = time.monotonic()
+                started = _COUNTER.unpack_from(progress)[0]
+                if started != current:
+                    current, deadline = started, now + budget.seconds
+                if now >= deadline:
+                    timed_out = True
+                    break
+                for key, _events in sel.select(min(deadline - now, _POLL)):
+                    fd = int(key.fd)
+                    chunk = os.read(fd, _READ)
+                    if not chunk:
+                        sel.unregister(fd)
+                    elif fd == err_r:
+                        err += chunk
+                        del err[:-_TAIL]
+                    else:
+                        buf += chunk
+                        _receive(buf, results, done)
+            if not timed_out:
+                status = os.waitpid(pid, 0)[1]
+        finally:
+            sel.close()
+            if status is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(out_r)
+            os.close(err_r)
+        mark = _COUNTER.unpack_from(progress)[0]
 
-    done = tuple(results)
+    job, at = mark >> 32, (mark & 0xFFFFFFFF) - 1
+    if job < start + len(done):  # stopped after sending a job's results, before starting the next
+        job, at = start + len(done), -1
+    partial = results.get(job, {})
     if timed_out:
-        return Outcome(done, "time"), each
+        return done, _Stop(job, at, "time", "", partial)
     assert status is not None
     tail = bytes(err)
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and len(done) == len(contexts):
-        return Outcome(done), True
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and start + len(done) == len(jobs):
+        return done, None
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _BUG_EXIT:
-        raise RuntimeError(f"the template worker for {template}/{entry} failed:\n"
+        raise RuntimeError(f"the template worker for {jobs[job].template}/{jobs[job].entry} failed:\n"
                            + tail.decode(errors="replace"))
     if (os.WIFEXITED(status) and os.WEXITSTATUS(status) == _MEMORY_EXIT) \
             or any(m.encode() in tail for m in _MEMORY_MARKERS):
-        return Outcome(done, "memory"), each
-    return Outcome(done, "crash", _describe(status, tail)), each
+        return done, _Stop(job, at, "memory", "", partial)
+    return done, _Stop(job, at, "crash", _describe(status, tail), partial)
+
+
+def _receive(buf: bytearray, results: dict[int, dict[int, Result]], done: list[Outcome]) -> None:
+    """Take the complete messages off the front of ``buf``; a job's last one completes its outcome."""
+    while len(buf) >= _HEADER.size and len(buf) >= _HEADER.size + _HEADER.unpack_from(buf)[0]:
+        size = _HEADER.unpack_from(buf)[0]
+        frame = pickle.loads(buf[_HEADER.size:_HEADER.size + size])
+        del buf[:_HEADER.size + size]
+        mine = results.setdefault(frame[1], {})
+        if frame[0] == "failed":
+            mine[frame[2]] = TemplateFailure(frame[3], frame[4], frame[5])
+            continue
+        if frame[0] == "all":
+            mine.update(enumerate(frame[2]))
+        else:
+            mine.update((i, r) for i, r in enumerate(frame[2]) if r is not None)
+        done.append(Outcome(dict(sorted(mine.items()))))

@@ -239,25 +239,41 @@ def _behave(template: str, files: dict[str, str], entry: str, contexts: Sequence
 SMALL = TemplateBudget(seconds=0.5, memory_mib=64)
 
 
-@settings(max_examples=8, deadline=None)
-@given(plan=st.lists(st.sampled_from(["ok", "ok", "fail", "spin", "grow"]), min_size=1, max_size=6),
-       batched=st.booleans())
-def test_worker_stops_at_the_first_service_over_budget(plan: list[str], batched: bool) -> None:
-    renderer = Renderer("test", ".test", _behave, batched=batched)
-    contexts = [{"i": i, "do": do} for i, do in enumerate(plan)]
-    outcome, = worker.render([worker.Job(renderer, "t", {}, "e", contexts)], SMALL)
-    stop = next((i for i, do in enumerate(plan) if do in ("spin", "grow")), None)
-    # all results if none stopped, else only the failures before the one that stopped
-    expected = {i for i, do in enumerate(plan) if stop is None or (i < stop and do == "fail")}
-    assert set(outcome.results) == expected
-    for i, result in outcome.results.items():
-        if plan[i] == "fail":
-            assert isinstance(result, TemplateFailure)
-            assert (result.file, result.line, result.message) == ("e", i, f"failed {i}")
-        else:
-            assert result == [{"i": i}]
-    assert outcome.stopped == (None if stop is None else "time" if plan[stop] == "spin" else "memory")
-    assert outcome.at == (0 if stop is None else stop)
+@settings(max_examples=10, deadline=None)
+@given(plans=st.lists(st.tuples(st.lists(st.sampled_from(["ok", "ok", "ok", "fail", "grow", "spin"]), max_size=4),
+                                st.booleans()), min_size=1, max_size=3))
+def test_worker_stops_each_job_at_its_first_context_over_budget(plans: list[tuple[list[str], bool]]) -> None:
+    jobs = [worker.Job(Renderer("test", ".test", _behave, batched=batched), "t", {}, "e",
+                       [{"i": i, "do": do} for i, do in enumerate(plan)]) for plan, batched in plans]
+    outcomes = worker.render(jobs, SMALL)
+    assert len(outcomes) == len(plans)
+    for (plan, _batched), outcome in zip(plans, outcomes, strict=True):
+        stop = next((i for i, do in enumerate(plan) if do in ("spin", "grow")), None)
+        # all results if none stopped, else only the failures before the one that stopped
+        expected = {i for i, do in enumerate(plan) if stop is None or (i < stop and do == "fail")}
+        assert set(outcome.results) == expected
+        for i, result in outcome.results.items():
+            if plan[i] == "fail":
+                assert isinstance(result, TemplateFailure)
+                assert (result.file, result.line, result.message) == ("e", i, f"failed {i}")
+            else:
+                assert result == [{"i": i}]
+        assert outcome.stopped == (None if stop is None else "time" if plan[stop] == "spin" else "memory")
+        assert outcome.at == (0 if stop is None else stop)
+
+
+def test_files_after_a_stopped_one_are_rendered(example: Path, run: Run) -> None:
+    # web-service's service.yaml.j2 runs out of time; worker/main.jsonnet, rendered after it, still reports
+    limits(example, seconds=1)
+    in_jinja(example, JINJA_LOOP, service="user-profile")
+    edit(example, WORKER, "v.image + ':' + v.tag", "v.imag")
+    code, _out, err = run("render", "--root", example)
+    assert code == 1
+    assert errors(err) == [
+        "platform-config/templates/web-service/service.yaml.j2: error: the template exceeded the time budget "
+        "of 1 s while rendering service 'user-profile'", TIME_HINT,
+        "platform-config/templates/worker/main.jsonnet:10: error: jsonnet: RUNTIME ERROR: field does not exist: "
+        "imag", "  hint: while rendering service 'event-ingest'"]
 
 
 def test_worker_reports_a_crash() -> None:

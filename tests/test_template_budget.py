@@ -6,10 +6,13 @@ budgeted worker; small budgets set in platform.yaml keep the runaway cases fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -287,3 +290,41 @@ def test_worker_raises_on_a_bug() -> None:
     renderer = Renderer("test", ".test", _behave)
     with pytest.raises(RuntimeError, match=r"(?s)the template worker for t/e failed:.*ValueError: not a template"):
         worker.render([worker.Job(renderer, "t", {}, "e", [{"i": 0, "do": "bug"}])], SMALL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
+def test_the_worker_ends_with_platform_gen(example: Path) -> None:
+    # platform-gen killed outright (no chance to stop its worker): the worker must not spin on
+    limits(example, seconds=600)
+    in_jinja(example, JINJA_LOOP)
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from generator.cli import main; sys.exit(main())",
+                             "render", "--root", str(example)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    kids: list[int] = []
+    try:
+        until = time.monotonic() + 60
+        while not kids and proc.poll() is None and time.monotonic() < until:
+            time.sleep(0.05)
+            with contextlib.suppress(OSError):
+                kids = [int(k) for k in children.read_text().split()]
+        assert kids, "the worker did not start"
+        proc.kill()
+        proc.wait()
+        until = time.monotonic() + 10
+        while _alive(kids[0]) and time.monotonic() < until:
+            time.sleep(0.05)
+        assert not _alive(kids[0])
+    finally:
+        proc.kill()
+        proc.wait()
+        for kid in kids:
+            with contextlib.suppress(OSError):
+                os.kill(kid, signal.SIGKILL)

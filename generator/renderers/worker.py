@@ -34,6 +34,7 @@ import resource
 import selectors
 import signal
 import struct
+import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -57,6 +58,8 @@ _COUNTER = struct.Struct("q")
 _READ = 1 << 20
 #: How often (seconds) the parent looks at which service the child is rendering.
 _POLL = 0.05
+#: prctl option: the signal a process gets when its parent ends (Linux).
+_PR_SET_PDEATHSIG = 1
 
 Result = list[Any] | TemplateFailure
 Stop = Literal["time", "memory", "crash"]
@@ -172,10 +175,25 @@ def _work(send: Callable[[tuple[Any, ...]], None], progress: mmap.mmap, jobs: Se
         send(("each", j, results))
 
 
-def _child(out: int, err: int, run: Callable[[Callable[[tuple[Any, ...]], None]], None], mib: int) -> None:
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when ``parent`` ends, so a runaway template cannot outlive it."""
+    if sys.platform == "linux":
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it ended before that took effect
+        os._exit(_BUG_EXIT)
+
+
+def _child(parent: int, out: int, err: int, run: Callable[[Callable[[tuple[Any, ...]], None]], None],
+           mib: int) -> None:
     """The forked child: never returns, never runs the parent's clean-up (atexit, finally blocks)."""
     code = _BUG_EXIT
     try:
+        # Ctrl-C reaches the parent, which stops the child; the child itself carries on till then
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _die_with(parent)
         # a fatal error here (jsonnet aborts when an allocation fails) is reported by the parent
         faulthandler.disable()
         os.dup2(err, 2)
@@ -200,13 +218,14 @@ def _fork(run: Callable[[Callable[[tuple[Any, ...]], None]], None], mib: int) ->
     err_r, err_w = os.pipe()
     # Objects that exist now are left out of the child's garbage collections: a collection
     # would otherwise touch, and so copy, every page of the parent's heap.
+    parent = os.getpid()
     gc.freeze()
     try:
         pid = os.fork()
         if pid == 0:
             os.close(out_r)
             os.close(err_r)
-            _child(out_w, err_w, run, mib)
+            _child(parent, out_w, err_w, run, mib)
     finally:
         gc.unfreeze()
         os.close(out_w)

@@ -8,6 +8,7 @@ together as one :class:`~generator.errors.InputError`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from . import schemas
@@ -46,6 +47,11 @@ def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], di
     if found:
         return None
     data = doc.data
+    seconds = (data.get("limits") or {}).get("templateSeconds")
+    if isinstance(seconds, float) and math.isnan(seconds):  # NaN passes every bound of the schema
+        problems.append(doc.problem(("limits", "templateSeconds"), "expected a number of seconds, got .nan",
+                                    "use a number such as 30"))
+        return None
     path = data["gitops"].get("path", "rendered")
     if any(part in ("", ".", "..") for part in path.split("/")):
         problems.append(doc.problem(("gitops", "path"), f"'{path}' must stay inside the repo",

@@ -20,9 +20,11 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import example as case
 from hypothesis import strategies as st
 
+from generator.errors import InputError
 from generator.load import load
 from generator.model import TemplateBudget
 from generator.render import render
@@ -90,6 +92,8 @@ def test_default_budget(example: Path) -> None:
      f"{PLATFORM}:31:22: error: limits.templateMemoryMiB: 16 is less than the minimum of 64"),
     ("limits:\n  templateMemoryMiB: 100.5\n",
      f"{PLATFORM}:31:22: error: limits.templateMemoryMiB: expected an integer, got 100.5"),
+    ("limits:\n  templateSeconds: .nan\n",
+     f"{PLATFORM}:31:20: error: limits.templateSeconds: expected a number of seconds, got .nan"),
     ("limits:\n  templateSecond: 5\n",
      f"{PLATFORM}:31:3: error: limits.templateSecond: unknown key 'templateSecond'"),
 ])
@@ -328,3 +332,27 @@ def test_the_worker_ends_with_platform_gen(example: Path) -> None:
         for kid in kids:
             with contextlib.suppress(OSError):
                 os.kill(kid, signal.SIGKILL)
+
+
+_ANY = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(), st.booleans(), st.none(),
+                 st.text(max_size=5), st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seconds=st.one_of(st.floats(0.001, 3600), _ANY), memory=st.one_of(st.integers(64, 65536), _ANY))
+@case(seconds=float("nan"), memory=100)
+def test_any_limits_are_a_valid_budget_or_problems(example: Path, seconds: Any, memory: Any) -> None:
+    platform_yaml = example / PLATFORM
+    original = platform_yaml.read_text()
+    try:
+        platform_yaml.write_text(original + yaml.safe_dump({"limits": {"templateSeconds": seconds,
+                                                                       "templateMemoryMiB": memory}}))
+        try:
+            budget = validate(load(example)).budget
+        except InputError as exc:
+            assert any(p.path.startswith("limits.") for p in exc.problems)
+        else:
+            assert 0 < budget.seconds <= 3600
+            assert 64 <= budget.memory_mib <= 65536
+    finally:
+        platform_yaml.write_text(original)

@@ -18,6 +18,7 @@ __all__ = [
     "Sync",
     "Target",
     "Team",
+    "TemplateBudget",
     "protected_names",
 ]
 
@@ -140,6 +141,14 @@ class Service:
 
 
 @dataclass(frozen=True)
+class TemplateBudget:
+    """What rendering one template file may cost per service: wall time and memory (platform ``limits``)."""
+
+    seconds: float = 30.0
+    memory_mib: int = 2048
+
+
+@dataclass(frozen=True)
 class Platform:
     """The whole validated platform."""
 
@@ -162,6 +171,8 @@ class Platform:
     codeowners: CodeOwners | None = None
     # (group, kind) a team's application may hold, as platform.yaml lists them; empty: the default
     team_resources: tuple[tuple[str, str], ...] = ()
+    # the time and memory a template may use (platform.yaml ``limits``)
+    budget: TemplateBudget = field(default_factory=TemplateBudget)
 
     def env(self, name: str) -> Environment:
         """The environment called ``name``."""

@@ -17,7 +17,7 @@ from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, TEMPLATES_DIR
 from .model import Platform, Service, Target, connection_env_prefix
 from .outputs import argocd, codeowners, crossplane, kustomize
 from .outputs import labels as L
-from .renderers import TemplateFailure, entries
+from .renderers import TemplateFailure, entries, worker
 from .scope import check_kinds, cluster_scoped, group_of, team_resources
 
 __all__ = ["MANIFEST", "Rendered", "render", "render_bases"]
@@ -97,36 +97,50 @@ def _check_objects(service: Service, template: str, entry: str, objects: list[An
     return problems + check_kinds(template, entry, objects, scoped, allowed)
 
 
-def _render_entry(platform: Platform, template: str, entry: str, renderer: Any, services: list[Service],
-                  values: dict[str, dict[str, Any]]) -> tuple[dict[str, list[Any]], list[Problem]]:
-    """Render one entry file for many services: in one batch, else one by one to locate failures."""
-    files = platform.templates[template]
-    contexts = [_context(platform, s, values[s.name]) for s in services]
-    try:
-        produced = renderer.render_many(template, files, entry, contexts)
-        return {s.name: objs for s, objs in zip(services, produced, strict=True)}, []
-    except TemplateFailure:
-        pass
+def _stopped(platform: Platform, outcome: worker.Outcome) -> tuple[str, str]:
+    """Message and hint for a render that ran out of budget or crashed."""
+    budget = platform.budget
+    if outcome.stopped == "time":
+        return (f"the template exceeded the time budget of {budget.seconds:g} s",
+                "look for a loop or recursion that does not end or runs too long; the budget is "
+                f"limits.templateSeconds in {PLATFORM_FILE}")
+    if outcome.stopped == "memory":
+        return (f"the template exceeded the memory budget of {budget.memory_mib} MiB",
+                "look for a loop, fold or recursion that builds ever larger values; the budget is "
+                f"limits.templateMemoryMiB in {PLATFORM_FILE}")
+    return (f"the template renderer stopped unexpectedly ({outcome.detail})",
+            "simplify the template around the failing service's values")
+
+
+def _collect(platform: Platform, template: str, entry: str, services: list[Service], outcome: worker.Outcome
+             ) -> tuple[dict[str, list[Any]], list[Problem]]:
+    """The objects an entry file rendered per service, and its problems, each naming its service."""
     out: dict[str, list[Any]] = {}
     problems: list[Problem] = []
-    for service, ctx in zip(services, contexts, strict=True):
-        try:
-            out[service.name] = renderer.render(template, files, entry, ctx)
-        except TemplateFailure as exc:
-            problems.append(Problem(f"{TEMPLATES_DIR}/{template}/{exc.file}", exc.line, 0, "",
-                                    exc.message, f"while rendering service '{service.name}'"))
+    for i, result in sorted(outcome.results.items()):
+        if isinstance(result, TemplateFailure):
+            problems.append(Problem(f"{TEMPLATES_DIR}/{template}/{result.file}", result.line, 0, "",
+                                    result.message, f"while rendering service '{services[i].name}'"))
+        else:
+            out[services[i].name] = result
+    if outcome.stopped is not None:
+        message, hint = _stopped(platform, outcome)
+        problems.append(Problem(f"{TEMPLATES_DIR}/{template}/{entry}", 0, 0, "",
+                                f"{message} while rendering service '{services[outcome.at].name}'", hint))
     return out, problems
 
 
 def _finish_base(service: Service, template: str, produced: list[tuple[str, list[Any]]],
-                 scoped: frozenset[tuple[str, str]], allowed: frozenset[tuple[str, str]] | None
+                 scoped: frozenset[tuple[str, str]], allowed: frozenset[tuple[str, str]] | None,
+                 complete: bool = True
                  ) -> tuple[list[dict[str, Any]], list[Problem]]:
     objects: list[dict[str, Any]] = []
     problems: list[Problem] = []
     for entry, objs in produced:
         problems.extend(_check_objects(service, template, entry, objs, scoped, allowed))
         objects.extend(o for o in objs if isinstance(o, dict))
-    if not problems and not any(_has_app_container(o) for o in objects
+    # an entry that failed for this service has its own problem; its missing workload is no news
+    if complete and not problems and not any(_has_app_container(o) for o in objects
                                 if o.get("kind") in kustomize.WORKLOAD_KINDS):
             problems.append(Problem(f"{TEMPLATES_DIR}/{template}", 0, 0, "",
                                     "the template renders no Deployment or StatefulSet with a container "
@@ -150,18 +164,28 @@ def _claim_kinds(platform: Platform) -> list[tuple[str, str]]:
 
 def render_bases(platform: Platform, values: dict[str, dict[str, Any]]
                  ) -> tuple[dict[str, list[dict[str, Any]]], list[Problem]]:
-    """Render every service's template with its base ``values``, a batch per template file."""
+    """Render every service's template with its base ``values``, a batch per template file, in a worker."""
     problems: list[Problem] = []
     produced: dict[str, list[tuple[str, list[Any]]]] = {s.name: [] for s in platform.services}
     by_template: dict[str, list[Service]] = {}
+    incomplete: set[str] = set()
     for service in platform.services:
         by_template.setdefault(service.template, []).append(service)
+    # every entry file of every template, rendered in one budgeted worker
+    jobs: list[tuple[str, str, list[Service]]] = []
+    work: list[worker.Job] = []
     for template, services in sorted(by_template.items()):
-        for entry, renderer in entries(platform.templates[template]):
-            results, found = _render_entry(platform, template, entry, renderer, services, values)
-            problems.extend(found)
-            for name, objs in results.items():
-                produced[name].append((entry, objs))
+        files = platform.templates[template]
+        for entry, renderer in entries(files):
+            jobs.append((template, entry, services))
+            work.append(worker.Job(renderer, template, files, entry,
+                                   [_context(platform, s, values[s.name]) for s in services]))
+    for (template, entry, services), outcome in zip(jobs, worker.render(work, platform.budget), strict=True):
+        results, found = _collect(platform, template, entry, services, outcome)
+        problems.extend(found)
+        incomplete.update(s.name for s in services if s.name not in results)
+        for name, objs in results.items():
+            produced[name].append((entry, objs))
     bases: dict[str, list[dict[str, Any]]] = {}
     # only namespaced objects, and with teamResources listed, only those kinds (and the claims)
     scoped = cluster_scoped(platform.crossplane)
@@ -169,7 +193,7 @@ def render_bases(platform: Platform, values: dict[str, dict[str, Any]]
         if platform.team_resources else None
     for service in platform.services:
         bases[service.name], found = _finish_base(service, service.template, produced[service.name], scoped,
-                                                  allowed)
+                                                  allowed, service.name not in incomplete)
         problems.extend(found)
     return bases, problems
 

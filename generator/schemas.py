@@ -138,6 +138,15 @@ PLATFORM: dict[str, Any] = {
             },
         },
         "defaults": _VALUES,
+        # what a template may cost per service (README "Template budgets")
+        "limits": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "templateSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+                "templateMemoryMiB": {"type": "integer", "minimum": 64, "maximum": 65536},
+            },
+        },
     },
 }
 

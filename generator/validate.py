@@ -9,13 +9,25 @@ together as one :class:`~generator.errors.InputError`.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from . import schemas
 from .errors import InputError, Problem
 from .infrastructure import InfraKind, check_crossplane, claims_for, offered_kinds
 from .load import ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, TEMPLATES_DIR, Sources
-from .model import Cluster, CodeOwners, Environment, Layer, Platform, Service, Sync, Team, protected_names
+from .model import (
+    Cluster,
+    CodeOwners,
+    Environment,
+    Layer,
+    Platform,
+    Service,
+    Sync,
+    Team,
+    TemplateBudget,
+    protected_names,
+)
 from .schemas import did_you_mean
 from .yamlio import Located
 
@@ -51,6 +63,11 @@ def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], di
     if found:
         return None
     data = doc.data
+    seconds = (data.get("limits") or {}).get("templateSeconds")
+    if isinstance(seconds, float) and math.isnan(seconds):  # NaN passes every bound of the schema
+        problems.append(doc.problem(("limits", "templateSeconds"), "expected a number of seconds, got .nan",
+                                    "use a number such as 30"))
+        return None
     path = data["gitops"].get("path", "rendered")
     if any(part in ("", ".", "..") for part in path.split("/")):
         problems.append(doc.problem(("gitops", "path"), f"'{path}' must stay inside the repo",
@@ -116,6 +133,11 @@ def _codeowners(doc: Located, gitops_path: str) -> list[Problem]:
         return [doc.problem(("codeowners", "path"), f"'{declared['path']}' is inside the output tree "
                             f"'{gitops_path}'", "choose another codeowners.path or gitops.path")]
     return []
+def _budget(limits: dict[str, Any]) -> TemplateBudget:
+    """The template budget from platform.yaml ``limits`` (already schema-checked), defaults elsewhere."""
+    default = TemplateBudget()
+    return TemplateBudget(seconds=float(limits.get("templateSeconds", default.seconds)),
+                          memory_mib=int(limits.get("templateMemoryMiB", default.memory_mib)))
 
 
 def _environment(doc: Located, problems: list[Problem]) -> Environment | None:
@@ -383,4 +405,5 @@ def validate(sources: Sources) -> Platform:
         infra_kinds=kinds or {},
         codeowners=CodeOwners(**data["codeowners"]) if data.get("codeowners") else None,
         team_resources=tuple((r["group"], r["kind"]) for r in data.get("teamResources") or ()),
+        budget=_budget(data.get("limits") or {}),
     )

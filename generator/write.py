@@ -37,6 +37,7 @@ import os
 import shutil
 import signal
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -270,6 +271,11 @@ def lock(out: Path, shown: str | None = None) -> Iterator[None]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 pid = _holder(fd)
+                for _ in range(50):  # the holder writes its pid just after locking: give it a moment
+                    if pid:
+                        break
+                    time.sleep(0.01)
+                    pid = _holder(fd)
                 os.close(fd)
                 fd = -1
                 raise OutputError(f"output folder {name} is being written by another platform-gen render"

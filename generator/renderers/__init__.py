@@ -4,7 +4,10 @@ A renderer takes a template's files (relative name -> text, read by ``load``), t
 entry file to render and one context per service; it returns, per context, the
 Kubernetes objects the entry produces, or raises :class:`TemplateFailure` with the
 template line when known. Renderers work on batches so that per-template set-up
-(compiling, starting an interpreter) is paid once per template, not per service.
+(compiling, starting an interpreter) is paid once per template, not per service; a
+failing batch of several contexts may raise without saying which context failed,
+as the caller then renders them one by one. ``worker`` runs a renderer in a child
+process under a time and memory budget.
 """
 
 from __future__ import annotations
@@ -31,11 +34,15 @@ RenderMany = Callable[[str, dict[str, str], str, Sequence[dict[str, Any]]], list
 
 @dataclass(frozen=True)
 class Renderer:
-    """A template language: the suffix of its entry files and its batch render function."""
+    """A template language: the suffix of its entry files and its batch render function.
+
+    ``batched``: rendering many contexts in one call is much faster than one by one.
+    """
 
     name: str
     suffix: str
     render_many: RenderMany
+    batched: bool = False
 
     def render(self, template: str, files: dict[str, str], entry: str, context: dict[str, Any]) -> list[Any]:
         """Render one context."""
@@ -47,7 +54,7 @@ def _registry() -> tuple[Renderer, ...]:
 
     return (
         Renderer("jinja2", ".yaml.j2", jinja.render_many),
-        Renderer("jsonnet", ".jsonnet", jsonnet.render_many),
+        Renderer("jsonnet", ".jsonnet", jsonnet.render_many, batched=True),
     )
 
 

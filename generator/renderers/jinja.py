@@ -59,6 +59,8 @@ def _render(env: SandboxedEnvironment, entry: str, context: dict[str, Any]) -> l
         raise TemplateFailure(entry, _line_in(exc, entry), f"undefined value: {exc.message}") from None
     except jinja2.TemplateError as exc:
         raise TemplateFailure(entry, _line_in(exc, entry), f"template error: {exc}") from None
+    except MemoryError:
+        raise  # over the memory budget (see worker), not a template error
     except Exception as exc:  # errors raised by template code (e.g. a bad filter argument)
         raise TemplateFailure(entry, _line_in(exc, entry), f"{type(exc).__name__}: {exc}") from None
     try:

@@ -3,8 +3,12 @@
 An entry file is ``function(ctx) ...`` returning an object or a list of objects.
 All services of a template are evaluated in one run of the interpreter (the
 standard library is loaded once), and only if that fails is each service evaluated
-alone, to say which one broke. Imports are served from the template's own files in
-memory, so a template cannot read anything outside its folder.
+alone, to say which one broke. The contexts reach that run as a top-level argument
+of a wrapper that calls the entry once per context, not as an external variable:
+``std.extVar`` is global, so any template could read every service's context
+through it, while a function argument is seen only by its function. Imports are
+served from the template's own files in memory, so a template cannot read anything
+outside its folder.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ def _failure(entry: str, exc: RuntimeError) -> Exception:
     match = _LOC.search(text)
     line = int(match.group("line")) if match and match.group("file") == entry else 0
     first = text.splitlines()[0] if text else "evaluation failed"
+    if "undefined external variable" in first:
+        first += " (a template sees only its service's context, as its argument: function(ctx) ...)"
     return TemplateFailure(entry, line, f"jsonnet: {first}")
 
 
@@ -57,20 +63,24 @@ def _objects(entry: str, value: Any) -> list[Any]:
 
 def render_many(template: str, files: dict[str, str], entry: str,
                 contexts: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    """Evaluate ``entry`` (a function of ``ctx``) for every context."""
+    """Evaluate ``entry`` (a function of ``ctx``) for every context.
+
+    If several contexts fail together, raise without saying which; the caller renders them one by one.
+    """
     from . import TemplateFailure
 
     importer = _importer(template, files, entry)
-    snippet = f"local t = import {json.dumps(entry)};\n" \
-              "if std.isFunction(t) then [t(c) for c in std.extVar('ctxs')] else error 'not a function'\n"
+    snippet = f"function(ctxs)\nlocal t = import {json.dumps(entry)};\n" \
+              "if std.isFunction(t) then [t(c) for c in ctxs] else error 'not a function'\n"
     try:
         out = _jsonnet.evaluate_snippet(
-            _BATCH, snippet, ext_codes={"ctxs": json.dumps(list(contexts), sort_keys=True)},
+            _BATCH, snippet, tla_codes={"ctxs": json.dumps(list(contexts), sort_keys=True)},
             import_callback=importer)
         return [_objects(entry, v) for v in json.loads(out)]
     except RuntimeError:
-        pass  # find the failing context below, with an error naming it
-    results = []
+        if len(contexts) > 1:
+            raise TemplateFailure(entry, 0, "jsonnet: the template failed for one of its services") from None
+    results = []  # one context: evaluate the entry alone, for an error that points into it
     for ctx in contexts:
         try:
             out = _jsonnet.evaluate_snippet(entry, files[entry], tla_codes={"ctx": json.dumps(ctx, sort_keys=True)},

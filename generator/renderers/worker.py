@@ -1,0 +1,327 @@
+"""Render one template file for many services in a worker process, under a time and memory budget.
+
+Jinja's sandbox does not bound loops, and the jsonnet C library cannot be
+interrupted from Python, so a template that never ends or allocates without bound
+could hang the compiler or take the machine's memory. Each template file is
+therefore rendered in a forked child process:
+
+- time: the child writes the number of the service it is rendering into a page of
+  memory shared with the parent; the parent watches it, gives each service the
+  budget from the moment it sees it start, and kills the child when that runs out.
+- memory: the child caps its own address space (``RLIMIT_AS``) at its size right
+  after the fork plus the budget. A forked child starts with its parent's address
+  space, so an absolute cap would depend on how big the parent has grown.
+
+A fork starts at once with the templates and contexts already in memory, so the
+cost per template file is milliseconds, not a new interpreter; results come back
+in one message at the end (template errors at once, so none is lost if a later
+service runs over). A renderer that is faster on many services at once (jsonnet
+loads its standard library once per run) first gets all of them in one call under
+one budget; if that fails or runs out, the services are rendered one at a time,
+each with the budget, so that the failure names its service. Rendering stops at
+the first service over budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import gc
+import mmap
+import os
+import pickle
+import resource
+import selectors
+import signal
+import struct
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..model import TemplateBudget
+from . import Renderer, TemplateFailure
+
+__all__ = ["Job", "Outcome", "render"]
+
+#: The child's exit code after a MemoryError in Python code.
+_MEMORY_EXIT = 86
+#: The child's exit code after an unexpected exception (a bug; its traceback is on the child's stderr).
+_BUG_EXIT = 70
+#: What allocators print when an allocation fails under the cap (jsonnet aborts after printing it).
+_MEMORY_MARKERS = ("memory allocation", "MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory")
+_TAIL = 4096
+_HEADER = struct.Struct("!Q")
+_COUNTER = struct.Struct("q")
+_READ = 1 << 20
+#: How often (seconds) the parent looks at which service the child is rendering.
+_POLL = 0.05
+#: prctl option: the signal a process gets when its parent ends (Linux).
+_PR_SET_PDEATHSIG = 1
+
+Result = list[Any] | TemplateFailure
+Stop = Literal["time", "memory", "crash"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One template file to render for many services."""
+
+    renderer: Renderer
+    template: str
+    files: dict[str, str]
+    entry: str
+    contexts: Sequence[dict[str, Any]]
+
+    def batched(self) -> bool:
+        return self.renderer.batched and len(self.contexts) > 1
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A job's result for each context rendered, by index.
+
+    If ``stopped`` is set, context ``at`` exceeded its budget (``time`` or
+    ``memory``) or crashed the renderer (``detail`` says how); the contexts after
+    it were not rendered and those before it have only their failures here.
+    """
+
+    results: dict[int, Result]
+    stopped: Stop | None = None
+    at: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class _Stop:
+    job: int
+    at: int  # -1: in a batch of all the job's contexts
+    why: Stop
+    detail: str
+    results: dict[int, Result]
+
+
+def render(jobs: Sequence[Job], budget: TemplateBudget) -> list[Outcome]:
+    """Render every job in a worker, each context within ``budget``; a job stops at its first context over it.
+
+    Jobs after a stopped one are rendered in a new worker.
+    """
+    outcomes: list[Outcome] = []
+    one_by_one = False
+    while len(outcomes) < len(jobs):
+        done, stop = _run(jobs, len(outcomes), one_by_one, budget)
+        outcomes.extend(done)
+        if stop is None:
+            continue
+        if stop.at < 0 and jobs[stop.job].batched() and not one_by_one:
+            one_by_one = True  # the batch as a whole ran out: again one context at a time, to name the culprit
+            continue
+        one_by_one = False
+        outcomes.append(Outcome(stop.results, stop.why, max(stop.at, 0), stop.detail))
+    return outcomes
+
+
+# --- the child -------------------------------------------------------------------------------
+
+
+def _send(fd: int, frame: tuple[Any, ...]) -> None:
+    data = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _limit_memory(mib: int) -> None:
+    """Cap this process's address space at its current size plus ``mib`` MiB."""
+    try:
+        # procfs is read for this process's own size, not for input; without it (macOS) no cap is set
+        with open("/proc/self/statm", "rb") as f:
+            size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return
+    limit = size + mib * 2**20
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    if soft == resource.RLIM_INFINITY or limit < soft:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _mark(progress: mmap.mmap, job: int, at: int) -> None:
+    _COUNTER.pack_into(progress, 0, (job << 32) + at + 1)
+
+
+def _work(send: Callable[[tuple[Any, ...]], None], progress: mmap.mmap, jobs: Sequence[Job], start: int,
+          one_by_one: bool) -> None:
+    for j in range(start, len(jobs)):
+        job = jobs[j]
+        _mark(progress, j, -1)
+        if job.batched() and not (one_by_one and j == start):
+            try:
+                send(("all", j, job.renderer.render_many(job.template, job.files, job.entry, job.contexts)))
+                continue
+            except TemplateFailure:
+                pass  # locate the failures below
+        results: list[list[Any] | None] = []
+        for i, ctx in enumerate(job.contexts):
+            _mark(progress, j, i)
+            try:
+                results.append(job.renderer.render(job.template, job.files, job.entry, ctx))
+            except TemplateFailure as exc:
+                send(("failed", j, i, exc.file, exc.line, exc.message))
+                results.append(None)
+        send(("each", j, results))
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when ``parent`` ends, so a runaway template cannot outlive it."""
+    if sys.platform == "linux":
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it ended before that took effect
+        os._exit(_BUG_EXIT)
+
+
+def _child(parent: int, out: int, err: int, run: Callable[[Callable[[tuple[Any, ...]], None]], None],
+           mib: int) -> None:
+    """The forked child: never returns, never runs the parent's clean-up (atexit, finally blocks)."""
+    code = _BUG_EXIT
+    try:
+        # Ctrl-C reaches the parent, which stops the child; the child itself carries on till then
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _die_with(parent)
+        # a fatal error here (jsonnet aborts when an allocation fails) is reported by the parent
+        faulthandler.disable()
+        os.dup2(err, 2)
+        _limit_memory(mib)
+        run(lambda frame: _send(out, frame))
+        code = 0
+    except MemoryError:
+        code = _MEMORY_EXIT
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            os.write(2, traceback.format_exc().encode(errors="replace")[-_TAIL:])
+    finally:
+        os._exit(code)
+
+
+# --- the parent ------------------------------------------------------------------------------
+
+
+def _fork(run: Callable[[Callable[[tuple[Any, ...]], None]], None], mib: int) -> tuple[int, int, int]:
+    """Start the child; return its pid and the read ends of its result and stderr pipes."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    # Objects that exist now are left out of the child's garbage collections: a collection
+    # would otherwise touch, and so copy, every page of the parent's heap.
+    parent = os.getpid()
+    gc.freeze()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            os.close(out_r)
+            os.close(err_r)
+            _child(parent, out_w, err_w, run, mib)
+    finally:
+        gc.unfreeze()
+        os.close(out_w)
+        os.close(err_w)
+    return pid, out_r, err_r
+
+
+def _describe(status: int, err: bytes) -> str:
+    if os.WIFSIGNALED(status):
+        how = f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    else:
+        how = f"exit code {os.waitstatus_to_exitcode(status)}"
+    last = err.decode(errors="replace").strip().splitlines()[-1:]
+    return how + (f": {last[0]}" if last else "")
+
+
+def _run(jobs: Sequence[Job], start: int, one_by_one: bool, budget: TemplateBudget
+         ) -> tuple[list[Outcome], _Stop | None]:
+    """One worker, from job ``start``: the outcomes of the jobs it completed, and where it stopped."""
+    with mmap.mmap(-1, _COUNTER.size) as progress:
+        _mark(progress, start, -1)
+        pid, out_r, err_r = _fork(lambda send: _work(send, progress, jobs, start, one_by_one), budget.memory_mib)
+        results: dict[int, dict[int, Result]] = {}
+        done: list[Outcome] = []
+        buf = bytearray()
+        err = bytearray()
+        timed_out = False
+        status = None
+        sel = selectors.DefaultSelector()
+        try:
+            sel.register(out_r, selectors.EVENT_READ)
+            sel.register(err_r, selectors.EVENT_READ)
+            current = -1
+            deadline = time.monotonic() + budget.seconds
+            while sel.get_map():
+                now = time.monotonic()
+                started = _COUNTER.unpack_from(progress)[0]
+                if started != current:
+                    current, deadline = started, now + budget.seconds
+                if now >= deadline:
+                    timed_out = True
+                    break
+                for key, _events in sel.select(min(deadline - now, _POLL)):
+                    fd = int(key.fd)
+                    chunk = os.read(fd, _READ)
+                    if not chunk:
+                        sel.unregister(fd)
+                    elif fd == err_r:
+                        err += chunk
+                        del err[:-_TAIL]
+                    else:
+                        buf += chunk
+                        _receive(buf, results, done)
+            if not timed_out:
+                status = os.waitpid(pid, 0)[1]
+        finally:
+            sel.close()
+            if status is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(out_r)
+            os.close(err_r)
+        mark = _COUNTER.unpack_from(progress)[0]
+
+    job, at = mark >> 32, (mark & 0xFFFFFFFF) - 1
+    if job < start + len(done):  # stopped after sending a job's results, before starting the next
+        job, at = start + len(done), -1
+    partial = results.get(job, {})
+    if timed_out:
+        return done, _Stop(job, at, "time", "", partial)
+    assert status is not None
+    tail = bytes(err)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and start + len(done) == len(jobs):
+        return done, None
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _BUG_EXIT:
+        raise RuntimeError(f"the template worker for {jobs[job].template}/{jobs[job].entry} failed:\n"
+                           + tail.decode(errors="replace"))
+    if (os.WIFEXITED(status) and os.WEXITSTATUS(status) == _MEMORY_EXIT) \
+            or any(m.encode() in tail for m in _MEMORY_MARKERS):
+        return done, _Stop(job, at, "memory", "", partial)
+    return done, _Stop(job, at, "crash", _describe(status, tail), partial)
+
+
+def _receive(buf: bytearray, results: dict[int, dict[int, Result]], done: list[Outcome]) -> None:
+    """Take the complete messages off the front of ``buf``; a job's last one completes its outcome."""
+    while len(buf) >= _HEADER.size and len(buf) >= _HEADER.size + _HEADER.unpack_from(buf)[0]:
+        size = _HEADER.unpack_from(buf)[0]
+        frame = pickle.loads(buf[_HEADER.size:_HEADER.size + size])
+        del buf[:_HEADER.size + size]
+        mine = results.setdefault(frame[1], {})
+        if frame[0] == "failed":
+            mine[frame[2]] = TemplateFailure(frame[3], frame[4], frame[5])
+            continue
+        if frame[0] == "all":
+            mine.update(enumerate(frame[2]))
+        else:
+            mine.update((i, r) for i, r in enumerate(frame[2]) if r is not None)
+        done.append(Outcome(dict(sorted(mine.items()))))

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from .errors import Problem
+from .limits import MAX_DEPTH, MAX_PROBLEMS_PER_FILE, MAX_STRING, control_char
 
 __all__ = [
     "Located",
@@ -99,7 +100,7 @@ def _walk(
             if not isinstance(knode, yaml.ScalarNode):
                 problems.append(Problem(file, *_tuple(_mark(knode)), _fmt(path), "keys must be plain scalars"))
                 continue
-            key = _constructor.construct_object(knode)
+            key = _scalar_value(knode, path, file, problems)
             if not isinstance(key, str):
                 key = str(key) if not isinstance(key, bool) else str(key).lower()
             child = (*path, key)
@@ -116,7 +117,95 @@ def _walk(
         return [
             _walk(item, (*path, i), file, keys, values, problems) for i, item in enumerate(node.value)
         ]
-    return _constructor.construct_object(node)
+    return _scalar_value(node, path, file, problems)
+
+
+def _scalar_value(node: yaml.Node, path: KeyPath, file: str, problems: list[Problem]) -> Any:
+    try:
+        value = _constructor.construct_object(node)
+    except (ValueError, OverflowError) as exc:  # e.g. a timestamp with month 13
+        problems.append(Problem(file, *_tuple(_mark(node)), _fmt(path), f"invalid value: {exc}",
+                                "quote it to make it a string"))
+        return None
+    if isinstance(value, str):
+        _check_string(value, node, path, file, problems)
+    return value
+
+
+def _check_string(value: str, node: yaml.Node, path: KeyPath, file: str, problems: list[Problem]) -> None:
+    """Strings are bounded and free of control characters (they end up in manifests)."""
+    if len(value) > MAX_STRING:
+        problems.append(Problem(file, *_tuple(_mark(node)), _fmt(path),
+                                f"string of {len(value)} characters is longer than the limit of {MAX_STRING}",
+                                "keep large content out of the platform repo's YAML"))
+        return
+    bad = control_char(value)
+    if bad is not None:
+        problems.append(Problem(file, *_tuple(_mark(node)), _fmt(path), f"{bad} is not allowed",
+                                "only tab and newline may appear in a value; remove it"))
+
+
+def _screen(text: str, file: str) -> list[Problem]:
+    """Refuse anchors, aliases and too-deep nesting from the event stream, before any node is built.
+
+    Aliases would let a kilobyte expand into gigabytes (an alias bomb) and nothing in
+    the platform repo needs them; nesting is bounded so that no stage recurses too deep.
+    """
+    problems: list[Problem] = []
+    # one frame per open collection: [is mapping, children seen, current key or index]
+    stack: list[list[Any]] = []
+
+    def path() -> KeyPath:
+        return tuple(frame[2] for frame in stack if frame[2] is not None)
+
+    def enter(event: Any) -> KeyPath:
+        """Account for one node in its parent; its key path."""
+        if stack:
+            frame = stack[-1]
+            if frame[0]:
+                if frame[1] % 2 == 0:  # a key
+                    frame[2] = None
+                    frame[1] += 1
+                    here = path()
+                    frame[2] = event.value if isinstance(event, yaml.ScalarEvent) else "?"
+                    return here
+                frame[1] += 1
+            else:
+                frame[2] = frame[1]
+                frame[1] += 1
+        return path()
+
+    capped = False
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if not isinstance(event, (yaml.NodeEvent, yaml.CollectionEndEvent)):
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                stack.pop()
+                continue
+            here = enter(event)
+            mark = event.start_mark
+            where = (file, mark.line + 1 if mark else 0, mark.column + 1 if mark else 0, _fmt(here))
+            if len(problems) >= MAX_PROBLEMS_PER_FILE:
+                capped = True
+            elif isinstance(event, yaml.AliasEvent):
+                problems.append(Problem(*where, "aliases (*name) are not supported",
+                                        "write the value out; layering is done by platform-gen"))
+            elif event.anchor is not None:
+                problems.append(Problem(*where, "anchors (&name) are not supported",
+                                        "write the value out; layering is done by platform-gen"))
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(stack) >= MAX_DEPTH:
+                    problems.append(Problem(*where, f"nested more than {MAX_DEPTH} levels deep",
+                                            "flatten the structure"))
+                    return problems
+                stack.append([isinstance(event, yaml.MappingStartEvent), 0, None])
+    except yaml.YAMLError as exc:
+        problems.append(parse_error(file, exc))
+    if capped:
+        problems.append(Problem(file, 0, 0, "", f"more problems of this kind; only the first "
+                                f"{MAX_PROBLEMS_PER_FILE} are shown"))
+    return problems
 
 
 def _tuple(pos: Pos) -> tuple[int, int]:
@@ -139,6 +228,9 @@ def parse_error(file: str, exc: yaml.YAMLError) -> Problem:
 
 def load_located(text: str, file: str) -> tuple[Located | None, list[Problem]]:
     """Parse one YAML document, returning it with positions, or the problems found."""
+    screened = _screen(text, file)
+    if screened:
+        return None, screened
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -329,6 +421,9 @@ def safe_load_all(text: str) -> list[Any]:
 
 def load_located_all(text: str, file: str) -> tuple[list[Located], list[Problem]]:
     """Parse every document of a multi-document YAML file, with positions."""
+    screened = _screen(text, file)
+    if screened:
+        return [], screened
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.YAMLError as exc:
@@ -340,6 +435,10 @@ def load_located_all(text: str, file: str) -> tuple[list[Located], list[Problem]
             continue
         keys: dict[KeyPath, Pos] = {}
         values: dict[KeyPath, Pos] = {}
-        data = _walk(node, (), file, keys, values, problems)
+        try:
+            data = _walk(node, (), file, keys, values, problems)
+        except yaml.YAMLError as exc:
+            problems.append(parse_error(file, exc))
+            continue
         docs.append(Located(file, data, keys, values))
     return docs, problems

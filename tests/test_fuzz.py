@@ -36,6 +36,9 @@ YAML_INPUTS = [f for f in INPUTS if f.endswith((".yaml", ".yml"))]
 _text = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
     ["", "\n", "1.4.2\n", "\x85", "\x7f", "\x00", "*a", "&a x", "- [", "{", "!!python/object:x {}", "<<",
      "2026-13-45", "9" * 5000, "${x}", "{{ x }}", "local x = ", "@", "---\n", "~", "true", "-1", ".nan"])
+_RAW = ["2026-13-45", "&a x", "*a", "!!binary x", "!!timestamp x", "[" * 80 + "]" * 80, "9" * 5000, "0x" + "f" * 5000,
+        '"a\\x85b"', '"\\x7f"', '"1.4.2\\n"', "{a: 1, a: 2}", "[a, &b c, *b]", "? [a]\n: b", "!!python/name:os.system",
+        "<<: {a: 1}", "|\n  text", '"\\ud800"', "1e400", "-.inf", ".nan", "0o17", "2026-01-01 10:00:00"]
 _scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | _text
 _values: st.SearchStrategy[Any] = st.recursive(
     _scalars,
@@ -76,6 +79,14 @@ def mutations(draw: st.DrawFn) -> tuple[str, bytes]:
         path = draw(st.sampled_from(_paths(docs[d])))
         docs[d] = _replace(docs[d], path, draw(_values))
         return rel, yamlio.dump_all(docs).encode("utf-8")
+    lines = text.splitlines(keepends=True)
+    values = [i for i, line in enumerate(lines) if ": " in line and not line.lstrip().startswith("#")]
+    if values and draw(st.booleans()):
+        # a value written as raw YAML: what a person could type after the colon
+        i = draw(st.sampled_from(values))
+        raw = draw(st.sampled_from(_RAW) | _text.map(lambda t: t.replace("\n", " ")))
+        lines[i] = lines[i][: lines[i].index(": ") + 2] + raw + "\n"
+        return rel, "".join(lines).encode("utf-8")
     start = draw(st.integers(0, len(text)))
     end = draw(st.integers(start, min(len(text), start + 40)))
     new = draw(_text | st.binary(max_size=8).map(lambda b: b.decode("latin-1")))

@@ -209,7 +209,7 @@ def _build_cluster(kustomize: Kustomize, out: Path, overlays: list[_Overlay], sh
             problems.append(Problem(where, 0, 0, "", f"kustomize warning: {warning}"))
         objs, error = _objects(build.output)
         if objs is None:
-            problems.append(Problem(where, 0, 0, "", f"{kustomize.name} printed {error}",
+            problems.append(Problem(where, 0, 0, "", f"{kustomize.name} printed output that is {error}",
                                     "is --kustomize a real kustomize?"))
             failed.add(o.rel)
             continue
@@ -225,11 +225,9 @@ def _objects(output: str) -> tuple[list[dict[str, Any]] | None, str]:
     try:
         docs = yamlio.safe_load_all(output)
     except yaml.YAMLError:
-        return None, "output that is not YAML"
-    except RecursionError:
-        return None, "output nested too deep"
+        return None, "not YAML"
     if not all(isinstance(d, dict) for d in docs):
-        return None, "output that is not a list of Kubernetes objects"
+        return None, "not Kubernetes objects"
     return docs, ""
 
 
@@ -273,12 +271,24 @@ def _check_built(objs: Iterable[dict[str, Any]], where: str, kube: KubeSchemas,
     return problems, count
 
 
+def _file_objects(path: Path, where: str, problems: list[Problem]) -> list[dict[str, Any]]:
+    """The objects of one file of the tree; a file edited into something else is a finding."""
+    try:
+        objs, error = _objects(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        objs, error = None, f"unreadable ({exc})"
+    if objs is None:
+        problems.append(Problem(where, 0, 0, "", f"the file is {error}", "run 'platform-gen render'"))
+        return []
+    return objs
+
+
 def _check_argocd(out: Path, shown: str) -> tuple[list[Problem], int]:
     problems: list[Problem] = []
     count = 0
     for path in sorted((out / "argocd").rglob("*.yaml")):
         where = f"{shown}/{path.relative_to(out).as_posix()}"
-        for obj in yamlio.safe_load_all(path.read_text(encoding="utf-8")):
+        for obj in _file_objects(path, where, problems):
             count += 1
             kind = str(obj.get("kind"))
             if obj.get("apiVersion") != "argoproj.io/v1alpha1" or kind not in crdschema.ARGOCD_KINDS:
@@ -297,7 +307,7 @@ def _check_platform(out: Path, shown: str, kube: KubeSchemas) -> tuple[list[Prob
         if path.name == "kustomization.yaml":
             continue
         where = f"{shown}/{path.relative_to(out).as_posix()}"
-        for obj in yamlio.safe_load_all(path.read_text(encoding="utf-8")):
+        for obj in _file_objects(path, where, problems):
             count += 1
             api, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
             try:

@@ -237,8 +237,11 @@ def load(root: Path) -> Sources:
     crossplane: list[Located] = []
     xp_dir = root / CROSSPLANE_DIR
     if xp_dir.is_dir():
-        for path in reader.files(xp_dir):
-            if path.suffix in (".yaml", ".yml"):
+        xp_files = reader.files(xp_dir)
+        for path in xp_files:
+            if path.suffix == ".yml" and path.with_suffix(".yaml") in xp_files:
+                continue  # the pair is reported once, for the .yaml file
+            if path.suffix in (".yaml", ".yml") and reader.pair(path):
                 crossplane.extend(reader.yaml_multi(path))
 
     return Sources(

@@ -123,13 +123,27 @@ def _walk(
 def _scalar_value(node: yaml.Node, path: KeyPath, file: str, problems: list[Problem]) -> Any:
     try:
         value = _constructor.construct_object(node)
-    except (ValueError, OverflowError) as exc:  # e.g. a timestamp with month 13
-        problems.append(Problem(file, *_tuple(_mark(node)), _fmt(path), f"invalid value: {exc}",
+    except yaml.YAMLError:
+        raise
+    except Exception as exc:
+        # PyYAML's scalar constructors raise anything on bad input: ValueError for month
+        # 13, AttributeError for "!!timestamp x", KeyError for "!!bool q"
+        problems.append(Problem(file, *_tuple(_mark(node)), _fmt(path), f"invalid value: {_why(node, exc)}",
                                 "quote it to make it a string"))
         return None
+    finally:
+        # the shared constructor would otherwise keep every node (and a failed one blocks reuse)
+        _constructor.constructed_objects.pop(node, None)
+        _constructor.recursive_objects.pop(node, None)
     if isinstance(value, str):
         _check_string(value, node, path, file, problems)
     return value
+
+
+def _why(node: yaml.Node, exc: Exception) -> str:
+    if isinstance(exc, ValueError):
+        return str(exc)
+    return f"not a valid {str(node.tag).rsplit(':', 1)[-1]}"
 
 
 def _check_string(value: str, node: yaml.Node, path: KeyPath, file: str, problems: list[Problem]) -> None:
@@ -409,14 +423,55 @@ def dump_all(docs: list[Any]) -> str:
     return "---\n".join(dump(d) for d in docs)
 
 
+_BAD_VALUE = (ValueError, OverflowError, AttributeError, TypeError, KeyError, IndexError)
+
+
+class UnsafeYAMLError(yaml.YAMLError):
+    """Generated YAML that would be unsafe or impossible to load (aliases, bad values)."""
+
+
+def _no_aliases(text: str) -> None:
+    if "*" not in text:  # every alias is written with a '*'; most texts have none
+        return
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            raise UnsafeYAMLError(f"aliases (*name) are not supported{where}")
+
+
 def safe_load(text: str) -> Any:
-    """Plain (unlocated) load with the C loader, for tool output."""
-    return yaml.load(text, Loader=_Loader)
+    """Plain (unlocated) load with the C loader, for tool and template output.
+
+    Like :func:`safe_load_all`, every failure is a ``yaml.YAMLError``.
+    """
+    _no_aliases(text)
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError:
+        raise
+    except _BAD_VALUE as exc:
+        raise UnsafeYAMLError(f"invalid value: {exc}") from None
+    except RecursionError:
+        raise UnsafeYAMLError("nested too deep") from None
 
 
 def safe_load_all(text: str) -> list[Any]:
-    """Plain multi-document load with the C loader, for tool output."""
-    return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
+    """Plain multi-document load with the C loader, for tool and template output.
+
+    Aliases are refused (an alias bomb would expand without bound), and values that
+    cannot be built (a timestamp with month 13) or nest too deep raise ``yaml.YAMLError``
+    like any syntax error, so callers need to catch only that.
+    """
+    _no_aliases(text)
+    try:
+        return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
+    except yaml.YAMLError:
+        raise
+    except _BAD_VALUE as exc:
+        raise UnsafeYAMLError(f"invalid value: {exc}") from None
+    except RecursionError:
+        raise UnsafeYAMLError("nested too deep") from None
 
 
 def load_located_all(text: str, file: str) -> tuple[list[Located], list[Problem]]:

@@ -260,7 +260,7 @@ def test_invalid_timestamp_is_a_problem_not_a_crash(example: Path, run: Run) -> 
 # --- .yaml beside .yml -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rel", [DEV, CFG, PLATFORM])
+@pytest.mark.parametrize("rel", [DEV, CFG, PLATFORM, XRD])
 def test_yaml_beside_yml_is_an_error(example: Path, run: Run, rel: str) -> None:
     (example / rel).with_suffix(".yml").write_text((example / rel).read_text())
     _refused(run, example, f"{rel[:-5]}.yml: error: both {Path(rel).name} and {Path(rel).stem}.yml exist")
@@ -340,6 +340,44 @@ def test_kustomize_that_builds_nothing_is_a_finding(rendered_once: Path, run: Ru
     name = Path(path).name
     expected = {"true": f"{name} build built no objects", "silent": f"{name} build built no objects",
                 "garbage": f"{name} build printed output that is not YAML",
-                "scalars": f"{name} build printed output that is not a list of Kubernetes objects"}[tool]
+                "scalars": f"{name} build printed output that is not Kubernetes objects"}[tool]
     overlay = "rendered/services/payment-service/overlays/prod/prod-us/kustomization.yaml"
     assert f"{overlay}: error: {expected}" in err.splitlines(), err
+
+
+# --- YAML that templates and tools produce --------------------------------------------------------
+
+SERVICE_TPL = "platform-config/templates/web-service/service.yaml.j2"
+
+
+@pytest.mark.parametrize(("snippet", "message"), [
+    ("  bad: 2026-13-45\n", "invalid value: month must be in 1..12"),
+    ("  a: &a [x, x, x, x, x, x, x, x, x, x]\n  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "  c: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n", "aliases (*name) are not supported"),
+])
+def test_template_output_that_cannot_be_loaded_is_an_input_error(example: Path, run: Run, snippet: str,
+                                                                  message: str) -> None:
+    path = example / SERVICE_TPL
+    text = path.read_text()
+    path.write_text(text.replace("metadata:\n", "metadata:\n" + snippet, 1))
+    err = _refused(run, example)
+    assert message in err and SERVICE_TPL in err, err
+
+
+def test_tree_files_edited_into_garbage_are_findings(rendered_once: Path, run: Run) -> None:
+    with (rendered_once / "rendered/argocd/platform.yaml").open("a") as fh:
+        fh.write("a: [\n")
+    (rendered_once / "rendered/platform/crossplane/functions.yaml").write_text("- x\n")
+    code, _out, err = run("validate", "--root", rendered_once)
+    assert code == 1, err
+    lines = err.splitlines()
+    assert "rendered/argocd/platform.yaml: error: the file is not YAML" in lines, err
+    assert "rendered/platform/crossplane/functions.yaml: error: the file is not Kubernetes objects" in lines, err
+
+
+def test_explicit_tags_with_bad_values_are_problems() -> None:
+    _loc, problems = yamlio.load_located("a: !!timestamp x\nb: !!int x\nc: !!bool q\n", "f.yaml")
+    assert [str(p) for p in problems] == [
+        "f.yaml:1:4: a: invalid value: not a valid timestamp",
+        "f.yaml:2:4: b: invalid value: invalid literal for int() with base 10: 'x'",
+        "f.yaml:3:4: c: invalid value: not a valid bool"]

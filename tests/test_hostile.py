@@ -381,3 +381,12 @@ def test_explicit_tags_with_bad_values_are_problems() -> None:
         "f.yaml:1:4: a: invalid value: not a valid timestamp",
         "f.yaml:2:4: b: invalid value: invalid literal for int() with base 10: 'x'",
         "f.yaml:3:4: c: invalid value: not a valid bool"]
+
+
+@pytest.mark.parametrize("kind", ["-.inf", "null", "[a]"])
+def test_template_rendering_a_non_string_kind_is_an_input_error(example: Path, run: Run, kind: str) -> None:
+    rel = "platform-config/templates/web-service/autoscaling.yaml.j2"
+    edit(example, rel, "kind: HorizontalPodAutoscaler", f"kind: {kind}")
+    err = _refused(run, example)
+    assert f"{rel}: error: [0]: rendered document 1 for service 'auth-service' is not a Kubernetes object" \
+        in err.splitlines(), err

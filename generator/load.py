@@ -84,6 +84,9 @@ class _Reader:
         rel = self.rel(path)
         if not self.inside(path):
             return None
+        if not path.is_file():  # a FIFO or a device would block or never end
+            self.problems.append(Problem(rel, 0, 0, "", "not a regular file"))
+            return None
         try:
             with path.open("rb") as fh:
                 data = fh.read(MAX_FILE_BYTES + 1)

@@ -390,3 +390,11 @@ def test_template_rendering_a_non_string_kind_is_an_input_error(example: Path, r
     err = _refused(run, example)
     assert f"{rel}: error: [0]: rendered document 1 for service 'auth-service' is not a Kubernetes object" \
         in err.splitlines(), err
+
+
+def test_link_to_a_fifo_inside_the_repo_is_not_opened(example: Path, run: Run) -> None:
+    fifo = example / "platform-config/fifo"
+    os.mkfifo(fifo)
+    (example / CFG).unlink()
+    (example / CFG).symlink_to(Path("../../fifo"))
+    _refused(run, example, f"{CFG}: error: not a regular file")

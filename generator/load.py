@@ -7,6 +7,7 @@ that later stages are pure functions of a :class:`Sources` value.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,6 +167,21 @@ class _Reader:
         return True
 
 
+#: Control characters that no template text may hold (tab, newline and carriage return may).
+_TEMPLATE_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _template_text_ok(text: str, rel: str, problems: list[Problem]) -> bool:
+    found = _TEMPLATE_CONTROL.search(text)
+    if found is None:
+        return True
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    problems.append(Problem(rel, line, column, "", f"control character U+{ord(found.group()):04X} is not allowed "
+                            "in a template", "remove it"))
+    return False
+
+
 def load(root: Path) -> Sources:
     """Read every input of the platform repo at ``root``; problems are collected, not raised."""
     problems: list[Problem] = []
@@ -222,7 +238,7 @@ def load(root: Path) -> Sources:
             for path in reader.files(folder):
                 if path.name.endswith(TEMPLATE_SUFFIXES):
                     text = reader.read_text(path)
-                    if text is not None:
+                    if text is not None and _template_text_ok(text, reader.rel(path), problems):
                         files[path.relative_to(folder).as_posix()] = text
             templates[folder.name] = files
 

@@ -398,3 +398,11 @@ def test_link_to_a_fifo_inside_the_repo_is_not_opened(example: Path, run: Run) -
     (example / CFG).unlink()
     (example / CFG).symlink_to(Path("../../fifo"))
     _refused(run, example, f"{CFG}: error: not a regular file")
+
+
+@pytest.mark.parametrize("rel", ["platform-config/templates/worker/main.jsonnet",
+                                 "platform-config/templates/web-service/service.yaml.j2"])
+def test_nul_in_a_template_is_located_not_a_crash(example: Path, run: Run, rel: str) -> None:
+    path = example / rel
+    path.write_text("\n" + "ab\x00" + path.read_text())
+    _refused(run, example, f"{rel}:2:3: error: control character U+0000 is not allowed in a template")

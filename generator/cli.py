@@ -210,6 +210,7 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, root:
 
         from .consumers import validate_tree
         from .kustomize_tool import find_kustomize
+        from .load import load_yamllint_config
         from .render import MANIFEST
 
         platform, _rendered = compile_platform(opts.root)
@@ -218,9 +219,8 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, root:
         if not (out_dir / MANIFEST).is_file():
             return _emit_error(opts, f"no rendered tree at {shown}", "run 'platform-gen render' first")
         kustomize = find_kustomize(kustomize_path)
-        config_file = opts.root / ".yamllint.yaml"
-        config = (config_file.read_text(encoding="utf-8") if config_file.is_file()
-                  else (resources.files("generator") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
+        config = (load_yamllint_config(opts.root)
+                  or (resources.files("generator") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
         report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs)
         summary = (f"validated {shown}: {report.overlays} overlays in {report.builds} kustomize builds "
                    f"({kustomize.name}), {report.objects} objects against Kubernetes "

@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import Problem
+from .errors import InputError, Problem
 from .limits import MAX_FILE_BYTES, human_bytes
 from .yamlio import Located, load_located
 
-__all__ = ["PLATFORM_FILE", "Sources", "load"]
+__all__ = ["PLATFORM_FILE", "YAMLLINT_FILE", "Sources", "load", "load_yamllint_config"]
 
 PLATFORM_FILE = "platform-config/platform.yaml"
 SERVICES_DIR = "platform-config/services"
@@ -23,6 +23,7 @@ TEMPLATES_DIR = "platform-config/templates"
 CROSSPLANE_DIR = "platform-config/crossplane"
 ENVIRONMENTS_DIR = "environments"
 OVERLAYS_DIR = "overlays"
+YAMLLINT_FILE = ".yamllint.yaml"
 TEMPLATE_SUFFIXES = (".yaml.j2", ".jsonnet", ".libsonnet", ".j2")
 
 
@@ -272,3 +273,31 @@ def load(root: Path) -> Sources:
         crossplane=tuple(crossplane),
         problems=tuple(problems),
     )
+
+
+def load_yamllint_config(root: Path) -> str | None:
+    """The repo's yamllint config (None when it has none), read with the care of every input.
+
+    It stays inside the repo, within the size limit, free of aliases, and cannot make
+    yamllint read other files (``extends`` only names a built-in config).
+    """
+    path = root / YAMLLINT_FILE
+    if not (path.is_file() or path.is_symlink()):
+        return None
+    problems: list[Problem] = []
+    reader = _Reader(root, problems)
+    text = reader.read_text(path)
+    if text is not None:
+        doc, found = load_located(text, YAMLLINT_FILE)
+        problems.extend(found)
+        data = doc.data if doc is not None else None
+        if doc is not None and isinstance(data, dict):
+            if "extends" in data and data["extends"] not in ("default", "relaxed"):
+                problems.append(doc.problem(("extends",), "only the built-in configs 'default' and 'relaxed' "
+                                            "may be extended", "copy the rules you need into this file"))
+            if "ignore-from-file" in data:
+                problems.append(doc.problem(("ignore-from-file",), "ignore-from-file is not supported",
+                                            "list the patterns under 'ignore'", key=True))
+    if problems:
+        raise InputError(problems)
+    return text

@@ -406,3 +406,27 @@ def test_nul_in_a_template_is_located_not_a_crash(example: Path, run: Run, rel: 
     path = example / rel
     path.write_text("\n" + "ab\x00" + path.read_text())
     _refused(run, example, f"{rel}:2:3: error: control character U+0000 is not allowed in a template")
+
+
+# --- the repo's yamllint config is an input too -------------------------------------------------
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (None, ".yamllint.yaml: error: symbolic link to a location outside the repo; not read"),
+    ("extends: ../outside/secret.yaml\n", ".yamllint.yaml:1:10: error: extends: only the built-in configs "
+                                          "'default' and 'relaxed' may be extended"),
+    ("ignore-from-file: ../outside/secret.yaml\n", ".yamllint.yaml:1:1: error: ignore-from-file: "
+                                                   "ignore-from-file is not supported"),
+    ("a: &a [x, x]\nb: [*a, *a]\n", ".yamllint.yaml:2:5: error: b[0]: aliases (*name) are not supported"),
+])
+def test_yamllint_config_is_read_like_any_input(rendered_once: Path, run: Run, secret: Path, content: str | None,
+                                                expected: str) -> None:
+    config = rendered_once / ".yamllint.yaml"
+    if content is None:
+        config.symlink_to(secret)
+    else:
+        config.write_text(content)
+    code, _out, err = run("validate", "--root", rendered_once)
+    assert code == 1, err
+    assert expected in err.splitlines(), err
+    assert "TOP-SECRET" not in err

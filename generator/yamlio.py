@@ -72,7 +72,29 @@ class Located:
         return Problem(self.file, pos.line, pos.column, format_path(path), message, hint)
 
 
-_constructor = yaml.constructor.SafeConstructor()
+#: Integers are bounded to 64 bits (what Kubernetes holds); a 5,000-digit hex number
+#: would otherwise break every message that shows it.
+_INT_RANGE = (-(1 << 63), 1 << 64)
+
+
+def _construct_int(constructor: Any, node: Any) -> int:
+    value: int = yaml.constructor.SafeConstructor.construct_yaml_int(constructor, node)
+    if not _INT_RANGE[0] <= value < _INT_RANGE[1]:
+        raise yaml.constructor.ConstructorError(None, None, "integer outside the 64-bit range", node.start_mark)
+    return value
+
+
+class _Constructor(yaml.constructor.SafeConstructor):
+    """The safe constructor, with bounded integers."""
+
+
+class _BoundedLoader(_Loader):  # type: ignore[misc]
+    """The C loader (for tool and template output), with bounded integers."""
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_constructor = _Constructor()
 
 
 def _mark(node: yaml.Node) -> Pos:
@@ -123,6 +145,10 @@ def _walk(
 def _scalar_value(node: yaml.Node, path: KeyPath, file: str, problems: list[Problem]) -> Any:
     try:
         value = _constructor.construct_object(node)
+    except yaml.constructor.ConstructorError as exc:
+        problems.append(Problem(file, *_tuple(_mark(node)), _fmt(path), f"invalid value: {exc.problem}",
+                                "quote it to make it a string"))
+        return None
     except yaml.YAMLError:
         raise
     except Exception as exc:
@@ -447,7 +473,7 @@ def safe_load(text: str) -> Any:
     """
     _no_aliases(text)
     try:
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_BoundedLoader)
     except yaml.YAMLError:
         raise
     except _BAD_VALUE as exc:
@@ -465,7 +491,7 @@ def safe_load_all(text: str) -> list[Any]:
     """
     _no_aliases(text)
     try:
-        return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
+        return [d for d in yaml.load_all(text, Loader=_BoundedLoader) if d is not None]
     except yaml.YAMLError:
         raise
     except _BAD_VALUE as exc:

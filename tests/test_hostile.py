@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+import yaml
 
 from generator import limits, schemas, yamlio
 
@@ -430,3 +431,10 @@ def test_yamllint_config_is_read_like_any_input(rendered_once: Path, run: Run, s
     assert code == 1, err
     assert expected in err.splitlines(), err
     assert "TOP-SECRET" not in err
+
+
+def test_integers_are_bounded_to_64_bits(example: Path, run: Run) -> None:
+    edit(example, DEV, "order: 0", "order: 0x" + "f" * 5000)
+    _refused(run, example, f"{DEV}:3:8: error: order: invalid value: integer outside the 64-bit range")
+    with pytest.raises(yaml.YAMLError, match="integer outside the 64-bit range"):
+        yamlio.safe_load_all("a: 0x1" + "0" * 16 + "\n")

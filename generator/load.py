@@ -55,30 +55,40 @@ class _Reader:
     def rel(self, path: Path) -> str:
         return _rel(path, self.root)
 
-    def _escaping_link(self, path: Path) -> Path | None:
-        """The first symbolic link on the way from the root to ``path`` that leads out of the repo."""
+    def _stays(self, path: Path) -> bool | None:
+        """Whether ``path`` resolves inside the repo; None for a link loop."""
         try:
             path.resolve().relative_to(self.real)
-            return None
+            return True
         except ValueError:
-            pass
+            return False
+        except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError for a loop
+            return None
+
+    def _escaping_link(self, path: Path) -> tuple[Path, bool | None] | None:
+        """The first symbolic link on the way from the root to ``path`` that leads out of the repo (or loops)."""
+        whole = self._stays(path)
+        if whole:
+            return None
         node = self.root
         for part in path.relative_to(self.root).parts:
             node = node / part
             if node.is_symlink():
-                try:
-                    node.resolve().relative_to(self.real)
-                except ValueError:
-                    return node
-        return path
+                stays = self._stays(node)
+                if not stays:
+                    return node, stays
+        return path, whole
 
     def inside(self, path: Path) -> bool:
         """Whether ``path`` stays inside the repo; else a problem naming the link is recorded."""
-        link = self._escaping_link(path)
-        if link is None:
+        found = self._escaping_link(path)
+        if found is None:
             return True
-        self.problems.append(Problem(self.rel(link), 0, 0, "", "symbolic link to a location outside the repo; "
-                                     "not read", "inputs must be files of the platform repo itself"))
+        link, stays = found
+        message = ("symbolic link that loops; not read" if stays is None
+                   else "symbolic link to a location outside the repo; not read")
+        self.problems.append(Problem(self.rel(link), 0, 0, "", message,
+                                     "inputs must be files of the platform repo itself"))
         return False
 
     def read_bytes(self, path: Path) -> bytes | None:

@@ -438,3 +438,10 @@ def test_integers_are_bounded_to_64_bits(example: Path, run: Run) -> None:
     _refused(run, example, f"{DEV}:3:8: error: order: invalid value: integer outside the 64-bit range")
     with pytest.raises(yaml.YAMLError, match="integer outside the 64-bit range"):
         yamlio.safe_load_all("a: 0x1" + "0" * 16 + "\n")
+
+
+@pytest.mark.parametrize("rel", [CFG, DEV, "platform-config/templates/web-service/service.yaml.j2"])
+def test_link_loop_is_refused_not_a_crash(example: Path, run: Run, rel: str) -> None:
+    (example / rel).unlink()
+    (example / rel).symlink_to(Path(rel).name)
+    _refused(run, example, f"{rel}: error: symbolic link that loops; not read")

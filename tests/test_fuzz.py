@@ -101,7 +101,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_inputs(REPO, tmp_path_factory.mktemp("fuzz") / "repo")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow])
 @given(mutation=mutations())
 def test_render_never_crashes_on_a_mutated_input(pristine: Path, mutation: tuple[str, bytes]) -> None:
@@ -129,7 +129,7 @@ _schema_values: st.SearchStrategy[Any] = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(data=st.data())
 def test_malformed_xrds_are_problems_not_crashes(data: st.DataObject) -> None:
     docs, problems = yamlio.load_located_all(_XRD_TEXT, "definition.yaml")

@@ -195,48 +195,42 @@ def _screen(text: str, file: str) -> list[Problem]:
     # one frame per open collection: [is mapping, children seen, current key or index]
     stack: list[list[Any]] = []
 
-    def path() -> KeyPath:
-        return tuple(frame[2] for frame in stack if frame[2] is not None)
-
-    def enter(event: Any) -> KeyPath:
-        """Account for one node in its parent; its key path."""
+    def enter(event: Any) -> None:
+        """Account for one node in its parent (the key or index it sits at)."""
         if stack:
             frame = stack[-1]
-            if frame[0]:
-                if frame[1] % 2 == 0:  # a key
-                    frame[2] = None
-                    frame[1] += 1
-                    here = path()
-                    frame[2] = event.value if isinstance(event, yaml.ScalarEvent) else "?"
-                    return here
-                frame[1] += 1
-            else:
+            if not frame[0]:
                 frame[2] = frame[1]
-                frame[1] += 1
-        return path()
+            elif frame[1] % 2 == 0:  # a key: the value that follows sits at it
+                frame[2] = event.value if isinstance(event, yaml.ScalarEvent) else "?"
+            frame[1] += 1
+
+    def where(event: Any) -> tuple[str, int, int, str]:
+        mark = event.start_mark
+        here = tuple(frame[2] for frame in stack if frame[2] is not None)
+        return file, mark.line + 1 if mark else 0, mark.column + 1 if mark else 0, _fmt(here)
 
     capped = False
     try:
         for event in yaml.parse(text, Loader=_Loader):
-            if not isinstance(event, (yaml.NodeEvent, yaml.CollectionEndEvent)):
-                continue
             if isinstance(event, yaml.CollectionEndEvent):
                 stack.pop()
                 continue
-            here = enter(event)
-            mark = event.start_mark
-            where = (file, mark.line + 1 if mark else 0, mark.column + 1 if mark else 0, _fmt(here))
-            if len(problems) >= MAX_PROBLEMS_PER_FILE:
-                capped = True
-            elif isinstance(event, yaml.AliasEvent):
-                problems.append(Problem(*where, "aliases (*name) are not supported",
-                                        "write the value out; layering is done by platform-gen"))
-            elif event.anchor is not None:
-                problems.append(Problem(*where, "anchors (&name) are not supported",
-                                        "write the value out; layering is done by platform-gen"))
+            if not isinstance(event, yaml.NodeEvent):
+                continue
+            enter(event)
+            if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
+                if len(problems) >= MAX_PROBLEMS_PER_FILE:
+                    capped = True
+                elif isinstance(event, yaml.AliasEvent):
+                    problems.append(Problem(*where(event), "aliases (*name) are not supported",
+                                            "write the value out; layering is done by platform-gen"))
+                else:
+                    problems.append(Problem(*where(event), "anchors (&name) are not supported",
+                                            "write the value out; layering is done by platform-gen"))
             if isinstance(event, yaml.CollectionStartEvent):
                 if len(stack) >= MAX_DEPTH:
-                    problems.append(Problem(*where, f"nested more than {MAX_DEPTH} levels deep",
+                    problems.append(Problem(*where(event), f"nested more than {MAX_DEPTH} levels deep",
                                             "flatten the structure"))
                     return problems
                 stack.append([isinstance(event, yaml.MappingStartEvent), 0, None])

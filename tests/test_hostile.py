@@ -445,3 +445,12 @@ def test_link_loop_is_refused_not_a_crash(example: Path, run: Run, rel: str) -> 
     (example / rel).unlink()
     (example / rel).symlink_to(Path(rel).name)
     _refused(run, example, f"{rel}: error: symbolic link that loops; not read")
+
+
+def test_echoed_input_cannot_forge_lines_of_the_report(example: Path, run: Run) -> None:
+    edit(example, CFG, "team: payments", 'team: "x\\nplatform-config/platform.yaml:1:1: error: forged\\e[31m"')
+    err = _refused(run, example)
+    assert not any(line.startswith("platform-config/platform.yaml:1:1") for line in err.splitlines()), err
+    assert "\x1b" not in err
+    assert (f"{CFG}:2:7: error: team: unknown team 'x\\nplatform-config/platform.yaml:1:1: error: forged\\x1b[31m'"
+            in err.splitlines()), err

@@ -230,7 +230,13 @@ def go_pattern(pattern: str) -> str:
         re.compile(converted)
     except (re.error, RecursionError, OverflowError) as exc:
         raise ValueError(f"invalid pattern {pattern[:60]!r}: {exc}") from None
+    if converted != pattern and len(_WRITTEN) < 10_000:
+        _WRITTEN[converted] = pattern
     return converted
+
+
+#: Converted pattern -> the pattern as the XRD or CRD wrote it, for messages.
+_WRITTEN: dict[str, str] = {}
 
 
 def _search(pattern: str, text: str) -> bool:
@@ -350,10 +356,20 @@ def _messages(error: ValidationError) -> Iterator[tuple[KeyPath, str]]:
         types: Any = error.validator_value
         names = [types] if isinstance(types, str) else list(types)
         yield path, f"{_brief(error.instance)} is not of type {', '.join(map(repr, names))}"
+    elif error.validator == "pattern" and isinstance(error.validator_value, str):
+        written = _WRITTEN.get(error.validator_value, error.validator_value)
+        yield path, f"{_brief(error.instance)} does not match {written!r}"
     elif error.validator == "enum":
         yield path, f"{_brief(error.instance)} is not one of {_show(error.validator_value)}"
     else:
-        yield path, str(error.message)
+        message = str(error.message)
+        try:
+            whole = repr(error.instance)
+        except ValueError:  # an integer too long to print
+            whole = ""
+        if len(whole) > 60 and whole in message:  # never echo a whole large value
+            message = message.replace(whole, _brief(error.instance))
+        yield path, message
 
 
 def _show(value: Any) -> str:

@@ -284,6 +284,7 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
 
         from .consumers import validate_tree
         from .kustomize_tool import find_kustomize
+        from .load import load_yamllint_config
 
         platform, rendered = compile_platform(opts.root)
         out_dir = opts.out_dir(platform)
@@ -298,9 +299,8 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
             if refused is not None:
                 return refused
         kustomize = find_kustomize(kustomize_path)
-        config_file = opts.root / ".yamllint.yaml"
-        config = (config_file.read_text(encoding="utf-8") if config_file.is_file()
-                  else (resources.files("generator") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
+        config = (load_yamllint_config(opts.root)
+                  or (resources.files("generator") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
         report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs)
         summary = (f"validated {shown}: {report.overlays} overlays in {report.builds} kustomize builds "
                    f"({kustomize.name}), {report.objects} objects against Kubernetes "

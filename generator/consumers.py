@@ -182,9 +182,10 @@ def _build_cluster(kustomize: Kustomize, out: Path, overlays: list[_Overlay], sh
     runs = 1
     per: dict[str, list[dict[str, Any]]] = {o.rel: [] for o in overlays}
     problems: list[Problem] = []
-    if batch.ok and not batch.warnings:
+    built, _error = _objects(batch.output)
+    if batch.ok and not batch.warnings and built:
         index = {(o.service, o.env, o.cluster): o.rel for o in overlays}
-        for obj in yamlio.safe_load_all(batch.output):
+        for obj in built:
             lab = (obj.get("metadata") or {}).get("labels") or {}
             rel = index.get((str(lab.get(L.NAME)), str(lab.get(L.ENVIRONMENT)), str(lab.get(L.CLUSTER))))
             if rel is None:
@@ -192,21 +193,48 @@ def _build_cluster(kustomize: Kustomize, out: Path, overlays: list[_Overlay], sh
                                         f"({L.NAME}, {L.ENVIRONMENT}, {L.CLUSTER})"))
                 continue
             per[rel].append(obj)
+        problems.extend(_empty(per, shown, kustomize))
         return per, problems, runs
     # find which overlays fail or warn
+    failed: set[str] = set()
     for o in overlays:
         build = kustomize.build(out / o.rel)
         runs += 1
         where = f"{shown}/{o.rel}/kustomization.yaml"
         if not build.ok:
             problems.append(Problem(where, 0, 0, "", f"kustomize build failed: {build.error}"))
+            failed.add(o.rel)
             continue
         for warning in build.warnings:
             problems.append(Problem(where, 0, 0, "", f"kustomize warning: {warning}"))
-        per[o.rel].extend(yamlio.safe_load_all(build.output))
+        objs, error = _objects(build.output)
+        if objs is None:
+            problems.append(Problem(where, 0, 0, "", f"{kustomize.name} printed output that is {error}",
+                                    "is --kustomize a real kustomize?"))
+            failed.add(o.rel)
+            continue
+        per[o.rel].extend(objs)
+    problems.extend(_empty({rel: objs for rel, objs in per.items() if rel not in failed}, shown, kustomize))
     if batch.ok and batch.warnings and not problems:
         problems.append(Problem(shown, 0, 0, "", "kustomize warning: " + "; ".join(batch.warnings)))
     return per, problems, runs
+
+
+def _objects(output: str) -> tuple[list[dict[str, Any]] | None, str]:
+    """The objects kustomize printed, or None and what is wrong with its output."""
+    try:
+        docs = yamlio.safe_load_all(output)
+    except yaml.YAMLError:
+        return None, "not YAML"
+    if not all(isinstance(d, dict) for d in docs):
+        return None, "not Kubernetes objects"
+    return docs, ""
+
+
+def _empty(per: dict[str, list[dict[str, Any]]], shown: str, kustomize: Kustomize) -> list[Problem]:
+    """Every overlay has objects (a base renders a workload at least): none built is a finding."""
+    return [Problem(f"{shown}/{rel}/kustomization.yaml", 0, 0, "", f"{kustomize.name} built no objects",
+                    "is --kustomize a real kustomize?") for rel, objs in sorted(per.items()) if not objs]
 
 
 def _obj_key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
@@ -243,12 +271,24 @@ def _check_built(objs: Iterable[dict[str, Any]], where: str, kube: KubeSchemas,
     return problems, count
 
 
+def _file_objects(path: Path, where: str, problems: list[Problem]) -> list[dict[str, Any]]:
+    """The objects of one file of the tree; a file edited into something else is a finding."""
+    try:
+        objs, error = _objects(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        objs, error = None, f"unreadable ({exc})"
+    if objs is None:
+        problems.append(Problem(where, 0, 0, "", f"the file is {error}", "run 'platform-gen render'"))
+        return []
+    return objs
+
+
 def _check_argocd(out: Path, shown: str) -> tuple[list[Problem], int]:
     problems: list[Problem] = []
     count = 0
     for path in sorted((out / "argocd").rglob("*.yaml")):
         where = f"{shown}/{path.relative_to(out).as_posix()}"
-        for obj in yamlio.safe_load_all(path.read_text(encoding="utf-8")):
+        for obj in _file_objects(path, where, problems):
             count += 1
             kind = str(obj.get("kind"))
             if obj.get("apiVersion") != "argoproj.io/v1alpha1" or kind not in crdschema.ARGOCD_KINDS:
@@ -267,7 +307,7 @@ def _check_platform(out: Path, shown: str, kube: KubeSchemas) -> tuple[list[Prob
         if path.name == "kustomization.yaml":
             continue
         where = f"{shown}/{path.relative_to(out).as_posix()}"
-        for obj in yamlio.safe_load_all(path.read_text(encoding="utf-8")):
+        for obj in _file_objects(path, where, problems):
             count += 1
             api, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
             try:

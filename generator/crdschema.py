@@ -125,10 +125,16 @@ def _with_required(required: Iterable[str] | None, names: Iterable[str]) -> list
     return out
 
 
-def _convert(node: Mapping[str, Any], strict: bool) -> dict[str, Any]:
+def _convert(node: Any, strict: bool) -> Any:
+    if not isinstance(node, Mapping):
+        return copy.deepcopy(node)  # true/false, or not a schema at all: check_schema says so
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _NAMED and isinstance(value, Mapping):
+        if key == "pattern" and isinstance(value, str):
+            out[key] = go_pattern(value)
+        elif key == "patternProperties" and isinstance(value, Mapping):
+            out[key] = {go_pattern(str(name)): _convert(sub, strict) for name, sub in value.items()}
+        elif key in _NAMED and isinstance(value, Mapping):
             out[key] = {name: _convert(sub, strict) for name, sub in value.items()}
         elif key in _MANY and isinstance(value, list):
             out[key] = [_convert(sub, strict) for sub in value]
@@ -182,6 +188,62 @@ def _convert(node: Mapping[str, Any], strict: bool) -> dict[str, Any]:
         if isinstance(out.get("enum"), list) and None not in out["enum"]:
             out["enum"] = [*out["enum"], None]
     return out
+
+
+def go_pattern(pattern: str) -> str:
+    """A Kubernetes (Go RE2) ``pattern`` for Python's ``re``: ``$`` ends the text.
+
+    In Go, ``$`` matches only at the end of the text; in Python it also matches before
+    a final newline, so "abc\\n" would pass ``^[a-z]+$``. Every ``$`` outside a
+    character class becomes ``\\Z``. The pattern must compile, else ``ValueError``.
+    """
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            if char == "]":
+                in_class = False
+        elif char == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "^":
+                out.append("[^")
+                i += 2
+            else:
+                out.append(char)
+                i += 1
+            if pattern[i:i + 1] == "]":  # a leading ] is a literal
+                out.append("]")
+                i += 1
+            continue
+        elif char == "$":
+            char = "\\Z"
+        out.append(char)
+        i += 1
+    converted = "".join(out)
+    try:
+        re.compile(converted)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise ValueError(f"invalid pattern {pattern[:60]!r}: {exc}") from None
+    if converted != pattern and len(_WRITTEN) < 10_000:
+        _WRITTEN[converted] = pattern
+    return converted
+
+
+#: Converted pattern -> the pattern as the XRD or CRD wrote it, for messages.
+_WRITTEN: dict[str, str] = {}
+
+
+def _search(pattern: str, text: str) -> bool:
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:
+        return False
 
 
 def _is_int_or_string_any_of(any_of: Any) -> bool:
@@ -242,9 +304,9 @@ def xrd_parameter_schema(
     )
     if chosen is None:
         raise ValueError("CompositeResourceDefinition has no referenceable or served version")
-    node: Any = (chosen.get("schema") or {}).get("openAPIV3Schema")
-    for key in ("spec", "parameters"):
-        node = ((node or {}).get("properties") or {}).get(key)
+    node: Any = chosen.get("schema")
+    for key in ("openAPIV3Schema", "properties", "spec", "properties", "parameters"):
+        node = node.get(key) if isinstance(node, Mapping) else None
     if not isinstance(node, Mapping):
         return None
     return to_json_schema(node, strict=strict)
@@ -288,16 +350,26 @@ def _messages(error: ValidationError) -> Iterator[tuple[KeyPath, str]]:
         props = sch.get("properties") or {}
         patterns = list(sch.get("patternProperties") or {})
         for name in error.instance:
-            if name not in props and not any(re.search(p, str(name)) for p in patterns):
+            if name not in props and not any(_search(p, str(name)) for p in patterns):
                 yield (*path, name), f"{_UNKNOWN_FIELD}{name!r}"
     elif error.validator == "type":
         types: Any = error.validator_value
         names = [types] if isinstance(types, str) else list(types)
         yield path, f"{_brief(error.instance)} is not of type {', '.join(map(repr, names))}"
+    elif error.validator == "pattern" and isinstance(error.validator_value, str):
+        written = _WRITTEN.get(error.validator_value, error.validator_value)
+        yield path, f"{_brief(error.instance)} does not match {written!r}"
     elif error.validator == "enum":
         yield path, f"{_brief(error.instance)} is not one of {_show(error.validator_value)}"
     else:
-        yield path, str(error.message)
+        message = str(error.message)
+        try:
+            whole = repr(error.instance)
+        except ValueError:  # an integer too long to print
+            whole = ""
+        if len(whole) > 60 and whole in message:  # never echo a whole large value
+            message = message.replace(whole, _brief(error.instance))
+        yield path, message
 
 
 def _show(value: Any) -> str:
@@ -349,11 +421,15 @@ def fill_defaults(instance: Any, schema: Mapping[str, Any]) -> Any:
     are absent are not created unless they have a default themselves. Works on
     OpenAPI and converted schemas alike; the input is not modified.
     """
+    if not isinstance(schema, Mapping):
+        return instance
     if isinstance(instance, Mapping):
-        props: Mapping[str, Any] = schema.get("properties") or {}
+        props: Any = schema.get("properties") or {}
+        if not isinstance(props, Mapping):
+            props = {}
         merged = dict(instance)
         for name, sub in props.items():
-            if "default" in sub and (
+            if isinstance(sub, Mapping) and "default" in sub and (
                 name not in merged or (merged[name] is None and not _nullable(sub))
             ):
                 merged[name] = copy.deepcopy(sub["default"])

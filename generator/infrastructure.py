@@ -111,16 +111,38 @@ def check_crossplane(docs: tuple[Located, ...]) -> list[Problem]:
                     problems.extend(crdschema.located_problems(
                         doc, crdschema.validate(inp, pt), base=("spec", "pipeline", i, "input")))
         if d["kind"] == "CompositeResourceDefinition":
-            try:
-                params = crdschema.xrd_parameter_schema(d)
-                if params is not None:
-                    jsonschema.Draft7Validator.check_schema(params)
-            except ValueError as exc:
-                problems.append(doc.problem(("spec", "versions"), str(exc)))
-            except jsonschema.SchemaError as exc:
-                problems.append(doc.problem(("spec", "versions"), f"the parameters schema is invalid: {exc.message}",
-                                            "use OpenAPI v3 types: string, integer, number, boolean, object, array"))
+            problems.extend(_check_xrd_schemas(doc))
     return problems
+
+
+_SCHEMA_HINT = "use OpenAPI v3 types: string, integer, number, boolean, object, array"
+
+
+def _check_xrd_schemas(doc: Located) -> list[Problem]:
+    """An XRD's parameter schema, and each version's whole schema, must be valid schemas."""
+    d = doc.data
+    try:
+        params = crdschema.xrd_parameter_schema(d)
+        if params is not None:
+            jsonschema.Draft7Validator.check_schema(params)
+    except ValueError as exc:
+        return [doc.problem(("spec", "versions"), str(exc))]
+    except jsonschema.SchemaError as exc:
+        return [doc.problem(("spec", "versions"), f"the parameters schema is invalid: {exc.message}", _SCHEMA_HINT)]
+    except RecursionError:
+        return [doc.problem(("spec", "versions"), "the parameters schema is nested too deep")]
+    for i, version in enumerate(d["spec"].get("versions") or []):
+        openapi = (version.get("schema") or {}).get("openAPIV3Schema") if isinstance(version, dict) else None
+        if not isinstance(openapi, dict):
+            continue
+        where = ("spec", "versions", i, "schema", "openAPIV3Schema")
+        try:
+            jsonschema.Draft7Validator.check_schema(crdschema.resource_schema(openapi))
+        except (ValueError, TypeError) as exc:
+            return [doc.problem(where, f"invalid schema: {exc}", _SCHEMA_HINT)]
+        except jsonschema.SchemaError as exc:
+            return [doc.problem(where, f"invalid schema: {exc.message}", _SCHEMA_HINT)]
+    return []
 
 
 def offered_kinds(docs: tuple[Located, ...], problems: list[Problem]) -> dict[str, InfraKind]:

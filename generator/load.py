@@ -6,13 +6,16 @@ that later stages are pure functions of a :class:`Sources` value.
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import Problem
+from .errors import InputError, Problem
+from .limits import MAX_FILE_BYTES, human_bytes
 from .yamlio import Located, load_located
 
-__all__ = ["PLATFORM_FILE", "Sources", "load"]
+__all__ = ["PLATFORM_FILE", "YAMLLINT_FILE", "Sources", "load", "load_yamllint_config"]
 
 PLATFORM_FILE = "platform-config/platform.yaml"
 SERVICES_DIR = "platform-config/services"
@@ -20,6 +23,7 @@ TEMPLATES_DIR = "platform-config/templates"
 CROSSPLANE_DIR = "platform-config/crossplane"
 ENVIRONMENTS_DIR = "environments"
 OVERLAYS_DIR = "overlays"
+YAMLLINT_FILE = ".yamllint.yaml"
 TEMPLATE_SUFFIXES = (".yaml.j2", ".jsonnet", ".libsonnet", ".j2")
 
 
@@ -40,47 +44,164 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _read_yaml(path: Path, root: Path, problems: list[Problem]) -> Located | None:
-    rel = _rel(path, root)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        problems.append(Problem(rel, 0, 0, "", "not valid UTF-8 text"))
-        return None
-    except OSError as exc:
-        problems.append(Problem(rel, 0, 0, "", f"cannot read: {exc.strerror}"))
-        return None
-    doc, found = load_located(text, rel)
-    problems.extend(found)
-    return doc
+class _Reader:
+    """Reads input files for :func:`load`: inside the repo, bounded in size, decoded with a location."""
+
+    def __init__(self, root: Path, problems: list[Problem]) -> None:
+        self.root = root
+        self.real = root.resolve()
+        self.problems = problems
+
+    def rel(self, path: Path) -> str:
+        return _rel(path, self.root)
+
+    def _stays(self, path: Path) -> bool | None:
+        """Whether ``path`` resolves inside the repo; None for a link loop."""
+        try:
+            path.resolve().relative_to(self.real)
+            return True
+        except ValueError:
+            return False
+        except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError for a loop
+            return None
+
+    def _escaping_link(self, path: Path) -> tuple[Path, bool | None] | None:
+        """The first symbolic link on the way from the root to ``path`` that leads out of the repo (or loops)."""
+        whole = self._stays(path)
+        if whole:
+            return None
+        node = self.root
+        for part in path.relative_to(self.root).parts:
+            node = node / part
+            if node.is_symlink():
+                stays = self._stays(node)
+                if not stays:
+                    return node, stays
+        return path, whole
+
+    def inside(self, path: Path) -> bool:
+        """Whether ``path`` stays inside the repo; else a problem naming the link is recorded."""
+        found = self._escaping_link(path)
+        if found is None:
+            return True
+        link, stays = found
+        message = ("symbolic link that loops; not read" if stays is None
+                   else "symbolic link to a location outside the repo; not read")
+        self.problems.append(Problem(self.rel(link), 0, 0, "", message,
+                                     "inputs must be files of the platform repo itself"))
+        return False
+
+    def read_bytes(self, path: Path) -> bytes | None:
+        """The bytes of one input file, or None (with a problem recorded)."""
+        rel = self.rel(path)
+        if not self.inside(path):
+            return None
+        if not path.is_file():  # a FIFO or a device would block or never end
+            self.problems.append(Problem(rel, 0, 0, "", "not a regular file"))
+            return None
+        try:
+            with path.open("rb") as fh:
+                data = fh.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            self.problems.append(Problem(rel, 0, 0, "", f"cannot read: {exc.strerror or exc}"))
+            return None
+        if len(data) > MAX_FILE_BYTES:
+            self.problems.append(Problem(rel, 0, 0, "", f"file is larger than the limit of "
+                                         f"{human_bytes(MAX_FILE_BYTES)}", "split it or keep it out of the repo"))
+            return None
+        return data
+
+    def read_text(self, path: Path) -> str | None:
+        """One input file as UTF-8 text; a decoding error is located at the first bad byte."""
+        data = self.read_bytes(path)
+        if data is None:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line_start = data.rfind(b"\n", 0, exc.start) + 1
+            line = data.count(b"\n", 0, exc.start) + 1
+            column = len(data[line_start:exc.start].decode("utf-8", errors="replace")) + 1
+            self.problems.append(Problem(self.rel(path), line, column, "",
+                                         f"not valid UTF-8: byte 0x{data[exc.start]:02X} cannot be decoded",
+                                         "save the file as UTF-8"))
+            return None
+
+    def yaml(self, path: Path) -> Located | None:
+        text = self.read_text(path)
+        if text is None:
+            return None
+        doc, found = load_located(text, self.rel(path))
+        self.problems.extend(found)
+        return doc
+
+    def yaml_multi(self, path: Path) -> list[Located]:
+        from .yamlio import load_located_all
+
+        text = self.read_text(path)
+        if text is None:
+            return []
+        docs, found = load_located_all(text, self.rel(path))
+        self.problems.extend(found)
+        return docs
+
+    def files(self, folder: Path) -> list[Path]:
+        """Files below ``folder``, sorted; links leading out of the repo are refused, not followed."""
+        if not self.inside(folder):
+            return []
+        found: list[Path] = []
+        for dirpath, dirnames, filenames in os.walk(folder):
+            here = Path(dirpath)
+            for name in sorted(dirnames):
+                sub = here / name
+                if sub.is_symlink():
+                    # never descend through a link (loops); one leading out of the repo is reported
+                    self.inside(sub)
+            dirnames[:] = sorted(d for d in dirnames if not (here / d).is_symlink())
+            for name in filenames:
+                path = here / name
+                if path.is_symlink() and not self.inside(path):
+                    continue
+                if path.is_file():
+                    found.append(path)
+        return sorted(found)
+
+    def pair(self, path: Path) -> bool:
+        """False (with a problem) when both ``x.yaml`` and ``x.yml`` exist: neither is chosen silently."""
+        other = path.with_suffix(".yml" if path.suffix == ".yaml" else ".yaml")
+        if path.suffix in (".yaml", ".yml") and (other.is_file() or other.is_symlink()):
+            yaml_file = path if path.suffix == ".yaml" else other
+            self.problems.append(Problem(self.rel(yaml_file.with_suffix(".yml")), 0, 0, "",
+                                         f"both {yaml_file.name} and {yaml_file.with_suffix('.yml').name} exist",
+                                         "keep one of them"))
+            return False
+        return True
 
 
-def _files(folder: Path) -> list[Path]:
-    """Regular files below ``folder``, sorted, not following links out of it."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+#: Control characters that no template text may hold (tab, newline and carriage return may).
+_TEMPLATE_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _read_yaml_multi(path: Path, root: Path, problems: list[Problem]) -> list[Located]:
-    from .yamlio import load_located_all
-
-    rel = _rel(path, root)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(rel, 0, 0, "", f"cannot read: {exc}"))
-        return []
-    docs, found = load_located_all(text, rel)
-    problems.extend(found)
-    return docs
+def _template_text_ok(text: str, rel: str, problems: list[Problem]) -> bool:
+    found = _TEMPLATE_CONTROL.search(text)
+    if found is None:
+        return True
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    problems.append(Problem(rel, line, column, "", f"control character U+{ord(found.group()):04X} is not allowed "
+                            "in a template", "remove it"))
+    return False
 
 
 def load(root: Path) -> Sources:
     """Read every input of the platform repo at ``root``; problems are collected, not raised."""
     problems: list[Problem] = []
+    reader = _Reader(root, problems)
     platform_path = root / PLATFORM_FILE
     platform = None
-    if platform_path.is_file():
-        platform = _read_yaml(platform_path, root, problems)
+    if platform_path.is_file() or platform_path.is_symlink():
+        if reader.pair(platform_path):
+            platform = reader.yaml(platform_path)
     else:
         problems.append(
             Problem(PLATFORM_FILE, 0, 0, "", "file not found",
@@ -89,8 +210,16 @@ def load(root: Path) -> Sources:
 
     environments: list[Located] = []
     env_dir = root / ENVIRONMENTS_DIR
-    for path in sorted(env_dir.glob("*.yaml")) + sorted(env_dir.glob("*.yml")):
-        doc = _read_yaml(path, root, problems)
+    env_paths = [p for p in sorted(env_dir.glob("*.yaml")) + sorted(env_dir.glob("*.yml"))
+                 if p.is_file() or p.is_symlink()]
+    if env_dir.is_dir() and not reader.inside(env_dir):
+        env_paths = []
+    for path in env_paths:
+        if path.suffix == ".yml" and path.with_suffix(".yaml") in env_paths:
+            continue  # the pair is reported once, for the .yaml file
+        if not reader.pair(path):
+            continue
+        doc = reader.yaml(path)
         if doc is not None:
             environments.append(doc)
     if not environments and not problems:
@@ -99,44 +228,51 @@ def load(root: Path) -> Sources:
 
     services: list[tuple[str, Located]] = []
     svc_dir = root / SERVICES_DIR
-    if svc_dir.is_dir():
+    if svc_dir.is_dir() and reader.inside(svc_dir):
         for folder in sorted(p for p in svc_dir.iterdir() if p.is_dir()):
             cfg = folder / "config.yaml"
-            if not cfg.is_file():
+            if not (cfg.is_file() or cfg.is_symlink()):
                 problems.append(Problem(_rel(folder, root), 0, 0, "", "service folder without config.yaml",
                                         "add config.yaml or remove the folder"))
                 continue
-            doc = _read_yaml(cfg, root, problems)
+            if not reader.pair(cfg):
+                continue
+            doc = reader.yaml(cfg)
             if doc is not None:
                 services.append((folder.name, doc))
 
     templates: dict[str, dict[str, str]] = {}
     tpl_dir = root / TEMPLATES_DIR
-    if tpl_dir.is_dir():
+    if tpl_dir.is_dir() and reader.inside(tpl_dir):
         for folder in sorted(p for p in tpl_dir.iterdir() if p.is_dir()):
             files: dict[str, str] = {}
-            for path in _files(folder):
+            for path in reader.files(folder):
                 if path.name.endswith(TEMPLATE_SUFFIXES):
-                    try:
-                        files[path.relative_to(folder).as_posix()] = path.read_text(encoding="utf-8")
-                    except (OSError, UnicodeDecodeError) as exc:
-                        problems.append(Problem(_rel(path, root), 0, 0, "", f"cannot read: {exc}"))
+                    text = reader.read_text(path)
+                    if text is not None and _template_text_ok(text, reader.rel(path), problems):
+                        files[path.relative_to(folder).as_posix()] = text
             templates[folder.name] = files
 
     components: dict[str, dict[str, bytes]] = {}
     ov_dir = root / OVERLAYS_DIR
-    if ov_dir.is_dir():
+    if ov_dir.is_dir() and reader.inside(ov_dir):
         for folder in sorted(p for p in ov_dir.iterdir() if p.is_dir()):
-            components[folder.name] = {
-                p.relative_to(folder).as_posix(): p.read_bytes() for p in _files(folder)
-            }
+            component: dict[str, bytes] = {}
+            for path in reader.files(folder):
+                data = reader.read_bytes(path)
+                if data is not None:
+                    component[path.relative_to(folder).as_posix()] = data
+            components[folder.name] = component
 
     crossplane: list[Located] = []
     xp_dir = root / CROSSPLANE_DIR
     if xp_dir.is_dir():
-        for path in _files(xp_dir):
-            if path.suffix in (".yaml", ".yml"):
-                crossplane.extend(_read_yaml_multi(path, root, problems))
+        xp_files = reader.files(xp_dir)
+        for path in xp_files:
+            if path.suffix == ".yml" and path.with_suffix(".yaml") in xp_files:
+                continue  # the pair is reported once, for the .yaml file
+            if path.suffix in (".yaml", ".yml") and reader.pair(path):
+                crossplane.extend(reader.yaml_multi(path))
 
     return Sources(
         platform=platform,
@@ -147,3 +283,31 @@ def load(root: Path) -> Sources:
         crossplane=tuple(crossplane),
         problems=tuple(problems),
     )
+
+
+def load_yamllint_config(root: Path) -> str | None:
+    """The repo's yamllint config (None when it has none), read with the care of every input.
+
+    It stays inside the repo, within the size limit, free of aliases, and cannot make
+    yamllint read other files (``extends`` only names a built-in config).
+    """
+    path = root / YAMLLINT_FILE
+    if not (path.is_file() or path.is_symlink()):
+        return None
+    problems: list[Problem] = []
+    reader = _Reader(root, problems)
+    text = reader.read_text(path)
+    if text is not None:
+        doc, found = load_located(text, YAMLLINT_FILE)
+        problems.extend(found)
+        data = doc.data if doc is not None else None
+        if doc is not None and isinstance(data, dict):
+            if "extends" in data and data["extends"] not in ("default", "relaxed"):
+                problems.append(doc.problem(("extends",), "only the built-in configs 'default' and 'relaxed' "
+                                            "may be extended", "copy the rules you need into this file"))
+            if "ignore-from-file" in data:
+                problems.append(doc.problem(("ignore-from-file",), "ignore-from-file is not supported",
+                                            "list the patterns under 'ignore'", key=True))
+    if problems:
+        raise InputError(problems)
+    return text

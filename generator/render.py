@@ -146,8 +146,14 @@ def _finish_base(service: Service, template: str, produced: list[tuple[str, list
                                     "the template renders no Deployment or StatefulSet with a container "
                                     f"named '{kustomize.APP_CONTAINER}'",
                                     "overlays patch the image, replicas, resources and env of that container"))
-    objects.sort(key=lambda o: (o.get("kind", ""), o.get("metadata", {}).get("name", "")))
+    objects.sort(key=_object_order)
     return objects, problems
+
+
+def _object_order(obj: dict[str, Any]) -> tuple[str, str]:
+    # also for documents that are not objects (already problems): a kind of -.inf must not crash
+    meta = obj.get("metadata")
+    return str(obj.get("kind", "")), str(meta.get("name", "")) if isinstance(meta, dict) else ""
 
 
 def _has_app_container(workload: dict[str, Any]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,14 +27,22 @@ def to_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    """Input echoed in a message (a name with a newline, an escape sequence) cannot forge lines."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def problems_text(problems: Sequence[Problem], style: Style = _plain) -> str:
     """``file:line:col: key.path: message`` lines, each with its hint below."""
     lines = []
     for p in problems:
-        lines.append(f"{style(p.location(), bold=True)}: {style('error', fg='red')}: "
-                     + (f"{p.path}: " if p.path else "") + p.message)
+        lines.append(f"{style(_one_line(p.location()), bold=True)}: {style('error', fg='red')}: "
+                     + _one_line((f"{p.path}: " if p.path else "") + p.message))
         if p.hint:
-            lines.append(f"  {style('hint', fg='cyan')}: {p.hint}")
+            lines.append(f"  {style('hint', fg='cyan')}: {_one_line(p.hint)}")
     n = len(problems)
     lines.append(f"{n} problem{'s' if n != 1 else ''} found; nothing was written.")
     return "\n".join(lines) + "\n"

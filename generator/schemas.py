@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from .errors import Problem
+from .limits import MAX_DESCRIPTION
 from .yamlio import Located
 
 __all__ = [
@@ -26,15 +27,21 @@ __all__ = [
     "did_you_mean",
 ]
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-SERVICE_NAME = r"^[a-z][a-z0-9-]*$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z"
+SERVICE_NAME = r"^[a-z]([a-z0-9-]*[a-z0-9])?\Z"
+HTTPS_URL = r"^https://\S+\Z"
+PATH = r"^/\S*\Z"
+NO_SPACE = r"^\S+\Z"
+ONE_LINE = r"^\S(.*\S)?\Z"
+# Patterns end in \Z, never $: jsonschema applies them with re.search, and Python's $
+# also matches before a final newline ("1.4.2\n" would pass).
+QUANTITY = {"type": ["string", "integer", "number"], "pattern": r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?\Z"}
 #: A code owner as GitHub's CODEOWNERS takes it: @org/team, @user or an e-mail address.
-HANDLE = r"^(@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(/[A-Za-z0-9][A-Za-z0-9._-]*)?|[^@\s]+@[^@\s]+\.[^@\s]+)$"
+HANDLE = r"^(@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(/[A-Za-z0-9][A-Za-z0-9._-]*)?|[^@\s]+@[^@\s]+\.[^@\s]+)\Z"
 #: Where GitHub reads a CODEOWNERS file, relative to the repository's root.
 CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
-KIND = r"^[A-Z][A-Za-z0-9]*$"
-API_GROUP = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$"
-QUANTITY = {"type": ["string", "integer", "number"], "pattern": r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"}
+KIND = r"^[A-Z][A-Za-z0-9]*\Z"
+API_GROUP = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?\Z"
 
 _RESOURCE_MAP = {
     "type": "object",
@@ -44,8 +51,8 @@ _RESOURCE_MAP = {
 
 #: Values that may vary per environment and cluster (the overlays patch them).
 ENV_VALUE_PROPS: dict[str, Any] = {
-    "image": {"type": "string", "minLength": 1, "pattern": r"^[^\s:@]+(:[0-9]+)?[^\s:@]*$"},
-    "tag": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"},
+    "image": {"type": "string", "minLength": 1, "pattern": r"^[^\s:@]+(:[0-9]+)?[^\s:@]*\Z"},
+    "tag": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z"},
     "replicas": {"type": "integer", "minimum": 0, "maximum": 1000},
     "resources": {
         "type": "object",
@@ -54,7 +61,7 @@ ENV_VALUE_PROPS: dict[str, Any] = {
     },
     "env": {
         "type": "object",
-        "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_.-]*$"},
+        "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_.-]*\Z"},
         "additionalProperties": {"type": ["string", "integer", "number"]},
     },
     "autoscaling": {
@@ -69,7 +76,7 @@ ENV_VALUE_PROPS: dict[str, Any] = {
 #: Values that shape the base and so are set only in platform defaults or a service's top level.
 BASE_ONLY_PROPS: dict[str, Any] = {
     "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-    "healthPath": {"type": "string", "pattern": r"^/\S*$"},
+    "healthPath": {"type": "string", "pattern": PATH},
 }
 VALUE_PROPS = {**ENV_VALUE_PROPS, **BASE_ONLY_PROPS}
 VALUE_KEYS = frozenset(VALUE_PROPS)
@@ -89,9 +96,9 @@ PLATFORM: dict[str, Any] = {
             "additionalProperties": False,
             "required": ["repoURL", "targetRevision"],
             "properties": {
-                "repoURL": {"type": "string", "minLength": 1},
-                "targetRevision": {"type": "string", "minLength": 1},
-                "path": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"},
+                "repoURL": {"type": "string", "minLength": 1, "pattern": NO_SPACE},
+                "targetRevision": {"type": "string", "minLength": 1, "pattern": NO_SPACE},
+                "path": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*\Z"},
             },
         },
         "argocd": {
@@ -108,8 +115,8 @@ PLATFORM: dict[str, Any] = {
                 "additionalProperties": False,
                 "properties": {
                     "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
-                    "description": {"type": "string"},
-                    "groups": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                    "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
+                    "groups": {"type": "array", "items": {"type": "string", "minLength": 1, "pattern": ONE_LINE}},
                     "codeowners": {"type": "string", "pattern": HANDLE},
                 },
             },
@@ -167,7 +174,7 @@ ENVIRONMENT: dict[str, Any] = {
                 "required": ["name", "server"],
                 "properties": {
                     "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 40},
-                    "server": {"type": "string", "pattern": r"^https://\S+$"},
+                    "server": {"type": "string", "pattern": HTTPS_URL},
                     "values": _ENV_VALUES,
                 },
             },
@@ -232,7 +239,7 @@ SERVICE: dict[str, Any] = {
     "properties": {
         "name": {"type": "string", "pattern": SERVICE_NAME, "maxLength": 40},
         "team": {"type": "string"},
-        "description": {"type": "string"},
+        "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
         "tier": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
         "retire": {"type": "boolean"},
         "template": {"type": "string"},
@@ -256,11 +263,16 @@ _PATTERNS = {
     DNS_LABEL: "lower-case letters, digits and '-', starting and ending with a letter or digit",
     SERVICE_NAME: "lower-case letters, digits and '-', starting with a letter",
     QUANTITY["pattern"]: "a Kubernetes quantity such as 250m, 0.5, 512Mi or 2Gi",
-    r"^https://\S+$": "an https:// URL",
-    r"^/\S*$": "a path starting with '/'",
     HANDLE: "a code owner: @org/team, @user or an e-mail address",
     KIND: "a Kubernetes kind such as Deployment",
     API_GROUP: "an API group such as apps, or '' for the core group",
+    ENV_VALUE_PROPS["tag"]["pattern"]: "letters, digits, '_', '.' and '-', not starting with '.' or '-'",
+    ENV_VALUE_PROPS["image"]["pattern"]: "an image name without a tag or digest, such as ghcr.io/acme/app",
+    ENV_VALUE_PROPS["env"]["propertyNames"]["pattern"]: "letters, digits, '_', '.' and '-', not starting with a digit",
+    HTTPS_URL: "an https:// URL",
+    PATH: "a path starting with '/'",
+    NO_SPACE: "no spaces or line breaks",
+    ONE_LINE: "one line, without leading or trailing spaces",
 }
 
 _HINTS_BASE_ONLY = (
@@ -289,6 +301,12 @@ def _describe(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return "a mapping" if isinstance(value, dict) else "a list"
     return repr(value)
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    """``repr`` of a value, cut short: messages never echo a whole large value."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 def _types(expected: Any) -> str:
@@ -325,14 +343,15 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
     if v == "pattern":
         pattern: Any = err.validator_value
         what = _PATTERNS.get(pattern, f"must match {pattern}")
-        return [doc.problem(path, f"{inst!r} is not valid: {what}")]
+        return [doc.problem(path, f"{_brief(inst)} is not valid: {what}")]
     if v == "enum":
-        return [doc.problem(path, f"{inst!r} is not one of {err.validator_value}")]
+        return [doc.problem(path, f"{_brief(inst)} is not one of {err.validator_value}")]
     if v in ("minimum", "maximum"):
         word = "less than the minimum" if v == "minimum" else "greater than the maximum"
         return [doc.problem(path, f"{inst} is {word} of {err.validator_value}")]
     if v == "maxLength":
-        return [doc.problem(path, f"{inst!r} is longer than {err.validator_value} characters")]
+        size = f" ({len(inst)})" if isinstance(inst, str) else ""
+        return [doc.problem(path, f"{_brief(inst)} is longer than {err.validator_value} characters{size}")]
     if v == "minLength":
         return [doc.problem(path, "must not be empty")]
     if v == "minItems":
@@ -342,7 +361,7 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
     if v == "propertyNames":
         bad = inst if isinstance(inst, str) else ""
         parent = path
-        return [doc.problem((*parent, bad), f"invalid name {bad!r}: {err.message}", key=True)]
+        return [doc.problem((*parent, bad), f"invalid name {_brief(bad)}", key=True)]
     return [doc.problem(path, err.message)]
 
 
@@ -357,7 +376,7 @@ def check(doc: Located, schema: dict[str, Any]) -> list[Problem]:
             # jsonschema reports the offending name as the instance and the parent's path
             bad = err.instance
             problems.append(
-                doc.problem((*tuple(err.absolute_path), bad), f"invalid name {bad!r}",
+                doc.problem((*tuple(err.absolute_path), bad), f"invalid name {_brief(bad)}",
                             "use lower-case letters, digits and '-'", key=True)
             )
             continue

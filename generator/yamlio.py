@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .errors import Problem
+from .limits import MAX_DEPTH, MAX_PROBLEMS_PER_FILE, MAX_STRING, control_char
 
 __all__ = [
     "Located",
@@ -72,7 +73,29 @@ class Located:
         return Problem(self.file, pos.line, pos.column, format_path(path), message, hint)
 
 
-_constructor = yaml.constructor.SafeConstructor()
+#: Integers are bounded to 64 bits (what Kubernetes holds); a 5,000-digit hex number
+#: would otherwise break every message that shows it.
+_INT_RANGE = (-(1 << 63), 1 << 64)
+
+
+def _construct_int(constructor: Any, node: Any) -> int:
+    value: int = yaml.constructor.SafeConstructor.construct_yaml_int(constructor, node)
+    if not _INT_RANGE[0] <= value < _INT_RANGE[1]:
+        raise yaml.constructor.ConstructorError(None, None, "integer outside the 64-bit range", node.start_mark)
+    return value
+
+
+class _Constructor(yaml.constructor.SafeConstructor):
+    """The safe constructor, with bounded integers."""
+
+
+class _BoundedLoader(_Loader):  # type: ignore[misc]
+    """The C loader (for tool and template output), with bounded integers."""
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_constructor = _Constructor()
 
 
 def _mark(node: yaml.Node) -> Pos:
@@ -100,7 +123,7 @@ def _walk(
             if not isinstance(knode, yaml.ScalarNode):
                 problems.append(Problem(file, *_tuple(_mark(knode)), _fmt(path), "keys must be plain scalars"))
                 continue
-            key = _constructor.construct_object(knode)
+            key = _scalar_value(knode, path, file, problems)
             if not isinstance(key, str):
                 key = str(key) if not isinstance(key, bool) else str(key).lower()
             child = (*path, key)
@@ -117,7 +140,107 @@ def _walk(
         return [
             _walk(item, (*path, i), file, keys, values, problems) for i, item in enumerate(node.value)
         ]
-    return _constructor.construct_object(node)
+    return _scalar_value(node, path, file, problems)
+
+
+def _scalar_value(node: yaml.Node, path: KeyPath, file: str, problems: list[Problem]) -> Any:
+    try:
+        value = _constructor.construct_object(node)
+    except yaml.constructor.ConstructorError as exc:
+        problems.append(Problem(file, *_tuple(_mark(node)), _fmt(path), f"invalid value: {exc.problem}",
+                                "quote it to make it a string"))
+        return None
+    except yaml.YAMLError:
+        raise
+    except Exception as exc:
+        # PyYAML's scalar constructors raise anything on bad input: ValueError for month
+        # 13, AttributeError for "!!timestamp x", KeyError for "!!bool q"
+        problems.append(Problem(file, *_tuple(_mark(node)), _fmt(path), f"invalid value: {_why(node, exc)}",
+                                "quote it to make it a string"))
+        return None
+    finally:
+        # the shared constructor would otherwise keep every node (and a failed one blocks reuse)
+        _constructor.constructed_objects.pop(node, None)
+        _constructor.recursive_objects.pop(node, None)
+    if isinstance(value, str):
+        _check_string(value, node, path, file, problems)
+    return value
+
+
+def _why(node: yaml.Node, exc: Exception) -> str:
+    if isinstance(exc, ValueError):
+        return str(exc)
+    return f"not a valid {str(node.tag).rsplit(':', 1)[-1]}"
+
+
+def _check_string(value: str, node: yaml.Node, path: KeyPath, file: str, problems: list[Problem]) -> None:
+    """Strings are bounded and free of control characters (they end up in manifests)."""
+    if len(value) > MAX_STRING:
+        problems.append(Problem(file, *_tuple(_mark(node)), _fmt(path),
+                                f"string of {len(value)} characters is longer than the limit of {MAX_STRING}",
+                                "keep large content out of the platform repo's YAML"))
+        return
+    bad = control_char(value)
+    if bad is not None:
+        problems.append(Problem(file, *_tuple(_mark(node)), _fmt(path), f"{bad} is not allowed",
+                                "only tab and newline may appear in a value; remove it"))
+
+
+def _screen(text: str, file: str) -> list[Problem]:
+    """Refuse anchors, aliases and too-deep nesting from the event stream, before any node is built.
+
+    Aliases would let a kilobyte expand into gigabytes (an alias bomb) and nothing in
+    the platform repo needs them; nesting is bounded so that no stage recurses too deep.
+    """
+    problems: list[Problem] = []
+    # one frame per open collection: [is mapping, children seen, current key or index]
+    stack: list[list[Any]] = []
+
+    def enter(event: Any) -> None:
+        """Account for one node in its parent (the key or index it sits at)."""
+        if stack:
+            frame = stack[-1]
+            if not frame[0]:
+                frame[2] = frame[1]
+            elif frame[1] % 2 == 0:  # a key: the value that follows sits at it
+                frame[2] = event.value if isinstance(event, yaml.ScalarEvent) else "?"
+            frame[1] += 1
+
+    def where(event: Any) -> tuple[str, int, int, str]:
+        mark = event.start_mark
+        here = tuple(frame[2] for frame in stack if frame[2] is not None)
+        return file, mark.line + 1 if mark else 0, mark.column + 1 if mark else 0, _fmt(here)
+
+    capped = False
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.CollectionEndEvent):
+                stack.pop()
+                continue
+            if not isinstance(event, yaml.NodeEvent):
+                continue
+            enter(event)
+            if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
+                if len(problems) >= MAX_PROBLEMS_PER_FILE:
+                    capped = True
+                elif isinstance(event, yaml.AliasEvent):
+                    problems.append(Problem(*where(event), "aliases (*name) are not supported",
+                                            "write the value out; layering is done by platform-gen"))
+                else:
+                    problems.append(Problem(*where(event), "anchors (&name) are not supported",
+                                            "write the value out; layering is done by platform-gen"))
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(stack) >= MAX_DEPTH:
+                    problems.append(Problem(*where(event), f"nested more than {MAX_DEPTH} levels deep",
+                                            "flatten the structure"))
+                    return problems
+                stack.append([isinstance(event, yaml.MappingStartEvent), 0, None])
+    except yaml.YAMLError as exc:
+        problems.append(parse_error(file, exc))
+    if capped:
+        problems.append(Problem(file, 0, 0, "", f"more problems of this kind; only the first "
+                                f"{MAX_PROBLEMS_PER_FILE} are shown"))
+    return problems
 
 
 def _tuple(pos: Pos) -> tuple[int, int]:
@@ -140,6 +263,9 @@ def parse_error(file: str, exc: yaml.YAMLError) -> Problem:
 
 def load_located(text: str, file: str) -> tuple[Located | None, list[Problem]]:
     """Parse one YAML document, returning it with positions, or the problems found."""
+    screened = _screen(text, file)
+    if screened:
+        return None, screened
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -351,18 +477,62 @@ def dump_all(docs: list[Any]) -> str:
     return "---\n".join(dump(d) for d in docs)
 
 
+_BAD_VALUE = (ValueError, OverflowError, AttributeError, TypeError, KeyError, IndexError)
+
+
+class UnsafeYAMLError(yaml.YAMLError):
+    """Generated YAML that would be unsafe or impossible to load (aliases, bad values)."""
+
+
+def _no_aliases(text: str) -> None:
+    if "*" not in text:  # every alias is written with a '*'; most texts have none
+        return
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            raise UnsafeYAMLError(f"aliases (*name) are not supported{where}")
+
+
 def safe_load(text: str) -> Any:
-    """Plain (unlocated) load with the C loader, for tool output."""
-    return yaml.load(text, Loader=_Loader)
+    """Plain (unlocated) load with the C loader, for tool and template output.
+
+    Like :func:`safe_load_all`, every failure is a ``yaml.YAMLError``.
+    """
+    _no_aliases(text)
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)
+    except yaml.YAMLError:
+        raise
+    except _BAD_VALUE as exc:
+        raise UnsafeYAMLError(f"invalid value: {exc}") from None
+    except RecursionError:
+        raise UnsafeYAMLError("nested too deep") from None
 
 
 def safe_load_all(text: str) -> list[Any]:
-    """Plain multi-document load with the C loader, for tool output."""
-    return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
+    """Plain multi-document load with the C loader, for tool and template output.
+
+    Aliases are refused (an alias bomb would expand without bound), and values that
+    cannot be built (a timestamp with month 13) or nest too deep raise ``yaml.YAMLError``
+    like any syntax error, so callers need to catch only that.
+    """
+    _no_aliases(text)
+    try:
+        return [d for d in yaml.load_all(text, Loader=_BoundedLoader) if d is not None]
+    except yaml.YAMLError:
+        raise
+    except _BAD_VALUE as exc:
+        raise UnsafeYAMLError(f"invalid value: {exc}") from None
+    except RecursionError:
+        raise UnsafeYAMLError("nested too deep") from None
 
 
 def load_located_all(text: str, file: str) -> tuple[list[Located], list[Problem]]:
     """Parse every document of a multi-document YAML file, with positions."""
+    screened = _screen(text, file)
+    if screened:
+        return [], screened
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.YAMLError as exc:
@@ -374,7 +544,11 @@ def load_located_all(text: str, file: str) -> tuple[list[Located], list[Problem]
             continue
         keys: dict[KeyPath, Pos] = {}
         values: dict[KeyPath, Pos] = {}
-        data = _walk(node, (), file, keys, values, problems)
+        try:
+            data = _walk(node, (), file, keys, values, problems)
+        except yaml.YAMLError as exc:
+            problems.append(parse_error(file, exc))
+            continue
         docs.append(Located(file, data, keys, values))
     return docs, problems
 

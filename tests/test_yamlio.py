@@ -49,5 +49,9 @@ def test_located_load_positions() -> None:
 
 
 def test_merge_keys_are_rejected(tmp_path: Path) -> None:
-    _loc, problems = yamlio.load_located("base: &b {x: 1}\nother:\n  <<: *b\n", "f.yaml")
+    _loc, problems = yamlio.load_located("base: {x: 1}\nother:\n  <<: {x: 1}\n", "f.yaml")
     assert [str(p) for p in problems] == ["f.yaml:3:3: other: merge keys (<<) are not supported"]
+    # with an alias, as merge keys are usually written, the alias is refused before anything is built
+    _loc, problems = yamlio.load_located("base: &b {x: 1}\nother:\n  <<: *b\n", "f.yaml")
+    assert [str(p) for p in problems] == ["f.yaml:1:7: base: anchors (&name) are not supported",
+                                          "f.yaml:3:7: other.<<: aliases (*name) are not supported"]

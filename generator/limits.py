@@ -1,0 +1,57 @@
+"""Bounds on what platform-gen reads, so that hostile input ends in a clear error.
+
+Every input file is read by ``load`` and parsed by ``yamlio``; both refuse what
+exceeds these limits with a located :class:`~generator.errors.Problem` (documented
+in the README, section "Input limits").
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "CONTROL_CHARS",
+    "MAX_DEPTH",
+    "MAX_DESCRIPTION",
+    "MAX_FILE_BYTES",
+    "MAX_LABEL_VALUE",
+    "MAX_PROBLEMS_PER_FILE",
+    "MAX_STRING",
+    "control_char",
+    "human_bytes",
+]
+
+#: Largest input file (YAML, template or overlay file), in bytes.
+MAX_FILE_BYTES = 1 << 20
+#: Deepest nesting of mappings and lists in a YAML file.
+MAX_DEPTH = 64
+#: Longest string (key or value) in a YAML file, in characters.
+MAX_STRING = 64 << 10
+#: Longest description (a service's or a team's); it becomes an annotation or an
+#: AppProject description, and the API server caps all annotations of an object at 256 KiB.
+MAX_DESCRIPTION = 1024
+#: Longest Kubernetes label value (names that become labels are DNS labels within this).
+MAX_LABEL_VALUE = 63
+#: Problems of one kind reported per file before the rest are summarised.
+MAX_PROBLEMS_PER_FILE = 10
+
+#: C0 controls other than tab and newline, DEL, C1 controls (NEL included) and the
+#: Unicode line and paragraph separators: never legitimate in a value.
+CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def control_char(text: str) -> str | None:
+    """A description of the first forbidden control character in ``text``, if any."""
+    found = CONTROL_CHARS.search(text)
+    if found is None:
+        return None
+    return f"control character U+{ord(found.group()):04X} at character {found.start() + 1}"
+
+
+def human_bytes(n: int) -> str:
+    """``1 MiB``, ``64 KiB`` or ``N bytes``."""
+    if n % (1 << 20) == 0:
+        return f"{n >> 20} MiB"
+    if n % (1 << 10) == 0:
+        return f"{n >> 10} KiB"
+    return f"{n} bytes"

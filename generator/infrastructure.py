@@ -255,12 +255,20 @@ def claims_for(doc: Located, service_envs: dict[str, tuple[str, ...]], envs: set
             schema = kind.parameters or {"type": "object", "additionalProperties": False}
             base = ("infrastructure", i, "parameters")
             over_base = ("environments", env, "infrastructure", entry["name"], "parameters")
-            for path, message in crdschema.validate(params, schema):
+            found = crdschema.validate(params, schema)
+            mistyped = {path for path, message in found if " is not of type " in message}
+            for path, message in found:
+                if path in mistyped and " is not of type " not in message:
+                    continue  # 16 for "16" also fails the enum: the type is the root cause
                 at_key = crdschema.points_at_key(message)
                 where, overridden = _origin_path(path, base, over, over_base)
                 if not (entry.get("parameters") or overridden):
                     where = ("infrastructure", i)
-                problem = doc.problem(where, message, f"see the {kind.kind} XRD in {kind.file}", key=at_key)
+                hint = f"see the {kind.kind} XRD in {kind.file}"
+                written = doc.raw.get(where)
+                if written is not None and message.endswith(" is not of type 'string'"):
+                    message, hint = f"expected a string, got {written}", f'quote it: "{written}"; {hint}'
+                problem = doc.problem(where, message, hint, key=at_key)
                 if problem not in seen:
                     seen.add(problem)
                     problems.append(problem)

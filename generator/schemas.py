@@ -309,9 +309,17 @@ def _brief(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "the boolean"
+    return "the number" if isinstance(value, (int, float)) else "the value"
+
+
 def _types(expected: Any) -> str:
     names = [expected] if isinstance(expected, str) else list(expected)
     names = [n for n in names if n != "null"] or names
+    if "integer" in names and "number" in names:  # every integer is a number
+        names.remove("integer")
     return " or ".join(_TYPE_NAMES.get(n, n) for n in names)
 
 
@@ -336,14 +344,21 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
         return [doc.problem(path, f"missing required key '{missing}'")]
     if v == "type":
         hint = ""
+        got = _describe(inst)
+        written = doc.raw.get(path)
+        if written is not None and written != got:  # 1.10 is the number 1.1; say what was written
+            got = f"{written} (read as {_kind_of(inst)} {got})"
         if "string" in (err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]) \
                 and isinstance(inst, (int, float, bool)):
-            hint = f"quote it: \"{_describe(inst).lower() if isinstance(inst, bool) else inst}\""
-        return [doc.problem(path, f"expected {_types(err.validator_value)}, got {_describe(inst)}", hint)]
+            hint = f"quote it: \"{written if written is not None else _describe(inst)}\""
+        return [doc.problem(path, f"expected {_types(err.validator_value)}, got {got}", hint)]
     if v == "pattern":
         pattern: Any = err.validator_value
         what = _PATTERNS.get(pattern, f"must match {pattern}")
-        return [doc.problem(path, f"{_brief(inst)} is not valid: {what}")]
+        hint = ""
+        if pattern == ENV_VALUE_PROPS["env"]["propertyNames"]["pattern"]:
+            hint = "an environment variable name, such as LOG_LEVEL or _9LIVES"
+        return [doc.problem(path, f"{_brief(inst)} is not valid: {what}", hint)]
     if v == "enum":
         return [doc.problem(path, f"{_brief(inst)} is not one of {err.validator_value}")]
     if v in ("minimum", "maximum"):

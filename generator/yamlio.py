@@ -9,7 +9,7 @@ no line folding.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -52,6 +52,9 @@ class Located:
     data: Any
     keys: dict[KeyPath, Pos]
     values: dict[KeyPath, Pos]
+    # the source text of scalars that YAML read as something other than a string
+    # (``1.10`` is the number 1.1), so that a message can quote what the user wrote
+    raw: dict[KeyPath, str] = field(default_factory=dict)
 
     def pos(self, path: KeyPath, *, key: bool = False) -> Pos:
         """Position of ``path`` (its key if ``key``), else of its nearest located parent."""
@@ -109,6 +112,7 @@ def _walk(
     keys: dict[KeyPath, Pos],
     values: dict[KeyPath, Pos],
     problems: list[Problem],
+    raw: dict[KeyPath, str] | None = None,
 ) -> Any:
     values[path] = _mark(node)
     if isinstance(node, yaml.MappingNode):
@@ -134,13 +138,16 @@ def _walk(
                 )
                 continue
             keys[child] = _mark(knode)
-            out[key] = _walk(vnode, child, file, keys, values, problems)
+            out[key] = _walk(vnode, child, file, keys, values, problems, raw)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [
-            _walk(item, (*path, i), file, keys, values, problems) for i, item in enumerate(node.value)
+            _walk(item, (*path, i), file, keys, values, problems, raw) for i, item in enumerate(node.value)
         ]
-    return _scalar_value(node, path, file, problems)
+    value = _scalar_value(node, path, file, problems)
+    if raw is not None and not isinstance(value, str) and isinstance(node, yaml.ScalarNode):
+        raw[path] = node.value
+    return value
 
 
 def _scalar_value(node: yaml.Node, path: KeyPath, file: str, problems: list[Problem]) -> Any:
@@ -236,7 +243,7 @@ def _screen(text: str, file: str) -> list[Problem]:
                     return problems
                 stack.append([isinstance(event, yaml.MappingStartEvent), 0, None])
     except yaml.YAMLError as exc:
-        problems.append(parse_error(file, exc))
+        problems.append(parse_error(file, exc, text))
     if capped:
         problems.append(Problem(file, 0, 0, "", f"more problems of this kind; only the first "
                                 f"{MAX_PROBLEMS_PER_FILE} are shown"))
@@ -253,12 +260,20 @@ def _fmt(path: KeyPath) -> str:
     return format_path(path)
 
 
-def parse_error(file: str, exc: yaml.YAMLError) -> Problem:
-    """Turn a PyYAML error into a located :class:`Problem`."""
+def parse_error(file: str, exc: yaml.YAMLError, text: str | None = None) -> Problem:
+    """Turn a PyYAML error into a located :class:`Problem` (``text``: the document, to name a tab)."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
     reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if text is not None and mark is not None and "\t" in _line(text, mark.line)[: mark.column + 1]:
+        return Problem(file, line, col, "", f"invalid YAML: a tab character ({reason})",
+                       "YAML indents with spaces only; replace the tab with spaces")
     return Problem(file, line, col, "", f"invalid YAML: {reason}", "check indentation and quoting")
+
+
+def _line(text: str, index: int) -> str:
+    lines = text.split("\n", index + 1)
+    return lines[index] if index < len(lines) else ""
 
 
 def load_located(text: str, file: str) -> tuple[Located | None, list[Problem]]:
@@ -269,17 +284,18 @@ def load_located(text: str, file: str) -> tuple[Located | None, list[Problem]]:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        return None, [parse_error(file, exc)]
+        return None, [parse_error(file, exc, text)]
     problems: list[Problem] = []
     keys: dict[KeyPath, Pos] = {}
     values: dict[KeyPath, Pos] = {}
     if node is None:
         return Located(file, None, keys, values), []
+    raw: dict[KeyPath, str] = {}
     try:
-        data = _walk(node, (), file, keys, values, problems)
+        data = _walk(node, (), file, keys, values, problems, raw)
     except yaml.YAMLError as exc:
-        return None, [parse_error(file, exc)]
-    return Located(file, data, keys, values), problems
+        return None, [parse_error(file, exc, text)]
+    return Located(file, data, keys, values, raw), problems
 
 
 #: Words that some YAML reader (1.1, 1.2 core, Go's yaml.v2 or yaml.v3) resolves to a
@@ -536,7 +552,7 @@ def load_located_all(text: str, file: str) -> tuple[list[Located], list[Problem]
     try:
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.YAMLError as exc:
-        return [], [parse_error(file, exc)]
+        return [], [parse_error(file, exc, text)]
     docs: list[Located] = []
     problems: list[Problem] = []
     for node in nodes:
@@ -544,12 +560,13 @@ def load_located_all(text: str, file: str) -> tuple[list[Located], list[Problem]
             continue
         keys: dict[KeyPath, Pos] = {}
         values: dict[KeyPath, Pos] = {}
+        raw: dict[KeyPath, str] = {}
         try:
-            data = _walk(node, (), file, keys, values, problems)
+            data = _walk(node, (), file, keys, values, problems, raw)
         except yaml.YAMLError as exc:
-            problems.append(parse_error(file, exc))
+            problems.append(parse_error(file, exc, text))
             continue
-        docs.append(Located(file, data, keys, values))
+        docs.append(Located(file, data, keys, values, raw))
     return docs, problems
 
 

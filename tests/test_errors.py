@@ -32,6 +32,28 @@ CASES = [
     pytest.param(SVC, 'tag: "1.4.2"', "tag: 1.5",
                  f"{SVC}:7:6: error: tag: expected a string, got 1.5\n  hint: quote it: \"1.5\"",
                  id="tag-not-string"),
+    # the hint quotes what was written, not what YAML made of it: "1.1" would deploy the wrong version
+    pytest.param(SVC, 'tag: "1.4.2"', "tag: 1.10",
+                 f"{SVC}:7:6: error: tag: expected a string, got 1.10 (read as the number 1.1)\n"
+                 "  hint: quote it: \"1.10\"",
+                 id="tag-1.10"),
+    pytest.param(SVC, "  LOG_LEVEL: info", "  LOG_LEVEL: no",
+                 f"{SVC}:14:14: error: env.LOG_LEVEL: expected a string or a number, got no (read as the boolean "
+                 "false)\n  hint: quote it: \"no\"",
+                 id="env-boolean"),
+    pytest.param(SVC, 'version: "16"', "version: 16",
+                 f"{SVC}:34:42: error: infrastructure[0].parameters.version: expected a string, got 16\n"
+                 "  hint: quote it: \"16\"; see the PostgreSQLInstance XRD in "
+                 "platform-config/crossplane/postgresqlinstance/definition.yaml\n1 problem found",
+                 id="xrd-parameter-number"),
+    pytest.param(SVC, "  LOG_LEVEL: info", "\tLOG_LEVEL: info",
+                 f"{SVC}:14:1: error: invalid YAML: a tab character (found character that cannot start any "
+                 "token)\n  hint: YAML indents with spaces only; replace the tab with spaces",
+                 id="tab"),
+    pytest.param(SVC, "  LOG_LEVEL: info", "  9LIVES: x",
+                 f"{SVC}:14:3: error: env: '9LIVES' is not valid: letters, digits, '_', '.' and '-', not starting "
+                 "with a digit\n  hint: an environment variable name, such as LOG_LEVEL or _9LIVES",
+                 id="env-name"),
     pytest.param(SVC, "port: 8080", "port: 80800",
                  f"{SVC}:8:7: error: port: 80800 is greater than the maximum of 65535",
                  id="port-range"),

@@ -276,23 +276,32 @@ def _service(
 
 
 def _claim_collisions(services: list[Service], teams: dict[str, Team], docs: dict[str, Located]) -> list[Problem]:
-    """Two services of one namespace may not claim the same name: their objects and Secrets would clash."""
-    problems = []
-    owners: dict[tuple[str, str, str], str] = {}
+    """Two services of one namespace may not claim the same name: their objects and Secrets would clash.
+
+    Reported once at each service that claims it (the copy and the original alike), naming the others.
+    """
+    claimed: dict[tuple[str, str], dict[str, set[str]]] = {}  # (namespace, name) -> service -> envs
     for svc in services:
-        for env, claims in sorted(svc.claims.items()):
+        for env, claims in svc.claims.items():
             for claim in claims:
-                key = (teams[svc.team].namespace, env, claim.name)
-                other = owners.setdefault(key, svc.name)
-                if other != svc.name:
-                    doc = docs[svc.name]
-                    index = next(i for i, e in enumerate(doc.data["infrastructure"]) if e["name"] == claim.name)
-                    problem = doc.problem(("infrastructure", index, "name"),
-                                          f"'{claim.name}' is also claimed by service '{other}' in namespace "
-                                          f"'{key[0]}' ({env})",
-                                          "names of databases, buckets and queues are unique within a namespace")
-                    if problem not in problems:
-                        problems.append(problem)
+                key = (teams[svc.team].namespace, claim.name)
+                claimed.setdefault(key, {}).setdefault(svc.name, set()).add(env)
+    problems = []
+    for (namespace, name), by_service in sorted(claimed.items()):
+        if len(by_service) < 2:
+            continue
+        for svc_name, envs in sorted(by_service.items()):
+            others = sorted(set(by_service) - {svc_name})
+            shared = sorted(envs & set().union(*(by_service[o] for o in others)))
+            if not shared:
+                continue  # in different environments: never in one namespace at once
+            doc = docs[svc_name]
+            index = next(i for i, e in enumerate(doc.data["infrastructure"]) if e["name"] == name)
+            problems.append(doc.problem(("infrastructure", index, "name"),
+                                        f"'{name}' is also claimed by service{'s' if len(others) > 1 else ''} "
+                                        f"{', '.join(repr(o) for o in others)} in namespace '{namespace}' "
+                                        f"({', '.join(shared)})",
+                                        "names of databases, buckets and queues are unique within a namespace"))
     return problems
 
 
@@ -306,16 +315,19 @@ def validate(sources: Sources) -> Platform:
     envs: dict[str, Environment] = {}
     cluster_files: dict[str, Located] = {}
     servers: dict[str, str] = {}
-    orders: dict[int, str] = {}
+    orders: dict[int, tuple[str, Located]] = {}
     explicit: dict[str, bool | None] = {}
     for doc in sources.environments:
         env = _environment(doc, problems)
         if env is None:
             continue
-        if env.order in orders:
+        if env.order in orders:  # reported at both files: which one is new is not for us to guess
+            first, first_doc = orders[env.order]
             problems.append(doc.problem(("order",), f"order {env.order} is also used by environment "
-                                        f"'{orders[env.order]}'", "each environment needs its own promotion order"))
-        orders[env.order] = env.name
+                                        f"'{first}'", "each environment needs its own promotion order"))
+            problems.append(first_doc.problem(("order",), f"order {env.order} is also used by environment "
+                                              f"'{env.name}'", "each environment needs its own promotion order"))
+        orders.setdefault(env.order, (env.name, doc))
         for i, cluster in enumerate(env.clusters):
             if cluster.name in cluster_files:
                 other = cluster_files[cluster.name].file

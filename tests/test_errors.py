@@ -168,3 +168,16 @@ def test_missing_platform_file(tmp_path: Path, run: Run) -> None:
 def test_usage_error_exits_2(run: Run) -> None:
     code, _out, _err = run("render", "--no-such-flag")
     assert code == 2
+
+
+def test_a_duplicate_order_is_reported_at_both_files(rendered_once: Path, run: Run) -> None:
+    staging = (rendered_once / "environments/staging.yaml").read_text()
+    (rendered_once / "environments/qa.yaml").write_text(
+        staging.replace("name: staging", "name: qa").replace("staging-1", "qa-1"))
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert err == ("environments/qa.yaml:3:8: error: order: order 1 is also used by environment 'staging'\n"
+                   "  hint: each environment needs its own promotion order\n"
+                   "environments/staging.yaml:3:8: error: order: order 1 is also used by environment 'qa'\n"
+                   "  hint: each environment needs its own promotion order\n"
+                   "2 problems found; nothing was written.\n")

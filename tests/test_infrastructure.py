@@ -199,8 +199,15 @@ def test_two_services_of_a_namespace_cannot_claim_one_name(rendered_once: Path, 
     cfg.write_text(cfg.read_text().replace("name: ledger-postings", "name: payments-db"))
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
-    assert ("platform-config/services/payment-service/config.yaml:33:11: error: infrastructure[0].name: "
-            "'payments-db' is also claimed by service 'ledger-worker' in namespace 'team-payments' (prod)") in err
+    # once at each service, the copy and the original alike, with every environment they share
+    assert err == (
+        "platform-config/services/ledger-worker/config.yaml:14:11: error: infrastructure[0].name: 'payments-db' is "
+        "also claimed by service 'payment-service' in namespace 'team-payments' (prod, staging)\n"
+        "  hint: names of databases, buckets and queues are unique within a namespace\n"
+        "platform-config/services/payment-service/config.yaml:33:11: error: infrastructure[0].name: 'payments-db' is "
+        "also claimed by service 'ledger-worker' in namespace 'team-payments' (prod, staging)\n"
+        "  hint: names of databases, buckets and queues are unique within a namespace\n"
+        "2 problems found; nothing was written.\n")
 
 
 def test_readme_health_check_snippet_builds_with_real_kustomize(rendered_once: Path, kustomize: Kustomize) -> None:

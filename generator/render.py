@@ -7,11 +7,14 @@ without one.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 from . import merge, yamlio
+from .deep import MERGER
 from .errors import InputError, Problem
 from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, TEMPLATES_DIR
 from .model import Platform, Service, Target, connection_env_prefix
@@ -168,14 +171,41 @@ def _claim_kinds(platform: Platform) -> list[tuple[str, str]]:
     return [(group_of(k.api_version), k.kind) for k in platform.infra_kinds.values()]
 
 
+#: The values of the sample service that renders a template no service uses yet, under
+#: the platform defaults (which win), so a broken golden path fails in the pull request
+#: that changes it rather than in the first service's.
+SAMPLE = "sample"
+_SAMPLE_VALUES: dict[str, Any] = {
+    "image": "registry.example.com/sample", "tag": "1.0.0", "port": 8080, "replicas": 1, "healthPath": "/healthz",
+    "env": {"LOG_LEVEL": "info"}, "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+}
+
+
+def _samples(platform: Platform, used: set[str]) -> tuple[list[Service], dict[str, dict[str, Any]]]:
+    """A sample service (and its base values) for each template that no service uses."""
+    services, values = [], {}
+    team = min(platform.teams)
+    for template in sorted(set(platform.templates) - used):
+        name = f"{SAMPLE}-{template}"
+        services.append(Service(name=name, team=team, description="a sample service", tier="", template=template,
+                                file=f"{TEMPLATES_DIR}/{template}", top=platform.defaults, env_layers={},
+                                cluster_layers={}, placements={}))
+        vals = copy.deepcopy(_SAMPLE_VALUES)
+        MERGER.merge(vals, copy.deepcopy(platform.defaults.data))
+        values[name] = vals
+    return services, values
+
+
 def render_bases(platform: Platform, values: dict[str, dict[str, Any]]
                  ) -> tuple[dict[str, list[dict[str, Any]]], list[Problem]]:
     """Render every service's template with its base ``values``, a batch per template file, in a worker."""
     problems: list[Problem] = []
-    produced: dict[str, list[tuple[str, list[Any]]]] = {s.name: [] for s in platform.services}
+    samples, sample_values = _samples(platform, {s.template for s in platform.services})
+    values = {**values, **sample_values}
+    produced: dict[str, list[tuple[str, list[Any]]]] = {s.name: [] for s in (*platform.services, *samples)}
     by_template: dict[str, list[Service]] = {}
     incomplete: set[str] = set()
-    for service in platform.services:
+    for service in (*platform.services, *samples):
         by_template.setdefault(service.template, []).append(service)
     # every entry file of every template, rendered in one budgeted worker
     jobs: list[tuple[str, str, list[Service]]] = []
@@ -197,11 +227,25 @@ def render_bases(platform: Platform, values: dict[str, dict[str, Any]]
     scoped = cluster_scoped(platform.crossplane)
     allowed = frozenset(team_resources(platform.team_resources, _claim_kinds(platform), [])) \
         if platform.team_resources else None
-    for service in platform.services:
+    for service in (*platform.services, *samples):
         bases[service.name], found = _finish_base(service, service.template, produced[service.name], scoped,
                                                   allowed, service.name not in incomplete)
         problems.extend(found)
-    return bases, problems
+    for service in samples:  # checked, never rendered into the tree
+        del bases[service.name]
+    sample_names = {s.name for s in samples}
+    return bases, [_for_sample(p, sample_names) for p in problems]
+
+
+def _for_sample(problem: Problem, samples: set[str]) -> Problem:
+    """Say that a problem met while rendering a sample service is the template's, found before any service."""
+    for name in samples:
+        quoted = f"service '{name}'"
+        if quoted in problem.message or quoted in problem.hint:
+            note = "a sample service (no service uses this template yet)"
+            return dataclasses.replace(problem, message=problem.message.replace(quoted, note),
+                                       hint=problem.hint.replace(quoted, note))
+    return problem
 
 
 def render(platform: Platform) -> Rendered:

@@ -181,3 +181,23 @@ def test_a_duplicate_order_is_reported_at_both_files(rendered_once: Path, run: R
                    "environments/staging.yaml:3:8: error: order: order 1 is also used by environment 'qa'\n"
                    "  hint: each environment needs its own promotion order\n"
                    "2 problems found; nothing was written.\n")
+
+
+def test_a_template_no_service_uses_is_still_checked(rendered_once: Path, run: Run) -> None:
+    before = snapshot(rendered_once / "rendered")
+    web = rendered_once / "platform-config/templates/web-service"
+    spare = rendered_once / "platform-config/templates/spare"
+    spare.mkdir()
+    for path in web.iterdir():
+        (spare / path.name).write_text(path.read_text())
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 0, err  # a good unused template renders nothing into the tree
+    assert snapshot(rendered_once / "rendered") == before
+    edit(rendered_once, "platform-config/templates/spare/deployment.yaml.j2", "values.replicas", "values.replica")
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert err == ("platform-config/templates/spare/deployment.yaml.j2:13: error: undefined value: 'dict object' "
+                   "has no attribute 'replica'\n"
+                   "  hint: while rendering a sample service (no service uses this template yet)\n"
+                   "1 problem found; nothing was written.\n")
+    assert snapshot(rendered_once / "rendered") == before

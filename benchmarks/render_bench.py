@@ -180,7 +180,7 @@ def _command() -> list[str]:
     found = shutil.which("platform-gen")
     if found:
         return [found]
-    return [sys.executable, "-c", "import sys; from generator.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from platform_gen.cli import main; sys.exit(main())"]
 
 
 def measure(label: str, argv: Sequence[str]) -> Run:

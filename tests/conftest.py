@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from generator.cli import main
-from generator.errors import ToolError
-from generator.kustomize_tool import Kustomize, find_kustomize
+from platform_gen.cli import main
+from platform_gen.errors import ToolError
+from platform_gen.kustomize_tool import Kustomize, find_kustomize
 
 REPO = Path(__file__).resolve().parent.parent
 INPUT_DIRS = ("platform-config", "environments", "overlays")

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
-from generator import yamlio
+from platform_gen import yamlio
 
 from .conftest import REPO, Run
 
-VENDOR = REPO / "generator" / "vendor" / "argocd"
+VENDOR = REPO / "generator" / "platform_gen" / "vendor" / "argocd"
 SHARED = REPO.parent / "shared" / "crds" / "argocd"
 CASES = REPO / "tests" / "cases"
 

@@ -73,3 +73,20 @@ def test_options_match_the_readme(run: Run, example: Path) -> None:
         assert code == 2 and f"No such option '{option}'" in err
     readme = (REPO / "README.md").read_text()
     assert "`render` and `validate` also take `--out DIR`" in readme
+
+
+def test_the_import_name_is_distinctive(tmp_path: Path, example: Path) -> None:
+    """Another package named like a common word cannot shadow platform-gen's code."""
+    import os
+    import subprocess
+    import sys
+
+    shadow = tmp_path / "shadow" / "generator"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('an unrelated package called generator')\n")
+    env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
+    done = subprocess.run([sys.executable, "-c", "import sys; from platform_gen.cli import main; "
+                           f"sys.exit(main(['render', '--check', '--root', {str(example)!r}]))"],
+                          capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 1 and "rendered" in done.stdout + done.stderr, done.stderr
+    assert "ImportError" not in done.stderr

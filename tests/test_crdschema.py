@@ -1,4 +1,4 @@
-"""Tests for generator.crdschema: OpenAPI -> JSON Schema, validation messages, defaults."""
+"""Tests for platform_gen.crdschema: OpenAPI -> JSON Schema, validation messages, defaults."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from generator import crdschema
-from generator.crdschema import (
+from platform_gen import crdschema
+from platform_gen.crdschema import (
     DRAFT7,
     argocd_schema,
     crd_schemas,
@@ -22,8 +22,8 @@ from generator.crdschema import (
     validate,
     xrd_parameter_schema,
 )
-from generator.errors import Problem
-from generator.yamlio import load_located, safe_load_all
+from platform_gen.errors import Problem
+from platform_gen.yamlio import load_located, safe_load_all
 
 VENDOR = Path(crdschema.__file__).parent / "vendor"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "crds"  # beside the repo, as in CI

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from generator.crdschema import (
+from platform_gen.crdschema import (
     crossplane_kinds,
     crossplane_schema,
     fill_defaults,
@@ -24,8 +24,8 @@ from generator.crdschema import (
     validate,
     xrd_parameter_schema,
 )
-from generator.errors import format_path
-from generator.yamlio import safe_load_all
+from platform_gen.errors import format_path
+from platform_gen.yamlio import safe_load_all
 
 ROOT = Path(__file__).resolve().parents[1]
 CROSSPLANE = ROOT / "platform-config" / "crossplane"

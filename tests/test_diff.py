@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from generator.diff import FLAG_REASONS, MARKDOWN_LIMIT
-from generator.kustomize_tool import Kustomize
+from platform_gen.diff import FLAG_REASONS, MARKDOWN_LIMIT
+from platform_gen.kustomize_tool import Kustomize
 
 from .conftest import REPO, Run, copy_inputs
 

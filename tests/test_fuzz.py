@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator import crdschema, yamlio
-from generator.cli import main
-from generator.infrastructure import check_crossplane, claims_for, offered_kinds
+from platform_gen import crdschema, yamlio
+from platform_gen.cli import main
+from platform_gen.infrastructure import check_crossplane, claims_for, offered_kinds
 
 from .conftest import REPO, copy_inputs
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from generator import yamlio
-from generator.kustomize_tool import Kustomize
+from platform_gen import yamlio
+from platform_gen.kustomize_tool import Kustomize
 
 from .conftest import Run, tree
 

@@ -1,4 +1,4 @@
-"""Tests for generator/data/crossplane_health.lua, run under real Lua interpreters.
+"""Tests for generator/platform_gen/data/crossplane_health.lua, run under real Lua interpreters.
 
 Argo CD runs health checks in a Lua 5.1 interpreter with the live object in the global
 ``obj``; the script must return a table with ``status`` and ``message``. Each case runs
@@ -15,7 +15,7 @@ import lupa
 import lupa.lua51
 import pytest
 
-SCRIPT = (resources.files("generator") / "data" / "crossplane_health.lua").read_text(encoding="utf-8")
+SCRIPT = (resources.files("platform_gen") / "data" / "crossplane_health.lua").read_text(encoding="utf-8")
 STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing"}
 
 

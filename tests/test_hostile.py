@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator import limits, schemas, yamlio
+from platform_gen import limits, schemas, yamlio
 
 from .conftest import Run, edit, snapshot
 
@@ -212,7 +212,7 @@ def test_tag_with_trailing_newline_is_refused(example: Path, run: Run) -> None:
 
 
 def test_xrd_patterns_end_at_the_end_of_the_text() -> None:
-    from generator import crdschema
+    from platform_gen import crdschema
 
     schema = crdschema.to_json_schema({"type": "string", "pattern": "^[a-z]+$"})
     assert crdschema.validate("abc", schema) == []

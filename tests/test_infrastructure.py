@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from generator import crdschema, yamlio
-from generator.kustomize_tool import Kustomize
+from platform_gen import crdschema, yamlio
+from platform_gen.kustomize_tool import Kustomize
 
 from .conftest import REPO, Run, edit, snapshot
 

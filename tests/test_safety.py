@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.model import protected_names
-from generator.safety import MAX_SHARE, Deployed, check_removals
+from platform_gen.model import protected_names
+from platform_gen.safety import MAX_SHARE, Deployed, check_removals
 
 from .conftest import Run, copy_inputs, drop_prod_eu, edit, snapshot
 from .test_diff import commit, git, init_repo
@@ -364,9 +364,9 @@ def test_a_shallow_clone_without_the_merge_base_is_an_error(checkout: Path, run:
 
 @pytest.fixture(scope="module")
 def example_targets() -> tuple[Any, Any]:
-    from generator.load import load
-    from generator.render import render
-    from generator.validate import validate
+    from platform_gen.load import load
+    from platform_gen.render import render
+    from platform_gen.validate import validate
 
     from .conftest import REPO
 
@@ -411,8 +411,8 @@ YAMLISH = st.lists(st.sampled_from(TOKENS), max_size=40).map("".join)
 @settings(max_examples=60, deadline=None)
 @given(st.one_of(YAMLISH.map(lambda t: t.encode("utf-8")), st.binary(max_size=40)))
 def test_reading_any_application_set_counts_it_or_names_the_file(data: bytes) -> None:
-    from generator.errors import InputError
-    from generator.safety import appset_apps
+    from platform_gen.errors import InputError
+    from platform_gen.safety import appset_apps
 
     try:
         apps = appset_apps("x.yaml", data)

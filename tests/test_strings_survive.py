@@ -15,9 +15,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator import yamlio
-from generator.cli import compile_platform
-from generator.kustomize_tool import Kustomize
+from platform_gen import yamlio
+from platform_gen.cli import compile_platform
+from platform_gen.kustomize_tool import Kustomize
 
 from .conftest import REPO, copy_inputs
 

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator import yamlio
-from generator.load import load
-from generator.outputs.codeowners import codeowners
-from generator.render import render
-from generator.validate import validate
+from platform_gen import yamlio
+from platform_gen.load import load
+from platform_gen.outputs.codeowners import codeowners
+from platform_gen.render import render
+from platform_gen.validate import validate
 
 from .conftest import REPO, Run, copy_inputs, edit, snapshot
 from .test_diff import commit, init_repo, new_service

@@ -24,12 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import example as case
 from hypothesis import strategies as st
 
-from generator.errors import InputError
-from generator.load import load
-from generator.model import TemplateBudget
-from generator.render import render
-from generator.renderers import Renderer, TemplateFailure, worker
-from generator.validate import validate
+from platform_gen.errors import InputError
+from platform_gen.load import load
+from platform_gen.model import TemplateBudget
+from platform_gen.render import render
+from platform_gen.renderers import Renderer, TemplateFailure, worker
+from platform_gen.validate import validate
 
 from .conftest import REPO, Run, edit, snapshot, tree
 
@@ -309,7 +309,7 @@ def test_the_worker_ends_with_platform_gen(example: Path) -> None:
     # platform-gen killed outright (no chance to stop its worker): the worker must not spin on
     limits(example, seconds=600)
     in_jinja(example, JINJA_LOOP)
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from generator.cli import main; sys.exit(main())",
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from platform_gen.cli import main; sys.exit(main())",
                              "render", "--root", str(example)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
     kids: list[int] = []

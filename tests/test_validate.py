@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.kustomize_tool import Kustomize
+from platform_gen.kustomize_tool import Kustomize
 
 from .conftest import Run, edit
 

@@ -29,7 +29,7 @@ import yaml
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
-from generator.cli import cli
+from platform_gen.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
 PR = REPO / ".github" / "workflows" / "pr.yaml"

@@ -23,12 +23,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.errors import OutputError
-from generator.write import JOURNAL, KILL_HOOK, LOCK, STAGING, _check_space
+from platform_gen.errors import OutputError
+from platform_gen.write import JOURNAL, KILL_HOOK, LOCK, STAGING, _check_space
 
 from .conftest import Run, copy_inputs, edit, snapshot, tree
 
-CLI = [sys.executable, "-c", "import sys; from generator.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-c", "import sys; from platform_gen.cli import main; sys.exit(main())"]
 
 
 def cli(*args: str | Path, env: dict[str, str] | None = None, limit_fsize: int = 0,
@@ -508,8 +508,8 @@ def test_only_listed_files_are_ever_removed(existing: set[str], listed: set[str]
     """Whatever is on disk and whatever the manifest says: unlisted files survive, the new tree is written."""
     import tempfile
 
-    from generator.render import MANIFEST
-    from generator.write import apply, lock, plan, recover
+    from platform_gen.render import MANIFEST
+    from platform_gen.write import apply, lock, plan, recover
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import yamlio
+from platform_gen import yamlio
 
 from .conftest import REPO
 

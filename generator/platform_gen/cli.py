@@ -300,7 +300,7 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
                 return refused
         kustomize = find_kustomize(kustomize_path)
         config = (load_yamllint_config(opts.root)
-                  or (resources.files("generator") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
+                  or (resources.files("platform_gen") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
         report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs)
         summary = (f"validated {shown}: {report.overlays} overlays in {report.builds} kustomize builds "
                    f"({kustomize.name}), {report.objects} objects against Kubernetes "

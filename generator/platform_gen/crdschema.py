@@ -460,7 +460,7 @@ def _nullable(schema: Mapping[str, Any]) -> bool:
 
 
 def _vendor_text(*parts: str) -> str:
-    node = resources.files(__package__ or "generator").joinpath("vendor")
+    node = resources.files(__package__ or "platform_gen").joinpath("vendor")
     for part in parts:
         node = node.joinpath(part)
     return node.read_text(encoding="utf-8")

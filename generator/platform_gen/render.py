@@ -31,7 +31,7 @@ MANIFEST = ".platform-gen.yaml"
 
 def health_lua() -> str:
     """The Argo CD health check of claims and namespaced XRs (package data, not user input)."""
-    return (resources.files("generator") / "data" / "crossplane_health.lua").read_text(encoding="utf-8")
+    return (resources.files("platform_gen") / "data" / "crossplane_health.lua").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)

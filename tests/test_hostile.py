@@ -459,3 +459,30 @@ def test_echoed_input_cannot_forge_lines_of_the_report(example: Path, run: Run) 
     assert "\x1b" not in err
     assert (f"{CFG}:2:7: error: team: unknown team 'x\\nplatform-config/platform.yaml:1:1: error: forged\\x1b[31m'"
             in err.splitlines()), err
+
+
+# --- overlay components are inputs too ------------------------------------------------------------
+
+
+def test_an_overlay_file_is_held_to_the_input_rules(example: Path, run: Run) -> None:
+    spread = example / "overlays/prod/topology-spread.yaml"
+    good = spread.read_bytes()
+    spread.write_bytes(good + b"# \xff\n")
+    line = good.count(b"\n") + 1
+    _refused(run, example, f"overlays/prod/topology-spread.yaml:{line}:3: error: not valid UTF-8: byte 0xFF "
+                           "cannot be decoded")
+    spread.write_bytes(good + b"extra: &a [1]\nmore: *a\n")
+    _refused(run, example, f"overlays/prod/topology-spread.yaml:{line}:8: error: extra: anchors (&name) are not "
+                           "supported")
+    spread.write_bytes(good + b"a: [\n")
+    code, _out, err = run("render", "--root", example)
+    assert code == 1 and "overlays/prod/topology-spread.yaml:" in err and "invalid YAML" in err
+
+
+def test_validate_reports_a_tree_file_that_is_not_utf8(rendered_once: Path, run: Run) -> None:
+    path = rendered_once / "rendered/argocd/projects/data.yaml"
+    path.write_bytes(path.read_bytes() + b"# \xff\n")
+    code, _out, err = run("validate", "--root", rendered_once)
+    assert code == 1, err
+    assert "rendered/argocd/projects/data.yaml: error: not valid UTF-8" in err
+    assert "internal error" not in err

@@ -336,7 +336,13 @@ def _yamllint(out: Path, shown: str, config_text: str) -> list[Problem]:
     problems = []
     for path in sorted(out.rglob("*.yaml")):
         rel = f"{shown}/{path.relative_to(out).as_posix()}"
-        for p in linter.run(path.read_text(encoding="utf-8"), conf, str(path)):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:  # a file edited by hand: a finding, never a crash
+            reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"cannot read: {exc.strerror}"
+            problems.append(Problem(rel, 0, 0, "", reason, "run 'platform-gen render' to restore it"))
+            continue
+        for p in linter.run(text, conf, str(path)):
             problems.append(Problem(rel, p.line, p.column, "", f"yamllint: {p.message} ({p.rule})"))
     return problems
 

@@ -145,6 +145,14 @@ class _Reader:
         self.problems.extend(found)
         return docs
 
+    def yaml_multi_text(self, path: Path, text: str) -> list[Located] | None:
+        """Every document of ``text`` (read from ``path``), or None when it is not valid YAML."""
+        from .yamlio import load_located_all
+
+        docs, found = load_located_all(text, self.rel(path))
+        self.problems.extend(found)
+        return None if found else docs
+
     def files(self, folder: Path) -> list[Path]:
         """Files below ``folder``, sorted; links leading out of the repo are refused, not followed."""
         if not self.inside(folder):
@@ -259,9 +267,17 @@ def load(root: Path) -> Sources:
         for folder in sorted(p for p in ov_dir.iterdir() if p.is_dir()):
             component: dict[str, bytes] = {}
             for path in reader.files(folder):
-                data = reader.read_bytes(path)
-                if data is not None:
-                    component[path.relative_to(folder).as_posix()] = data
+                # copied into the tree as they are, so held to the rules of every input first:
+                # UTF-8, and for YAML no anchors, no control characters, valid syntax
+                text = reader.read_text(path)
+                if text is None:
+                    continue
+                if path.suffix in (".yaml", ".yml"):
+                    before = len(problems)
+                    docs = reader.yaml_multi_text(path, text)
+                    if len(problems) > before or docs is None:
+                        continue
+                component[path.relative_to(folder).as_posix()] = text.encode("utf-8")
             components[folder.name] = component
 
     crossplane: list[Located] = []

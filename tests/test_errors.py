@@ -54,6 +54,23 @@ CASES = [
                  f"{SVC}:14:3: error: env: '9LIVES' is not valid: letters, digits, '_', '.' and '-', not starting "
                  "with a digit\n  hint: an environment variable name, such as LOG_LEVEL or _9LIVES",
                  id="env-name"),
+    # what YAML 1.1 makes of unquoted numbers is refused where it differs from what was written
+    pytest.param(SVC, "  LOG_LEVEL: info", "  BACKUP_TIME: 12:30",
+                 f"{SVC}:14:16: error: env.BACKUP_TIME: 12:30 is read as the number 750\n"
+                 "  hint: quote it to keep it as written: \"12:30\"",
+                 id="env-sexagesimal"),
+    pytest.param(SVC, "  LOG_LEVEL: info", "  ZIP: 01234",
+                 f"{SVC}:14:8: error: env.ZIP: 01234 is read as the number 668\n"
+                 "  hint: quote it to keep it as written: \"01234\"",
+                 id="env-octal"),
+    pytest.param(SVC, "  LOG_LEVEL: info", "  RATIO: 1.50",
+                 f"{SVC}:14:10: error: env.RATIO: 1.50 is read as the number 1.5\n"
+                 "  hint: quote it to keep it as written: \"1.50\"",
+                 id="env-float"),
+    pytest.param(SVC, "replicas: 2", "replicas: 1:30",
+                 f"{SVC}:9:11: error: replicas: 1:30 is read as the number 90\n"
+                 "  hint: write 90, or quote it (\"1:30\") if you mean the text",
+                 id="replicas-sexagesimal"),
     pytest.param(SVC, "port: 8080", "port: 80800",
                  f"{SVC}:8:7: error: port: 80800 is greater than the maximum of 65535",
                  id="port-range"),

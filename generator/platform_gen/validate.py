@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any
 
 from . import schemas
@@ -57,8 +58,38 @@ def _layer(label: str, doc: Located, base: tuple[str | int, ...], exclude: tuple
     return Layer(label, doc, base, {k: v for k, v in data.items() if k not in exclude})
 
 
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)")
+
+
+def _numbers_as_written(doc: Located) -> list[Problem]:
+    """Numbers that YAML 1.1 reads as something other than what was written.
+
+    ``12:30`` is 750 (base 60), ``01234`` is 668 (octal), ``0x1F`` is 31 and ``1_000`` is
+    1000: nobody means that in a replica count, and in ``env``, whose values become
+    strings, even ``1.50`` would silently become ``1.5``.
+    """
+    problems = []
+    for path, written in doc.raw.items():
+        value: Any = doc.data
+        try:
+            for part in path:
+                value = value[part]
+        except (KeyError, IndexError, TypeError):  # a key the loader dropped (a duplicate, say)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        in_env = len(path) >= 2 and path[-2] == "env"
+        if in_env and written != str(value):
+            problems.append(doc.problem(path, f"{written} is read as the number {value}",
+                                        f'quote it to keep it as written: "{written}"'))
+        elif isinstance(value, int) and not _DECIMAL.fullmatch(written):
+            problems.append(doc.problem(path, f"{written} is read as the number {value}",
+                                        f'write {value}, or quote it ("{written}") if you mean the text'))
+    return problems
+
+
 def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], dict[str, Team]] | None:
-    found = schemas.check(doc, schemas.PLATFORM)
+    found = schemas.check(doc, schemas.PLATFORM) + _numbers_as_written(doc)
     problems.extend(found)
     if found:
         return None
@@ -141,7 +172,7 @@ def _budget(limits: dict[str, Any]) -> TemplateBudget:
 
 
 def _environment(doc: Located, problems: list[Problem]) -> Environment | None:
-    found = schemas.check(doc, schemas.ENVIRONMENT)
+    found = schemas.check(doc, schemas.ENVIRONMENT) + _numbers_as_written(doc)
     problems.extend(found)
     if found:
         return None
@@ -184,7 +215,7 @@ def _service(
     kinds: dict[str, InfraKind] | None,
     problems: list[Problem],
 ) -> Service | None:
-    found = schemas.check(doc, schemas.SERVICE)
+    found = schemas.check(doc, schemas.SERVICE) + _numbers_as_written(doc)
     problems.extend(found)
     data = doc.data
     if not isinstance(data, dict):

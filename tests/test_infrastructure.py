@@ -210,24 +210,34 @@ def test_two_services_of_a_namespace_cannot_claim_one_name(rendered_once: Path, 
         "2 problems found; nothing was written.\n")
 
 
-def test_readme_health_check_snippet_builds_with_real_kustomize(rendered_once: Path, kustomize: Kustomize) -> None:
-    """The README's Argo CD installation snippet, with a local argocd-cm instead of the remote install.yaml."""
+@pytest.mark.parametrize(("install_ns", "kustomization_ns"), [("", ""), ("", "argocd"), ("argocd", "")],
+                         ids=["upstream-install", "namespace-in-kustomization", "namespaced-install"])
+def test_readme_health_check_snippet_builds_with_real_kustomize(rendered_once: Path, kustomize: Kustomize,
+                                                               install_ns: str, kustomization_ns: str) -> None:
+    """The README's Argo CD installation snippet, with a local argocd-cm instead of the remote install.yaml.
+
+    Upstream's install.yaml has no namespace (``kubectl apply -n argocd`` sets it); some
+    installations set one in the manifest or in their kustomization: all three build.
+    """
     readme = (REPO / "README.md").read_text()
     snippet = readme[readme.index("# argocd/kustomization.yaml of your Argo CD installation"):]
     snippet = snippet[: snippet.index("```")]
     install = rendered_once / "argocd"
     install.mkdir()
     (install / "install.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\n  namespace: argocd\n"
-        "  labels:\n    app.kubernetes.io/part-of: argocd\ndata:\n  url: https://argocd.example\n")
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\n"
+        + (f"  namespace: {install_ns}\n" if install_ns else "")
+        + "  labels:\n    app.kubernetes.io/part-of: argocd\ndata:\n  url: https://argocd.example\n")
     local = snippet.replace("https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.1/manifests/install.yaml",
                             "install.yaml")
     assert local != snippet and "../rendered/platform/argocd" in local
-    (install / "kustomization.yaml").write_text(local)
+    (install / "kustomization.yaml").write_text(local + (f"namespace: {kustomization_ns}\n" if kustomization_ns
+                                                         else ""))
     build = kustomize.build(install)
     assert build.ok, build.error
     assert build.warnings == ()
     (cm,) = yamlio.safe_load_all(build.output)
+    assert cm["metadata"].get("namespace", "") == (install_ns or kustomization_ns)
     assert cm["data"]["url"] == "https://argocd.example"
     assert sorted(k for k in cm["data"] if k.startswith("resource.customizations.health.")) == [
         "resource.customizations.health.platform.acme.io_MessageQueue",

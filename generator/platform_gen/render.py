@@ -299,13 +299,14 @@ def render(platform: Platform) -> Rendered:
         text["platform/argocd/argocd-cm-health.yaml"] = (
             "# Argo CD health checks for the platform's claims: a patch of argocd-cm, applied by the\n"
             "# component in this folder (see the README).\n" + xp_header
-            + yamlio.dump(crossplane.health_patch(kinds, health_lua(), platform.argocd_namespace)))
+            + yamlio.dump(crossplane.health_patch(kinds, health_lua())))
         # kustomize loads patch files only from inside a kustomization's folder, but a
         # component may live anywhere: Argo CD's installation lists this folder.
         text["platform/argocd/kustomization.yaml"] = (
             "# Add this folder to the components of your Argo CD installation's kustomization.\n" + xp_header
             + yamlio.dump({"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component",
-                           "patches": [{"path": "argocd-cm-health.yaml"}]}))
+                           "patches": [{"path": "argocd-cm-health.yaml",
+                                        "target": {"version": "v1", "kind": "ConfigMap", "name": "argocd-cm"}}]}))
 
     files = {k: v.encode() for k, v in text.items()}
     for env in platform.environments:

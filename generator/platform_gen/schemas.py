@@ -7,6 +7,7 @@ file, line, column and key path, plus a hint (did-you-mean for unknown keys).
 
 from __future__ import annotations
 
+import datetime
 import difflib
 from typing import Any
 
@@ -294,6 +295,8 @@ def did_you_mean(word: str, choices: list[str] | set[str] | frozenset[str], what
 
 
 def _describe(value: Any) -> str:
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"the date {value.isoformat()}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -346,10 +349,10 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
         hint = ""
         got = _describe(inst)
         written = doc.raw.get(path)
-        if written is not None and written != got:  # 1.10 is the number 1.1; say what was written
+        if written is not None and written not in got:  # 1.10 is the number 1.1; say what was written
             got = f"{written} (read as {_kind_of(inst)} {got})"
         if "string" in (err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]) \
-                and isinstance(inst, (int, float, bool)):
+                and isinstance(inst, (int, float, bool, datetime.date)):
             hint = f"quote it: \"{written if written is not None else _describe(inst)}\""
         return [doc.problem(path, f"expected {_types(err.validator_value)}, got {got}", hint)]
     if v == "pattern":

@@ -62,7 +62,7 @@ def platform_files(docs: tuple[Located, ...], header: str) -> dict[str, str]:
     return out
 
 
-def health_patch(kinds: list[tuple[str, str]], script: str, namespace: str) -> dict[str, Any]:
+def health_patch(kinds: list[tuple[str, str]], script: str) -> dict[str, Any]:
     """A strategic-merge patch of ``argocd-cm`` adding a health check per claim kind.
 
     ``kinds`` are (API group, kind) pairs; the same script serves all of them.
@@ -71,7 +71,8 @@ def health_patch(kinds: list[tuple[str, str]], script: str, namespace: str) -> d
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": "argocd-cm", "namespace": namespace,
-                     "labels": {"app.kubernetes.io/part-of": "argocd"}},
+        # no namespace: upstream's install.yaml has none (kubectl apply -n sets it), and the
+        # component's patch selects argocd-cm by name in whatever namespace it is
+        "metadata": {"name": "argocd-cm", "labels": {"app.kubernetes.io/part-of": "argocd"}},
         "data": data,
     }

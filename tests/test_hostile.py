@@ -486,3 +486,18 @@ def test_validate_reports_a_tree_file_that_is_not_utf8(rendered_once: Path, run:
     assert code == 1, err
     assert "rendered/argocd/projects/data.yaml: error: not valid UTF-8" in err
     assert "internal error" not in err
+
+
+@pytest.mark.parametrize(("char", "code"), [("\x1b", "001B"), ("\x7f", "007F"), ("\x85", "0085"),
+                                            ("\u2028", "2028"), ("\x01", "0001")])
+def test_a_raw_control_character_is_located(example: Path, run: Run, char: str, code: str) -> None:
+    # YAML's reader stops at it without a position, or takes NEL and U+2028 for line breaks
+    edit(example, CFG, "tier: tier-1", f"tier: tier{char}-1")
+    _refused(run, example, f"{CFG}:4:11: error: control character U+{code} is not allowed")
+
+
+def test_crlf_line_endings_are_fine(example: Path, run: Run) -> None:
+    path = example / CFG
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    code, _out, err = run("render", "--root", example)
+    assert code == 0, err

@@ -193,6 +193,10 @@ def _check_string(value: str, node: yaml.Node, path: KeyPath, file: str, problem
                                 "only tab and newline may appear in a value; remove it"))
 
 
+#: Control characters no YAML input may hold raw (tab, LF and CR may: CRLF files are fine).
+_RAW_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _screen(text: str, file: str) -> list[Problem]:
     """Refuse anchors, aliases and too-deep nesting from the event stream, before any node is built.
 
@@ -200,6 +204,17 @@ def _screen(text: str, file: str) -> list[Problem]:
     the platform repo needs them; nesting is bounded so that no stage recurses too deep.
     """
     problems: list[Problem] = []
+    # raw control characters first: YAML's reader stops at them without a position, and
+    # reads NEL and U+2028/U+2029 as line breaks, so its own message would point elsewhere
+    for found in _RAW_CONTROL.finditer(text):
+        line = text.count("\n", 0, found.start()) + 1
+        column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+        problems.append(Problem(file, line, column, "", f"control character U+{ord(found.group()):04X} is not "
+                                "allowed", "only tab and line breaks may appear in a YAML file; remove it"))
+        if len(problems) >= MAX_PROBLEMS_PER_FILE:
+            break
+    if problems:
+        return problems
     # one frame per open collection: [is mapping, children seen, current key or index]
     stack: list[list[Any]] = []
 

@@ -295,9 +295,9 @@ def test_renaming_prod_and_its_order_is_caught_at_the_first_step(checkout: Path,
     code, _out, err = run("render", "--root", checkout)
     assert code == 1
     first = err.splitlines()[0]
+    # the applications still run (in legacy), so only the protection rule speaks, not the quarter rule
     assert first.startswith("error: refusing to render: 8 applications of protected environment prod would be "
-                            "removed; 8 of 18 applications would be removed (more than 25% at once): "
-                            "auth-service-prod-eu (prod, now in environment legacy), ")
+                            "removed: auth-service-prod-eu (prod, now in environment legacy), ")
     assert "payment-service-prod-us (prod, now in environment legacy)" in first
 
 
@@ -314,8 +314,7 @@ def test_dropping_protection_counts_as_removal(checkout: Path, run: Run) -> None
     edit(checkout, "environments/prod.yaml", "order: 2", "order: 2\nprotected: false")
     code, _out, err = run("render", "--root", checkout)
     assert code == 1
-    assert ("error: refusing to render: 8 applications of protected environment prod would be removed; "
-            "8 of 18 applications would be removed (more than 25% at once): "
+    assert ("error: refusing to render: 8 applications of protected environment prod would be removed: "
             "auth-service-prod-eu (prod, environment prod is no longer protected), ") in err
 
 
@@ -483,3 +482,15 @@ def test_retiring_a_service_takes_two_reviewed_steps(checkout: Path, run: Run) -
     code, _out, err = run("render", "--root", checkout)
     assert code == 1 and "auth-service" not in err.split("removed:")[1].split("\n")[0]
     assert "event-ingest-prod-eu (prod)" in err
+
+
+
+def test_the_message_lists_protected_removals_first_and_the_rest_as_also_removed(rendered_once: Path,
+                                                                                  run: Run) -> None:
+    shutil.rmtree(rendered_once / "platform-config/services/auth-service")
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert err.startswith(
+        "error: refusing to render: 2 applications of protected environment prod would be removed: "
+        "auth-service-prod-eu (prod), auth-service-prod-us (prod); also removed: auth-service-dev-1 (dev), "
+        "auth-service-staging-1 (staging)\n"), err

@@ -87,12 +87,21 @@ class Refusal:
     reason: str
     removed: tuple[Removal, ...]
     source: str
+    guarded: int = 0  # the first ``guarded`` of ``removed`` are in protected environments
 
     def listed(self) -> str:
-        """The removed applications for a one-line message, the first LISTED of them."""
-        names = [str(r) for r in self.removed[:LISTED]]
-        more = len(self.removed) - LISTED
-        return ", ".join(names) + (f" and {more} more" if more > 0 else "")
+        """The removed applications for a one-line message, the first LISTED of them.
+
+        Those of protected environments come first; the others follow as "also removed".
+        """
+        def names(removals: tuple[Removal, ...], room: int) -> str:
+            more = len(removals) - room
+            return ", ".join(str(r) for r in removals[:room]) + (f" and {more} more" if more > 0 else "")
+
+        first, rest = self.removed[: self.guarded], self.removed[self.guarded:]
+        if not first or not rest:
+            return names(self.removed, LISTED)
+        return f"{names(first, LISTED)}; also removed: {names(rest, max(0, LISTED - len(first)) or 1)}"
 
 
 # --- reading ApplicationSets ------------------------------------------------------------------
@@ -390,10 +399,12 @@ def check_removals(before: Deployed, targets: tuple[Target, ...], platform: Plat
         envs = sorted({r.env for r in in_protected})
         reasons.append(f"{_plural(len(in_protected), 'application')} of protected "
                        f"environment{'s' if len(envs) != 1 else ''} {', '.join(envs)} would be removed")
-    if len(removed) > MAX_SHARE * len(before.apps):
-        reasons.append(f"{len(removed)} of {len(before.apps)} applications would be removed "
+    # an app that only changed environment, or lost protection, is still deployed; a moved tree is not
+    gone = removed if moved_tree else [r for r in removed if not r.why]
+    if len(gone) > MAX_SHARE * len(before.apps):
+        reasons.append(f"{len(gone)} of {len(before.apps)} applications would be removed "
                        f"(more than {MAX_SHARE:.0%} at once)")
     if not reasons:
         return None
     shown = tuple(in_protected) + tuple(r for r in removed if r not in in_protected)
-    return Refusal("; ".join(reasons), shown, before.source)
+    return Refusal("; ".join(reasons), shown, before.source, len(in_protected))

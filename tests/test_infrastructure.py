@@ -272,7 +272,7 @@ def test_an_env_value_may_not_hide_a_connection_variable(rendered_once: Path, ru
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
     assert err == (
-        f"{SVC}:16: error: env.PAYMENTS_DB_HOST: env.PAYMENTS_DB_HOST would hide a variable of the connection "
+        f"{SVC}:16: error: env.PAYMENTS_DB_HOST: hides a variable of the connection "
         "Secret of 'payments-db' (its variables are PAYMENTS_DB_*)\n"
         "  hint: rename the variable; PAYMENTS_DB_* is reserved for PostgreSQLInstance payments-db\n"
         "1 problem found; nothing was written.\n"), err

@@ -89,7 +89,7 @@ def _checks(target: Target, base_has_hpa: bool) -> list[Problem]:
         for key in sorted(k for k in env if str(k).startswith(prefix)):
             origin = o["env"][key]
             problems.append(Problem(origin.file, origin.line, 0, f"env.{key}",
-                                    f"env.{key} would hide a variable of the connection Secret of "
+                                    "hides a variable of the connection Secret of "
                                     f"'{claim.name}' (its variables are {prefix}*)",
                                     f"rename the variable; {prefix}* is reserved for {claim.kind} {claim.name}"))
     if base_has_hpa and "replicas" in v:

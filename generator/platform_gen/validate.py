@@ -274,7 +274,7 @@ def _service(
                                             f"unknown cluster '{cname}' in environment '{env_name}'",
                                             did_you_mean(cname, names, f"clusters of {env_name}"), key=True))
                 ok = False
-            elif cname not in runs_on:
+            elif cname not in runs_on and only:  # an empty onlyClusters is the schema's problem
                 problems.append(doc.problem(("environments", env_name, "clusters", cname),
                                             f"overrides for cluster '{cname}', where the service does not run "
                                             f"(onlyClusters of {env_name}: {', '.join(only or [])})",

@@ -501,3 +501,17 @@ def test_crlf_line_endings_are_fine(example: Path, run: Run) -> None:
     path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
     code, _out, err = run("render", "--root", example)
     assert code == 0, err
+
+
+def test_links_and_odd_files_among_services_and_overlays_are_reported(example: Path, run: Run) -> None:
+    services = example / "platform-config/services"
+    (services / "loop").symlink_to("loop")
+    (services / "dangling").symlink_to("nowhere")
+    (services / "fifo").mkdir()
+    os.mkfifo(services / "fifo/config.yaml")
+    (example / "overlays/loop").symlink_to("loop")
+    _refused(run, example,
+             "platform-config/services/dangling: error: symbolic link to nothing; not read",
+             "platform-config/services/fifo/config.yaml: error: not a regular file",
+             "platform-config/services/loop: error: symbolic link that loops; not read",
+             "overlays/loop: error: symbolic link that loops; not read")

@@ -237,8 +237,20 @@ def load(root: Path) -> Sources:
     services: list[tuple[str, Located]] = []
     svc_dir = root / SERVICES_DIR
     if svc_dir.is_dir() and reader.inside(svc_dir):
-        for folder in sorted(p for p in svc_dir.iterdir() if p.is_dir()):
+        for entry in sorted(svc_dir.iterdir()):
+            if entry.is_symlink() and not reader.inside(entry):
+                continue  # a link out of the repo, or a loop: reported by inside()
+            if not entry.is_dir():
+                if entry.is_symlink():  # a dangling link
+                    problems.append(Problem(_rel(entry, root), 0, 0, "", "symbolic link to nothing; not read",
+                                            "a service is a folder with a config.yaml; remove the link"))
+                continue
+            folder = entry
             cfg = folder / "config.yaml"
+            if cfg.exists() and not cfg.is_file() and not cfg.is_symlink():
+                problems.append(Problem(_rel(cfg, root), 0, 0, "", "not a regular file",
+                                        "config.yaml must be a file"))
+                continue
             if not (cfg.is_file() or cfg.is_symlink()):
                 problems.append(Problem(_rel(folder, root), 0, 0, "", "service folder without config.yaml",
                                         "add config.yaml or remove the folder"))
@@ -264,7 +276,8 @@ def load(root: Path) -> Sources:
     components: dict[str, dict[str, bytes]] = {}
     ov_dir = root / OVERLAYS_DIR
     if ov_dir.is_dir() and reader.inside(ov_dir):
-        for folder in sorted(p for p in ov_dir.iterdir() if p.is_dir()):
+        for folder in sorted(p for p in ov_dir.iterdir()
+                             if (not p.is_symlink() or reader.inside(p)) and p.is_dir()):
             component: dict[str, bytes] = {}
             for path in reader.files(folder):
                 # copied into the tree as they are, so held to the rules of every input first:

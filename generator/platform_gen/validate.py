@@ -90,14 +90,14 @@ def _numbers_as_written(doc: Located) -> list[Problem]:
 
 def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], dict[str, Team]] | None:
     found = schemas.check(doc, schemas.PLATFORM) + _numbers_as_written(doc)
+    data = doc.data
+    limits = data.get("limits") if isinstance(data, dict) else None
+    seconds = limits.get("templateSeconds") if isinstance(limits, dict) else None
+    if isinstance(seconds, float) and math.isnan(seconds):  # NaN passes every bound of the schema
+        found.append(doc.problem(("limits", "templateSeconds"), "expected a number of seconds, got .nan",
+                                 "use a number such as 30"))
     problems.extend(found)
     if found:
-        return None
-    data = doc.data
-    seconds = (data.get("limits") or {}).get("templateSeconds")
-    if isinstance(seconds, float) and math.isnan(seconds):  # NaN passes every bound of the schema
-        problems.append(doc.problem(("limits", "templateSeconds"), "expected a number of seconds, got .nan",
-                                    "use a number such as 30"))
         return None
     path = data["gitops"].get("path", "rendered")
     if any(part in ("", ".", "..") for part in path.split("/")):

@@ -201,6 +201,33 @@ def test_a_sync_policy_change_shows_without_building(run: Run, repo: Path) -> No
     assert all("-              selfHeal: true\n+              selfHeal: false\n" in o["diff"] for o in doc["argocd"])
 
 
+RETIRE_REASON = ("once its applications are removed, Argo CD deletes what they deployed, "
+                 "claims (and their cloud resources) included")
+
+
+def test_retiring_a_service_is_flagged(run: Run, repo: Path) -> None:
+    edit(repo / PAYMENT, "name: payment-service\n", "name: payment-service\nretire: true\n")
+    doc = diff_json(run, repo, "--base", "HEAD")
+    retired = {"id": "service-retired",
+               "message": "payment-service is retired (preserveResourcesOnDeletion: false); it runs in "
+                          "dev (dev-1), staging (staging-1), prod (prod-eu, prod-us)",
+               "reason": RETIRE_REASON}
+    assert [f for f in doc["flags"] if f["id"] != "prod-change"] == [retired]
+    assert [f["id"] for f in doc["flags"]] == ["service-retired", "prod-change"]
+    assert list(FLAG_REASONS).index("service-retired") == list(FLAG_REASONS).index("app-removed") + 1
+
+    code, out, _ = run("diff", "--root", repo, "--base", "HEAD", "--format", "markdown")
+    assert code == 0
+    assert (f"- ⚠️ **service-retired**: {retired['message']} _({RETIRE_REASON})_\n") in out
+    code, out, _ = run("diff", "--root", repo, "--base", "HEAD", "--color", "never")
+    assert code == 0 and "service-retired" in out and retired["message"] in out
+
+    # un-retiring is an ordinary change
+    commit(repo, "retire payment-service")
+    edit(repo / PAYMENT, "retire: true\n", "")
+    assert flag_ids(diff_json(run, repo, "--base", "HEAD")) == ["prod-change"]
+
+
 def test_markdown_is_a_pull_request_comment(run: Run, repo: Path) -> None:
     edit(repo / PAYMENT, "storageGB: 100", "storageGB: 200")
     code, out, _ = run("diff", "--root", repo, "--base", "HEAD", "--format", "markdown")

@@ -72,6 +72,8 @@ Key = tuple[str, str, str, str]
 #: Flag ids in the order they are shown, with the reason each one matters.
 FLAG_REASONS: dict[str, str] = {
     "app-removed": "Argo CD deletes the Application; what it deployed is no longer managed",
+    "service-retired": "once its applications are removed, Argo CD deletes what they deployed, "
+                       "claims (and their cloud resources) included",
     "namespace-removed": "no application targets this namespace on the cluster any more",
     "prod-change": "production changes; prod syncs may be manual, check before pressing sync",
     "claim-removed": "the cloud resource behind the claim may be deleted with it: risk of data loss",
@@ -465,6 +467,30 @@ def _claim_flags(base: Tree, head: Tree) -> list[Flag]:
     return flags
 
 
+def _preserves(appset: dict[str, Any]) -> bool:
+    """Argo CD keeps what the applications deployed when they are deleted (unset counts as keeping)."""
+    return _dig(appset, "spec", "syncPolicy", "preserveResourcesOnDeletion") is not False
+
+
+def _retire_flags(base: Tree, head: Tree) -> list[Flag]:
+    """An ApplicationSet that stops preserving resources (retire: true): its service and where it runs."""
+    orders = _env_orders(base, head)
+    flags = []
+    for key, appset in head.argocd.items():
+        old = base.argocd.get(key)
+        if key[:2] != (ARGO_GROUP, "ApplicationSet") or old is None or not _preserves(old) or _preserves(appset):
+            continue
+        clusters: dict[str, set[str]] = {}
+        for app in head.apps.values():
+            if app.service == key[3]:
+                clusters.setdefault(app.env, set()).add(app.cluster)
+        where = ", ".join(f"{env} ({', '.join(sorted(clusters[env]))})"
+                          for env in sorted(clusters, key=lambda e: (orders.get(e, 1 << 30), e)))
+        flags.append(Flag("service-retired", f"{key[3]} is retired (preserveResourcesOnDeletion: false)"
+                          + (f"; it runs in {where}" if where else "")))
+    return flags
+
+
 def _namespaces(tree: Tree) -> set[tuple[str, str]]:
     return {(a.cluster, a.namespace) for a in tree.apps.values() if a.namespace}
 
@@ -496,6 +522,7 @@ def _flags(base: Tree, head: Tree, apps: list[AppChange], argocd: tuple[ObjectDi
     flags: list[Flag] = []
     flags += [Flag("app-removed", f"{c.app.name} ({c.app.env}/{c.app.cluster}) is removed")
               for c in apps if c.change == "removed"]
+    flags += _retire_flags(base, head)
     flags += [Flag("namespace-removed", f"namespace {ns} on cluster {cluster}")
               for cluster, ns in sorted(_namespaces(base) - _namespaces(head))]
     prod = _prod_envs(base, head)

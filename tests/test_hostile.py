@@ -269,7 +269,9 @@ def test_invalid_timestamp_is_a_problem_not_a_crash(example: Path, run: Run) -> 
 @pytest.mark.parametrize("rel", [DEV, CFG, PLATFORM, XRD])
 def test_yaml_beside_yml_is_an_error(example: Path, run: Run, rel: str) -> None:
     (example / rel).with_suffix(".yml").write_text((example / rel).read_text())
-    _refused(run, example, f"{rel[:-5]}.yml: error: both {Path(rel).name} and {Path(rel).stem}.yml exist")
+    err = _refused(run, example, f"{rel[:-5]}.yml: error: both {Path(rel).name} and {Path(rel).stem}.yml exist")
+    if rel == DEV:  # the only problem: the services that run in dev are not told it does not exist
+        assert err.endswith("1 problem found; nothing was written.\n"), err
 
 
 # --- links out of the repo ----------------------------------------------------------------------

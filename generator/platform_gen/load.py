@@ -225,8 +225,9 @@ def load(root: Path) -> Sources:
     for path in env_paths:
         if path.suffix == ".yml" and path.with_suffix(".yaml") in env_paths:
             continue  # the pair is reported once, for the .yaml file
-        if not reader.pair(path):
-            continue
+        # a .yaml/.yml pair is an error, but the .yaml is still read so that the services
+        # naming that environment are not told it does not exist (the render fails either way)
+        reader.pair(path)
         doc = reader.yaml(path)
         if doc is not None:
             environments.append(doc)

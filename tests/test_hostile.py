@@ -50,7 +50,7 @@ def test_alias_bomb_in_a_config_is_refused_at_once(example: Path, run: Run) -> N
                    f"{CFG}:35:8: error: bomb0: anchors (&name) are not supported",
                    f"{CFG}:36:8: error: bomb1: anchors (&name) are not supported",
                    f"{CFG}:36:13: error: bomb1[0]: aliases (*name) are not supported")
-    assert "more problems of this kind; only the first 10 are shown" in err
+    assert "more anchors and aliases from here on; only the first 10 are listed" in err
 
 
 @pytest.mark.parametrize("rel", [PLATFORM, DEV, XRD, CFG])
@@ -517,3 +517,9 @@ def test_links_and_odd_files_among_services_and_overlays_are_reported(example: P
              "platform-config/services/fifo/config.yaml: error: not a regular file",
              "platform-config/services/loop: error: symbolic link that loops; not read",
              "overlays/loop: error: symbolic link that loops; not read")
+
+
+def test_an_invalid_value_is_one_problem_not_two(example: Path, run: Run) -> None:
+    edit(example, CFG, "  LOG_LEVEL: info", "  D: 2026-13-45")
+    err = _refused(run, example, f"{CFG}:14:6: error: env.D: invalid value: month must be in 1..12")
+    assert err.endswith("1 problem found; nothing was written.\n"), err

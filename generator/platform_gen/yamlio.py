@@ -156,7 +156,7 @@ def _scalar_value(node: yaml.Node, path: KeyPath, file: str, problems: list[Prob
     except yaml.constructor.ConstructorError as exc:
         problems.append(Problem(file, *_tuple(_mark(node)), _fmt(path), f"invalid value: {exc.problem}",
                                 "quote it to make it a string"))
-        return None
+        return node.value  # reported: later checks see the text, not a misleading null
     except yaml.YAMLError:
         raise
     except Exception as exc:
@@ -164,7 +164,7 @@ def _scalar_value(node: yaml.Node, path: KeyPath, file: str, problems: list[Prob
         # 13, AttributeError for "!!timestamp x", KeyError for "!!bool q"
         problems.append(Problem(file, *_tuple(_mark(node)), _fmt(path), f"invalid value: {_why(node, exc)}",
                                 "quote it to make it a string"))
-        return None
+        return node.value  # reported: later checks see the text, not a misleading null
     finally:
         # the shared constructor would otherwise keep every node (and a failed one blocks reuse)
         _constructor.constructed_objects.pop(node, None)
@@ -233,7 +233,7 @@ def _screen(text: str, file: str) -> list[Problem]:
         here = tuple(frame[2] for frame in stack if frame[2] is not None)
         return file, mark.line + 1 if mark else 0, mark.column + 1 if mark else 0, _fmt(here)
 
-    capped = False
+    capped: tuple[str, int, int, str] | None = None  # where the first anchor or alias not listed is
     try:
         for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, yaml.CollectionEndEvent):
@@ -244,7 +244,7 @@ def _screen(text: str, file: str) -> list[Problem]:
             enter(event)
             if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
                 if len(problems) >= MAX_PROBLEMS_PER_FILE:
-                    capped = True
+                    capped = capped or where(event)
                 elif isinstance(event, yaml.AliasEvent):
                     problems.append(Problem(*where(event), "aliases (*name) are not supported",
                                             "write the value out; layering is done by platform-gen"))
@@ -259,9 +259,9 @@ def _screen(text: str, file: str) -> list[Problem]:
                 stack.append([isinstance(event, yaml.MappingStartEvent), 0, None])
     except yaml.YAMLError as exc:
         problems.append(parse_error(file, exc, text))
-    if capped:
-        problems.append(Problem(file, 0, 0, "", f"more problems of this kind; only the first "
-                                f"{MAX_PROBLEMS_PER_FILE} are shown"))
+    if capped:  # placed at the first one not listed, so it sorts after those that are
+        problems.append(Problem(*capped, f"more anchors and aliases from here on; only the first "
+                                f"{MAX_PROBLEMS_PER_FILE} are listed"))
     return problems
 
 

@@ -494,3 +494,18 @@ def test_the_message_lists_protected_removals_first_and_the_rest_as_also_removed
         "error: refusing to render: 2 applications of protected environment prod would be removed: "
         "auth-service-prod-eu (prod), auth-service-prod-us (prod); also removed: auth-service-dev-1 (dev), "
         "auth-service-staging-1 (staging)\n"), err
+
+
+def test_moving_a_service_to_another_team_in_a_protected_environment_needs_allow_delete(
+        rendered_once: Path, run: Run) -> None:
+    # its applications keep their names but move namespace: Argo CD deletes everything in the old
+    # one, its database claim included, and creates it anew in the new one
+    edit(rendered_once, "platform-config/services/payment-service/config.yaml", "team: payments", "team: data")
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert err.startswith(
+        "error: refusing to render: 2 applications of protected environment prod would be removed: "
+        "payment-service-prod-eu (prod, moves from namespace team-payments to team-data), "
+        "payment-service-prod-us (prod, moves from namespace team-payments to team-data)\n"), err
+    code, _out, err = run("render", "--root", rendered_once, "--allow-delete")
+    assert code == 0, err

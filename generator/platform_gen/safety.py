@@ -19,7 +19,7 @@ applications could not be counted.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -34,6 +34,7 @@ __all__ = [
     "APPSETS_DIR",
     "LABEL",
     "MAX_SHARE",
+    "AppSets",
     "Deployed",
     "Refusal",
     "Removal",
@@ -78,6 +79,7 @@ class Deployed:
     gitops_path: str | None = None  # the base's gitops.path, None when nothing was read from git
     at_base: frozenset[str] = frozenset()  # the applications of the base's tree (the others are on disk only)
     retired: frozenset[str] = frozenset()  # applications of services already retired (retire: true) before
+    namespaces: dict[str, str] = field(default_factory=dict)  # application -> the namespace it deploys to
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,8 @@ def _text(node: yaml.Node | None) -> str:
     return node.value if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str) else ""
 
 
-def _elements(file: str, doc: yaml.MappingNode) -> list[tuple[str, str]]:
-    """(app, env) of every list element of one ApplicationSet; InputError where it is malformed.
+def _elements(file: str, doc: yaml.MappingNode) -> list[tuple[str, str, str]]:
+    """(app, env, namespace) of every list element of one ApplicationSet; InputError where it is malformed.
 
     Walks the composed nodes instead of building the whole document: the
     ApplicationSets of a large platform are read twice per run (base and disk).
@@ -134,7 +136,7 @@ def _elements(file: str, doc: yaml.MappingNode) -> list[tuple[str, str]]:
     if not isinstance(generators, yaml.SequenceNode):
         raise InputError([_problem(file, generators or spec or doc, ("spec", "generators"),
                                    "expected a list of generators")])
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str, str]] = []
     for i, gen in enumerate(generators.value):
         elements = _get(_get(gen, "list"), "elements")
         if not isinstance(elements, yaml.SequenceNode):
@@ -145,13 +147,13 @@ def _elements(file: str, doc: yaml.MappingNode) -> list[tuple[str, str]]:
             if not app or not env:
                 raise InputError([_problem(file, element, ("spec", "generators", i, "list", "elements", j),
                                            "expected the keys app and env, both strings")])
-            out.append((app, env))
+            out.append((app, env, _text(_get(element, "namespace"))))
     return out
 
 
 def appset_apps(file: str, data: bytes) -> dict[str, str]:
     """Application name -> environment, from one ApplicationSet file; InputError when it is corrupt."""
-    return _read_appset(file, data)[0]
+    return _read_appset(file, data).apps
 
 
 def _retiring(doc: yaml.MappingNode) -> bool:
@@ -159,7 +161,16 @@ def _retiring(doc: yaml.MappingNode) -> bool:
     return _text(_get(_get(_get(doc, "spec"), "syncPolicy"), "preserveResourcesOnDeletion")) == "false"
 
 
-def _read_appset(file: str, data: bytes) -> tuple[dict[str, str], bool]:
+@dataclass(frozen=True)
+class AppSets:
+    """What ApplicationSets deploy: application -> environment and -> namespace, and the retired ones."""
+
+    apps: dict[str, str]
+    namespaces: dict[str, str]
+    retired: frozenset[str] = frozenset()
+
+
+def _read_appset(file: str, data: bytes) -> AppSets:
     """The applications of one ApplicationSet file, and whether its service is retired."""
     try:
         text = data.decode("utf-8")
@@ -173,6 +184,7 @@ def _read_appset(file: str, data: bytes) -> tuple[dict[str, str], bool]:
         raise InputError([Problem(problem.file, problem.line, problem.column, "",
                                   f"cannot count its applications: {problem.message}", _FIX_HINT)]) from None
     apps: dict[str, str] = {}
+    namespaces: dict[str, str] = {}
     found = retired = False
     for index, doc in enumerate(docs):
         if not isinstance(doc, yaml.MappingNode):
@@ -181,18 +193,19 @@ def _read_appset(file: str, data: bytes) -> tuple[dict[str, str], bool]:
             continue
         found = True
         retired = retired or _retiring(doc)
-        apps.update(_elements(file, doc))
+        for app, env, namespace in _elements(file, doc):
+            apps[app] = env
+            namespaces[app] = namespace
     if not found:
         raise InputError([Problem(file, 0, 0, "", "cannot count its applications: no ApplicationSet in it",
                                   _FIX_HINT)])
-    return apps, retired
+    return AppSets(apps, namespaces, frozenset(apps) if retired else frozenset())
 
 
-Memo = dict[bytes, tuple[dict[str, str], bool]]
+Memo = dict[bytes, AppSets]
 
 
-def _tree_apps(files: Iterable[tuple[str, bytes]], memo: Memo | None = None
-               ) -> tuple[dict[str, str], frozenset[str]]:
+def _tree_apps(files: Iterable[tuple[str, bytes]], memo: Memo | None = None) -> AppSets:
     """Application -> environment over several ApplicationSet files; every corrupt file is reported.
 
     ``memo`` keeps the applications of files already read by their bytes: a file
@@ -200,6 +213,7 @@ def _tree_apps(files: Iterable[tuple[str, bytes]], memo: Memo | None = None
     """
     memo = {} if memo is None else memo
     apps: dict[str, str] = {}
+    namespaces: dict[str, str] = {}
     retired: set[str] = set()
     problems: list[Problem] = []
     for file, data in files:
@@ -207,26 +221,25 @@ def _tree_apps(files: Iterable[tuple[str, bytes]], memo: Memo | None = None
             found = memo.get(data)
             if found is None:
                 found = memo[data] = _read_appset(file, data)
-            apps.update(found[0])
-            if found[1]:
-                retired.update(found[0])
+            apps.update(found.apps)
+            namespaces.update(found.namespaces)
+            retired.update(found.retired)
         except InputError as exc:
             problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
-    return apps, frozenset(retired)
+    return AppSets(apps, namespaces, frozenset(retired))
 
 
-def deployed_apps(out: Path, shown: str = "", memo: Memo | None = None
-                  ) -> tuple[dict[str, str], frozenset[str]]:
-    """Application name -> environment, and the retired ones, from the ApplicationSets of the tree at ``out``.
+def deployed_apps(out: Path, shown: str = "", memo: Memo | None = None) -> AppSets:
+    """What the ApplicationSets of the tree at ``out`` deploy.
 
     ``shown`` is how ``out`` is named in problems. A file that cannot be read or
     parsed is an InputError naming it.
     """
     folder = out.joinpath(*APPSETS_DIR.split("/"))
     if not folder.is_dir():
-        return {}, frozenset()
+        return AppSets({}, {})
     prefix = (shown.rstrip("/") + "/" if shown else "") + APPSETS_DIR + "/"
     files: list[tuple[str, bytes]] = []
     problems: list[Problem] = []
@@ -240,13 +253,14 @@ def deployed_apps(out: Path, shown: str = "", memo: Memo | None = None
         except OSError as exc:
             problems.append(Problem(prefix + path.name, 0, 0, "",
                                     f"cannot count its applications: cannot read: {exc.strerror}", _FIX_HINT))
+    found = AppSets({}, {})
     try:
-        apps = _tree_apps(files, memo)
+        found = _tree_apps(files, memo)
     except InputError as exc:
         problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
-    return apps
+    return found
 
 
 # --- reading the git base -------------------------------------------------------------------------
@@ -322,8 +336,9 @@ def _from_git(root: Path, memo: Memo) -> Deployed | None:
     appsets = sorted((f"{base.ref}:{rel}", data) for rel, data in tree.items()
                      if rel.rpartition("/")[0] == folder and rel.endswith(".yaml"))
     source = f"{gitops_path}/ as committed at the {base.label}"
-    apps, retired = _tree_apps(appsets, memo)
-    return Deployed(apps, protected, source, gitops_path, frozenset(apps), retired)
+    found = _tree_apps(appsets, memo)
+    return Deployed(found.apps, protected, source, gitops_path, frozenset(found.apps), found.retired,
+                    found.namespaces)
 
 
 def deployed(root: Path, out: Path, shown: str) -> Deployed:
@@ -333,12 +348,11 @@ def deployed(root: Path, out: Path, shown: str) -> Deployed:
     tree on disk at ``out`` (shown as ``shown``) counts, and ``source`` says so.
     """
     problems: list[Problem] = []
-    on_disk: dict[str, str] = {}
-    retired_on_disk: frozenset[str] = frozenset()
+    on_disk = AppSets({}, {})
     base: Deployed | None = None
     memo: Memo = {}
     try:
-        on_disk, retired_on_disk = deployed_apps(out, shown, memo)
+        on_disk = deployed_apps(out, shown, memo)
     except InputError as exc:
         problems.extend(exc.problems)
     try:
@@ -348,12 +362,15 @@ def deployed(root: Path, out: Path, shown: str) -> Deployed:
     if problems:
         raise InputError(problems)
     if base is None:
-        return Deployed(on_disk, frozenset(), f"{shown}/ on disk only (no git base: not in a git checkout "
-                        "with origin/main or main)", retired=retired_on_disk)
-    apps = {**on_disk, **base.apps}  # the base's environment wins for applications on both sides
+        return Deployed(on_disk.apps, frozenset(), f"{shown}/ on disk only (no git base: not in a git "
+                        "checkout with origin/main or main)", retired=on_disk.retired,
+                        namespaces=on_disk.namespaces)
+    # the base's environment and namespace win for applications on both sides
+    apps = {**on_disk.apps, **base.apps}
+    namespaces = {**on_disk.namespaces, **base.namespaces}
     # retired counts only as committed at the base: retiring and removing in one change is refused
     return Deployed(apps, base.protected, f"{base.source}, and {shown}/ on disk", base.gitops_path,
-                    base.at_base, base.retired)
+                    base.at_base, base.retired, namespaces)
 
 
 # --- the rule -----------------------------------------------------------------------------------
@@ -372,6 +389,7 @@ def check_removals(before: Deployed, targets: tuple[Target, ...], platform: Plat
     counts as removed); or when more than MAX_SHARE of all applications go.
     """
     now = {t.app_name: t.env.name for t in targets}
+    namespace_now = {t.app_name: platform.teams[t.service.team].namespace for t in targets}
     protected_now = {e.name for e in platform.environments if e.protected}
     guarded = before.protected | protected_now
     moved_tree = before.gitops_path is not None and before.gitops_path != platform.gitops_path
@@ -387,6 +405,10 @@ def check_removals(before: Deployed, targets: tuple[Target, ...], platform: Plat
             removed.append(Removal(env, app, f"now in environment {now[app]}"))
         elif env in before.protected and env not in protected_now:
             removed.append(Removal(env, app, f"environment {env} is no longer protected"))
+        elif env in guarded and before.namespaces.get(app, namespace_now[app]) != namespace_now[app]:
+            # a team change: Argo CD deletes everything in the old namespace, claims (and data) included
+            removed.append(Removal(env, app, f"moves from namespace {before.namespaces[app]} to "
+                                             f"{namespace_now[app]}"))
     removed.sort()
     if not removed:
         return None

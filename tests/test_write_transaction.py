@@ -547,3 +547,17 @@ def test_an_io_error_writing_codeowners_is_exit_1(rendered_once: Path, run: Run)
     finally:
         writable(github)
     assert run("render", "--root", root)[0] == 0
+
+
+def test_check_and_validate_report_a_link_inside_the_tree(rendered_once: Path, run: Run, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    base = rendered_once / "rendered/services/auth-service/base"
+    shutil.copytree(base, outside)
+    shutil.rmtree(base)
+    base.symlink_to(outside, target_is_directory=True)
+    message = ("error: rendered holds symbolic links, which platform-gen never writes: "
+               "rendered/services/auth-service/base\n  hint: remove them and run 'platform-gen render'\n")
+    code, _out, err = run("render", "--check", "--root", rendered_once)
+    assert (code, err) == (1, message)
+    code, _out, err = run("validate", "--root", rendered_once)
+    assert (code, err) == (1, message)

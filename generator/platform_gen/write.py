@@ -49,8 +49,21 @@ import yaml
 from .errors import OutputError
 from .render import MANIFEST
 
-__all__ = ["JOURNAL", "LOCK", "RESERVED", "STAGING", "Plan", "apply", "busy", "check_out_dir", "interrupted", "lock",
-           "plan", "recover"]
+__all__ = [
+    "JOURNAL",
+    "LOCK",
+    "RESERVED",
+    "STAGING",
+    "Plan",
+    "apply",
+    "busy",
+    "check_out_dir",
+    "interrupted",
+    "links",
+    "lock",
+    "plan",
+    "recover",
+]
 
 _INPUT_DIRS = ("platform-config", "environments", "overlays", ".git")
 
@@ -173,6 +186,16 @@ def _existing(out: Path, shown: str) -> dict[str, Path]:
             p = Path(dirpath, name)
             found[p.relative_to(out).as_posix()] = p
     return found
+
+
+def links(out: Path) -> list[str]:
+    """Symbolic links inside the tree (relative paths, sorted): platform-gen writes none."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(out):
+        for name in (*dirnames, *filenames):
+            if os.path.islink(os.path.join(dirpath, name)):
+                found.append(Path(dirpath, name).relative_to(out).as_posix())
+    return sorted(found)
 
 
 def _owned(out: Path, shown: str, files: dict[str, bytes]) -> set[str]:

@@ -64,7 +64,9 @@ def find_kustomize(explicit: str | None = None) -> Kustomize:
     if explicit:
         path = shutil.which(explicit) or (explicit if Path(explicit).is_file() else None)
         if path is None:
-            raise ToolError(f"kustomize not found at {explicit}")
+            raise ToolError(f"kustomize not found at {explicit}",
+                            "pass --kustomize the path or name of a kustomize or kubectl binary, or leave it out "
+                            "to use kustomize (else kubectl) from the PATH")
         if os.path.basename(path).startswith("kubectl"):
             return Kustomize((path, "kustomize"))
         return Kustomize((path, "build"))

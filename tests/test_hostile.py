@@ -523,3 +523,15 @@ def test_an_invalid_value_is_one_problem_not_two(example: Path, run: Run) -> Non
     edit(example, CFG, "  LOG_LEVEL: info", "  D: 2026-13-45")
     err = _refused(run, example, f"{CFG}:14:6: error: env.D: invalid value: month must be in 1..12")
     assert err.endswith("1 problem found; nothing was written.\n"), err
+
+
+def test_validate_locates_a_control_character_in_a_tree_file(rendered_once: Path, run: Run) -> None:
+    path = rendered_once / "rendered/services/auth-service/base/deployment.yaml"
+    lines = path.read_bytes().count(b"\n")
+    path.write_bytes(path.read_bytes() + b"# a\x1bb\n")
+    code, _out, err = run("validate", "--root", rendered_once)
+    assert code == 1
+    assert (f"rendered/services/auth-service/base/deployment.yaml:{lines + 1}:4: error: invalid YAML: unacceptable "
+            "character #x001b: special characters are not allowed\n  hint: run 'platform-gen render' to restore "
+            "it\n") in err
+    assert "yamllint config" not in err

@@ -555,9 +555,26 @@ def test_check_and_validate_report_a_link_inside_the_tree(rendered_once: Path, r
     shutil.copytree(base, outside)
     shutil.rmtree(base)
     base.symlink_to(outside, target_is_directory=True)
-    message = ("error: rendered holds symbolic links, which platform-gen never writes: "
-               "rendered/services/auth-service/base\n  hint: remove them and run 'platform-gen render'\n")
+    message = ("error: rendered holds what platform-gen never writes: "
+               "rendered/services/auth-service/base (a symbolic link)\n"
+               "  hint: remove them and run 'platform-gen render'\n")
     code, _out, err = run("render", "--check", "--root", rendered_once)
     assert (code, err) == (1, message)
     code, _out, err = run("validate", "--root", rendered_once)
     assert (code, err) == (1, message)
+
+
+
+def test_a_fifo_in_the_tree_is_reported_never_read(rendered_once: Path, run: Run) -> None:
+    fifo = rendered_once / "rendered/services/auth-service/base/deployment.yaml"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    message = ("error: rendered holds what platform-gen never writes: "
+               "rendered/services/auth-service/base/deployment.yaml (not a regular file)\n"
+               "  hint: remove them and run 'platform-gen render'\n")
+    for command in (("render", "--check"), ("validate",)):
+        code, _out, err = run(*command, "--root", rendered_once)
+        assert (code, err) == (1, message), command
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert err.startswith("error: rendered/services/auth-service/base/deployment.yaml is not a regular file"), err

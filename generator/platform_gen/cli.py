@@ -24,7 +24,7 @@ from .render import MANIFEST, Rendered, render
 from .repofiles import RepoPlan, apply_repo_files, plan_repo_files
 from .safety import LABEL, check_removals, deployed
 from .validate import validate
-from .write import Plan, apply, busy, check_out_dir, interrupted, links, lock, plan, recover
+from .write import Plan, apply, busy, check_out_dir, foreign, interrupted, lock, plan, recover
 
 __all__ = ["main"]
 
@@ -199,10 +199,10 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
                 return _emit_error(opts, f"{shown} is being written by a platform-gen render"
                                    + (f" (pid {holder})" if holder else "") + " right now",
                                    "run the check again when it has finished", status="busy")
-            linked = links(out_dir)
-            if linked:
-                return _emit_error(opts, f"{shown} holds symbolic links, which platform-gen never writes: "
-                                   + ", ".join(f"{shown}/{rel}" for rel in linked),
+            odd = foreign(out_dir)
+            if odd:
+                return _emit_error(opts, f"{shown} holds what platform-gen never writes: "
+                                   + ", ".join(f"{shown}/{entry}" for entry in odd),
                                    "remove them and run 'platform-gen render'", status="invalid")
             if interrupted(out_dir):
                 return _emit_error(opts, f"{shown} holds an interrupted write: an earlier 'platform-gen render' "
@@ -296,10 +296,10 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
         shown = opts.shown(out_dir)
         if not (out_dir / MANIFEST).is_file():
             return _emit_error(opts, f"no rendered tree at {shown}", "run 'platform-gen render' first")
-        linked = links(out_dir.resolve())
-        if linked:  # kustomize would follow them, out of the tree and the repo
-            return _emit_error(opts, f"{shown} holds symbolic links, which platform-gen never writes: "
-                               + ", ".join(f"{shown}/{rel}" for rel in linked),
+        odd = foreign(out_dir.resolve())
+        if odd:  # kustomize would follow a link out of the tree; reading a FIFO would block
+            return _emit_error(opts, f"{shown} holds what platform-gen never writes: "
+                               + ", ".join(f"{shown}/{entry}" for entry in odd),
                                "remove them and run 'platform-gen render'", status="invalid")
         if interrupted(out_dir.resolve()):
             return _emit_error(opts, f"{shown} holds an interrupted write",

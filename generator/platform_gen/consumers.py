@@ -342,8 +342,14 @@ def _yamllint(out: Path, shown: str, config_text: str) -> list[Problem]:
             reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"cannot read: {exc.strerror}"
             problems.append(Problem(rel, 0, 0, "", reason, "run 'platform-gen render' to restore it"))
             continue
-        for p in linter.run(text, conf, str(path)):
-            problems.append(Problem(rel, p.line, p.column, "", f"yamllint: {p.message} ({p.rule})"))
+        try:
+            for p in linter.run(text, conf, str(path)):
+                problems.append(Problem(rel, p.line, p.column, "", f"yamllint: {p.message}"
+                                        + (f" ({p.rule})" if p.rule else "")))
+        except yaml.YAMLError as exc:  # a tree file edited by hand (a control character, say)
+            found = yamlio.parse_error(rel, exc, text)
+            problems.append(Problem(rel, found.line, found.column, "", found.message,
+                                    "run 'platform-gen render' to restore it"))
     return problems
 
 

@@ -58,8 +58,8 @@ __all__ = [
     "apply",
     "busy",
     "check_out_dir",
+    "foreign",
     "interrupted",
-    "links",
     "lock",
     "plan",
     "recover",
@@ -184,17 +184,34 @@ def _existing(out: Path, shown: str) -> dict[str, Path]:
         dirnames.sort()
         for name in sorted(filenames):
             p = Path(dirpath, name)
-            found[p.relative_to(out).as_posix()] = p
+            rel = p.relative_to(out).as_posix()
+            try:
+                mode = os.lstat(p).st_mode
+            except OSError as exc:
+                raise _io_error(exc, f"read {shown}/{rel}") from None
+            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):  # a FIFO would block the comparison
+                raise OutputError(f"{shown}/{rel} is not a regular file; platform-gen never writes one",
+                                  "remove it and run 'platform-gen render'")
+            found[rel] = p
     return found
 
 
-def links(out: Path) -> list[str]:
-    """Symbolic links inside the tree (relative paths, sorted): platform-gen writes none."""
+def foreign(out: Path) -> list[str]:
+    """What platform-gen never writes inside the tree: links, and anything that is not a regular file.
+
+    Each entry is a relative path and what it is, sorted. Reading a FIFO would block,
+    and kustomize would follow a link out of the tree.
+    """
     found = []
     for dirpath, dirnames, filenames in os.walk(out):
         for name in (*dirnames, *filenames):
-            if os.path.islink(os.path.join(dirpath, name)):
-                found.append(Path(dirpath, name).relative_to(out).as_posix())
+            full = os.path.join(dirpath, name)
+            rel = Path(full).relative_to(out).as_posix()
+            mode = os.lstat(full).st_mode
+            if stat.S_ISLNK(mode):
+                found.append(f"{rel} (a symbolic link)")
+            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                found.append(f"{rel} (not a regular file)")
     return sorted(found)
 
 

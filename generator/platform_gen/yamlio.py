@@ -279,6 +279,10 @@ def parse_error(file: str, exc: yaml.YAMLError, text: str | None = None) -> Prob
     """Turn a PyYAML error into a located :class:`Problem` (``text``: the document, to name a tab)."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+    position = getattr(exc, "position", None)  # a ReaderError has no mark, only a character index
+    if mark is None and text is not None and isinstance(position, int):
+        line = text.count("\n", 0, position) + 1
+        col = position - (text.rfind("\n", 0, position) + 1) + 1
     reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     if text is not None and mark is not None and "\t" in _line(text, mark.line)[: mark.column + 1]:
         return Problem(file, line, col, "", f"invalid YAML: a tab character ({reason})",

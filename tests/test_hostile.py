@@ -535,3 +535,17 @@ def test_validate_locates_a_control_character_in_a_tree_file(rendered_once: Path
             "character #x001b: special characters are not allowed\n  hint: run 'platform-gen render' to restore "
             "it\n") in err
     assert "yamllint config" not in err
+
+
+def test_odd_entries_in_overlays_are_reported_not_skipped(example: Path, run: Run) -> None:
+    prod = example / "overlays/prod"
+    (example / "overlays/staging").symlink_to("nothere")
+    (prod / "extra.yaml").symlink_to("nothere")
+    os.mkfifo(prod / "pipe.yaml")
+    (prod / "sub").mkdir()
+    (prod / "sub/cfg").symlink_to("../../../platform-config", target_is_directory=True)
+    _refused(run, example,
+             "overlays/prod/extra.yaml: error: symbolic link to nothing; not read",
+             "overlays/prod/pipe.yaml: error: not a regular file; not read",
+             "overlays/prod/sub/cfg: error: symbolic link to a folder; not read",
+             "overlays/staging: error: symbolic link to nothing; not read")

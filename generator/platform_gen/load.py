@@ -162,9 +162,11 @@ class _Reader:
             here = Path(dirpath)
             for name in sorted(dirnames):
                 sub = here / name
-                if sub.is_symlink():
-                    # never descend through a link (loops); one leading out of the repo is reported
-                    self.inside(sub)
+                if sub.is_symlink() and self.inside(sub):
+                    # never descend through a link (loops); one leading out of the repo is reported above
+                    self.problems.append(Problem(self.rel(sub), 0, 0, "", "symbolic link to a folder; not read",
+                                                 "put the files in the folder itself (links to files are "
+                                                 "followed)"))
             dirnames[:] = sorted(d for d in dirnames if not (here / d).is_symlink())
             for name in filenames:
                 path = here / name
@@ -172,6 +174,12 @@ class _Reader:
                     continue
                 if path.is_file():
                     found.append(path)
+                elif path.is_symlink():
+                    self.problems.append(Problem(self.rel(path), 0, 0, "", "symbolic link to nothing; not read",
+                                                 "remove the link or restore what it points at"))
+                else:  # a FIFO, a socket, a device: reading it would block or never end
+                    self.problems.append(Problem(self.rel(path), 0, 0, "", "not a regular file; not read",
+                                                 "inputs are regular files; remove it"))
         return sorted(found)
 
     def pair(self, path: Path) -> bool:
@@ -277,8 +285,12 @@ def load(root: Path) -> Sources:
     components: dict[str, dict[str, bytes]] = {}
     ov_dir = root / OVERLAYS_DIR
     if ov_dir.is_dir() and reader.inside(ov_dir):
-        for folder in sorted(p for p in ov_dir.iterdir()
-                             if (not p.is_symlink() or reader.inside(p)) and p.is_dir()):
+        entries = sorted(p for p in ov_dir.iterdir() if not p.is_symlink() or reader.inside(p))
+        for entry in entries:
+            if entry.is_symlink() and not entry.exists():
+                problems.append(Problem(_rel(entry, root), 0, 0, "", "symbolic link to nothing; not read",
+                                        "remove the link or restore what it points at"))
+        for folder in (p for p in entries if p.is_dir()):
             component: dict[str, bytes] = {}
             for path in reader.files(folder):
                 # copied into the tree as they are, so held to the rules of every input first:

@@ -218,3 +218,12 @@ def test_a_template_no_service_uses_is_still_checked(rendered_once: Path, run: R
                    "  hint: while rendering a sample service (no service uses this template yet)\n"
                    "1 problem found; nothing was written.\n")
     assert snapshot(rendered_once / "rendered") == before
+
+
+def test_a_broken_environment_file_is_one_problem_not_one_per_service(rendered_once: Path, run: Run) -> None:
+    edit(rendered_once, "environments/prod.yaml", "order: 2", "order: 2\nbogus: 1")
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert err == ("environments/prod.yaml:4:1: error: bogus: unknown key 'bogus'\n"
+                   "  hint: valid keys: clusters, defaults, name, order, protected, sync\n"
+                   "1 problem found; nothing was written.\n")

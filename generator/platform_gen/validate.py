@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 from . import schemas
@@ -214,6 +215,7 @@ def _service(
     templates: dict[str, dict[str, str]],
     kinds: dict[str, InfraKind] | None,
     problems: list[Problem],
+    broken_envs: frozenset[str] = frozenset(),
 ) -> Service | None:
     found = schemas.check(doc, schemas.SERVICE) + _numbers_as_written(doc)
     problems.extend(found)
@@ -238,14 +240,18 @@ def _service(
     if not isinstance(data.get("environments") or {}, dict):
         return None
     placements: dict[str, tuple[str, ...]] = {}
+    infra_moot = False  # set when the service names an environment whose file has problems
     env_layers: dict[str, Layer] = {}
     cluster_layers: dict[tuple[str, str], Layer] = {}
     for env_name, spec in (data.get("environments") or {}).items():
         if not isinstance(spec, (dict, type(None))):
             continue
         if env_name not in envs:
-            problems.append(doc.problem(("environments", env_name), f"unknown environment '{env_name}'",
-                                        did_you_mean(env_name, set(envs), "environments"), key=True))
+            if env_name in broken_envs:  # an environment file with problems of its own: no news here
+                infra_moot = True
+            else:
+                problems.append(doc.problem(("environments", env_name), f"unknown environment '{env_name}'",
+                                            did_you_mean(env_name, set(envs), "environments"), key=True))
             ok = False
             continue
         env = envs[env_name]
@@ -287,7 +293,8 @@ def _service(
         placements[env_name] = tuple(sorted(runs_on & names))
     # infrastructure is checked whenever its own part of the file is well-formed
     infra_ok = not any(p.path.startswith("infrastructure") or ".infrastructure" in p.path for p in found)
-    claims = claims_for(doc, placements, set(envs), kinds, problems) if infra_ok and kinds is not None else {}
+    claims = (claims_for(doc, placements, set(envs), kinds, problems)
+              if infra_ok and not infra_moot and kinds is not None else {})
     if not ok:
         return None
     return Service(
@@ -348,9 +355,12 @@ def validate(sources: Sources) -> Platform:
     servers: dict[str, str] = {}
     orders: dict[int, tuple[str, Located]] = {}
     explicit: dict[str, bool | None] = {}
+    broken_envs: set[str] = set()
     for doc in sources.environments:
         env = _environment(doc, problems)
         if env is None:
+            named = doc.data.get("name") if isinstance(doc.data, dict) else None
+            broken_envs.add(named if isinstance(named, str) else Path(doc.file).stem)
             continue
         if env.order in orders:  # reported at both files: which one is new is not for us to guess
             first, first_doc = orders[env.order]
@@ -404,7 +414,7 @@ def validate(sources: Sources) -> Platform:
     services: list[Service] = []
     app_names: dict[str, tuple[str, Located]] = {}
     for folder, doc in sources.services:
-        svc = _service(folder, doc, teams, envs, sources.templates, kinds, problems)
+        svc = _service(folder, doc, teams, envs, sources.templates, kinds, problems, frozenset(broken_envs))
         if svc is None:
             continue
         if svc.name in RESERVED_APPSETS:

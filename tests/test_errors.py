@@ -71,6 +71,10 @@ CASES = [
                  f"{SVC}:9:11: error: replicas: 1:30 is read as the number 90\n"
                  "  hint: write 90, or quote it (\"1:30\") if you mean the text",
                  id="replicas-sexagesimal"),
+    pytest.param(SVC, "team: payments\n", "team: payments\nretire: yes\n",
+                 f"{SVC}:3:9: error: retire: yes is read as true\n"
+                 "  hint: write true, or quote it (\"yes\") if you mean the text",
+                 id="boolean-yes"),
     pytest.param(SVC, "port: 8080", "port: 80800",
                  f"{SVC}:8:7: error: port: 80800 is greater than the maximum of 65535",
                  id="port-range"),

@@ -63,7 +63,7 @@ _DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
 def _numbers_as_written(doc: Located) -> list[Problem]:
-    """Numbers that YAML 1.1 reads as something other than what was written.
+    """Numbers (and booleans) that YAML 1.1 reads as something other than what was written.
 
     ``12:30`` is 750 (base 60), ``01234`` is 668 (octal), ``0x1F`` is 31 and ``1_000`` is
     1000: nobody means that in a replica count, and in ``env``, whose values become
@@ -77,7 +77,13 @@ def _numbers_as_written(doc: Located) -> list[Problem]:
                 value = value[part]
         except (KeyError, IndexError, TypeError):  # a key the loader dropped (a duplicate, say)
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool):
+            if written.lower() not in ("true", "false"):  # yes, on, y: YAML 1.1 only, and a surprise
+                problems.append(doc.problem(path, f"{written} is read as {str(value).lower()}",
+                                            f"write {str(value).lower()}, or quote it (\"{written}\") if you mean "
+                                            "the text"))
+            continue
+        if not isinstance(value, (int, float)):
             continue
         in_env = len(path) >= 2 and path[-2] == "env"
         if in_env and written != str(value):

@@ -227,6 +227,12 @@ def test_retiring_a_service_is_flagged(run: Run, repo: Path) -> None:
     edit(repo / PAYMENT, "retire: true\n", "")
     assert flag_ids(diff_json(run, repo, "--base", "HEAD")) == ["prod-change"]
 
+    # step 2, removing the retired service: each removal says that what it deployed goes too
+    shutil.rmtree(repo / "platform-config/services/payment-service")
+    removed = [f["message"] for f in diff_json(run, repo, "--base", "HEAD")["flags"] if f["id"] == "app-removed"]
+    assert "payment-service-prod-us (prod/prod-us) is removed; its service is retired, so Argo CD also deletes " \
+           "what it deployed, claims included" in removed and len(removed) == 4
+
 
 def test_markdown_is_a_pull_request_comment(run: Run, repo: Path) -> None:
     edit(repo / PAYMENT, "storageGB: 100", "storageGB: 200")

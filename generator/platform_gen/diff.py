@@ -472,6 +472,13 @@ def _preserves(appset: dict[str, Any]) -> bool:
     return _dig(appset, "spec", "syncPolicy", "preserveResourcesOnDeletion") is not False
 
 
+def _retired_at_base(base: Tree, service: str) -> bool:
+    """Whether the service's ApplicationSet at the base already lets Argo CD delete what it deployed."""
+    appset = next((a for k, a in base.argocd.items() if k[:2] == (ARGO_GROUP, "ApplicationSet") and k[3] == service),
+                  None)
+    return appset is not None and not _preserves(appset)
+
+
 def _retire_flags(base: Tree, head: Tree) -> list[Flag]:
     """An ApplicationSet that stops preserving resources (retire: true): its service and where it runs."""
     orders = _env_orders(base, head)
@@ -520,7 +527,9 @@ def _owner_flags(base: Platform, head: Platform) -> list[Flag]:
 
 def _flags(base: Tree, head: Tree, apps: list[AppChange], argocd: tuple[ObjectDiff, ...]) -> tuple[Flag, ...]:
     flags: list[Flag] = []
-    flags += [Flag("app-removed", f"{c.app.name} ({c.app.env}/{c.app.cluster}) is removed")
+    flags += [Flag("app-removed", f"{c.app.name} ({c.app.env}/{c.app.cluster}) is removed"
+                   + ("; its service is retired, so Argo CD also deletes what it deployed, claims included"
+                      if _retired_at_base(base, c.app.service) else ""))
               for c in apps if c.change == "removed"]
     flags += _retire_flags(base, head)
     flags += [Flag("namespace-removed", f"namespace {ns} on cluster {cluster}")

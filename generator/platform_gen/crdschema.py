@@ -33,13 +33,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft7Validator, ValidationError
-from jsonschema.validators import validator_for
+from typing import TYPE_CHECKING, Any
 
 from .errors import Problem
 from .yamlio import Located, safe_load_all
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 __all__ = [
     "ARGOCD_KINDS",
@@ -322,6 +322,9 @@ def validate(instance: Any, schema: Mapping[str, Any]) -> SchemaErrors:
     wording, with YAML spelling of values (``true``, ``null``), except that a forbidden
     additional property becomes ``unknown field 'name'`` at the path of that key.
     """
+    from jsonschema import Draft7Validator  # imported on first use, as in schemas.check
+    from jsonschema.validators import validator_for
+
     cls = validator_for(schema, default=Draft7Validator)
     return validator_errors(cls(schema), instance)
 

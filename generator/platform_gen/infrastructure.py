@@ -14,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
 from . import crdschema
 from .deep import deep_merge
 from .errors import Problem
@@ -120,6 +118,8 @@ _SCHEMA_HINT = "use OpenAPI v3 types: string, integer, number, boolean, object, 
 
 def _check_xrd_schemas(doc: Located) -> list[Problem]:
     """An XRD's parameter schema, and each version's whole schema, must be valid schemas."""
+    import jsonschema  # imported on first use, as in schemas.check
+
     d = doc.data
     try:
         params = crdschema.xrd_parameter_schema(d)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import datetime
 import difflib
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from .errors import Problem
 from .limits import MAX_DESCRIPTION
 from .yamlio import Located
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 __all__ = [
     "ENVIRONMENT",
@@ -387,6 +387,8 @@ def check(doc: Located, schema: dict[str, Any]) -> list[Problem]:
     """Validate ``doc`` against ``schema``; every error becomes a located problem."""
     if doc.data is None:
         return [doc.problem((), "the file is empty")]
+    from jsonschema import Draft202012Validator  # imported on first use: about a fifth of start-up
+
     validator = Draft202012Validator(schema)
     problems: list[Problem] = []
     for err in validator.iter_errors(doc.data):

@@ -12,13 +12,16 @@ from typing import Any
 from ..model import Cluster, Environment, Platform, Service, Target
 from ..validate import CROSSPLANE_APPSET, CROSSPLANE_NAMESPACE, RESERVED_PROJECT, ROOT_APP
 from . import labels as L
-from .kustomize import overlay_dir
+from .kustomize import overlay_dir, overlay_reads
 
 __all__ = ["IN_CLUSTER", "ROOT_APP", "application_set", "platform_bootstrap", "team_project"]
 
 API = "argoproj.io/v1alpha1"
 IN_CLUSTER = "https://kubernetes.default.svc"
 PLATFORM_PROJECT = RESERVED_PROJECT
+# Tells Argo CD which paths an Application's manifests come from, so that a commit touching
+# none of them reuses the cached manifests instead of regenerating every Application.
+GENERATE_PATHS = "argocd.argoproj.io/manifest-generate-paths"
 
 
 def _meta(platform: Platform, name: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -76,6 +79,11 @@ def application_set(platform: Platform, service: Service, targets: list[Target],
             "app": t.app_name,
             "cluster": t.cluster.name,
             "env": env.name,
+            # Relative entries: the repo-server joins each one to spec.source.path (an entry
+            # starting with "/" would be taken from the repository root instead). The source
+            # path already starts with gitops.path, so these stay right wherever the tree
+            # lives in the repository, and they are the references the overlay itself makes.
+            "generatePaths": ";".join(overlay_reads(platform, env.name)),
             "image": f"{t.values['image']}:{t.values['tag']}",
             "namespace": team.namespace,
             "path": f"{platform.gitops_path}/{overlay_dir(service.name, env.name, t.cluster.name)}",
@@ -110,7 +118,9 @@ def application_set(platform: Platform, service: Service, targets: list[Target],
             # a retired service's applications take what they deployed with them when removed
             "syncPolicy": {"preserveResourcesOnDeletion": not service.retire},
             "generators": generators,
-            "template": {"metadata": {"name": "{{.app}}", "labels": app_labels}, "spec": spec},
+            "template": {"metadata": {"name": "{{.app}}", "labels": app_labels,
+                                      "annotations": {GENERATE_PATHS: "{{.generatePaths}}"}},
+                         "spec": spec},
         },
     }
 
@@ -134,7 +144,9 @@ def crossplane_application_set(platform: Platform, clusters: list[Cluster]) -> d
             "generators": [{"list": {"elements": elements}}],
             "template": {
                 "metadata": {"name": "{{.app}}", "labels": {L.MANAGED_BY: L.TOOL, L.ENVIRONMENT: "{{.env}}",
-                                                           L.CLUSTER: "{{.cluster}}"}},
+                                                           L.CLUSTER: "{{.cluster}}"},
+                             # a plain folder of manifests reads nothing beyond itself
+                             "annotations": {GENERATE_PATHS: "."}},
                 "spec": {
                     "project": PLATFORM_PROJECT,
                     "source": {"repoURL": platform.repo_url, "targetRevision": platform.target_revision,
@@ -184,7 +196,8 @@ def platform_bootstrap(platform: Platform, clusters: list[Cluster] | None = None
     root = {
         "apiVersion": API,
         "kind": "Application",
-        "metadata": _meta(platform, ROOT_APP, {}),
+        # the root app reads the argocd/ folder and its subfolders only
+        "metadata": {**_meta(platform, ROOT_APP, {}), "annotations": {GENERATE_PATHS: "."}},
         "spec": {
             "project": PLATFORM_PROJECT,
             "source": {"repoURL": platform.repo_url, "targetRevision": platform.target_revision,

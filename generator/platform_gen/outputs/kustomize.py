@@ -19,6 +19,7 @@ __all__ = [
     "component_files",
     "overlay_dir",
     "overlay_kustomization",
+    "overlay_reads",
     "service_dir",
 ]
 
@@ -35,6 +36,23 @@ def service_dir(service: str) -> str:
 def overlay_dir(service: str, env: str, cluster: str) -> str:
     """Folder of one (env, cluster) overlay in the rendered tree."""
     return f"{service_dir(service)}/overlays/{env}/{cluster}"
+
+
+BASE_FROM_OVERLAY = "../../../base"
+
+
+def _component_from_overlay(env: str) -> str:
+    return f"../../../../../components/{env}"
+
+
+def overlay_reads(platform: Platform, env: str) -> list[str]:
+    """The folders an (env, cluster) overlay's build reads, relative to the overlay folder.
+
+    The overlay itself (its kustomization.yaml and any infrastructure.yaml), the service's
+    base and, where the environment has one, its component: the same references the
+    overlay's kustomization.yaml makes, so the two cannot drift apart.
+    """
+    return [".", BASE_FROM_OVERLAY, *([_component_from_overlay(env)] if env in platform.components else [])]
 
 
 def _file_names(objects: list[dict[str, Any]]) -> list[str]:
@@ -123,10 +141,10 @@ def overlay_kustomization(
         "apiVersion": KUSTOMIZE_API,
         "kind": "Kustomization",
         "namespace": team.namespace,
-        "resources": ["../../../base", *(extra_resources or [])],
+        "resources": [BASE_FROM_OVERLAY, *(extra_resources or [])],
     }
     if env.name in platform.components:
-        doc["components"] = [f"../../../../../components/{env.name}"]
+        doc["components"] = [_component_from_overlay(env.name)]
     doc["labels"] = [{"pairs": pairs, "includeTemplates": True}]
     image: dict[str, str] = {"name": base_image}
     if values["image"] != image["name"]:

@@ -12,6 +12,7 @@ process under a time and memory budget.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,18 +44,35 @@ class Renderer:
     suffix: str
     render_many: RenderMany
     batched: bool = False
+    #: the module implementing the language, imported on first use (jinja2 and jsonnet
+    #: cost start-up time that a platform not using the language should not pay)
+    module: str | None = None
+
+    def load(self) -> None:
+        """Import the implementation now: the parent does so before forking a worker,
+        so that the import is not charged to the templates' time budget."""
+        if self.module:
+            importlib.import_module(self.module)
 
     def render(self, template: str, files: dict[str, str], entry: str, context: dict[str, Any]) -> list[Any]:
         """Render one context."""
         return self.render_many(template, files, entry, [context])[0]
 
 
-def _registry() -> tuple[Renderer, ...]:
-    from . import jinja, jsonnet
+def _lazy(module: str) -> RenderMany:
+    def render_many(template: str, files: dict[str, str], entry: str,
+                    contexts: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        impl: RenderMany = importlib.import_module(module).render_many
+        return impl(template, files, entry, contexts)
 
+    return render_many
+
+
+def _registry() -> tuple[Renderer, ...]:
+    jinja, jsonnet = f"{__name__}.jinja", f"{__name__}.jsonnet"
     return (
-        Renderer("jinja2", ".yaml.j2", jinja.render_many),
-        Renderer("jsonnet", ".jsonnet", jsonnet.render_many, batched=True),
+        Renderer("jinja2", ".yaml.j2", _lazy(jinja), module=jinja),
+        Renderer("jsonnet", ".jsonnet", _lazy(jsonnet), batched=True, module=jsonnet),
     )
 
 

@@ -108,6 +108,8 @@ def render(jobs: Sequence[Job], budget: TemplateBudget) -> list[Outcome]:
 
     Jobs after a stopped one are rendered in a new worker.
     """
+    for renderer in {id(job.renderer): job.renderer for job in jobs}.values():
+        renderer.load()
     outcomes: list[Outcome] = []
     one_by_one = False
     while len(outcomes) < len(jobs):

@@ -231,3 +231,24 @@ def test_a_broken_environment_file_is_one_problem_not_one_per_service(rendered_o
     assert err == ("environments/prod.yaml:4:1: error: bogus: unknown key 'bogus'\n"
                    "  hint: valid keys: clusters, defaults, name, order, protected, sync\n"
                    "1 problem found; nothing was written.\n")
+
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ("replicas: 2", "replicas: 5000",
+     f"{SVC}:9:11: error: replicas: 5000 is greater than the maximum of 1000\n  hint: allowed: 0 to 1000\n"),
+    ("  LOG_LEVEL: info", "  LOG_LEVEL: ~",
+     f"{SVC}:14:14: error: env.LOG_LEVEL: expected a string or a number, got nothing\n"
+     "  hint: give it a value (a string or a number), or remove the key\n"),
+    ("    replicas: 3\n", "    replicas: 3\n    onlyClusters: []\n",
+     f"{SVC}:23:19: error: environments.prod.onlyClusters: needs at least 1 item(s)\n"
+     "  hint: list at least one, or remove the key\n"),
+    ("    replicas: 3\n", "    replicas: 3\n    onlyClusters: [prod-us, prod-us]\n",
+     f"{SVC}:23:19: error: environments.prod.onlyClusters: lists an item more than once\n"
+     "  hint: list each item once\n"),
+])
+def test_schema_errors_carry_a_hint(rendered_once: Path, run: Run, old: str, new: str, expected: str) -> None:
+    edit(rendered_once, SVC, old, new)
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert err.startswith(expected), err

@@ -92,7 +92,7 @@ def test_code_owner_handles_are_checked(example: Path, run: Run) -> None:
           "platform-config/platform.yaml:12:17: error: teams.payments.codeowners: 'acme/payments' is not valid: "
           "a code owner: @org/team, @user or an e-mail address",
           "platform-config/platform.yaml:34:9: error: codeowners.path: '.gitlab/CODEOWNERS' is not one of "
-          "['.github/CODEOWNERS', 'CODEOWNERS', 'docs/CODEOWNERS']")
+          "['.github/CODEOWNERS', 'CODEOWNERS', 'docs/CODEOWNERS']\n  hint: did you mean '.github/CODEOWNERS'?")
 
 
 @pytest.mark.parametrize("handle", ["@acme", "@acme/payments-team", "@a-b/c.d_e", "payments@acme.example"])

@@ -326,6 +326,21 @@ def _types(expected: Any) -> str:
     return " or ".join(_TYPE_NAMES.get(n, n) for n in names)
 
 
+def _range_hint(schema: Any) -> str:
+    """``allowed: 0 to 1000`` from a schema's bounds."""
+    low = schema.get("minimum", schema.get("exclusiveMinimum")) if isinstance(schema, dict) else None
+    high = schema.get("maximum", schema.get("exclusiveMaximum")) if isinstance(schema, dict) else None
+    if low is not None and high is not None:
+        return f"allowed: {low} to {high}" + (" (both excluded)" if "exclusiveMinimum" in schema
+                                              and "exclusiveMaximum" in schema else
+                                              f" ({low} excluded)" if "exclusiveMinimum" in schema else "")
+    if low is not None:
+        return f"allowed: more than {low}" if "exclusiveMinimum" in schema else f"allowed: {low} or more"
+    if high is not None:
+        return f"allowed: up to {high}"
+    return ""
+
+
 def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
     path: tuple[str | int, ...] = tuple(err.absolute_path)
     v = err.validator
@@ -344,16 +359,20 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
         return out
     if v == "required":
         missing = str(err.message).split("'")[1] if "'" in err.message else err.message
-        return [doc.problem(path, f"missing required key '{missing}'")]
+        return [doc.problem(path, f"missing required key '{missing}'", f"add {missing}: (see the README)")]
     if v == "type":
         hint = ""
         got = _describe(inst)
         written = doc.raw.get(path)
-        if written is not None and written not in got:  # 1.10 is the number 1.1; say what was written
+        if written is not None and written not in got and inst is not None:  # 1.10 is the number 1.1
             got = f"{written} (read as {_kind_of(inst)} {got})"
         if "string" in (err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]) \
                 and isinstance(inst, (int, float, bool, datetime.date)):
             hint = f"quote it: \"{written if written is not None else _describe(inst)}\""
+        elif inst is None:
+            hint = f"give it a value ({_types(err.validator_value)}), or remove the key"
+        else:
+            hint = f"write {_types(err.validator_value)} here"
         return [doc.problem(path, f"expected {_types(err.validator_value)}, got {got}", hint)]
     if v == "pattern":
         pattern: Any = err.validator_value
@@ -363,17 +382,24 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
             hint = "an environment variable name, such as LOG_LEVEL or _9LIVES"
         return [doc.problem(path, f"{_brief(inst)} is not valid: {what}", hint)]
     if v == "enum":
-        return [doc.problem(path, f"{_brief(inst)} is not one of {err.validator_value}")]
-    if v in ("minimum", "maximum"):
-        word = "less than the minimum" if v == "minimum" else "greater than the maximum"
-        return [doc.problem(path, f"{inst} is {word} of {err.validator_value}")]
+        allowed: Any = err.validator_value
+        return [doc.problem(path, f"{_brief(inst)} is not one of {allowed}",
+                            did_you_mean(str(inst), {str(x) for x in allowed}, "values"))]
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        word = {"minimum": "less than the minimum", "maximum": "greater than the maximum",
+                "exclusiveMinimum": "less than or equal to the minimum",
+                "exclusiveMaximum": "greater than or equal to the maximum"}[v]
+        return [doc.problem(path, f"{inst} is {word} of {err.validator_value}", _range_hint(err.schema))]
     if v == "maxLength":
         size = f" ({len(inst)})" if isinstance(inst, str) else ""
         return [doc.problem(path, f"{_brief(inst)} is longer than {err.validator_value} characters{size}")]
     if v == "minLength":
         return [doc.problem(path, "must not be empty")]
     if v == "minItems":
-        return [doc.problem(path, f"needs at least {err.validator_value} item(s)")]
+        return [doc.problem(path, f"needs at least {err.validator_value} item(s)",
+                            "list at least one, or remove the key")]
+    if v == "uniqueItems":
+        return [doc.problem(path, "lists an item more than once", "list each item once")]
     if v == "minProperties":
         return [doc.problem(path, f"needs at least {err.validator_value} entry")]
     if v == "propertyNames":

@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from platform_gen.consumers import _Verdict
+from platform_gen.errors import Problem
 from platform_gen.kustomize_tool import Kustomize
 from platform_gen.vcache import Cache
 
@@ -160,3 +164,31 @@ def test_cache_store_is_atomic_and_checks_its_key(tmp_path: Path) -> None:
     blocked.write_text("")
     Cache(blocked).put("overlays", key, 1)  # cannot be written: skipped, no error
     assert blocked.read_text() == ""
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=20)
+VERDICT = st.fixed_dictionaries({"objects": JSON, "problems": JSON, "idents": JSON})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(JSON, VERDICT))
+def test_any_stored_verdict_is_read_or_ignored_never_a_crash(value: Any) -> None:
+    verdict = _Verdict.from_json(value, "rendered")
+    if verdict is not None:  # only a well-formed entry is used, and it reads back as itself
+        assert verdict.to_json("rendered") == value
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=8), st.integers(0, 9), st.integers(0, 9), st.text(max_size=8),
+                          st.text(max_size=8), st.text(max_size=8)), max_size=4),
+       st.integers(0, 99), st.lists(st.tuples(*[st.text(max_size=6)] * 5), max_size=4))
+def test_a_verdict_survives_the_cache(rows: list[tuple[str, int, int, str, str, str]], objects: int,
+                                      idents: list[tuple[str, str, str, str, str]]) -> None:
+    verdict = _Verdict(tuple(Problem(f"out/{f}", ln, col, kp, m, h) for f, ln, col, kp, m, h in rows), objects,
+                       tuple(idents))
+    back = _Verdict.from_json(json.loads(json.dumps(verdict.to_json("out"))), "out")
+    assert back is not None
+    assert (back.problems, [p.hint for p in back.problems], back.objects, back.idents) == (
+        verdict.problems, [p.hint for p in verdict.problems], objects, tuple(idents))

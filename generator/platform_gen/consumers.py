@@ -365,13 +365,19 @@ class _Verdict:
 
     @staticmethod
     def from_json(doc: Any, shown: str) -> _Verdict | None:
-        try:
-            return _Verdict(tuple(Problem(f"{shown}/{f}", int(ln), int(col), str(kp), str(m), str(h))
-                                  for f, ln, col, kp, m, h in doc["problems"]),
-                            int(doc["objects"]),
-                            tuple((str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in doc["idents"]))
-        except (KeyError, TypeError, ValueError):
+        if not (isinstance(doc, dict) and isinstance(doc.get("objects"), int)
+                and _rows(doc.get("problems"), (str, int, int, str, str, str))
+                and _rows(doc.get("idents"), (str,) * 5)):
             return None
+        return _Verdict(tuple(Problem(f"{shown}/{f}", ln, col, kp, m, h) for f, ln, col, kp, m, h in doc["problems"]),
+                        doc["objects"], tuple((a, b, c, d, e) for a, b, c, d, e in doc["idents"]))
+
+
+def _rows(value: Any, types: tuple[type, ...]) -> bool:
+    """``value`` is a list of rows, each a list of values of ``types`` (a cache entry's shape)."""
+    return isinstance(value, list) and all(
+        isinstance(row, list) and len(row) == len(types) and all(type(v) is t for v, t in zip(row, types, strict=True))
+        for row in value)
 
 
 def _ident(obj: Mapping[str, Any]) -> _Ident:
@@ -422,13 +428,10 @@ def _yamllint(out: Path, shown: str, config_text: str, cache_dir: Path | None = 
             continue
         key = _lint_key(base, path, data) if cache_dir is not None else None
         hit = cache.get("yamllint", key)
-        if isinstance(hit, list):
-            try:
-                problems.extend(Problem(rel, int(ln), int(col), "", str(m)) for ln, col, m in hit)
-                cached += 1
-                continue
-            except (TypeError, ValueError):
-                pass
+        if _rows(hit, (int, int, str)):
+            problems.extend(Problem(rel, ln, col, "", m) for ln, col, m in hit)
+            cached += 1
+            continue
         found = [(p.line, p.column, f"yamllint: {p.message} ({p.rule})")
                  for p in linter.run(text, conf, str(path))]
         linted += 1

@@ -192,3 +192,13 @@ def test_a_verdict_survives_the_cache(rows: list[tuple[str, int, int, str, str, 
     assert back is not None
     assert (back.problems, [p.hint for p in back.problems], back.objects, back.idents) == (
         verdict.problems, [p.hint for p in verdict.problems], objects, tuple(idents))
+
+
+def test_line_ends_are_read_as_before(tree_root: Path, run: Run, tmp_path: Path) -> None:
+    """yamllint reads a file as text (CRLF as LF), hashed by its bytes or not."""
+    path = tree_root / PAY_US
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    full = validate(run, tree_root, "--no-cache")
+    assert full["status"] == "ok"
+    assert findings(validate(run, tree_root, "--cache-dir", tmp_path / "c")) == findings(full)
+    assert findings(validate(run, tree_root, "--cache-dir", tmp_path / "c")) == findings(full)

@@ -421,7 +421,7 @@ def _yamllint(out: Path, shown: str, config_text: str, cache_dir: Path | None = 
         rel = f"{shown}/{path.relative_to(out).as_posix()}"
         try:
             data = path.read_bytes()
-            text = data.decode("utf-8")
+            text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() reads it
         except (OSError, UnicodeDecodeError) as exc:  # a file edited by hand: a finding, never a crash
             reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"cannot read: {exc.strerror}"
             problems.append(Problem(rel, 0, 0, "", reason, "run 'platform-gen render' to restore it"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from platform_gen.consumers import _Verdict
 from platform_gen.errors import Problem
 from platform_gen.kustomize_tool import Kustomize
-from platform_gen.vcache import Cache
+from platform_gen.vcache import Cache, new_reader, overlay_inputs
 
 from .conftest import Run, edit, tree
 
@@ -202,3 +203,28 @@ def test_line_ends_are_read_as_before(tree_root: Path, run: Run, tmp_path: Path)
     assert full["status"] == "ok"
     assert findings(validate(run, tree_root, "--cache-dir", tmp_path / "c")) == findings(full)
     assert findings(validate(run, tree_root, "--cache-dir", tmp_path / "c")) == findings(full)
+
+
+def test_the_key_covers_what_the_build_reads(tree_root: Path, tmp_path: Path) -> None:
+    reader = new_reader()
+    out = tree_root / "rendered"
+    prod = overlay_inputs(reader, out / "services/auth-service/overlays/prod/prod-us")
+    dev = overlay_inputs(reader, out / "services/auth-service/overlays/dev/dev-1")
+    assert prod is not None and dev is not None
+
+    def files(inputs: list[tuple[str, str]]) -> set[str]:
+        return {Path(f).relative_to(out).as_posix() for f, _h in inputs if not f.startswith(("dir:", "missing:"))}
+
+    base = {p.relative_to(out).as_posix() for p in (out / "services/auth-service/base").iterdir()}
+    components = {p.relative_to(out).as_posix() for p in (out / "components/prod").iterdir()}
+    assert files(prod) == {"services/auth-service/overlays/prod/prod-us/kustomization.yaml"} | base | components
+    assert files(dev) == {"services/auth-service/overlays/dev/dev-1/kustomization.yaml"} | base
+    # a reference that is missing is part of the key; one on the network cannot be keyed
+    folder = tmp_path / "k"
+    folder.mkdir()
+    (folder / "kustomization.yaml").write_text("resources:\n- gone.yaml\n")
+    assert set(overlay_inputs(new_reader(), folder) or []) == {
+        (f"missing:{folder / 'gone.yaml'}", f"missing:{folder / 'gone.yaml'}"),
+        (str(folder / "kustomization.yaml"), hashlib.sha256(b"resources:\n- gone.yaml\n").hexdigest())}
+    (folder / "kustomization.yaml").write_text("resources:\n- https://github.com/acme/x//base?ref=v1\n")
+    assert overlay_inputs(new_reader(), folder) is None

@@ -267,6 +267,19 @@ def test_pr_check_steps_run_in_order(pr: dict[str, Any]) -> None:
     assert "platform-gen validate \"${args[@]}\"" in step(pr, "validate")["run"]
 
 
+def test_pr_restores_and_saves_the_validate_cache(pr: dict[str, Any]) -> None:
+    restore, save = uses(pr, "actions/cache/restore"), uses(pr, "actions/cache/save")
+    ids = [s.get("id") for s in steps(pr)]
+    assert ids.index(restore["id"]) < ids.index("validate") < ids.index(save["id"])
+    assert restore["with"]["path"] == save["with"]["path"] == ".cache/platform-gen/validate"
+    prefix = "platform-gen-validate-${{ runner.os }}-${{ hashFiles('pyproject.toml') }}-"
+    assert restore["with"]["key"] == prefix + "${{ github.run_id }}-${{ github.run_attempt }}"
+    assert restore["with"]["restore-keys"].strip() == prefix
+    assert save["with"]["key"] == "${{ steps.validate-cache.outputs.cache-primary-key }}"
+    # kept when validate finds problems too, never for a cancelled run
+    assert save["if"] == "${{ !cancelled() && steps.validate.outcome != 'skipped' }}"
+
+
 LABEL_EXPR = "${{ contains(github.event.pull_request.labels.*.name, 'allow-delete') }}"
 
 

@@ -277,8 +277,12 @@ def explain_cmd(service: str, env: str, cluster: str | None, root: Path, fmt: st
               show_default=True, help="Parallel kustomize builds.")
 @click.option("--allow-delete", is_flag=True,
               help="Skip the deletion guard, as 'render --allow-delete' does.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Verdicts of overlays and files already validated [default: <root>/.cache/platform-gen/validate].")
+@click.option("--no-cache", is_flag=True, help="Validate everything again; read and write no cache.")
 @_common
-def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow_delete: bool, root: Path,
+def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow_delete: bool,
+                 cache_dir: Path | None, no_cache: bool, root: Path,
                  out: Path | None, fmt: str, verbose: int, quiet: int, color: str) -> int:
     """Validate the inputs, then the rendered tree with kustomize, the Kubernetes, Argo CD and Crossplane
     schemas, and yamllint."""
@@ -311,13 +315,17 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
         kustomize = find_kustomize(kustomize_path)
         config = (load_yamllint_config(opts.root)
                   or (resources.files("platform_gen") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
-        report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs)
-        summary = (f"validated {shown}: {report.overlays} overlays in {report.builds} kustomize builds "
+        cache = None if no_cache else (cache_dir or opts.root / ".cache" / "platform-gen" / "validate")
+        report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs, cache)
+        summary = (f"validated {shown}: {report.overlays} overlays ({report.cached} cached) "
+                   f"in {report.builds} kustomize builds "
                    f"({kustomize.name}), {report.objects} objects against Kubernetes "
                    f"{kube_version}, Argo CD and Crossplane schemas, and yamllint")
         if opts.fmt == "json":
             doc = report_mod.problems_json(report.problems, "invalid" if report.problems else "ok")
-            doc.update({"overlays": report.overlays, "objects": report.objects, "builds": report.builds})
+            doc.update({"overlays": report.overlays, "objects": report.objects, "builds": report.builds,
+                        "built": report.built, "cached": report.cached,
+                        "linted": report.linted, "lint_cached": report.lint_cached})
             click.echo(report_mod.to_json(doc), nl=False)
         else:
             if report.problems:

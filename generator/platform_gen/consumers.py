@@ -19,6 +19,7 @@ Findings are :class:`~generator.errors.Problem` values naming the file, the obje
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -34,7 +35,7 @@ import referencing
 import yaml
 from kubernetes_validate import utils as kv
 
-from . import crdschema, yamlio
+from . import crdschema, vcache, yamlio
 from .errors import Problem, ToolError, format_path
 from .kustomize_tool import Build, Kustomize
 from .model import Platform
@@ -56,6 +57,10 @@ class Report:
     overlays: int
     objects: int
     builds: int
+    built: int = 0  #: overlays built (the others' verdicts came from the cache)
+    cached: int = 0
+    linted: int = 0  #: files yamllint read (the others' verdicts came from the cache)
+    lint_cached: int = 0
 
 
 # --- schemas -----------------------------------------------------------------------
@@ -327,82 +332,188 @@ def _check_platform(out: Path, shown: str, kube: KubeSchemas) -> tuple[list[Prob
     return problems, count
 
 
-def _yamllint(out: Path, shown: str, config_text: str) -> list[Problem]:
-    """yamllint over every YAML file of the tree (run in a worker process)."""
-    from yamllint import linter
-    from yamllint.config import YamlLintConfig
-
-    conf = YamlLintConfig(content=config_text)
-    problems = []
-    for path in sorted(out.rglob("*.yaml")):
-        rel = f"{shown}/{path.relative_to(out).as_posix()}"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:  # a file edited by hand: a finding, never a crash
-            reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"cannot read: {exc.strerror}"
-            problems.append(Problem(rel, 0, 0, "", reason, "run 'platform-gen render' to restore it"))
-            continue
-        try:
-            for p in linter.run(text, conf, str(path)):
-                problems.append(Problem(rel, p.line, p.column, "", f"yamllint: {p.message}"
-                                        + (f" ({p.rule})" if p.rule else "")))
-        except yaml.YAMLError as exc:  # a tree file edited by hand (a control character, say)
-            found = yamlio.parse_error(rel, exc, text)
-            problems.append(Problem(rel, found.line, found.column, "", found.message,
-                                    "run 'platform-gen render' to restore it"))
-    return problems
+_Ident = tuple[str, str, str, str, str]  # apiVersion, kind, namespace, name; and the name shown
 
 
-def _collisions(cluster: str, per: dict[str, list[dict[str, Any]]], shown: str) -> list[Problem]:
+def _collisions(cluster: str, per: Mapping[str, Iterable[_Ident]], shown: str) -> list[Problem]:
     """Objects that two overlays of one cluster both produce: two Applications would fight over them."""
     owners: dict[tuple[str, str, str, str], str] = {}
     problems = []
     for rel in sorted(per):
-        for obj in per[rel]:
-            key = _obj_key(obj)
+        for *ident, name in per[rel]:
+            key = (ident[0], ident[1], ident[2], ident[3])
             if key in owners and owners[key] != rel:
-                problems.append(Problem(f"{shown}/{rel}/kustomization.yaml", 0, 0, _obj_name(obj),
+                problems.append(Problem(f"{shown}/{rel}/kustomization.yaml", 0, 0, name,
                                         f"also produced by {shown}/{owners[key]} on cluster {cluster}",
                                         "two Applications would fight over it"))
             owners.setdefault(key, rel)
     return problems
 
 
+@dataclass(frozen=True)
+class _Verdict:
+    """What validate found for one overlay: cached under the key of its inputs."""
+
+    problems: tuple[Problem, ...]
+    objects: int
+    idents: tuple[_Ident, ...]
+
+    def to_json(self, shown: str) -> dict[str, Any]:
+        cut = len(shown) + 1
+        return {"objects": self.objects, "idents": [list(i) for i in self.idents],
+                "problems": [[p.file[cut:], p.line, p.column, p.path, p.message, p.hint] for p in self.problems]}
+
+    @staticmethod
+    def from_json(doc: Any, shown: str) -> _Verdict | None:
+        if not (isinstance(doc, dict) and isinstance(doc.get("objects"), int)
+                and _rows(doc.get("problems"), (str, int, int, str, str, str))
+                and _rows(doc.get("idents"), (str,) * 5)):
+            return None
+        return _Verdict(tuple(Problem(f"{shown}/{f}", ln, col, kp, m, h) for f, ln, col, kp, m, h in doc["problems"]),
+                        doc["objects"], tuple((a, b, c, d, e) for a, b, c, d, e in doc["idents"]))
+
+
+def _rows(value: Any, types: tuple[type, ...]) -> bool:
+    """``value`` is a list of rows, each a list of values of ``types`` (a cache entry's shape)."""
+    return isinstance(value, list) and all(
+        isinstance(row, list) and len(row) == len(types) and all(type(v) is t for v, t in zip(row, types, strict=True))
+        for row in value)
+
+
+def _ident(obj: Mapping[str, Any]) -> _Ident:
+    return (*_obj_key(obj), _obj_name(obj))
+
+
+def _fingerprint(kustomize: Kustomize, kube: KubeSchemas, claims: dict[tuple[str, str], dict[str, Any]],
+                 out: Path) -> str:
+    """Everything but the overlay's own files that its verdict depends on."""
+    from importlib.metadata import version
+
+    from . import __version__
+
+    package = Path(__file__).parent
+    sources = [vcache.digest(p.relative_to(package).as_posix(), p.read_bytes())
+               for p in sorted(package.rglob("*.py"))]
+    return vcache.digest("platform-gen", __version__, *sources, kustomize.identity(), kube.version,
+                         json.dumps(sorted(([*k], v) for k, v in claims.items()), sort_keys=True, default=str),
+                         version("jsonschema"), version("kubernetes-validate"),
+                         str(out), str(out.resolve()))
+
+
+def _lint_key(base: str, path: Path, data: bytes) -> str:
+    return vcache.digest(base, str(path), data)
+
+
+def _yamllint(out: Path, shown: str, config_text: str, cache_dir: Path | None = None
+              ) -> tuple[list[Problem], int, int]:
+    """yamllint over every YAML file of the tree (run in a worker process): problems, files linted, cached."""
+    from importlib.metadata import version
+
+    from yamllint import linter
+    from yamllint.config import YamlLintConfig
+
+    conf = YamlLintConfig(content=config_text)
+    cache = vcache.Cache(cache_dir)
+    base = vcache.digest("yamllint", version("yamllint"), config_text)
+    problems = []
+    linted = cached = 0
+    for path in sorted(out.rglob("*.yaml")):
+        rel = f"{shown}/{path.relative_to(out).as_posix()}"
+        try:
+            data = path.read_bytes()
+            text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() reads it
+        except (OSError, UnicodeDecodeError) as exc:  # a file edited by hand: a finding, never a crash
+            reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"cannot read: {exc.strerror}"
+            problems.append(Problem(rel, 0, 0, "", reason, "run 'platform-gen render' to restore it"))
+            continue
+        key = _lint_key(base, path, data) if cache_dir is not None else None
+        hit = cache.get("yamllint", key)
+        if _rows(hit, (int, int, str)):
+            problems.extend(Problem(rel, ln, col, "", m) for ln, col, m in hit)
+            cached += 1
+            continue
+        try:
+            found = [(p.line, p.column, f"yamllint: {p.message}" + (f" ({p.rule})" if p.rule else ""))
+                     for p in linter.run(text, conf, str(path))]
+        except yaml.YAMLError as exc:  # a tree file edited by hand (a control character, say)
+            bad = yamlio.parse_error(rel, exc, text)
+            problems.append(Problem(rel, bad.line, bad.column, "", bad.message,
+                                    "run 'platform-gen render' to restore it"))
+            continue
+        linted += 1
+        cache.put("yamllint", key, [list(f) for f in found])
+        problems.extend(Problem(rel, ln, col, "", m) for ln, col, m in found)
+    return problems, linted, cached
+
+
 def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomize, kube_version: str,
-                  yamllint_config: str, jobs: int = 2) -> Report:
-    """Every check of the rendered tree at ``out``; ``shown`` is how paths are printed."""
+                  yamllint_config: str, jobs: int = 2, cache_dir: Path | None = None) -> Report:
+    """Every check of the rendered tree at ``out``; ``shown`` is how paths are printed.
+
+    With ``cache_dir``, overlays whose inputs have a cached verdict are not built again and
+    files whose bytes have a cached yamllint verdict are not linted again.
+    """
     kube = KubeSchemas(kube_version)
     claims = _claim_schemas(platform)
     overlays = _overlays(out)
+    cache = vcache.Cache(cache_dir)
+    keys: dict[str, str | None] = {o.rel: None for o in overlays}
+    verdicts: dict[str, _Verdict] = {}
+    if cache_dir is not None:
+        fingerprint = _fingerprint(kustomize, kube, claims, out)
+        reader = vcache.new_reader()
+        for o in overlays:
+            inputs = vcache.overlay_inputs(reader, out / o.rel)
+            if inputs is not None:
+                keys[o.rel] = vcache.digest(fingerprint, o.rel, json.dumps(inputs))
+                hit = _Verdict.from_json(cache.get("overlays", keys[o.rel]), shown)
+                if hit is not None:
+                    verdicts[o.rel] = hit
     by_cluster: dict[str, list[_Overlay]] = {}
     for o in overlays:
-        by_cluster.setdefault(o.cluster, []).append(o)
+        if o.rel not in verdicts:
+            by_cluster.setdefault(o.cluster, []).append(o)
     chunks = [(cluster, ovs[i:i + BATCH]) for cluster, ovs in sorted(by_cluster.items())
               for i in range(0, len(ovs), BATCH)]
     problems: list[Problem] = []
     builds = 0
-    objects = 0
     with ProcessPoolExecutor(max_workers=1) as lint_pool, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         # yamllint is pure Python: a process of its own overlaps it with the builds
-        linted = lint_pool.submit(_yamllint, out, shown, yamllint_config)
+        linted = lint_pool.submit(_yamllint, out, shown, yamllint_config, cache_dir)
         futures = [pool.submit(_build_cluster, kustomize, out, ovs, shown) for _cluster, ovs in chunks]
-        per_cluster: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        for (cluster, _ovs), future in zip(chunks, futures, strict=True):
+        for (_cluster, ovs), future in zip(chunks, futures, strict=True):
             per, found, runs = future.result()
-            problems.extend(found)
             builds += runs
-            per_cluster.setdefault(cluster, {}).update(per)
-            for rel, objs in per.items():
-                found_here, n = _check_built(objs, f"{shown}/{rel}/kustomization.yaml", kube, claims)
-                problems.extend(found_here)
-                objects += n
-        for cluster, per in sorted(per_cluster.items()):
-            problems.extend(_collisions(cluster, per, shown))
+            wheres = {f"{shown}/{o.rel}/kustomization.yaml": o.rel for o in ovs}
+            mine: dict[str, list[Problem]] = {o.rel: [] for o in ovs}
+            stray = [p for p in found if p.file not in wheres]  # not one overlay's: the batch is not cached
+            problems.extend(stray)
+            for p in found:
+                if p.file in wheres:
+                    mine[wheres[p.file]].append(p)
+            for o in ovs:
+                checked, n = _check_built(per[o.rel], f"{shown}/{o.rel}/kustomization.yaml", kube, claims)
+                verdict = _Verdict(tuple(mine[o.rel] + checked), n, tuple(_ident(obj) for obj in per[o.rel]))
+                verdicts[o.rel] = verdict
+                if not stray:
+                    cache.put("overlays", keys[o.rel], verdict.to_json(shown))
+        objects = 0
+        per_cluster: dict[str, dict[str, tuple[_Ident, ...]]] = {}
+        for o in overlays:
+            verdict = verdicts[o.rel]
+            problems.extend(verdict.problems)
+            objects += verdict.objects
+            per_cluster.setdefault(o.cluster, {})[o.rel] = verdict.idents
+        for cluster, idents in sorted(per_cluster.items()):
+            problems.extend(_collisions(cluster, idents, shown))
         for check in (_check_argocd(out, shown), _check_platform(out, shown, kube)):
             problems.extend(check[0])
             objects += check[1]
         try:
-            problems.extend(linted.result())
+            lint_problems, lint_runs, lint_cached = linted.result()
         except yaml.YAMLError as exc:  # pragma: no cover - the config is ours or the repo's
             raise ToolError(f"invalid yamllint config: {exc}") from None
-    return Report(tuple(sorted(set(problems))), len(overlays), objects, builds)
+        problems.extend(lint_problems)
+    built = sum(len(ovs) for _cluster, ovs in chunks)
+    return Report(tuple(sorted(set(problems))), len(overlays), objects, builds,
+                  built=built, cached=len(overlays) - built, linted=lint_runs, lint_cached=lint_cached)

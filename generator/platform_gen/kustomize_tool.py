@@ -38,6 +38,17 @@ class Kustomize:
         """How the tool is shown to the user."""
         return " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(self.argv))
 
+    def identity(self) -> str:
+        """The command line and what its ``version`` prints: part of the validate cache's key."""
+        path = shutil.which(self.argv[0]) or self.argv[0]
+        argv = [path, "version", "--client"] if self.argv[1:] == ("kustomize",) else [path, "version"]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+            printed = f"{proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            printed = f"no version: {exc}"
+        return " ".join(self.argv) + "\n" + printed
+
     def build(self, directory: Path, timeout: float = 300) -> Build:
         """Build ``directory``; never raises for a failed build, only for a missing tool."""
         try:

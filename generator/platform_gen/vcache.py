@@ -1,0 +1,179 @@
+"""The verdict cache of ``validate``: what was found for inputs already validated.
+
+Two kinds of entries, each one JSON file named by a SHA-256 key:
+
+- ``overlays/``: an overlay's verdict (the problems attributed to it, its object count
+  and the identities of its objects, for the collision check), under a key made of
+  every byte its build reads (the overlay folder, the folders and files its
+  kustomization references, recursively, e.g. the service's base and components),
+  the kustomize identity and version, the Kubernetes version, platform-gen's version
+  and sources, and the claim schemas derived from the XRDs;
+- ``yamllint/``: yamllint's findings for one file, keyed by its bytes, its path and
+  the yamllint config and version.
+
+Writes are atomic (temporary file, then rename); an entry that cannot be read or
+parsed is a miss; a cache that cannot be written is skipped. The cache never
+changes what validate finds, only how much it re-does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["Cache", "overlay_inputs"]
+
+#: Keys of a kustomization whose strings name local files or folders.
+_PATH_KEYS = ("resources", "components", "bases", "crds", "patchesStrategicMerge", "transformers",
+              "generators", "validators", "configurations")
+_KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+class Cache:
+    """A cache folder; ``None`` as folder turns every lookup into a miss and every store into nothing."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+
+    def _path(self, kind: str, key: str) -> Path:
+        assert self.folder is not None
+        return self.folder / kind / key[:2] / f"{key}.json"
+
+    def get(self, kind: str, key: str | None) -> Any:
+        """The entry stored under ``key``, or None (missing, unreadable or corrupt)."""
+        if self.folder is None or key is None:
+            return None
+        try:
+            doc = json.loads(self._path(kind, key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return doc.get("value") if isinstance(doc, dict) and doc.get("key") == key else None
+
+    def put(self, kind: str, key: str | None, value: Any) -> None:
+        """Store ``value`` atomically; a folder that cannot be written is skipped."""
+        if self.folder is None or key is None:
+            return
+        path = self._path(kind, key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump({"key": key, "value": value}, f, sort_keys=True)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            return
+
+
+def digest(*parts: str | bytes) -> str:
+    """SHA-256 over length-prefixed parts (so no two lists of parts collide)."""
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else part
+        h.update(f"{len(data)}:".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+class _Reader:
+    """File hashes and folder listings, each computed once per run."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, str] = {}
+        self.dirs: dict[str, list[str] | None] = {}
+        self.busy: set[str] = set()
+
+    def file(self, path: str) -> str:
+        if path not in self.files:
+            try:
+                self.files[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            except OSError as exc:
+                self.files[path] = f"unreadable:{exc.errno}"
+        return self.files[path]
+
+    def listing(self, folder: str) -> list[str] | None:
+        """Every file under ``folder``, sorted; None when the folder's references cannot be keyed."""
+        if folder not in self.dirs:
+            self.busy.add(folder)
+            self.dirs[folder] = self._listing(folder)
+            self.busy.discard(folder)
+        return self.dirs[folder]
+
+    def _listing(self, folder: str) -> list[str] | None:
+        found = sorted(str(p) for p in Path(folder).rglob("*") if p.is_file() or p.is_symlink())
+        for name in _KUSTOMIZATIONS:
+            k = os.path.join(folder, name)
+            if os.path.isfile(k):
+                break
+        else:
+            return found
+        try:
+            doc = yaml.safe_load(Path(k).read_bytes())
+        except (OSError, yaml.YAMLError):
+            return found  # kustomize fails on it: the bytes are the key
+        for ref in _references(doc):
+            if "://" in ref or ref.startswith(("github.com/", "git@", "ssh:")):
+                return None  # remote: not keyed by local bytes
+            target = os.path.normpath(os.path.join(folder, ref))
+            if os.path.isdir(target):
+                found.append(f"dir:{target}")
+                if target in self.busy or target.startswith(folder + os.sep):
+                    continue  # inside this folder (listed already), or a cycle kustomize refuses
+                sub = self.listing(target)
+                if sub is None:
+                    return None
+                found.extend(sub)
+            elif os.path.lexists(target):
+                found.append(target)
+            else:
+                found.append(f"missing:{target}")
+        return sorted(set(found))
+
+
+def _references(doc: Any) -> Iterator[str]:
+    if not isinstance(doc, dict):
+        return
+    for key in _PATH_KEYS:
+        values = doc.get(key)
+        if isinstance(values, list):
+            yield from (v for v in values if isinstance(v, str) and "\n" not in v)
+    for key in ("patches", "patchesJson6902", "replacements"):
+        for item in doc.get(key) or []:
+            if isinstance(item, dict) and isinstance(item.get("path"), str):
+                yield item["path"]
+    for key in ("configMapGenerator", "secretGenerator"):
+        for item in doc.get(key) or []:
+            if isinstance(item, dict):
+                for sub in ("files", "envs"):
+                    for v in item.get(sub) or []:
+                        if isinstance(v, str):
+                            yield v.rsplit("=", 1)[-1]
+                if isinstance(item.get("env"), str):
+                    yield item["env"]
+    if isinstance(doc.get("openapi"), dict) and isinstance(doc["openapi"].get("path"), str):
+        yield doc["openapi"]["path"]
+    if doc.get("helmCharts") or doc.get("helmChartInflationGenerator"):
+        yield "://helm"  # charts come from the network: never cached
+
+
+def overlay_inputs(reader: _Reader, folder: Path) -> list[tuple[str, str]] | None:
+    """(file, SHA-256) of every file the build of ``folder`` reads, or None if it cannot be keyed."""
+    listing = reader.listing(os.path.normpath(str(folder)))
+    if listing is None:
+        return None
+    return [(f, f if f.startswith(("dir:", "missing:")) else reader.file(f)) for f in listing]
+
+
+def new_reader() -> _Reader:
+    """A fresh reader for one validate run."""
+    return _Reader()

@@ -1,0 +1,230 @@
+"""`platform-gen validate` re-validates only what changed: the verdict cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from platform_gen.consumers import _Verdict
+from platform_gen.errors import Problem
+from platform_gen.kustomize_tool import Kustomize
+from platform_gen.vcache import Cache, new_reader, overlay_inputs
+
+from .conftest import Run, edit, tree
+
+SERVICES = "rendered/services"
+PAY_US = f"{SERVICES}/payment-service/overlays/prod/prod-us/kustomization.yaml"
+AUTH_US = f"{SERVICES}/auth-service/overlays/prod/prod-us/kustomization.yaml"
+
+
+@pytest.fixture
+def tree_root(example: Path, run: Run, kustomize: Kustomize) -> Path:
+    code, _out, err = run("render", "--root", example)
+    assert code == 0, err
+    return example
+
+
+def validate(run: Run, root: Path, *args: str | Path) -> dict[str, Any]:
+    code, out, _err = run("validate", "--root", root, "--format", "json", *args)
+    doc: dict[str, Any] = json.loads(out)
+    assert code == (1 if doc["problems"] else 0), out
+    return doc
+
+
+def findings(doc: dict[str, Any]) -> tuple[Any, ...]:
+    return (doc["status"], doc["problems"], doc["overlays"], doc["objects"])
+
+
+def overlays_of(root: Path, service: str) -> int:
+    return len(list((root / SERVICES / service / "overlays").glob("*/*/kustomization.yaml")))
+
+
+def break_platform(root: Path) -> None:
+    """An overlay that does not build, two overlays that produce one object, a schema and a lint finding."""
+    edit(root, f"{SERVICES}/event-ingest/overlays/dev/dev-1/kustomization.yaml",
+         "- ../../../base\n", "- ../../../base\n- missing.yaml\n")
+    # auth-service's prod-us overlay also produces payment-service's objects (relabelled, same ids)
+    edit(root, AUTH_US, "- ../../../base\n", "- ../../../base\n- ../../../../payment-service/base\n")
+    edit(root, AUTH_US, "namespace: identity\n", "namespace: team-payments\n")
+    edit(root, f"{SERVICES}/ledger-worker/base/deployment.yaml", "  revisionHistoryLimit: 5\n",
+         "  revisionHistoryLimit: five\n")
+    edit(root, PAY_US, "namespace: team-payments\n", "namespace: team-payments   \n")
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["example", "broken"])
+def test_cold_warm_and_no_cache_find_the_same(tree_root: Path, run: Run, tmp_path: Path, broken: bool) -> None:
+    if broken:
+        break_platform(tree_root)
+    cache = tmp_path / "cache"
+    full = validate(run, tree_root, "--no-cache")
+    cold = validate(run, tree_root, "--cache-dir", cache)
+    warm = validate(run, tree_root, "--cache-dir", cache)
+    assert findings(full) == findings(cold) == findings(warm)
+    assert (full["built"], full["cached"], full["linted"], full["lint_cached"]) == (18, 0, 80, 0)
+    assert (cold["built"], cold["cached"], cold["linted"]) == (18, 0, 80)
+    assert (warm["built"], warm["cached"], warm["builds"], warm["linted"], warm["lint_cached"]) == (0, 18, 0, 0, 80)
+    if not broken:
+        assert full["status"] == "ok"
+        return
+    messages = [f"{p['file']}: {p['path']}: {p['message']}" for p in warm["problems"]]
+    assert any(m.startswith(f"{SERVICES}/event-ingest/overlays/dev/dev-1/kustomization.yaml: : "
+                            "kustomize build failed:") for m in messages), messages
+    assert (f"{PAY_US}: Deployment team-payments/payment-service: also produced by "
+            f"{SERVICES}/auth-service/overlays/prod/prod-us on cluster prod-us") in messages
+    assert (f"{SERVICES}/ledger-worker/overlays/prod/prod-eu/kustomization.yaml: Deployment "
+            "team-payments/ledger-worker: spec.revisionHistoryLimit: 'five' is not of type 'integer', 'null'"
+            ) in messages
+    assert f"{PAY_US}: : yamllint: trailing spaces (trailing-spaces) (trailing-spaces)" in messages
+
+
+def test_one_service_edit_rebuilds_only_its_overlays(tree_root: Path, run: Run, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    validate(run, tree_root, "--cache-dir", cache)
+    before = tree(tree_root / "rendered")
+    edit(tree_root, "platform-config/services/auth-service/config.yaml", 'tag: "2.8.1"', 'tag: "2.8.2"')
+    code, _out, err = run("render", "--root", tree_root)
+    assert code == 0, err
+    after = tree(tree_root / "rendered")
+    changed = {f for f in after if f.endswith(".yaml") and before.get(f) != after[f]}
+    assert {f.split("/")[1] for f in changed if f.startswith("services/")} == {"auth-service"}
+    warm = validate(run, tree_root, "--cache-dir", cache)
+    assert overlays_of(tree_root, "auth-service") == 4
+    assert (warm["built"], warm["cached"]) == (4, 14)
+    assert warm["status"] == "ok"
+    # only the files whose bytes changed are linted again
+    assert (warm["linted"], warm["lint_cached"]) == (len(changed), 80 - len(changed))
+    assert validate(run, tree_root, "--no-cache")["objects"] == warm["objects"]
+
+
+def test_a_hand_edit_of_a_base_or_component_is_validated_again(tree_root: Path, run: Run, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert validate(run, tree_root, "--cache-dir", cache)["status"] == "ok"
+    edit(tree_root, f"{SERVICES}/ledger-worker/base/deployment.yaml", "  revisionHistoryLimit: 5\n",
+         "  revisionHistoryLimit: five\n")
+    doc = validate(run, tree_root, "--cache-dir", cache)
+    assert doc["built"] == overlays_of(tree_root, "ledger-worker")
+    assert {p["file"] for p in doc["problems"]} == {
+        f"{k.relative_to(tree_root).as_posix()}"
+        for k in (tree_root / SERVICES / "ledger-worker/overlays").glob("*/*/kustomization.yaml")}
+    component = tree_root / "rendered/components/prod/topology-spread.yaml"
+    component.write_text(component.read_text() + "  extra: {}\n")
+    prod = len(list((tree_root / SERVICES).glob("*/overlays/prod/*/kustomization.yaml")))
+    doc = validate(run, tree_root, "--cache-dir", cache)
+    assert doc["built"] == prod and doc["cached"] == 18 - prod
+    assert findings(doc) == findings(validate(run, tree_root, "--no-cache"))
+
+
+def test_corrupt_or_unreadable_entries_are_misses(tree_root: Path, run: Run, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    break_platform(tree_root)
+    cold = validate(run, tree_root, "--cache-dir", cache)
+    entries = sorted(p for p in cache.rglob("*.json"))
+    assert len(entries) == 18 + 80
+    for i, path in enumerate(entries):
+        path.write_text(["{", "", "[]", '{"key": "other", "value": 1}', '{"key": "x"}'][i % 5])
+    entry = next(iter(sorted((cache / "overlays").rglob("*.json"))))
+    entry.unlink()
+    entry.mkdir()  # unreadable as a file
+    again = validate(run, tree_root, "--cache-dir", cache)
+    assert findings(again) == findings(cold)
+    assert (again["built"], again["linted"]) == (18, 80)
+    # the entries are rewritten (the folder in the way of one is skipped)
+    last = validate(run, tree_root, "--cache-dir", cache)
+    assert (last["built"], last["cached"], last["linted"]) == (1, 17, 0)
+    assert findings(last) == findings(cold)
+
+
+def test_default_cache_folder_and_no_cache(tree_root: Path, run: Run) -> None:
+    validate(run, tree_root, "--no-cache")
+    assert not (tree_root / ".cache").exists()
+    validate(run, tree_root)
+    folder = tree_root / ".cache/platform-gen/validate"
+    assert len(list((folder / "overlays").rglob("*.json"))) == 18
+    assert len(list((folder / "yamllint").rglob("*.json"))) == 80
+    assert validate(run, tree_root)["cached"] == 18
+
+
+def test_cache_store_is_atomic_and_checks_its_key(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "c")
+    key = "ab" * 32
+    assert cache.get("overlays", key) is None
+    cache.put("overlays", key, {"objects": 1})
+    assert cache.get("overlays", key) == {"objects": 1}
+    assert [p.name for p in (tmp_path / "c").rglob("*") if p.is_file()] == [f"{key}.json"]
+    (tmp_path / "c/overlays/ab" / f"{key}.json").rename(tmp_path / "c/overlays/ab" / f"{'cd' * 32}.json")
+    assert cache.get("overlays", "cd" * 32) is None  # stored under another key
+    Cache(None).put("overlays", key, 1)
+    assert Cache(None).get("overlays", key) is None
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    Cache(blocked).put("overlays", key, 1)  # cannot be written: skipped, no error
+    assert blocked.read_text() == ""
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=20)
+VERDICT = st.fixed_dictionaries({"objects": JSON, "problems": JSON, "idents": JSON})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(JSON, VERDICT))
+def test_any_stored_verdict_is_read_or_ignored_never_a_crash(value: Any) -> None:
+    verdict = _Verdict.from_json(value, "rendered")
+    if verdict is not None:  # only a well-formed entry is used, and it reads back as itself
+        assert verdict.to_json("rendered") == value
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=8), st.integers(0, 9), st.integers(0, 9), st.text(max_size=8),
+                          st.text(max_size=8), st.text(max_size=8)), max_size=4),
+       st.integers(0, 99), st.lists(st.tuples(*[st.text(max_size=6)] * 5), max_size=4))
+def test_a_verdict_survives_the_cache(rows: list[tuple[str, int, int, str, str, str]], objects: int,
+                                      idents: list[tuple[str, str, str, str, str]]) -> None:
+    verdict = _Verdict(tuple(Problem(f"out/{f}", ln, col, kp, m, h) for f, ln, col, kp, m, h in rows), objects,
+                       tuple(idents))
+    back = _Verdict.from_json(json.loads(json.dumps(verdict.to_json("out"))), "out")
+    assert back is not None
+    assert (back.problems, [p.hint for p in back.problems], back.objects, back.idents) == (
+        verdict.problems, [p.hint for p in verdict.problems], objects, tuple(idents))
+
+
+def test_line_ends_are_read_as_before(tree_root: Path, run: Run, tmp_path: Path) -> None:
+    """yamllint reads a file as text (CRLF as LF), hashed by its bytes or not."""
+    path = tree_root / PAY_US
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    full = validate(run, tree_root, "--no-cache")
+    assert full["status"] == "ok"
+    assert findings(validate(run, tree_root, "--cache-dir", tmp_path / "c")) == findings(full)
+    assert findings(validate(run, tree_root, "--cache-dir", tmp_path / "c")) == findings(full)
+
+
+def test_the_key_covers_what_the_build_reads(tree_root: Path, tmp_path: Path) -> None:
+    reader = new_reader()
+    out = tree_root / "rendered"
+    prod = overlay_inputs(reader, out / "services/auth-service/overlays/prod/prod-us")
+    dev = overlay_inputs(reader, out / "services/auth-service/overlays/dev/dev-1")
+    assert prod is not None and dev is not None
+
+    def files(inputs: list[tuple[str, str]]) -> set[str]:
+        return {Path(f).relative_to(out).as_posix() for f, _h in inputs if not f.startswith(("dir:", "missing:"))}
+
+    base = {p.relative_to(out).as_posix() for p in (out / "services/auth-service/base").iterdir()}
+    components = {p.relative_to(out).as_posix() for p in (out / "components/prod").iterdir()}
+    assert files(prod) == {"services/auth-service/overlays/prod/prod-us/kustomization.yaml"} | base | components
+    assert files(dev) == {"services/auth-service/overlays/dev/dev-1/kustomization.yaml"} | base
+    # a reference that is missing is part of the key; one on the network cannot be keyed
+    folder = tmp_path / "k"
+    folder.mkdir()
+    (folder / "kustomization.yaml").write_text("resources:\n- gone.yaml\n")
+    assert set(overlay_inputs(new_reader(), folder) or []) == {
+        (f"missing:{folder / 'gone.yaml'}", f"missing:{folder / 'gone.yaml'}"),
+        (str(folder / "kustomization.yaml"), hashlib.sha256(b"resources:\n- gone.yaml\n").hexdigest())}
+    (folder / "kustomization.yaml").write_text("resources:\n- https://github.com/acme/x//base?ref=v1\n")
+    assert overlay_inputs(new_reader(), folder) is None

@@ -466,8 +466,8 @@ def test_validate_ignores_the_writers_files_and_refuses_an_interrupted_tree(rend
     (out / STAGING / JOURNAL).write_text('{"format": 1, "renames": [["0.part", "argocd/x.yaml"]], "removals": []}')
     code, _out, err = run("validate", "--root", rendered_once)
     assert code == 1
-    assert err == ("error: rendered holds an interrupted write\n"
-                   "  hint: the next 'platform-gen render' completes it\n")
+    assert err == ("error: rendered holds an interrupted write: an earlier 'platform-gen render' was stopped half "
+                   "way, so the tree mixes two renders\n  hint: the next 'platform-gen render' completes it\n")
 
 
 def test_a_read_only_output_folder(rendered_once: Path, run: Run) -> None:

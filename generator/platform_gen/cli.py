@@ -162,6 +162,24 @@ def _report_plan(opts: Options, the_plan: Plan, repo_plan: RepoPlan, shown: str,
     return EXIT_INVALID if check and dirty else EXIT_OK
 
 
+def _unreadable_tree(opts: Options, out_dir: Path, shown: str) -> int | None:
+    """Exit 1 when the tree on disk cannot be judged (render --check, validate); None when it can.
+
+    Links and FIFOs are never written by platform-gen: kustomize would follow a link out of
+    the tree, and reading a FIFO would block. An interrupted write mixes two renders.
+    """
+    odd = foreign(out_dir)
+    if odd:
+        return _emit_error(opts, f"{shown} holds what platform-gen never writes: "
+                           + ", ".join(f"{shown}/{entry}" for entry in odd),
+                           "remove them and run 'platform-gen render'", status="invalid")
+    if interrupted(out_dir):
+        return _emit_error(opts, f"{shown} holds an interrupted write: an earlier 'platform-gen render' "
+                           "was stopped half way, so the tree mixes two renders",
+                           "the next 'platform-gen render' completes it", status="interrupted")
+    return None
+
+
 def compile_platform(root: Path) -> tuple[Platform, Rendered]:
     """load, validate and render: the shared front half of every command."""
     platform = validate(load(root))
@@ -199,15 +217,9 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
                 return _emit_error(opts, f"{shown} is being written by a platform-gen render"
                                    + (f" (pid {holder})" if holder else "") + " right now",
                                    "run the check again when it has finished", status="busy")
-            odd = foreign(out_dir)
-            if odd:
-                return _emit_error(opts, f"{shown} holds what platform-gen never writes: "
-                                   + ", ".join(f"{shown}/{entry}" for entry in odd),
-                                   "remove them and run 'platform-gen render'", status="invalid")
-            if interrupted(out_dir):
-                return _emit_error(opts, f"{shown} holds an interrupted write: an earlier 'platform-gen render' "
-                                   "was stopped half way, so the tree mixes two renders",
-                                   "the next 'platform-gen render' completes it", status="interrupted")
+            unreadable = _unreadable_tree(opts, out_dir, shown)
+            if unreadable is not None:
+                return unreadable
             if not allow_delete:  # a tree rendered with --allow-delete must not pass CI without it
                 refused = _deletion_guard(opts, "render --check", platform, rendered.targets, out_dir)
                 if refused is not None:
@@ -300,14 +312,9 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
         shown = opts.shown(out_dir)
         if not (out_dir / MANIFEST).is_file():
             return _emit_error(opts, f"no rendered tree at {shown}", "run 'platform-gen render' first")
-        odd = foreign(out_dir.resolve())
-        if odd:  # kustomize would follow a link out of the tree; reading a FIFO would block
-            return _emit_error(opts, f"{shown} holds what platform-gen never writes: "
-                               + ", ".join(f"{shown}/{entry}" for entry in odd),
-                               "remove them and run 'platform-gen render'", status="invalid")
-        if interrupted(out_dir.resolve()):
-            return _emit_error(opts, f"{shown} holds an interrupted write",
-                               "the next 'platform-gen render' completes it", status="interrupted")
+        unreadable = _unreadable_tree(opts, out_dir.resolve(), shown)
+        if unreadable is not None:
+            return unreadable
         if not allow_delete:
             refused = _deletion_guard(opts, "validate", platform, rendered.targets, out_dir)
             if refused is not None:

@@ -486,7 +486,9 @@ def test_validate_reports_a_tree_file_that_is_not_utf8(rendered_once: Path, run:
     path.write_bytes(path.read_bytes() + b"# \xff\n")
     code, _out, err = run("validate", "--root", rendered_once)
     assert code == 1, err
-    assert "rendered/argocd/projects/data.yaml: error: not valid UTF-8" in err
+    line = path.read_bytes().count(b"\n")
+    assert (f"rendered/argocd/projects/data.yaml:{line}:3: error: not valid UTF-8: byte 0xFF cannot be decoded\n"
+            "  hint: run 'platform-gen render' to restore it\n") in err
     assert "internal error" not in err
 
 

@@ -125,8 +125,9 @@ def _deletion_guard(opts: Options, command: str, platform: Platform, targets: tu
     if refusal is None:
         return None
     message = f"refusing to {command.split()[0]}: {refusal.reason}: {refusal.listed()}"
+    written = "; nothing was written" if command.startswith("render") else ""  # validate writes nothing anyway
     hint = (f"compared with {refusal.source}; if that is intended, run 'platform-gen {command} --allow-delete' "
-            f"(on a pull request: add the label '{LABEL}'); nothing was written")
+            f"(on a pull request: add the label '{LABEL}'){written}")
     if opts.fmt == "json":
         click.echo(report.to_json({
             "status": "refused", "message": message, "hint": hint, "compared_with": refusal.source,

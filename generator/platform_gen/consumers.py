@@ -38,6 +38,7 @@ from kubernetes_validate import utils as kv
 from . import crdschema, vcache, yamlio
 from .errors import Problem, ToolError, format_path
 from .kustomize_tool import Build, Kustomize
+from .limits import undecodable
 from .model import Platform
 from .outputs import labels as L
 
@@ -421,11 +422,15 @@ def _yamllint(out: Path, shown: str, config_text: str, cache_dir: Path | None = 
         rel = f"{shown}/{path.relative_to(out).as_posix()}"
         try:
             data = path.read_bytes()
-            text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() reads it
-        except (OSError, UnicodeDecodeError) as exc:  # a file edited by hand: a finding, never a crash
-            reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"cannot read: {exc.strerror}"
-            problems.append(Problem(rel, 0, 0, "", reason, "run 'platform-gen render' to restore it"))
+        except OSError as exc:
+            problems.append(Problem(rel, 0, 0, "", f"cannot read: {exc.strerror}",
+                                    "run 'platform-gen render' to restore it"))
             continue
+        bad = undecodable(data)
+        if bad is not None:  # a file edited by hand: a finding, never a crash
+            problems.append(Problem(rel, *bad[:2], "", bad[2], "run 'platform-gen render' to restore it"))
+            continue
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() reads it
         key = _lint_key(base, path, data) if cache_dir is not None else None
         hit = cache.get("yamllint", key)
         if _rows(hit, (int, int, str)):
@@ -436,8 +441,8 @@ def _yamllint(out: Path, shown: str, config_text: str, cache_dir: Path | None = 
             found = [(p.line, p.column, f"yamllint: {p.message}" + (f" ({p.rule})" if p.rule else ""))
                      for p in linter.run(text, conf, str(path))]
         except yaml.YAMLError as exc:  # a tree file edited by hand (a control character, say)
-            bad = yamlio.parse_error(rel, exc, text)
-            problems.append(Problem(rel, bad.line, bad.column, "", bad.message,
+            broken = yamlio.parse_error(rel, exc, text)
+            problems.append(Problem(rel, broken.line, broken.column, "", broken.message,
                                     "run 'platform-gen render' to restore it"))
             continue
         linted += 1

@@ -48,6 +48,18 @@ def control_char(text: str) -> str | None:
     return f"control character U+{ord(found.group()):04X} at character {found.start() + 1}"
 
 
+def undecodable(data: bytes) -> tuple[int, int, str] | None:
+    """Line, column and message of the first byte that is not UTF-8, or None when all of it is."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = len(data[line_start:exc.start].decode("utf-8", errors="replace")) + 1
+        return line, column, f"not valid UTF-8: byte 0x{data[exc.start]:02X} cannot be decoded"
+    return None
+
+
 def human_bytes(n: int) -> str:
     """``1 MiB``, ``64 KiB`` or ``N bytes``."""
     if n % (1 << 20) == 0:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, Problem
-from .limits import MAX_FILE_BYTES, human_bytes
+from .limits import MAX_FILE_BYTES, human_bytes, undecodable
 from .yamlio import Located, load_located
 
 __all__ = ["PLATFORM_FILE", "YAMLLINT_FILE", "Sources", "load", "load_yamllint_config"]
@@ -116,16 +116,11 @@ class _Reader:
         data = self.read_bytes(path)
         if data is None:
             return None
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line_start = data.rfind(b"\n", 0, exc.start) + 1
-            line = data.count(b"\n", 0, exc.start) + 1
-            column = len(data[line_start:exc.start].decode("utf-8", errors="replace")) + 1
-            self.problems.append(Problem(self.rel(path), line, column, "",
-                                         f"not valid UTF-8: byte 0x{data[exc.start]:02X} cannot be decoded",
-                                         "save the file as UTF-8"))
+        bad = undecodable(data)
+        if bad is not None:
+            self.problems.append(Problem(self.rel(path), *bad[:2], "", bad[2], "save the file as UTF-8"))
             return None
+        return data.decode("utf-8")
 
     def yaml(self, path: Path) -> Located | None:
         text = self.read_text(path)

@@ -230,8 +230,8 @@ def _objects(output: str) -> tuple[list[dict[str, Any]] | None, str]:
     """The objects kustomize printed, or None and what is wrong with its output."""
     try:
         docs = yamlio.safe_load_all(output)
-    except yaml.YAMLError:
-        return None, "not YAML"
+    except yaml.YAMLError as exc:
+        return None, f"not YAML ({getattr(exc, 'problem', None) or str(exc).splitlines()[0]})"
     if not all(isinstance(d, dict) for d in docs):
         return None, "not Kubernetes objects"
     return docs, ""

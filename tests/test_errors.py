@@ -252,3 +252,12 @@ def test_schema_errors_carry_a_hint(rendered_once: Path, run: Run, old: str, new
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
     assert err.startswith(expected), err
+
+
+def test_including_another_templates_file_says_why(rendered_once: Path, run: Run) -> None:
+    tpl = "platform-config/templates/web-service/deployment.yaml.j2"
+    edit(rendered_once, tpl, '{% include "_pod.j2" %}', '{% include "../worker/main.jsonnet" %}')
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert err.startswith(f"{tpl}:25: error: cannot include '../worker/main.jsonnet': a template includes only "
+                          "files of its own folder\n"), err

@@ -57,6 +57,9 @@ def _render(env: SandboxedEnvironment, entry: str, context: dict[str, Any]) -> l
         raise TemplateFailure(exc.name or entry, exc.lineno or 0, f"template syntax error: {exc.message}") from None
     except jinja2.UndefinedError as exc:
         raise TemplateFailure(entry, _line_in(exc, entry), f"undefined value: {exc.message}") from None
+    except jinja2.TemplateNotFound as exc:  # the loader serves only the template's own files
+        raise TemplateFailure(entry, _line_in(exc, entry), f"cannot include '{exc.name}': a template includes "
+                              "only files of its own folder") from None
     except jinja2.TemplateError as exc:
         raise TemplateFailure(entry, _line_in(exc, entry), f"template error: {exc}") from None
     except MemoryError:

@@ -237,10 +237,7 @@ def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fm
             the_plan = plan(out_dir, rendered.files, shown)
             if the_plan.dirty:
                 apply(out_dir, rendered.files, the_plan, shown)
-            try:
-                apply_repo_files(opts.root, rendered.repo_files, repo_plan)
-            except OSError as exc:  # an I/O error is the environment's, not a bug: exit 1 naming the file
-                raise OutputError(f"cannot write {', '.join(repo_plan.dirty)}: {exc.strerror or exc}") from None
+            apply_repo_files(opts.root, rendered.repo_files, repo_plan)
         return _report_plan(opts, the_plan, repo_plan, shown, check=False)
 
     return _guarded(opts, body)

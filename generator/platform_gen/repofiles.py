@@ -10,14 +10,13 @@ yet): a hand-written CODEOWNERS is refused, never overwritten. Writes are atomic
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import OutputError
 from .outputs.codeowners import HEADER
 from .schemas import CODEOWNERS_PATHS
+from .write import write_atomically
 
 __all__ = ["RepoPlan", "apply_repo_files", "plan_repo_files"]
 
@@ -71,14 +70,8 @@ def apply_repo_files(root: Path, files: dict[str, bytes], plan: RepoPlan) -> Non
     """Write the created and changed files of ``plan`` atomically."""
     for rel in plan.dirty:
         path = _path(root, rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(files[rel])
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, files[rel])
+        except OSError as exc:  # an I/O error is the environment's, not a bug: exit 1 naming the file
+            raise OutputError(f"cannot write {rel}: {exc.strerror or exc}") from None

@@ -37,6 +37,7 @@ import os
 import shutil
 import signal
 import stat
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -63,6 +64,7 @@ __all__ = [
     "lock",
     "plan",
     "recover",
+    "write_atomically",
 ]
 
 _INPUT_DIRS = ("platform-config", "environments", "overlays", ".git")
@@ -483,6 +485,19 @@ class _Steps:
         self.n += 1
         if self.kill_after and self.n == self.kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace one file whole (a temporary file beside it, then a rename): readers see old or new bytes."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _fsync(path: Path) -> None:

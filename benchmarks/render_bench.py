@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -231,34 +232,79 @@ def _plan(run: Run) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+def _retag(root: Path, i: int, tag: str) -> None:
+    """Change service ``i``'s tag in its config.yaml (a one-line edit, as a pull request makes)."""
+    path = next((root / "platform-config" / "services").glob(f"*-{i:04d}")) / "config.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"^tag: .*$", f"tag: {tag}", text, count=1, flags=re.M), encoding="utf-8")
+
+
+#: The runs, in order: (label, extra arguments, edit before the run, expected exit code, expected services
+#: rendered again or None).
+RUNS: tuple[tuple[str, tuple[str, ...], int | None, int, int | None], ...] = (
+    ("cold", (), None, 0, None),
+    ("no-op", (), None, 0, 0),
+    ("check", ("--check",), None, 0, 0),
+    ("full no-op", ("--full",), None, 0, None),
+    ("full check", ("--check", "--full"), None, 0, None),
+    ("one tag", (), 0, 0, 1),
+    ("one tag check", ("--check",), 1, 1, 1),
+)
+
+
+def _commit(root: Path) -> None:
+    """Commit everything, as the render of a merged pull request is: git tells the next render what changed."""
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args], cwd=root,
+                       check=True, capture_output=True)
+
+    if not (root / ".git").exists():
+        git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-q", "--allow-empty", "-m", "render")
+
+
 def bench(workdir: Path, services: int) -> Result:
-    """Generate a platform of ``services`` services in ``workdir`` and time the three runs."""
-    root, out = workdir / "repo", workdir / "rendered"
+    """Generate a platform of ``services`` services in ``workdir`` and time the runs.
+
+    The platform repo is a git checkout and the tree lives in it (``rendered/``): an incremental
+    render trusts the files git reports unchanged since the base.
+    """
+    root = workdir / "repo"
+    out = root / "rendered"
     generate(root, services)
-    base = [*_command(), "render", "--root", str(root), "--out", str(out), "--format", "json"]
+    base = [*_command(), "render", "--root", str(root), "--format", "json"]
     runs: list[Run] = []
     problems: list[str] = []
-    for label, extra in (("cold", []), ("no-op", []), ("check", ["--check"])):
+    for label, extra, edit, code, rendered in RUNS:
+        if edit is not None:
+            _retag(root, edit, f"9.9.{edit}")
         run = measure(label, [*base, *extra])
         runs.append(run)
-        if run.code != 0:
-            problems.append(f"{label} render exited {run.code}:\n{run.stderr or run.stdout}")
+        if run.code != code:
+            problems.append(f"{label} render exited {run.code}, not {code}:\n{run.stderr or run.stdout}")
             break
+        if label in ("cold", "one tag"):
+            _commit(root)
         plan = _plan(run)
-        if label != "cold" and (plan.get("created") or plan.get("changed") or plan.get("removed")
-                                or plan.get("status") != "ok"):
+        if label in ("no-op", "check", "full no-op", "full check") and (
+                plan.get("created") or plan.get("changed") or plan.get("removed") or plan.get("status") != "ok"):
             problems.append(f"{label} render was not a no-op: {run.stdout[:2000]}")
+        if rendered is not None and (plan.get("services") or {}).get("rendered") != rendered:
+            problems.append(f"{label}: {rendered} service(s) should have been rendered again, not "
+                            f"{(plan.get('services') or {}).get('rendered')}")
     files, overlays = _count(out) if out.is_dir() else (0, 0)
     return Result(services, overlays, files, tuple(runs), tuple(problems))
 
 
 def table(results: Sequence[Result]) -> str:
-    """The results as a markdown table."""
-    lines = ["| services | targets (apps) | files | cold render s | no-op render s | check s | peak RSS MiB |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+    """The results as a markdown table: one column per run, in seconds, and the peak RSS."""
+    labels = [label for label, *_rest in RUNS]
+    lines = ["| services | targets (apps) | files | " + " | ".join(f"{lb} s" for lb in labels) + " | peak RSS MiB |",
+             "|---:|---:|---:|" + "---:|" * len(labels) + "---:|"]
     for r in results:
-        lines.append(f"| {r.services} | {r.targets} | {r.files} | {r.seconds('cold'):.2f} "
-                     f"| {r.seconds('no-op'):.2f} | {r.seconds('check'):.2f} | {r.peak_rss_mib:.0f} |")
+        cells = " | ".join(f"{r.seconds(lb):.2f}" if any(x.label == lb for x in r.runs) else "-" for lb in labels)
+        lines.append(f"| {r.services} | {r.targets} | {r.files} | {cells} | {r.peak_rss_mib:.0f} |")
     return "\n".join(lines)
 
 

@@ -54,7 +54,7 @@ def test_render_quiet_prints_nothing(example: Path, run: Run) -> None:
 def test_render_summary(example: Path, run: Run) -> None:
     code, _out, err = run("render", "--root", example)
     assert code == 0
-    assert err == "rendered/: 80 created, 0 changed, 0 removed, 0 unchanged\n.github/CODEOWNERS: created\n"
+    assert err == "rendered/: 81 created, 0 changed, 0 removed, 0 unchanged\n.github/CODEOWNERS: created\n"
 
 
 def test_help_lists_commands(run: Run) -> None:

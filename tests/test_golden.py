@@ -6,12 +6,14 @@ Regenerate with ``pytest tests/test_golden.py --update-goldens`` and review the 
 from __future__ import annotations
 
 import difflib
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from platform_gen import yamlio
+from platform_gen.index import INDEX
 from platform_gen.kustomize_tool import Kustomize
 
 from .conftest import Run, tree
@@ -20,7 +22,20 @@ CASES = Path(__file__).parent / "cases"
 NAMES = sorted(p.name for p in CASES.iterdir() if (p / "input").is_dir())
 
 
+_GENERATOR = re.compile(rb'^"generator":"[^"]*",$', re.M)
+
+
+def unmasked(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The tree with the index's generator digest masked: it changes with every change to platform-gen's
+    code, so a golden would otherwise go stale with each one (the committed example tree keeps it, and
+    test_example checks it whole)."""
+    if INDEX in files:
+        files = {**files, INDEX: _GENERATOR.sub(b'"generator":"<any>",', files[INDEX], count=1)}
+    return files
+
+
 def unified(expected: dict[str, bytes], actual: dict[str, bytes]) -> str:
+    expected, actual = unmasked(expected), unmasked(actual)
     out = []
     for rel in sorted(set(expected) | set(actual)):
         a = expected.get(rel, b"").decode().splitlines(keepends=True)

@@ -108,8 +108,15 @@ def test_unusable_kustomize_binary(rendered_once: Path, run: Run) -> None:
 
 
 def test_hand_broken_application_set_on_disk(rendered_once: Path, run: Run) -> None:
-    # no crash, and no skip either: the deletion guard could not count its applications
-    (rendered_once / "rendered/argocd/applicationsets/auth-service.yaml").write_text("- a\n- b\n")
+    # the deletion guard counts the applications of the tree's index: the render repairs the file
+    appset = rendered_once / "rendered/argocd/applicationsets/auth-service.yaml"
+    good = appset.read_bytes()
+    appset.write_text("- a\n- b\n")
+    assert run("render", "--root", rendered_once)[0] == 0
+    assert appset.read_bytes() == good
+    # without an index: no crash, and no skip either: the guard could not count its applications
+    appset.write_text("- a\n- b\n")
+    (rendered_once / "rendered/.platform-gen.index.json").unlink()
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
     assert err.startswith("rendered/argocd/applicationsets/auth-service.yaml:1:1: error: cannot count its "

@@ -94,6 +94,7 @@ def test_verbose_render_says_what_it_compared_with(rendered_once: Path, run: Run
 def test_corrupt_application_set_on_disk_is_an_error(rendered_once: Path, run: Run) -> None:
     appset = rendered_once / "rendered/argocd/applicationsets/auth-service.yaml"
     appset.write_text("spec: [unclosed\n")
+    (rendered_once / "rendered/.platform-gen.index.json").unlink()  # no index: the guard reads the ApplicationSets
     before = snapshot(rendered_once / "rendered")
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
@@ -120,6 +121,7 @@ def test_corrupt_application_set_on_disk_is_an_error(rendered_once: Path, run: R
 def test_malformed_application_set_on_disk_is_an_error(text: str, expected: str, rendered_once: Path,
                                                         run: Run) -> None:
     (rendered_once / "rendered/argocd/applicationsets/auth-service.yaml").write_text(text)
+    (rendered_once / "rendered/.platform-gen.index.json").unlink()  # no index: the guard reads the ApplicationSets
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
     assert err.splitlines()[0] == expected
@@ -127,6 +129,7 @@ def test_malformed_application_set_on_disk_is_an_error(text: str, expected: str,
 
 def test_undecodable_application_set_on_disk_is_an_error(rendered_once: Path, run: Run) -> None:
     (rendered_once / "rendered/argocd/applicationsets/auth-service.yaml").write_bytes(b"\xff\xfe")
+    (rendered_once / "rendered/.platform-gen.index.json").unlink()  # no index: the guard reads the ApplicationSets
     code, out, _err = run("render", "--root", rendered_once, "--format", "json")
     assert code == 1
     doc = json.loads(out)
@@ -237,6 +240,7 @@ def test_corrupt_application_set_at_the_base_is_an_error(checkout: Path, run: Ru
     appset = checkout / "rendered/argocd/applicationsets/auth-service.yaml"
     good = appset.read_text()
     appset.write_text("spec: [unclosed\n")
+    (checkout / "rendered/.platform-gen.index.json").unlink()  # no index: the guard reads the ApplicationSets
     commit(checkout, "corrupt")
     git(checkout, "checkout", "-q", "-b", "fix-and-drop")
     appset.write_text(good)  # the working tree is fine again; the base is not
@@ -380,7 +384,8 @@ def test_refused_exactly_when_a_protected_app_or_a_quarter_goes(data: st.DataObj
     platform, targets = example_targets
     gone = data.draw(st.sets(st.sampled_from([t.app_name for t in targets])))
     before = Deployed({t.app_name: t.env.name for t in targets}, frozenset({"prod"}), "test")
-    refusal = check_removals(before, tuple(t for t in targets if t.app_name not in gone), platform)
+    refusal = check_removals(before, {t.app_name: (t.env.name, platform.teams[t.service.team].namespace)
+                                      for t in targets if t.app_name not in gone}, platform)
     in_prod = {t.app_name for t in targets if t.app_name in gone and t.env.name == "prod"}
     expected = bool(in_prod) or len(gone) > MAX_SHARE * len(targets)
     assert (refusal is not None) is expected
@@ -443,6 +448,7 @@ def test_an_application_set_that_is_not_a_file_is_an_error(rendered_once: Path, 
     appset = rendered_once / "rendered/argocd/applicationsets/auth-service.yaml"
     appset.unlink()
     appset.mkdir()
+    (rendered_once / "rendered/.platform-gen.index.json").unlink()  # no index: the guard reads the ApplicationSets
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
     assert err.startswith("rendered/argocd/applicationsets/auth-service.yaml: error: cannot count its applications: "

@@ -372,8 +372,8 @@ def stub(bin_dir: Path, name: str, body: str) -> None:
 
 
 @needs_bash
-@pytest.mark.parametrize(("value", "expected"), [("true", "render --allow-delete"),
-                                                 ("false", "render"), ("", "render")])
+@pytest.mark.parametrize(("value", "expected"), [("true", "render --full --allow-delete"),
+                                                 ("false", "render --full"), ("", "render --full")])
 def test_render_step_passes_allow_delete_only_when_asked(
     value: str, expected: str, render: dict[str, Any], tmp_path: Path
 ) -> None:

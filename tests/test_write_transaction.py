@@ -109,7 +109,8 @@ def assert_interrupted_then_completed(root: Path, old: dict[str, bytes], new: di
     code, _o, stderr = run("render", "--root", root, "--allow-delete")
     assert code == 0, stderr
     assert ours(out) == new
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".platform-gen.yaml"]
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [
+        ".platform-gen.index.json", ".platform-gen.yaml"]
     assert run("render", "--check", "--root", root)[0] == 0
     return state
 
@@ -249,7 +250,7 @@ def test_two_renders_at_once(example: Path) -> None:
         assert code == 0 or (code == 1 and "is being written by another platform-gen render (pid " in err), err
     assert cli("render", "--check", "--root", example).returncode == 0
     assert sorted(p.name for p in (example / "rendered").iterdir() if p.name.startswith(".")) == [
-        ".platform-gen.yaml"]
+        ".platform-gen.index.json", ".platform-gen.yaml"]
 
 
 # --- preconditions, before the first byte -----------------------------------------------------
@@ -441,7 +442,7 @@ def test_reserved_names_are_not_in_the_manifest(rendered_once: Path) -> None:
     listed = (rendered_once / "rendered/.platform-gen.yaml").read_text()
     assert LOCK not in listed and STAGING not in listed
     assert sorted(p.name for p in (rendered_once / "rendered").iterdir() if p.name.startswith(".")) == [
-        ".platform-gen.yaml"]
+        ".platform-gen.index.json", ".platform-gen.yaml"]
 
 
 def test_leftovers_of_a_killed_first_render_do_not_make_the_folder_foreign(example: Path) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,15 @@ import click
 from . import __version__, report
 from . import report as report_mod
 from .errors import InputError, OutputError, PlatformGenError, Problem, ToolError
-from .load import load
-from .model import Platform, Target
+from .index import INDEX, Index, generator_digest
+from .index import parse as parse_index
+from .load import Sources, load
+from .model import Platform
 from .render import MANIFEST, Rendered, render
 from .repofiles import RepoPlan, apply_repo_files, plan_repo_files
 from .safety import LABEL, check_removals, deployed
 from .validate import validate
-from .write import Plan, apply, busy, check_out_dir, foreign, interrupted, lock, plan, recover
+from .write import Plan, apply, busy, check_out_dir, foreign, interrupted, lock, plan, plan_incremental, recover
 
 __all__ = ["main"]
 
@@ -115,13 +117,13 @@ def _guarded(opts: Options, body: Callable[[], int]) -> int:
         return _emit_error(opts, exc.message, exc.hint)
 
 
-def _deletion_guard(opts: Options, command: str, platform: Platform, targets: tuple[Target, ...],
+def _deletion_guard(opts: Options, command: str, platform: Platform, apps: dict[str, tuple[str, str]],
                     out_dir: Path) -> int | None:
     """Exit 1 with the refusal when the deletion guard refuses; None when the command may go on."""
     before = deployed(opts.root, out_dir, opts.shown(out_dir))
     if opts.fmt == "text" and opts.verbosity > 0:
         click.echo(f"deletion guard: compared with {before.source}", err=True)
-    refusal = check_removals(before, targets, platform)
+    refusal = check_removals(before, apps, platform)
     if refusal is None:
         return None
     message = f"refusing to {command.split()[0]}: {refusal.reason}: {refusal.listed()}"
@@ -137,12 +139,17 @@ def _deletion_guard(opts: Options, command: str, platform: Platform, targets: tu
     return _emit_error(opts, message, hint, status="refused")
 
 
-def _report_plan(opts: Options, the_plan: Plan, repo_plan: RepoPlan, shown: str, *, check: bool) -> int:
-    """Print what a render did (or ``--check`` found); files that are not ours are warned about."""
+def _report_plan(opts: Options, the_plan: Plan, repo_plan: RepoPlan, shown: str, *, check: bool,
+                 services: tuple[int, int] = (0, 0)) -> int:
+    """Print what a render did (or ``--check`` found); files that are not ours are warned about.
+
+    ``services``: how many services were rendered, and how many were taken unchanged from the index.
+    """
     dirty = bool(the_plan.dirty or repo_plan.dirty)
     if opts.fmt == "json":
         doc = report.plan_json(the_plan, shown, check=check)
         doc["repo_files"] = dict(repo_plan.entries)
+        doc["services"] = {"rendered": services[0], "unchanged": services[1]}
         if check and repo_plan.dirty:
             doc["status"] = "drift"
         click.echo(report.to_json(doc), nl=False)
@@ -156,6 +163,9 @@ def _report_plan(opts: Options, the_plan: Plan, repo_plan: RepoPlan, shown: str,
     if opts.verbosity >= 0 or (check and dirty):
         click.echo(report.plan_text(the_plan, shown, check=check, verbosity=opts.verbosity), nl=False,
                    err=not check)
+        if services[1] and (opts.verbosity > 0 or not check):
+            click.echo(f"{services[0]} service(s) rendered; {services[1]} unchanged since the tree's index "
+                       "(not rendered again; --full renders all)", err=not check)
         for rel, status in repo_plan.entries:
             if status != "unchanged" or opts.verbosity > 0:
                 click.echo(f"{rel} is out of date: run 'platform-gen render' and commit the result" if check
@@ -163,13 +173,13 @@ def _report_plan(opts: Options, the_plan: Plan, repo_plan: RepoPlan, shown: str,
     return EXIT_INVALID if check and dirty else EXIT_OK
 
 
-def _unreadable_tree(opts: Options, out_dir: Path, shown: str) -> int | None:
+def _unreadable_tree(opts: Options, out_dir: Path, shown: str, only: Iterable[str] | None = None) -> int | None:
     """Exit 1 when the tree on disk cannot be judged (render --check, validate); None when it can.
 
     Links and FIFOs are never written by platform-gen: kustomize would follow a link out of
     the tree, and reading a FIFO would block. An interrupted write mixes two renders.
     """
-    odd = foreign(out_dir)
+    odd = foreign(out_dir, only)
     if odd:
         return _emit_error(opts, f"{shown} holds what platform-gen never writes: "
                            + ", ".join(f"{shown}/{entry}" for entry in odd),
@@ -187,6 +197,42 @@ def compile_platform(root: Path) -> tuple[Platform, Rendered]:
     return platform, render(platform)
 
 
+def _tree_dir(opts: Options, shared: Sources, platform: Platform | None) -> Path | None:
+    """The tree's folder: from the validated ``platform``, else guessed from the raw platform.yaml
+    (only to find the previous index; the guess is checked once the platform is validated)."""
+    if opts.out is not None:
+        return opts.out
+    if platform is not None:
+        return opts.out_dir(platform)
+    data = shared.platform.data if shared.platform is not None else None
+    gitops = data.get("gitops") if isinstance(data, dict) else None
+    path = gitops.get("path", "rendered") if isinstance(gitops, dict) else None
+    return opts.root / path if isinstance(path, str) and path else None
+
+
+def _previous_index(out_dir: Path | None) -> Index | None:
+    """The index of the tree at ``out_dir``: None when absent, unreadable, of another generator, or when
+    the tree holds an interrupted write (its index may be either render's)."""
+    if out_dir is None or interrupted(out_dir):
+        return None
+    try:
+        data = (out_dir / INDEX).read_bytes()
+    except OSError:
+        return None
+    return parse_index(data, generator_digest())
+
+
+def compile_incremental(opts: Options, full: bool) -> tuple[Platform, Rendered, Index | None]:
+    """load, validate and render, re-rendering only the services whose inputs changed since the
+    previous index (all of them with ``full``, or without a usable index)."""
+    from .build import compile_tree
+
+    def tree_dir(shared: Sources, platform: Platform | None) -> Path | None:
+        return _tree_dir(opts, shared, platform)
+
+    return compile_tree(opts.root, tree_dir, (lambda _dir: None) if full else _previous_index)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="platform-gen")
 def cli() -> None:
@@ -198,47 +244,59 @@ def cli() -> None:
 @click.option("--allow-delete", is_flag=True,
               help="Allow removing applications of protected environments, moving the tree (gitops.path), or "
                    "removing more than a quarter of all applications at once.")
+@click.option("--full", is_flag=True,
+              help="Render and compare every service and every file of the tree, not only what changed since "
+                   "the tree's index.")
 @_common
-def render_cmd(check: bool, allow_delete: bool, root: Path, out: Path | None, fmt: str, verbose: int, quiet: int,
-               color: str) -> int:
+def render_cmd(check: bool, allow_delete: bool, full: bool, root: Path, out: Path | None, fmt: str, verbose: int,
+               quiet: int, color: str) -> int:
     """Render the output tree (Argo CD, Kustomize) from the platform repo."""
     opts = _options(root, out, fmt, verbose, quiet, color)
 
     def body() -> int:
-        platform, rendered = compile_platform(opts.root)
+        platform, rendered, previous = compile_incremental(opts, full)
         out_dir = opts.out_dir(platform)
         shown = opts.shown(out_dir)
         check_out_dir(opts.root, out_dir, shown)
         out_dir = out_dir.resolve()  # checked above: a link in it does not lead out of the repo
+        services = (len(rendered.rendered_services), len(rendered.keep_services))
         # CODEOWNERS lives outside the tree; a file platform-gen did not write is refused before any write
         repo_plan = plan_repo_files(opts.root, rendered.repo_files)
+
+        def the_plan() -> Plan:
+            if previous is None:
+                return plan(out_dir, rendered.files, shown)
+            return plan_incremental(out_dir, rendered.files, rendered.keep, previous.owned(), shown)
+
         if check:
             holder = busy(out_dir)
             if holder is not None:
                 return _emit_error(opts, f"{shown} is being written by a platform-gen render"
                                    + (f" (pid {holder})" if holder else "") + " right now",
                                    "run the check again when it has finished", status="busy")
-            unreadable = _unreadable_tree(opts, out_dir, shown)
+            unreadable = _unreadable_tree(opts, out_dir, shown, None if previous is None else rendered.files)
             if unreadable is not None:
                 return unreadable
             if not allow_delete:  # a tree rendered with --allow-delete must not pass CI without it
-                refused = _deletion_guard(opts, "render --check", platform, rendered.targets, out_dir)
+                refused = _deletion_guard(opts, "render --check", platform, rendered.apps(platform), out_dir)
                 if refused is not None:
                     return refused
-            return _report_plan(opts, plan(out_dir, rendered.files, shown), repo_plan, shown, check=True)
+            return _report_plan(opts, the_plan(), repo_plan, shown, check=True, services=services)
         with lock(out_dir, shown):  # a second render refuses, naming this one's pid
             completed = recover(out_dir, shown)
             if completed and opts.verbosity >= 0:
                 click.echo(f"completed an interrupted write of {shown} ({completed} step(s))", err=True)
+            if completed and previous is not None:  # the index read before may be either render's
+                platform, rendered, previous = compile_incremental(opts, True)
             if not allow_delete:
-                refused = _deletion_guard(opts, "render", platform, rendered.targets, out_dir)
+                refused = _deletion_guard(opts, "render", platform, rendered.apps(platform), out_dir)
                 if refused is not None:
                     return refused
-            the_plan = plan(out_dir, rendered.files, shown)
-            if the_plan.dirty:
-                apply(out_dir, rendered.files, the_plan, shown)
+            plan_now = the_plan()
+            if plan_now.dirty:
+                apply(out_dir, rendered.files, plan_now, shown)
             apply_repo_files(opts.root, rendered.repo_files, repo_plan)
-        return _report_plan(opts, the_plan, repo_plan, shown, check=False)
+        return _report_plan(opts, plan_now, repo_plan, shown, check=False, services=services)
 
     return _guarded(opts, body)
 
@@ -314,7 +372,7 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
         if unreadable is not None:
             return unreadable
         if not allow_delete:
-            refused = _deletion_guard(opts, "validate", platform, rendered.targets, out_dir)
+            refused = _deletion_guard(opts, "validate", platform, rendered.apps(platform), out_dir)
             if refused is not None:
                 return refused
         kustomize = find_kustomize(kustomize_path)

@@ -67,8 +67,10 @@ class PlatformGenError(Exception):
 class InputError(PlatformGenError):
     """The platform repo is invalid; carries every problem found, sorted."""
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
+    def __init__(self, problems: Iterable[Problem], stage: str = "") -> None:
         self.problems = sorted(set(problems))
+        # where they were found, when a caller needs to know ("values": merging a service's layers)
+        self.stage = stage
         super().__init__(f"{len(self.problems)} problem(s) in the input")
 
 

@@ -9,11 +9,9 @@ deletion guard reads a few files straight into memory.
 
 from __future__ import annotations
 
-import io
 import os
 import posixpath
 import subprocess
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,11 +46,12 @@ class Base:
         return f"merge base of HEAD and {self.ref} ({short})" if self.merge_base else f"{self.ref} ({short})"
 
 
-def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+def _git(cwd: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     # No optional locks: nothing here may write to .git, not even an index refresh.
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
     try:
-        return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, check=False, env=env)
+        return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, check=False, env=env,
+                              input=stdin)
     except FileNotFoundError:
         raise ToolError("git is not on the PATH", "platform-gen reads the base from git; install git") from None
 
@@ -128,28 +127,37 @@ def read_files(checkout: Checkout, commit: str, names: tuple[str, ...]) -> dict[
 
     Keys are relative to the platform repo's root (``checkout.prefix`` removed); a
     name that does not exist at that commit contributes nothing. Read with one
-    ``git ls-tree`` and one ``git archive`` of just those paths; git's
-    ``export-ignore`` attributes apply.
+    ``git ls-tree -r`` and one ``git cat-file --batch`` of just those blobs (links and
+    submodules are not regular files and are left out).
     """
     paths = [checkout.prefix + n for n in names]
-    listed = _git(checkout.toplevel, "ls-tree", "-z", "--name-only", "--full-tree", commit, "--", *paths)
+    listed = _git(checkout.toplevel, "ls-tree", "-r", "-z", "--full-tree", commit, "--", *paths)
     if listed.returncode != 0:
         raise ToolError(f"git ls-tree failed at {commit[:12]}: {_err(listed)}")
-    present = sorted(p for p in listed.stdout.decode("utf-8", "surrogateescape").split("\0") if p)
-    if not present:
+    blobs: list[tuple[str, str]] = []
+    for entry in listed.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        meta, _, name = entry.partition("\t")
+        fields = meta.split()
+        if len(fields) != 3 or fields[1] != "blob" or fields[0] not in ("100644", "100755"):
+            continue
+        safe = _safe_member(name)
+        if safe is not None and safe.startswith(checkout.prefix):
+            blobs.append((safe, fields[2]))
+    if not blobs:
         return {}
-    archive = _git(checkout.toplevel, "archive", "--format=tar", commit, "--", *present)
-    if archive.returncode != 0:
-        raise ToolError(f"git archive failed at {commit[:12]}: {_err(archive)}")
+    batch = _git(checkout.toplevel, "cat-file", "--batch", stdin="".join(f"{oid}\n" for _n, oid in blobs).encode())
+    if batch.returncode != 0:
+        raise ToolError(f"git cat-file failed at {commit[:12]}: {_err(batch)}")
     files: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout), mode="r:") as tar:
-        for member in tar.getmembers():
-            name = _safe_member(member.name)
-            if name is None or not member.isfile() or not name.startswith(checkout.prefix):
-                continue
-            data = tar.extractfile(member)
-            if data is not None:
-                files[name[len(checkout.prefix):]] = data.read()
+    data, at = batch.stdout, 0
+    for name, oid in blobs:
+        eol = data.index(b"\n", at)
+        header = data[at:eol].split()
+        if len(header) != 3 or header[0].decode() != oid:
+            raise ToolError(f"git cat-file gave an unexpected answer for {name} at {commit[:12]}")
+        size = int(header[2])
+        files[name[len(checkout.prefix):]] = data[eol + 1:eol + 1 + size]
+        at = eol + 1 + size + 1  # the blob, then a newline
     return files
 
 
@@ -170,3 +178,30 @@ def export_inputs(checkout: Checkout, commit: str, names: tuple[str, ...], dest:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     return root
+
+
+def tree_changes(root: Path, out: Path) -> set[str] | None:
+    """The files below ``out`` that differ, on disk, from the git base (the merge base with origin/main,
+    else main, else HEAD), relative to ``out``; None when git cannot tell (not a checkout, ``out``
+    outside it, no commit yet): then nothing of the tree may be trusted unread.
+
+    One ``git diff`` of the working tree against that commit: committed and uncommitted edits alike.
+    """
+    try:
+        checkout = locate(root)
+        base = default_base(checkout)
+    except ToolError:
+        return None
+    commit = base.commit if base is not None else _commit(checkout, "HEAD")
+    if commit is None:
+        return None
+    try:
+        inside = out.resolve().relative_to(checkout.toplevel.resolve()).as_posix()
+    except (ValueError, OSError):
+        return None
+    proc = _git(checkout.toplevel, "diff", "--no-renames", "--name-only", "-z", commit, "--", inside)
+    if proc.returncode != 0:
+        return None
+    prefix = inside.rstrip("/") + "/"
+    names = proc.stdout.decode("utf-8", "surrogateescape").split("\0")
+    return {n[len(prefix):] for n in names if n.startswith(prefix)}

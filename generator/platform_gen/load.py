@@ -6,16 +6,20 @@ that later stages are pure functions of a :class:`Sources` value.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, Problem
+from .index import SharedInputs, digest, shared_inputs
 from .limits import MAX_FILE_BYTES, human_bytes, undecodable
 from .yamlio import Located, load_located
 
-__all__ = ["PLATFORM_FILE", "YAMLLINT_FILE", "Sources", "load", "load_yamllint_config"]
+__all__ = ["PLATFORM_FILE", "YAMLLINT_FILE", "Sources", "load", "load_services", "load_shared", "load_yamllint_config",
+           "parse_services"]
 
 PLATFORM_FILE = "platform-config/platform.yaml"
 SERVICES_DIR = "platform-config/services"
@@ -38,6 +42,23 @@ class Sources:
     components: dict[str, dict[str, bytes]]
     crossplane: tuple[Located, ...] = ()
     problems: tuple[Problem, ...] = field(default=())
+    # relative path -> digest of the bytes of every input file read (config.yaml files included
+    # even where not parsed): what the render index compares
+    digests: dict[str, str] = field(default_factory=dict)
+    # service folders with a config.yaml that were read but not parsed (see ``load``'s ``select``)
+    skipped: tuple[str, ...] = ()
+    # the config.yaml bytes of the services selected but not parsed yet (``load_services(parse=False)``)
+    raw: tuple[tuple[str, bytes], ...] = ()
+    # parses one service's config.yaml on demand (a service left unparsed, named in a problem)
+    reparse: Callable[[str], Located | None] | None = field(default=None, repr=False, compare=False)
+
+    def shared_inputs(self) -> SharedInputs:
+        """The digests of the inputs services share (see the render index)."""
+        env_files: dict[str, str] = {}
+        for doc in self.environments:
+            named = doc.data.get("name") if isinstance(doc.data, dict) else None
+            env_files.setdefault(named if isinstance(named, str) else Path(doc.file).stem, doc.file)
+        return shared_inputs(self.digests, env_files, PLATFORM_FILE, TEMPLATES_DIR, OVERLAYS_DIR, CROSSPLANE_DIR)
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -51,6 +72,7 @@ class _Reader:
         self.root = root
         self.real = root.resolve()
         self.problems = problems
+        self.digests: dict[str, str] = {}
 
     def rel(self, path: Path) -> str:
         return _rel(path, self.root)
@@ -109,11 +131,12 @@ class _Reader:
             self.problems.append(Problem(rel, 0, 0, "", f"file is larger than the limit of "
                                          f"{human_bytes(MAX_FILE_BYTES)}", "split it or keep it out of the repo"))
             return None
+        self.digests[rel] = digest(data)
         return data
 
-    def read_text(self, path: Path) -> str | None:
+    def read_text(self, path: Path, data: bytes | None = None) -> str | None:
         """One input file as UTF-8 text; a decoding error is located at the first bad byte."""
-        data = self.read_bytes(path)
+        data = self.read_bytes(path) if data is None else data
         if data is None:
             return None
         bad = undecodable(data)
@@ -122,8 +145,8 @@ class _Reader:
             return None
         return data.decode("utf-8")
 
-    def yaml(self, path: Path) -> Located | None:
-        text = self.read_text(path)
+    def yaml(self, path: Path, data: bytes | None = None) -> Located | None:
+        text = self.read_text(path, data)
         if text is None:
             return None
         doc, found = load_located(text, self.rel(path))
@@ -204,8 +227,17 @@ def _template_text_ok(text: str, rel: str, problems: list[Problem]) -> bool:
     return False
 
 
-def load(root: Path) -> Sources:
-    """Read every input of the platform repo at ``root``; problems are collected, not raised."""
+def load(root: Path, select: Callable[[str, str], bool] | None = None) -> Sources:
+    """Read every input of the platform repo at ``root``; problems are collected, not raised.
+
+    With ``select``, a service's config.yaml is parsed only where ``select(folder, digest of
+    its bytes)`` is true; the others are read and digested only (``Sources.skipped``).
+    """
+    return load_services(root, load_shared(root), select)
+
+
+def load_shared(root: Path) -> Sources:
+    """Read every input but the services' config.yaml files."""
     problems: list[Problem] = []
     reader = _Reader(root, problems)
     platform_path = root / PLATFORM_FILE
@@ -237,33 +269,6 @@ def load(root: Path) -> Sources:
     if not environments and not problems:
         problems.append(Problem(ENVIRONMENTS_DIR, 0, 0, "", "no environment files found",
                                 "add environments/<env>.yaml"))
-
-    services: list[tuple[str, Located]] = []
-    svc_dir = root / SERVICES_DIR
-    if svc_dir.is_dir() and reader.inside(svc_dir):
-        for entry in sorted(svc_dir.iterdir()):
-            if entry.is_symlink() and not reader.inside(entry):
-                continue  # a link out of the repo, or a loop: reported by inside()
-            if not entry.is_dir():
-                if entry.is_symlink():  # a dangling link
-                    problems.append(Problem(_rel(entry, root), 0, 0, "", "symbolic link to nothing; not read",
-                                            "a service is a folder with a config.yaml; remove the link"))
-                continue
-            folder = entry
-            cfg = folder / "config.yaml"
-            if cfg.exists() and not cfg.is_file() and not cfg.is_symlink():
-                problems.append(Problem(_rel(cfg, root), 0, 0, "", "not a regular file",
-                                        "config.yaml must be a file"))
-                continue
-            if not (cfg.is_file() or cfg.is_symlink()):
-                problems.append(Problem(_rel(folder, root), 0, 0, "", "service folder without config.yaml",
-                                        "add config.yaml or remove the folder"))
-                continue
-            if not reader.pair(cfg):
-                continue
-            doc = reader.yaml(cfg)
-            if doc is not None:
-                services.append((folder.name, doc))
 
     templates: dict[str, dict[str, str]] = {}
     tpl_dir = root / TEMPLATES_DIR
@@ -314,12 +319,84 @@ def load(root: Path) -> Sources:
     return Sources(
         platform=platform,
         environments=tuple(environments),
-        services=tuple(services),
+        services=(),
         templates=templates,
         components=components,
         crossplane=tuple(crossplane),
         problems=tuple(problems),
+        digests=reader.digests,
     )
+
+
+def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool] | None = None, *,
+                  parse: bool = True) -> Sources:
+    """``shared`` with the services' config.yaml files read (parsed where ``select`` says so; see ``load``).
+
+    With ``parse`` false, the selected files' bytes are kept in ``raw`` for :func:`parse_services`.
+    """
+    problems: list[Problem] = list(shared.problems)
+    reader = _Reader(root, problems)
+    reader.digests = dict(shared.digests)
+    raw: list[tuple[str, bytes]] = []
+    services: list[tuple[str, Located]] = []
+    skipped: list[str] = []
+    svc_dir = root / SERVICES_DIR
+    if svc_dir.is_dir() and reader.inside(svc_dir):
+        for entry in sorted(svc_dir.iterdir()):
+            if entry.is_symlink() and not reader.inside(entry):
+                continue  # a link out of the repo, or a loop: reported by inside()
+            if not entry.is_dir():
+                if entry.is_symlink():  # a dangling link
+                    problems.append(Problem(_rel(entry, root), 0, 0, "", "symbolic link to nothing; not read",
+                                            "a service is a folder with a config.yaml; remove the link"))
+                continue
+            folder = entry
+            cfg = folder / "config.yaml"
+            if cfg.exists() and not cfg.is_file() and not cfg.is_symlink():
+                problems.append(Problem(_rel(cfg, root), 0, 0, "", "not a regular file",
+                                        "config.yaml must be a file"))
+                continue
+            if not (cfg.is_file() or cfg.is_symlink()):
+                problems.append(Problem(_rel(folder, root), 0, 0, "", "service folder without config.yaml",
+                                        "add config.yaml or remove the folder"))
+                continue
+            if not reader.pair(cfg):
+                continue
+            data = reader.read_bytes(cfg)
+            if data is None:
+                continue
+            if select is not None and not select(folder.name, reader.digests[_rel(cfg, root)]):
+                skipped.append(folder.name)
+                continue
+            if not parse:
+                raw.append((folder.name, data))
+                continue
+            doc = reader.yaml(cfg, data)
+            if doc is not None:
+                services.append((folder.name, doc))
+
+    def reparse(name: str) -> Located | None:
+        return _Reader(root, []).yaml(svc_dir / name / "config.yaml")
+
+    return dataclasses.replace(shared, services=tuple(services), problems=tuple(problems), digests=reader.digests,
+                               skipped=tuple(skipped), reparse=reparse, raw=tuple(raw))
+
+
+def parse_services(shared: Sources, raw: Iterable[tuple[str, bytes]]) -> Sources:
+    """``shared`` (without problems of its own) with the services of ``raw`` parsed: no file is read."""
+    problems: list[Problem] = []
+    services: list[tuple[str, Located]] = []
+    for folder, data in raw:
+        rel = f"{SERVICES_DIR}/{folder}/config.yaml"
+        bad = undecodable(data)
+        if bad is not None:
+            problems.append(Problem(rel, *bad[:2], "", bad[2], "save the file as UTF-8"))
+            continue
+        doc, found = load_located(data.decode("utf-8"), rel)
+        problems.extend(found)
+        if doc is not None:
+            services.append((folder, doc))
+    return dataclasses.replace(shared, services=tuple(services), problems=tuple(problems), raw=())
 
 
 def load_yamllint_config(root: Path) -> str | None:

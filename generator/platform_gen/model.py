@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +174,11 @@ class Platform:
     team_resources: tuple[tuple[str, str], ...] = ()
     # the time and memory a template may use (platform.yaml ``limits``)
     budget: TemplateBudget = field(default_factory=TemplateBudget)
+    # digests of the shared inputs (an index.SharedInputs) and of every input file read
+    inputs: Any = None
+    digests: dict[str, str] = field(default_factory=dict)
+    # a service's config.yaml by name, parsed on demand (for problems of services not parsed)
+    doc_of: Callable[[str], Located] | None = field(default=None, repr=False, compare=False)
 
     def env(self, name: str) -> Environment:
         """The environment called ``name``."""

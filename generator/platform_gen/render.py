@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -16,14 +18,18 @@ from typing import Any
 from . import merge, yamlio
 from .deep import MERGER
 from .errors import InputError, Problem
+from .index import INDEX, Index, Summary, digest, generator_digest, serialize, service_inputs
 from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, TEMPLATES_DIR
 from .model import Platform, Service, Target, connection_env_prefix
 from .outputs import argocd, codeowners, crossplane, kustomize
 from .outputs import labels as L
 from .renderers import TemplateFailure, entries, worker
 from .scope import check_kinds, cluster_scoped, group_of, team_resources
+from .validate import Facts, cross_check
+from .yamlio import Located
 
-__all__ = ["MANIFEST", "Rendered", "render", "render_bases"]
+__all__ = ["MANIFEST", "Rendered", "assemble", "cross_problems", "manifest", "render", "render_bases",
+           "render_services", "render_shared", "render_tree", "sample_digests", "summarize"]
 
 #: The file that marks a folder as platform-gen's output and lists what it wrote.
 MANIFEST = ".platform-gen.yaml"
@@ -39,9 +45,19 @@ class Rendered:
     """The rendered tree and the targets it was made from."""
 
     files: dict[str, bytes]
-    targets: tuple[Target, ...]
+    targets: tuple[Target, ...]  # of the services rendered (not of those kept as they were)
     # files platform-gen owns outside the output tree, relative to the platform repo's root (CODEOWNERS)
     repo_files: dict[str, bytes] = field(default_factory=dict)
+    index: Index | None = None
+    # files of the tree that were not rendered again: the previous render's, trusted as they are
+    keep: frozenset[str] = frozenset()
+    keep_services: frozenset[str] = frozenset()  # the services they belong to
+    rendered_services: tuple[str, ...] = ()  # the services rendered (when ``targets`` is not kept)
+
+    def apps(self, platform: Platform) -> dict[str, tuple[str, str]]:
+        """Every Application of the tree: its environment and namespace."""
+        assert self.index is not None
+        return {app: (env, s.namespace) for s in self.index.services.values() for app, env, _cluster in s.apps()}
 
 
 def _header(*inputs: str) -> str:
@@ -181,11 +197,11 @@ _SAMPLE_VALUES: dict[str, Any] = {
 }
 
 
-def _samples(platform: Platform, used: set[str]) -> tuple[list[Service], dict[str, dict[str, Any]]]:
-    """A sample service (and its base values) for each template that no service uses."""
+def _samples(platform: Platform, templates: Iterable[str]) -> tuple[list[Service], dict[str, dict[str, Any]]]:
+    """A sample service (and its base values) for each of ``templates``."""
     services, values = [], {}
     team = min(platform.teams)
-    for template in sorted(set(platform.templates) - used):
+    for template in sorted(templates):
         name = f"{SAMPLE}-{template}"
         services.append(Service(name=name, team=team, description="a sample service", tier="", template=template,
                                 file=f"{TEMPLATES_DIR}/{template}", top=platform.defaults, env_layers={},
@@ -196,11 +212,14 @@ def _samples(platform: Platform, used: set[str]) -> tuple[list[Service], dict[st
     return services, values
 
 
-def render_bases(platform: Platform, values: dict[str, dict[str, Any]]
+def render_bases(platform: Platform, values: dict[str, dict[str, Any]], sampled: Iterable[str] = ()
                  ) -> tuple[dict[str, list[dict[str, Any]]], list[Problem]]:
-    """Render every service's template with its base ``values``, a batch per template file, in a worker."""
+    """Render every service's template with its base ``values``, a batch per template file, in a worker.
+
+    Each template of ``sampled`` is rendered for a sample service too (checked, never written).
+    """
     problems: list[Problem] = []
-    samples, sample_values = _samples(platform, {s.template for s in platform.services})
+    samples, sample_values = _samples(platform, sampled)
     values = {**values, **sample_values}
     produced: dict[str, list[tuple[str, list[Any]]]] = {s.name: [] for s in (*platform.services, *samples)}
     by_template: dict[str, list[Service]] = {}
@@ -225,7 +244,7 @@ def render_bases(platform: Platform, values: dict[str, dict[str, Any]]
     bases: dict[str, list[dict[str, Any]]] = {}
     # only namespaced objects, and with teamResources listed, only those kinds (and the claims)
     scoped = cluster_scoped(platform.crossplane)
-    allowed = frozenset(team_resources(platform.team_resources, _claim_kinds(platform), [])) \
+    allowed = frozenset(team_resources(platform.team_resources, _claim_kinds(platform), ())) \
         if platform.team_resources else None
     for service in (*platform.services, *samples):
         bases[service.name], found = _finish_base(service, service.template, produced[service.name], scoped,
@@ -248,21 +267,31 @@ def _for_sample(problem: Problem, samples: set[str]) -> Problem:
     return problem
 
 
-def render(platform: Platform) -> Rendered:
-    """Render the complete tree; raise InputError with every problem found."""
+def render_services(platform: Platform, samples: Iterable[str] = ()
+                    ) -> tuple[dict[str, dict[str, bytes]], dict[str, tuple[tuple[str, str], ...]], list[Target]]:
+    """Render each service of ``platform.services``: its files, the kinds of its base, its targets.
+
+    ``samples`` are the templates to check with a sample service (those no service
+    uses). Raise InputError with every problem found.
+    """
     values = {s.name: merge.base_values(platform, s)[0] for s in platform.services}
-    bases, problems = render_bases(platform, values)
+    bases, problems = render_bases(platform, values, samples)
     if problems:
         raise InputError(problems)
     hpa = frozenset(s.name for s in platform.services
                     if any(o["kind"] == "HorizontalPodAutoscaler" for o in bases[s.name]))
-    targets = merge.resolve(platform, hpa)
+    try:
+        targets = merge.resolve(platform, hpa)
+    except InputError as exc:
+        raise InputError(exc.problems, stage="values") from None
 
-    text: dict[str, str] = {}
     by_service: dict[str, list[Target]] = {}
     for t in targets:
         by_service.setdefault(t.service.name, []).append(t)
+    out: dict[str, dict[str, bytes]] = {}
+    kinds: dict[str, tuple[tuple[str, str], ...]] = {}
     for service in platform.services:
+        text: dict[str, str] = {}
         tpl = f"{TEMPLATES_DIR}/{service.template}/"
         text.update(kustomize.base_files(service, bases[service.name], _header(service.file, tpl)))
         base_image = values[service.name]["image"]
@@ -280,11 +309,26 @@ def render(platform: Platform) -> Rendered:
             appset = argocd.application_set(platform, service, mine, service.name in hpa)
             text[f"argocd/applicationsets/{service.name}.yaml"] = (
                 _header(service.file, *sorted({t.env.file for t in mine}), PLATFORM_FILE) + yamlio.dump(appset))
-    team_kinds = team_resources(platform.team_resources, _claim_kinds(platform), bases.values())
+        out[service.name] = {k: v.encode() for k, v in sorted(text.items())}
+        kinds[service.name] = tuple(sorted({(group_of(str(o["apiVersion"])), str(o["kind"]))
+                                            for o in bases[service.name]}))
+    return out, kinds, targets
+
+
+def render_shared(platform: Platform, summaries: Mapping[str, Summary]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """The files that belong to no one service (AppProjects, the bootstrap, Crossplane, components) and
+    the repo files (CODEOWNERS), from every service's summary."""
+    text: dict[str, str] = {}
+    clusters_of = {c.name: c for e in platform.environments for c in e.clusters}
+    env_file = {e.name: e.file for e in platform.environments}
+    team_kinds = team_resources(platform.team_resources, _claim_kinds(platform),
+                                (k for s in summaries.values() for k in s.kinds))
     for team in sorted(platform.teams):
-        env_files = sorted({t.env.file for t in targets if t.service.team == team})
+        mine = [s for s in summaries.values() if s.team == team]
+        env_files = sorted({env_file[e] for s in mine for e, cs in s.placements.items() if cs})
+        clusters = [clusters_of[c] for s in mine for cs in s.placements.values() for c in cs]
         text[f"argocd/projects/{team}.yaml"] = (
-            _header(PLATFORM_FILE, *env_files) + yamlio.dump(argocd.team_project(platform, team, targets,
+            _header(PLATFORM_FILE, *env_files) + yamlio.dump(argocd.team_project(platform, team, clusters,
                                                                                       team_kinds)))
     clusters = [c for e in platform.environments for c in e.clusters]
     has_xp = any(isinstance(d.data, dict) for d in platform.crossplane)
@@ -313,9 +357,108 @@ def render(platform: Platform) -> Rendered:
         if env.name in platform.components:
             files.update(kustomize.component_files(
                 env.name, platform.components[env.name], _header(f"overlays/{env.name}/", f"{ENVIRONMENTS_DIR}/")))
-    manifest = {"generator": "platform-gen", "files": sorted(files)}
-    files[MANIFEST] = ("# This folder is written by platform-gen render; do not edit it by hand.\n"
-                       + yamlio.dump(manifest)).encode()
-    repo_files = ({platform.codeowners.path: codeowners.codeowners(platform, platform.codeowners).encode()}
+    repo_files = ({platform.codeowners.path: codeowners.codeowners(
+                      platform, platform.codeowners, [(s.name, s.team) for s in summaries.values()]).encode()}
                   if platform.codeowners is not None else {})
-    return Rendered(dict(sorted(files.items())), tuple(targets), repo_files)
+    return dict(sorted(files.items())), repo_files
+
+
+#: A path that YAML reads as the same plain string, whatever the resolver: it has a '/', so it is
+#: never a number, boolean or null, and holds none of YAML's indicators.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]*/[A-Za-z0-9_./-]*\Z")
+
+
+def manifest(files: Iterable[str]) -> bytes:
+    """The manifest: the mark of platform-gen's folder, listing every file it wrote (sorted).
+
+    Byte-identical to ``yamlio.dump`` of the same document (a test proves it); plain
+    paths are written directly, as a tree of 80,000 files lists 80,000 of them.
+    """
+    lines = ["# This folder is written by platform-gen render; do not edit it by hand.\n",
+             "generator: platform-gen\nfiles:\n"]
+    listed = sorted(files)
+    if not listed:
+        return ("# This folder is written by platform-gen render; do not edit it by hand.\n"
+                + yamlio.dump({"generator": "platform-gen", "files": []})).encode()
+    for path in listed:
+        lines.append(f"- {path}\n" if _PLAIN_PATH.match(path) else yamlio.dump({"x": [path]})[3:])
+    return "".join(lines).encode()
+
+
+def _doc_of(platform: Platform) -> Callable[[str], Located]:
+    if platform.doc_of is not None:
+        return platform.doc_of
+    return {s.name: s.top.doc for s in platform.services}.__getitem__
+
+
+def render(platform: Platform) -> Rendered:
+    """Render the complete tree; raise InputError with every problem found."""
+    return render_tree(platform, {})
+
+
+def summarize(platform: Platform, produced: Mapping[str, dict[str, bytes]],
+              kinds: Mapping[str, tuple[tuple[str, str], ...]]) -> dict[str, Summary]:
+    """The index entries of ``platform.services``, rendered into ``produced``."""
+    shared = platform.inputs
+    summaries: dict[str, Summary] = {}
+    for svc in platform.services:
+        config = platform.digests.get(svc.file, "")
+        envs = tuple(sorted(svc.placements))
+        own = produced[svc.name]
+        summaries[svc.name] = Summary(
+            name=svc.name, team=svc.team, template=svc.template, file=svc.file,
+            namespace=platform.teams[svc.team].namespace, config=config,
+            inputs=service_inputs(shared, config, svc.template, envs), envs=envs,
+            placements=dict(sorted(svc.placements.items())), kinds=kinds[svc.name],
+            claims=Facts.of(svc).claims, files=tuple(own), out=digest(*(p for kv in own.items() for p in kv)),
+            retire=svc.retire)
+    return summaries
+
+
+def sample_digests(platform: Platform, used: Iterable[str]) -> dict[str, str]:
+    """The templates no service uses, each with the digest of what its sample render reads."""
+    shared = platform.inputs
+    return {t: digest(shared.platform, shared.crossplane, shared.templates.get(t, ""))
+            for t in sorted(set(platform.templates) - set(used))}
+
+
+def cross_problems(platform: Platform, facts: Iterable[Facts]) -> list[Problem]:
+    """The rules that span services, over every service of the platform (``facts``)."""
+    return cross_check(sorted(facts, key=lambda f: f.name), platform.teams,
+                       [c.name for e in platform.environments for c in e.clusters], _doc_of(platform))
+
+
+def assemble(platform: Platform, summaries: Mapping[str, Summary], files: dict[str, bytes],
+             kept: Mapping[str, Summary], samples: dict[str, str], targets: Iterable[Target] = ()) -> Rendered:
+    """The tree from the services' files (``files``, of the services rendered), every service's summary
+    and the platform-wide files, the index and the manifest made from them."""
+    summaries = dict(sorted(summaries.items()))
+    shared_files, repo_files = render_shared(platform, summaries)
+    files = {**files, **shared_files}
+    index = Index(generator_digest(), summaries, tuple(sorted((*shared_files, MANIFEST))), samples)
+    files[INDEX] = serialize(index)
+    keep = frozenset(f for s in kept.values() for f in s.files)
+    files[MANIFEST] = manifest([*files, *keep])
+    return Rendered(dict(sorted(files.items())), tuple(targets), repo_files, index, keep, frozenset(kept))
+
+
+def render_tree(platform: Platform, kept: Mapping[str, Summary], previous: Index | None = None) -> Rendered:
+    """Render ``platform.services`` and take the services of ``kept`` from the previous index as they are.
+
+    The platform-wide files, the manifest and the index come from every service's
+    summary, so an incremental render and a full one make the same tree. Raise
+    InputError with every problem found, the rules that span services included.
+    """
+    digests = sample_digests(platform, {*(s.template for s in platform.services),
+                                        *(s.template for s in kept.values())})
+    old_samples = previous.samples if previous is not None else {}
+    produced, kinds, targets = render_services(platform, [t for t, d in digests.items()
+                                                          if old_samples.get(t) != d])
+    summaries = {**kept, **summarize(platform, produced, kinds)}
+    problems = cross_problems(platform, (Facts(s.name, s.team, s.placements, s.claims) for s in summaries.values()))
+    if problems:
+        raise InputError(problems)
+    files: dict[str, bytes] = {}
+    for own in produced.values():
+        files.update(own)
+    return assemble(platform, summaries, files, kept, digests, targets)

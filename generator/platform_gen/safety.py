@@ -18,7 +18,7 @@ applications could not be counted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,8 +27,10 @@ import yaml
 from . import yamlio
 from .errors import InputError, Problem, ToolError, format_path
 from .gitref import default_base, locate, read_files
+from .index import INDEX
+from .index import parse as parse_index
 from .load import ENVIRONMENTS_DIR, PLATFORM_FILE
-from .model import Platform, Target, protected_names
+from .model import Platform, protected_names
 
 __all__ = [
     "APPSETS_DIR",
@@ -231,12 +233,35 @@ def _tree_apps(files: Iterable[tuple[str, bytes]], memo: Memo | None = None) -> 
     return AppSets(apps, namespaces, frozenset(retired))
 
 
+def _index_apps(data: bytes | None) -> AppSets | None:
+    """What a tree deploys, from its render index (written with its ApplicationSets); None without one."""
+    found = parse_index(data, None) if data is not None else None
+    if found is None:
+        return None
+    apps: dict[str, str] = {}
+    namespaces: dict[str, str] = {}
+    retired: set[str] = set()
+    for summary in found.services.values():
+        for app, env, _cluster in summary.apps():
+            apps[app] = env
+            namespaces[app] = summary.namespace
+            if summary.retire:
+                retired.add(app)
+    return AppSets(apps, namespaces, frozenset(retired))
+
+
 def deployed_apps(out: Path, shown: str = "", memo: Memo | None = None) -> AppSets:
-    """What the ApplicationSets of the tree at ``out`` deploy.
+    """What the ApplicationSets of the tree at ``out`` deploy (read from its render index when it has one).
 
     ``shown`` is how ``out`` is named in problems. A file that cannot be read or
     parsed is an InputError naming it.
     """
+    try:
+        indexed = _index_apps((out / INDEX).read_bytes())
+    except OSError:
+        indexed = None
+    if indexed is not None:
+        return indexed
     folder = out.joinpath(*APPSETS_DIR.split("/"))
     if not folder.is_dir():
         return AppSets({}, {})
@@ -331,12 +356,15 @@ def _from_git(root: Path, memo: Memo) -> Deployed | None:
     if gitops_path is None:  # no platform repo at the base yet: nothing was deployed from it
         return Deployed({}, frozenset(), source)
     protected = _base_protected(base.ref, inputs)
-    folder = f"{gitops_path}/{APPSETS_DIR}"
-    tree = read_files(checkout, base.commit, (folder,))
-    appsets = sorted((f"{base.ref}:{rel}", data) for rel, data in tree.items()
-                     if rel.rpartition("/")[0] == folder and rel.endswith(".yaml"))
     source = f"{gitops_path}/ as committed at the {base.label}"
-    found = _tree_apps(appsets, memo)
+    index_file = f"{gitops_path}/{INDEX}"
+    found = _index_apps(read_files(checkout, base.commit, (index_file,)).get(index_file))
+    if found is None:  # a tree without a render index: its ApplicationSets
+        folder = f"{gitops_path}/{APPSETS_DIR}"
+        tree = read_files(checkout, base.commit, (folder,))
+        appsets = sorted((f"{base.ref}:{rel}", data) for rel, data in tree.items()
+                         if rel.rpartition("/")[0] == folder and rel.endswith(".yaml"))
+        found = _tree_apps(appsets, memo)
     return Deployed(found.apps, protected, source, gitops_path, frozenset(found.apps), found.retired,
                     found.namespaces)
 
@@ -380,16 +408,17 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-def check_removals(before: Deployed, targets: tuple[Target, ...], platform: Platform) -> Refusal | None:
+def check_removals(before: Deployed, apps: Mapping[str, tuple[str, str]], platform: Platform) -> Refusal | None:
     """Why the new tree may not replace ``before`` without --allow-delete; None when it may.
 
     Refused when an application of a protected environment (protected at the base
     or today) is gone, or has left that environment, or that environment is no
     longer protected; when ``gitops.path`` changed (every previous application
-    counts as removed); or when more than MAX_SHARE of all applications go.
+    counts as removed); or when more than MAX_SHARE of all applications go. ``apps`` maps every
+    application of the new tree to its environment and namespace.
     """
-    now = {t.app_name: t.env.name for t in targets}
-    namespace_now = {t.app_name: platform.teams[t.service.team].namespace for t in targets}
+    now = {app: env for app, (env, _namespace) in apps.items()}
+    namespace_now = {app: namespace for app, (_env, namespace) in apps.items()}
     protected_now = {e.name for e in platform.environments if e.protected}
     guarded = before.protected | protected_now
     moved_tree = before.gitops_path is not None and before.gitops_path != platform.gitops_path

@@ -89,14 +89,13 @@ def cluster_scoped(crossplane: Iterable[Located]) -> frozenset[tuple[str, str]]:
 
 
 def team_resources(listed: tuple[tuple[str, str], ...], claims: Iterable[tuple[str, str]],
-                   bases: Iterable[list[dict[str, Any]]]) -> tuple[tuple[str, str], ...]:
+                   rendered: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     """The (group, kind) pairs of a team AppProject's whitelist, sorted.
 
     ``listed`` is the platform's ``teamResources`` (empty: the kinds the templates
-    render, taken from ``bases``); the offered ``claims`` kinds are always allowed.
+    render, the ``rendered`` pairs); the offered ``claims`` kinds are always allowed.
     """
-    kinds = set(listed) if listed else {(group_of(str(o["apiVersion"])), str(o["kind"]))
-                                        for objects in bases for o in objects}
+    kinds = set(listed) if listed else set(rendered)
     return tuple(sorted(kinds | set(claims)))
 
 

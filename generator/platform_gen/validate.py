@@ -11,13 +11,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import schemas
 from .errors import InputError, Problem
 from .infrastructure import InfraKind, check_crossplane, claims_for, offered_kinds
-from .load import ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, TEMPLATES_DIR, Sources
+from .load import ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, SERVICES_DIR, TEMPLATES_DIR, Sources
 from .model import (
     Cluster,
     CodeOwners,
@@ -33,7 +35,7 @@ from .model import (
 from .schemas import did_you_mean
 from .yamlio import Located
 
-__all__ = ["RESERVED_PROJECT", "SYSTEM_NAMESPACES", "validate"]
+__all__ = ["RESERVED_PROJECT", "SYSTEM_NAMESPACES", "Facts", "cross_check", "validate"]
 
 #: The AppProject of the platform itself; no team may take its name.
 RESERVED_PROJECT = "platform"
@@ -319,17 +321,38 @@ def _service(
     )
 
 
-def _claim_collisions(services: list[Service], teams: dict[str, Team], docs: dict[str, Located]) -> list[Problem]:
+@dataclass(frozen=True)
+class Facts:
+    """What the rules that span services need of one service (from its Service, or the render index)."""
+
+    name: str
+    team: str
+    placements: dict[str, tuple[str, ...]]
+    claims: tuple[tuple[str, str, tuple[str, ...]], ...]  # (name, kind, environments)
+
+    @staticmethod
+    def of(service: Service) -> Facts:
+        where: dict[str, list[str]] = {}
+        kinds: dict[str, str] = {}
+        for env, claims in sorted(service.claims.items()):
+            for c in claims:
+                where.setdefault(c.name, []).append(env)
+                kinds[c.name] = c.kind
+        return Facts(service.name, service.team, service.placements,
+                     tuple((n, kinds[n], tuple(envs)) for n, envs in sorted(where.items())))
+
+
+def _claim_collisions(services: list[Facts], teams: dict[str, Team], doc_of: Callable[[str], Located]
+                      ) -> list[Problem]:
     """Two services of one namespace may not claim the same name: their objects and Secrets would clash.
 
     Reported once at each service that claims it (the copy and the original alike), naming the others.
     """
     claimed: dict[tuple[str, str], dict[str, set[str]]] = {}  # (namespace, name) -> service -> envs
     for svc in services:
-        for env, claims in svc.claims.items():
-            for claim in claims:
-                key = (teams[svc.team].namespace, claim.name)
-                claimed.setdefault(key, {}).setdefault(svc.name, set()).add(env)
+        for name, _kind, where in svc.claims:
+            key = (teams[svc.team].namespace, name)
+            claimed.setdefault(key, {}).setdefault(svc.name, set()).update(where)
     problems = []
     for (namespace, name), by_service in sorted(claimed.items()):
         if len(by_service) < 2:
@@ -339,7 +362,7 @@ def _claim_collisions(services: list[Service], teams: dict[str, Team], docs: dic
             shared = sorted(envs & set().union(*(by_service[o] for o in others)))
             if not shared:
                 continue  # in different environments: never in one namespace at once
-            doc = docs[svc_name]
+            doc = doc_of(svc_name)
             index = next(i for i, e in enumerate(doc.data["infrastructure"]) if e["name"] == name)
             problems.append(doc.problem(("infrastructure", index, "name"),
                                         f"'{name}' is also claimed by service{'s' if len(others) > 1 else ''} "
@@ -349,8 +372,43 @@ def _claim_collisions(services: list[Service], teams: dict[str, Team], docs: dic
     return problems
 
 
-def validate(sources: Sources) -> Platform:
-    """Check every input and build the :class:`Platform`; raise InputError listing all problems."""
+def cross_check(services: list[Facts], teams: dict[str, Team], clusters: list[str],
+                doc_of: Callable[[str], Located]) -> list[Problem]:
+    """The rules that span services: Application names unique, not reserved, not too long; no claim clashes.
+
+    ``services`` in name order; ``doc_of`` gives a service's config.yaml (parsed only for a problem).
+    """
+    problems: list[Problem] = []
+    reserved = {ROOT_APP} | {f"{CROSSPLANE_APPSET}-{c}" for c in clusters}
+    app_names: dict[str, str] = {}
+    for svc in services:
+        for env_name, names in svc.placements.items():
+            for cname in names:
+                app = f"{svc.name}-{cname}"
+                path = ("environments", env_name)
+                if app in reserved:
+                    problems.append(doc_of(svc.name).problem(
+                        path, f"Application name '{app}' is reserved for the platform",
+                        "rename the service or the cluster", key=True))
+                if len(app) > MAX_APP_NAME:
+                    problems.append(doc_of(svc.name).problem(
+                        path, f"Application name '{app}' is longer than {MAX_APP_NAME} characters",
+                        "shorten the service or cluster name", key=True))
+                if app in app_names and app_names[app] != svc.name:
+                    problems.append(doc_of(svc.name).problem(
+                        path, f"Application name '{app}' is also produced by service '{app_names[app]}'",
+                        "Applications are named <service>-<cluster>; rename one service", key=True))
+                app_names.setdefault(app, svc.name)
+    return problems + _claim_collisions(services, teams, doc_of)
+
+
+def validate(sources: Sources, *, cross: bool = True, found: list[Service] | None = None) -> Platform:
+    """Check every input and build the :class:`Platform`; raise InputError listing all problems.
+
+    With ``cross`` false, the rules that span services are left to the caller
+    (:func:`cross_check`), which runs them over every service, parsed or not. ``found``
+    receives the services that passed their own checks, even when others did not.
+    """
     problems = list(sources.problems)
     if sources.platform is None:
         raise InputError(problems)
@@ -416,9 +474,7 @@ def validate(sources: Sources) -> Platform:
     problems.extend(crossplane_problems)
     # with the platform's own APIs broken, services' infrastructure is not checked against them
     kinds = None if crossplane_problems else offered_kinds(sources.crossplane, problems)
-    reserved_apps = {ROOT_APP} | {f"{CROSSPLANE_APPSET}-{c}" for c in cluster_files}
     services: list[Service] = []
-    app_names: dict[str, tuple[str, Located]] = {}
     for folder, doc in sources.services:
         svc = _service(folder, doc, teams, envs, sources.templates, kinds, problems, frozenset(broken_envs))
         if svc is None:
@@ -426,27 +482,26 @@ def validate(sources: Sources) -> Platform:
         if svc.name in RESERVED_APPSETS:
             problems.append(doc.problem(("name",), f"service name '{svc.name}' is reserved",
                                         "the platform's own ApplicationSet has that name"))
-        for env_name, clusters in svc.placements.items():
-            for cname in clusters:
-                app = f"{svc.name}-{cname}"
-                path = ("environments", env_name)
-                if app in reserved_apps:
-                    problems.append(doc.problem(path, f"Application name '{app}' is reserved for the platform",
-                                                "rename the service or the cluster", key=True))
-                if len(app) > MAX_APP_NAME:
-                    problems.append(doc.problem(path, f"Application name '{app}' is longer than {MAX_APP_NAME} "
-                                                "characters", "shorten the service or cluster name", key=True))
-                if app in app_names and app_names[app][0] != svc.name:
-                    problems.append(doc.problem(path, f"Application name '{app}' is also produced by service "
-                                                f"'{app_names[app][0]}'",
-                                                "Applications are named <service>-<cluster>; rename one service",
-                                                key=True))
-                app_names.setdefault(app, (svc.name, doc))
         services.append(svc)
-
-    problems.extend(_claim_collisions(services, teams, {d: doc for d, doc in sources.services}))
+    services.sort(key=lambda s: s.name)
+    if found is not None:
+        found.extend(services)
+    if cross:
+        docs = dict(sources.services)
+        problems.extend(cross_check([Facts.of(s) for s in services], teams, list(cluster_files),
+                                    docs.__getitem__))
     if problems:
         raise InputError(problems)
+    parsed_docs = dict(sources.services)
+
+    def doc_of(name: str) -> Located:
+        doc = parsed_docs[name] if name in parsed_docs else sources.reparse(name) if sources.reparse else None
+        if doc is None:  # read and rendered before with the same bytes: cannot fail now but for a race
+            raise InputError([Problem(f"{SERVICES_DIR}/{name}/config.yaml", 0, 0, "",
+                                      "changed or vanished while platform-gen was reading it",
+                                      "run platform-gen again")])
+        return doc
+
     gitops = data["gitops"]
     return Platform(
         organization=data["organization"],
@@ -465,4 +520,7 @@ def validate(sources: Sources) -> Platform:
         codeowners=CodeOwners(**data["codeowners"]) if data.get("codeowners") else None,
         team_resources=tuple((r["group"], r["kind"]) for r in data.get("teamResources") or ()),
         budget=_budget(data.get("limits") or {}),
+        inputs=sources.shared_inputs(),
+        digests=sources.digests,
+        doc_of=doc_of,
     )

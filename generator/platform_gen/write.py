@@ -39,7 +39,7 @@ import signal
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +63,7 @@ __all__ = [
     "interrupted",
     "lock",
     "plan",
+    "plan_incremental",
     "recover",
     "write_atomically",
 ]
@@ -198,12 +199,15 @@ def _existing(out: Path, shown: str) -> dict[str, Path]:
     return found
 
 
-def foreign(out: Path) -> list[str]:
+def foreign(out: Path, only: Iterable[str] | None = None) -> list[str]:
     """What platform-gen never writes inside the tree: links, and anything that is not a regular file.
 
     Each entry is a relative path and what it is, sorted. Reading a FIFO would block,
-    and kustomize would follow a link out of the tree.
+    and kustomize would follow a link out of the tree. With ``only``, just those
+    relative paths (and the folders leading to them) are looked at, not the whole tree.
     """
+    if only is not None:
+        return _foreign_among(out, only)
     found = []
     for dirpath, dirnames, filenames in os.walk(out):
         for name in (*dirnames, *filenames):
@@ -214,6 +218,29 @@ def foreign(out: Path) -> list[str]:
                 found.append(f"{rel} (a symbolic link)")
             elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 found.append(f"{rel} (not a regular file)")
+    return sorted(found)
+
+
+def _foreign_among(out: Path, paths: Iterable[str]) -> list[str]:
+    found: set[str] = set()
+    seen: set[str] = set()
+    for rel in paths:
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            sub = "/".join(parts[:i])
+            if sub in seen:
+                continue
+            seen.add(sub)
+            try:
+                mode = os.lstat(out / sub).st_mode
+            except OSError:
+                break  # absent: nothing below it to look at
+            if stat.S_ISLNK(mode):
+                found.add(f"{sub} (a symbolic link)")
+                break
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                found.add(f"{sub} (not a regular file)")
+                break
     return sorted(found)
 
 
@@ -269,6 +296,38 @@ def plan(out: Path, files: dict[str, bytes], shown: str | None = None) -> Plan:
     removed = tuple(r for r in gone if r in owned)
     unowned = tuple(r for r in gone if r not in owned)
     return Plan(tuple(created), tuple(changed), removed, tuple(unchanged), unowned)
+
+
+def plan_incremental(out: Path, files: dict[str, bytes], keep: Iterable[str], owned: set[str],
+                     shown: str | None = None) -> Plan:
+    """Compare ``files`` with the folder without walking it: the files of ``keep`` are trusted as they
+    are (the previous render's, not rendered again), and of the files the previous index lists
+    (``owned``), those in neither are removed. Files that are no one's are not looked for."""
+    name = _shown(out, shown)
+    created: list[str] = []
+    changed: list[str] = []
+    unchanged: list[str] = []
+    for rel, data in sorted(files.items()):
+        p = out / rel
+        try:
+            if os.path.islink(p):
+                same = False
+            else:
+                with open(p, "rb") as fh:
+                    same = fh.read(len(data) + 1) == data
+        except FileNotFoundError:
+            created.append(rel)
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.ENOTDIR, errno.EISDIR):
+                changed.append(rel)  # the write's preflight names what is in the way
+                continue
+            raise _io_error(exc, f"read {name}/{rel}") from None
+        (unchanged if same else changed).append(rel)
+    keep = set(keep)
+    gone = owned - set(files) - keep
+    removed = tuple(sorted(r for r in gone if os.path.lexists(out / r)))
+    return Plan(tuple(created), tuple(changed), removed, tuple(sorted((*unchanged, *keep))), ())
 
 
 # --- the lock -----------------------------------------------------------------------------

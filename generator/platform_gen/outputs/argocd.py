@@ -29,11 +29,11 @@ def _meta(platform: Platform, name: str, labels: dict[str, str]) -> dict[str, An
             "labels": {L.MANAGED_BY: L.TOOL, L.PART_OF: platform.organization, **labels}}
 
 
-def team_project(platform: Platform, team: str, targets: list[Target],
+def team_project(platform: Platform, team: str, clusters: list[Cluster],
                  kinds: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
-    """The AppProject of a team: its namespace on the clusters it deploys to, and only ``kinds`` there."""
+    """The AppProject of a team: its namespace on the ``clusters`` its services deploy to, and only ``kinds``."""
     t = platform.teams[team]
-    servers = sorted({x.cluster.server: x.cluster.name for x in targets if x.service.team == team}.items())
+    servers = sorted({c.server: c.name for c in clusters}.items())
     spec: dict[str, Any] = {
         "description": t.description or f"Services of team {team}",
         "sourceRepos": [platform.repo_url],

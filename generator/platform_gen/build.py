@@ -1,0 +1,190 @@
+"""The render pipeline for the CLI: only what changed, in chunks, on every core.
+
+load (every config.yaml read and digested, only the changed ones kept) ->
+for each chunk of services: parse -> validate -> render (in forked workers when
+there are many) -> the rules that span services over every service -> the
+platform-wide files, the index and the manifest (``render.assemble``).
+
+Problems are reported by stage, as one pass over the whole platform would: the
+input problems of every service (and the rules that span services) first; only
+when there are none, the problems of rendering the templates; only then those of
+the merged values. So which services share a chunk never changes what is reported.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from .errors import InputError, Problem
+from .gitref import tree_changes
+from .index import Index, Summary, service_inputs
+from .load import Sources, load_services, load_shared, parse_services
+from .model import Platform, Service
+from .render import Rendered, assemble, cross_problems, render_services, sample_digests, summarize
+from .validate import Facts, validate
+
+__all__ = ["CHUNK", "compile_tree"]
+
+#: Services per chunk: each chunk is parsed, validated and rendered on its own, so memory holds one
+#: chunk's objects (and every file's bytes) at a time.
+CHUNK = 250
+#: Below this many services to render, one process does it all (a fork costs more than it saves).
+PARALLEL_FROM = 200
+
+
+class _OutDir(Protocol):
+    def __call__(self, shared: Sources, platform: Platform | None) -> Path | None: ...
+
+
+class _Previous(Protocol):
+    def __call__(self, out_dir: Path | None) -> Index | None: ...
+
+
+@dataclass
+class _Part:
+    """What one chunk gave: its services' facts, files and summaries, or its problems by stage."""
+
+    facts: list[Facts] = field(default_factory=list)
+    templates: set[str] = field(default_factory=set)  # the templates its valid services use
+    problems: dict[int, list[Problem]] = field(default_factory=dict)  # 0 inputs, 1 templates, 2 values
+    files: dict[str, bytes] = field(default_factory=dict)
+    summaries: dict[str, Summary] = field(default_factory=dict)
+
+
+def _render_part(platform: Platform, services: list[Service], samples: Sequence[str], part: _Part) -> None:
+    chunk = replace(platform, services=tuple(services))
+    try:
+        produced, kinds, _targets = render_services(chunk, samples)
+    except InputError as exc:
+        # render_services raises the templates' problems before it merges any values
+        part.problems.setdefault(2 if _merged(exc) else 1, []).extend(exc.problems)
+        return
+    for own in produced.values():
+        part.files.update(own)
+    part.summaries.update(summarize(chunk, produced, kinds))
+
+
+def _merged(exc: InputError) -> bool:
+    return exc.stage == "values"
+
+
+_shared: Sources | None = None
+
+
+def _chunk(raw: tuple[tuple[str, bytes], ...]) -> _Part:
+    """Parse, validate and render one chunk of services (in a worker, or in this process)."""
+    assert _shared is not None
+    part = _Part()
+    sources = parse_services(_shared, raw)
+    found: list[Service] = []
+    try:
+        platform = validate(sources, cross=False, found=found)
+    except InputError as exc:
+        part.facts = [Facts.of(s) for s in found]
+        part.templates = {s.template for s in found}
+        part.problems[0] = list(exc.problems)
+        return part
+    part.facts = [Facts.of(s) for s in platform.services]
+    part.templates = {s.template for s in platform.services}
+    _render_part(platform, list(platform.services), (), part)
+    return part
+
+
+def _owner(rel: str) -> str | None:
+    """The service a file of the tree belongs to; None for the platform-wide files, the index included."""
+    parts = rel.split("/")
+    if len(parts) > 2 and parts[0] == "services":
+        return parts[1]
+    if len(parts) == 3 and parts[:2] == ["argocd", "applicationsets"] and parts[2].endswith(".yaml"):
+        return parts[2][: -len(".yaml")]
+    return None
+
+
+def _chunks(raw: Sequence[tuple[str, bytes]], size: int) -> list[tuple[tuple[str, bytes], ...]]:
+    return [tuple(raw[i:i + size]) for i in range(0, len(raw), size)]
+
+
+def _run(raw: Sequence[tuple[str, bytes]], jobs: int) -> list[_Part]:
+    if jobs <= 1 or len(raw) < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+        return [_chunk(c) for c in _chunks(raw, CHUNK)]
+    size = max(1, min(CHUNK, -(-len(raw) // (jobs * 2))))
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_chunk, _chunks(raw, size)))
+
+
+def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jobs: int | None = None
+                 ) -> tuple[Platform, Rendered, Index | None]:
+    """Load, validate and render the platform at ``root``: only the services whose inputs differ from
+    the previous index (``previous_of(guessed tree folder)``, None for everything), all of them otherwise.
+
+    ``out_dir_of`` tells the tree's folder from the raw platform.yaml (a guess, checked once the
+    platform is validated). Raise InputError with every problem found.
+    """
+    global _shared
+    shared = load_shared(root)
+    guess = out_dir_of(shared, None)
+    previous = previous_of(guess)
+    select = None
+    if previous is not None and guess is not None:
+        # the files of the tree edited since the git base: their services are rendered again
+        # (the platform-wide files, the index and the manifest are made again and compared every time)
+        changed = tree_changes(root, guess)
+        if changed is None:  # git cannot tell: nothing is trusted unread
+            previous = None
+        suspects = {o for o in map(_owner, changed or ()) if o is not None}
+    if previous is not None:
+        known, inputs = previous.services, shared.shared_inputs()
+
+        def select(folder: str, config: str) -> bool:
+            before = known.get(folder)
+            return before is None or folder in suspects or before.config != config or \
+                before.inputs != service_inputs(inputs, config, before.template, before.envs)
+
+    sources = load_services(root, shared, select, parse=False)
+    # the inputs every service shares, and the problems of files that are no service's
+    base = validate(replace(sources, raw=()), cross=False)
+    real = out_dir_of(shared, base)
+    if previous is not None and (guess is None or real is None or real.resolve() != guess.resolve()):
+        previous = None  # the index was looked for in the wrong place: render everything
+        sources = load_services(root, shared, parse=False)
+    kept = {name: previous.services[name] for name in sources.skipped} if previous is not None else {}
+
+    _shared = replace(sources, raw=(), problems=())
+    try:
+        parts = _run(sources.raw, jobs if jobs is not None else min(2, os.cpu_count() or 1))
+    finally:
+        _shared = None
+
+    facts = [Facts(s.name, s.team, s.placements, s.claims) for s in kept.values()]
+    facts += [f for p in parts for f in p.facts]
+    problems = [q for p in parts for q in p.problems.get(0, ())] + cross_problems(base, facts)
+    if problems:
+        raise InputError(problems)
+    summaries: dict[str, Summary] = dict(kept)
+    for p in parts:
+        summaries.update(p.summaries)
+    samples = sample_digests(base, {*(s.template for s in kept.values()), *(t for p in parts for t in p.templates)})
+    old = previous.samples if previous is not None else {}
+    sampled = [t for t, d in samples.items() if old.get(t) != d]
+    sample_part = _Part()
+    if sampled:
+        _render_part(base, [], sampled, sample_part)
+    for stage in (1, 2):
+        problems = [q for p in (*parts, sample_part) for q in p.problems.get(stage, ())]
+        if problems:
+            raise InputError(problems)
+    files: dict[str, bytes] = {}
+    for p in parts:
+        files.update(p.files)
+    rendered = assemble(base, summaries, files, kept, samples)
+    services = tuple(sorted((f for f in facts if f.name not in kept), key=lambda f: f.name))
+    return replace(base, services=()), replace(rendered, rendered_services=tuple(f.name for f in services)), \
+        previous
+
+

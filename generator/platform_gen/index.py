@@ -1,0 +1,204 @@
+"""The render index: what each service read and produced, kept inside the tree.
+
+A render writes ``<tree>/.platform-gen.index.json`` beside the manifest. For every
+service it holds the digest of the inputs the service's files were made from (its
+own config.yaml and the shared files it reads: platform.yaml, its environments'
+files and components, its template, the Crossplane files and the generator
+itself) and a small summary of what it produced: its Applications, the kinds its
+base holds, its claims and the files it owns. The next render re-renders only the
+services whose digest changed and takes every other service's summary as it is,
+without reading its files; the rules that span services (unique Application
+names, claim collisions, the deletion guard) and the platform-wide files (team
+AppProjects, CODEOWNERS, the manifest) are computed from the summaries, in a full
+render and an incremental one alike.
+
+The index is committed with the tree, so a fresh clone renders as fast as a warm
+machine. It is a cache: one that cannot be read, or was written by another
+generator, is ignored and everything is rendered. JSON, one service per line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+__all__ = ["FORMAT", "INDEX", "Index", "SharedInputs", "Summary", "digest", "generator_digest", "parse", "serialize",
+           "service_inputs", "shared_inputs"]
+
+#: The index file, at the top of the tree.
+INDEX = ".platform-gen.index.json"
+#: Bumped when the index's shape changes: an index of another format is ignored.
+FORMAT = 1
+
+
+def digest(*parts: bytes | str) -> str:
+    """A short, stable digest of ``parts`` (each length-prefixed, so no two sequences collide)."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
+_GENERATOR: list[str] = []
+
+
+def generator_digest() -> str:
+    """The digest of platform-gen's own code and data: a new generator renders everything again."""
+    if not _GENERATOR:
+        parts: list[bytes | str] = []
+        root = resources.files("platform_gen")
+
+        def walk(node: Any, rel: str) -> None:
+            for child in sorted(node.iterdir(), key=lambda c: c.name):
+                name = f"{rel}{child.name}"
+                if child.is_dir():
+                    if child.name != "__pycache__":
+                        walk(child, name + "/")
+                elif child.name.endswith((".py", ".lua", ".yaml", ".json", ".libsonnet", ".jsonnet")):
+                    parts.extend((name, child.read_bytes()))
+
+        walk(root, "")
+        _GENERATOR.append(digest(*parts))
+    return _GENERATOR[0]
+
+
+@dataclass(frozen=True)
+class SharedInputs:
+    """Digests of the inputs services share: each service's digest is made of those it reads."""
+
+    platform: str = ""  # platform.yaml
+    envs: dict[str, str] = field(default_factory=dict)  # environment name -> its file
+    components: dict[str, str] = field(default_factory=dict)  # environment name -> overlays/<env>/
+    templates: dict[str, str] = field(default_factory=dict)  # template -> its files
+    crossplane: str = ""  # platform-config/crossplane/ (kinds offered, and what a template may render)
+
+
+def shared_inputs(digests: dict[str, str], env_files: dict[str, str], platform_file: str, templates_dir: str,
+                  overlays_dir: str, crossplane_dir: str) -> SharedInputs:
+    """The shared digests from the digests of every input file read (``env_files``: env name -> file)."""
+    def under(prefix: str) -> dict[str, str]:
+        groups: dict[str, list[str]] = {}
+        for rel, d in sorted(digests.items()):
+            if rel.startswith(prefix):
+                first, _, rest = rel[len(prefix):].partition("/")
+                groups.setdefault(first, []).extend((rest, d))
+        return {k: digest(*v) for k, v in groups.items()}
+
+    xp = sorted((rel, d) for rel, d in digests.items() if rel.startswith(crossplane_dir + "/"))
+    return SharedInputs(
+        platform=digests.get(platform_file, ""),
+        envs={name: digests.get(file, "") for name, file in env_files.items()},
+        components=under(overlays_dir + "/"),
+        templates=under(templates_dir + "/"),
+        crossplane=digest(*(p for pair in xp for p in pair)),
+    )
+
+
+def service_inputs(shared: SharedInputs, config: str, template: str, envs: Iterable[str]) -> str:
+    """The digest of everything a service's files are made from: its config.yaml's bytes (``config``),
+    platform.yaml, the Crossplane files, its template and its environments (the generator is the
+    index's own: an index of another generator is not used at all)."""
+    parts = [config, shared.platform, shared.crossplane, template, shared.templates.get(template, "-")]
+    for env in sorted(envs):
+        parts += [env, shared.envs.get(env, "-"), shared.components.get(env, "-")]
+    return digest(*parts)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One service as the index keeps it: what it read, and what the rest of the platform needs of it."""
+
+    name: str
+    team: str
+    template: str
+    file: str  # its config.yaml, relative to the repo root
+    namespace: str  # its team's namespace, where its applications deploy
+    config: str  # digest of the config.yaml's bytes
+    inputs: str  # digest of everything its files were made from
+    envs: tuple[str, ...]  # the environments it names (their files are among its inputs)
+    placements: dict[str, tuple[str, ...]]  # env -> the clusters it runs on there
+    kinds: tuple[tuple[str, str], ...] = ()  # (group, kind) of its base's objects
+    claims: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (name, kind, environments)
+    files: tuple[str, ...] = ()  # the tree files it owns, sorted
+    out: str = ""  # digest of those files' paths and bytes
+    retire: bool = False
+
+    def apps(self) -> Iterable[tuple[str, str, str]]:
+        """(Application, environment, cluster) of every target."""
+        for env, clusters in sorted(self.placements.items()):
+            for cluster in clusters:
+                yield f"{self.name}-{cluster}", env, cluster
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "claims": [[n, k, list(e)] for n, k, e in self.claims], "config": self.config, "envs": list(self.envs),
+            "file": self.file, "files": list(self.files), "inputs": self.inputs,
+            "kinds": [list(k) for k in self.kinds], "namespace": self.namespace, "out": self.out,
+            "placements": {e: list(c) for e, c in sorted(self.placements.items())}, "retire": self.retire,
+            "team": self.team, "template": self.template,
+        }
+
+    @staticmethod
+    def from_json(name: str, doc: dict[str, Any]) -> Summary:
+        return Summary(
+            name=name, team=str(doc["team"]), template=str(doc["template"]), file=str(doc["file"]),
+            namespace=str(doc["namespace"]),
+            config=str(doc["config"]), inputs=str(doc["inputs"]), envs=tuple(str(e) for e in doc["envs"]),
+            placements={str(e): tuple(str(c) for c in cs) for e, cs in doc["placements"].items()},
+            kinds=tuple((str(g), str(k)) for g, k in doc["kinds"]),
+            claims=tuple((str(n), str(k), tuple(str(e) for e in es)) for n, k, es in doc["claims"]),
+            files=tuple(str(f) for f in doc["files"]), out=str(doc["out"]), retire=doc["retire"] is True,
+        )
+
+
+@dataclass(frozen=True)
+class Index:
+    """The whole index: the generator that wrote it, the platform-wide files and every service."""
+
+    generator: str
+    services: dict[str, Summary]
+    # files that belong to no one service (AppProjects, the bootstrap, components, ...)
+    shared_files: tuple[str, ...] = ()
+    # template -> digest of the sample render that checked it (templates no service uses)
+    samples: dict[str, str] = field(default_factory=dict)
+
+    def owned(self) -> set[str]:
+        """Every file of the tree this index accounts for."""
+        files = set(self.shared_files)
+        for s in self.services.values():
+            files.update(s.files)
+        return files
+
+
+def serialize(index: Index) -> bytes:
+    """The index as deterministic JSON text, one service per line (so diffs and merges stay local)."""
+    compact = {"separators": (",", ":"), "sort_keys": True, "ensure_ascii": False}
+    head = {"format": FORMAT, "generator": index.generator, "samples": dict(sorted(index.samples.items())),
+            "shared_files": list(index.shared_files)}
+    lines = ["{", '"about":"The render index of platform-gen (see its README); do not edit.",']
+    lines += [f"{json.dumps(k)}:{json.dumps(v, **compact)}," for k, v in head.items()]  # type: ignore[arg-type]
+    services = [f"{json.dumps(n)}:{json.dumps(s.to_json(), **compact)}"  # type: ignore[arg-type]
+                for n, s in sorted(index.services.items())]
+    lines.append('"services":{' + ("\n" + ",\n".join(services) + "\n" if services else "") + "}")
+    lines.append("}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def parse(data: bytes, generator: str | None) -> Index | None:
+    """The index in ``data``; None when it is unreadable, of another format or (unless ``generator`` is
+    None) of another generator."""
+    try:
+        doc = json.loads(data)
+        if doc.get("format") != FORMAT or (generator is not None and doc.get("generator") != generator):
+            return None
+        services = {str(n): Summary.from_json(str(n), s) for n, s in doc["services"].items()}
+        return Index(str(doc["generator"]), services, tuple(str(f) for f in doc["shared_files"]),
+                     {str(k): str(v) for k, v in doc["samples"].items()})
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -1,0 +1,300 @@
+"""Incremental render: only what changed is rendered again, and the tree is the one a full render makes.
+
+The property test applies random sequences of edits to a copy of the example
+platform (add, remove and rename services, move one to another team, edit a
+template, an environment, a component, delete a cluster, change a tag) and after
+every step renders incrementally into one tree and from scratch (``--full``) into
+a fresh one: both must succeed or fail alike, and their trees must be
+byte-identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from platform_gen.cli import main
+from platform_gen.index import INDEX
+
+from .conftest import REPO, copy_inputs, tree
+
+SERVICES = "platform-config/services"
+
+
+def render(root: Path, *args: str | Path) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["render", "--root", str(root), *(str(a) for a in args)])
+    return code, out.getvalue(), err.getvalue()
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=root, check=True,
+                   capture_output=True)
+
+
+def committed(root: Path) -> Path:
+    """A git checkout of ``root`` with everything committed: what tells a render what changed in the tree."""
+    if not (root / ".git").exists():
+        git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "--allow-empty", "-m", "render")
+    return root
+
+
+def counts(root: Path, *args: str) -> dict[str, int]:
+    """Render (and commit the result): how many services were rendered again and how many kept."""
+    code, out, err = render(root, "--format", "json", *args)
+    assert code == 0, out + err
+    services: dict[str, int] = json.loads(out)["services"]
+    if "--check" not in args:
+        committed(root)
+    return services
+
+
+def _edit(root: Path, rel: str, old: str, new: str) -> bool:
+    path = root / rel
+    if not path.is_file():
+        return False
+    text = path.read_text(encoding="utf-8")
+    if old not in text:
+        return False
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return True
+
+
+def _services(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / SERVICES).iterdir() if (p / "config.yaml").is_file())
+
+
+# --- the edits ------------------------------------------------------------------------------------
+
+Edit = Callable[[Path, int], None]
+
+
+def add_service(root: Path, n: int) -> None:
+    names = _services(root)
+    if not names:
+        return
+    src = names[n % len(names)]
+    new = f"svc-{n}"
+    if (root / SERVICES / new).exists():
+        return
+    shutil.copytree(root / SERVICES / src, root / SERVICES / new)
+    _edit(root, f"{SERVICES}/{new}/config.yaml", f"name: {src}", f"name: {new}")
+
+
+def remove_service(root: Path, n: int) -> None:
+    names = _services(root)
+    if len(names) > 1:
+        shutil.rmtree(root / SERVICES / names[n % len(names)])
+
+
+def rename_service(root: Path, n: int) -> None:
+    names = _services(root)
+    if not names:
+        return
+    old = names[n % len(names)]
+    new = f"renamed-{n}"
+    if (root / SERVICES / new).exists():
+        return
+    (root / SERVICES / old).rename(root / SERVICES / new)
+    _edit(root, f"{SERVICES}/{new}/config.yaml", f"name: {old}", f"name: {new}")
+
+
+def move_team(root: Path, n: int) -> None:
+    names = _services(root)
+    if not names:
+        return
+    rel = f"{SERVICES}/{names[n % len(names)]}/config.yaml"
+    text = (root / rel).read_text(encoding="utf-8")
+    team = re.search(r"^team: (\S+)$", text, re.M)
+    if team:
+        teams = ["payments", "identity", "data"]
+        _edit(root, rel, f"team: {team.group(1)}", f"team: {teams[(teams.index(team.group(1)) + 1) % 3]}"
+              if team.group(1) in teams else "team: data")
+
+
+def change_tag(root: Path, n: int) -> None:
+    names = _services(root)
+    if names:
+        rel = f"{SERVICES}/{names[n % len(names)]}/config.yaml"
+        text = (root / rel).read_text(encoding="utf-8")
+        (root / rel).write_text(re.sub(r'^tag: .*$', f'tag: "9.{n}.0"', text, count=1, flags=re.M),
+                                encoding="utf-8")
+
+
+def edit_template(root: Path, n: int) -> None:
+    if n % 2:
+        _edit(root, "platform-config/templates/web-service/service.yaml.j2", "  type: ClusterIP",
+              f"  type: ClusterIP\n  sessionAffinity: {'None' if n % 4 == 1 else 'ClientIP'}")
+    else:
+        _edit(root, "platform-config/templates/worker/main.jsonnet", "{", f"{{ // edit {n}\n")
+
+
+def edit_environment(root: Path, n: int) -> None:
+    env = ("dev", "staging", "prod")[n % 3]
+    _edit(root, f"environments/{env}.yaml", "\n  env:\n", f"\n  env:\n    EDITED: \"{n}\"\n")
+
+
+def edit_component(root: Path, n: int) -> None:
+    path = root / "overlays/prod"
+    if path.is_dir():
+        for f in sorted(path.glob("*.yaml")):
+            if f.name != "kustomization.yaml":
+                f.write_text(f.read_text(encoding="utf-8") + f"# edit {n}\n", encoding="utf-8")
+                return
+
+
+def delete_cluster(root: Path, n: int) -> None:
+    """prod-eu goes, with the one service's overrides for it (on odd n they stay: a validation error)."""
+    rel = "environments/prod.yaml"
+    text = (root / rel).read_text(encoding="utf-8")
+    start = text.find("  - name: prod-eu\n")
+    if start < 0:
+        return
+    end = text.find("\n", text.find("REGION: eu-west-1", start)) + 1
+    (root / rel).write_text(text[:start] + text[end:], encoding="utf-8")
+    if n % 2 == 0:
+        _edit(root, f"{SERVICES}/event-ingest/config.yaml",
+              "    clusters:                  # per-cluster overrides; it runs on prod-us too\n"
+              "      prod-eu:\n        env:\n          BATCH_SIZE: 1000\n", "")
+
+
+def touch_platform(root: Path, n: int) -> None:
+    _edit(root, "platform-config/platform.yaml", "defaults:\n", f"defaults:\n  # edit {n}\n")
+
+
+EDITS: list[Edit] = [add_service, remove_service, rename_service, move_team, change_tag, edit_template,
+                     edit_environment, edit_component, delete_cluster, touch_platform]
+
+
+def _compare(root: Path, scratch: Path) -> None:
+    code_a, out_a, err_a = render(root, "--allow-delete", "--format", "json")
+    shutil.rmtree(scratch, ignore_errors=True)
+    code_b, out_b, err_b = render(root, "--allow-delete", "--full", "--out", scratch, "--format", "json")
+    assert code_a == code_b, (out_a + err_a, out_b + err_b)
+    if code_a == 0:
+        a, b = tree(root / "rendered"), tree(scratch)
+        assert a.keys() == b.keys()
+        assert [k for k in a if a[k] != b[k]] == []
+    else:  # the same problems, found from the index or from every file alike
+        assert json.loads(out_a)["problems"] == json.loads(out_b)["problems"]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.sampled_from(EDITS), st.integers(0, 50)), min_size=1, max_size=5))
+def test_incremental_equals_full(tmp_path_factory: pytest.TempPathFactory,
+                                 steps: list[tuple[Edit, int]]) -> None:
+    base = tmp_path_factory.mktemp("incr")
+    root = copy_inputs(REPO, base / "repo")
+    assert render(root)[0] == 0
+    committed(root)
+    for edit, n in steps:
+        edit(root, n)
+        _compare(root, base / "full")
+
+
+@pytest.mark.parametrize("edit", EDITS, ids=[e.__name__ for e in EDITS])
+def test_each_edit_alone(edit: Edit, example: Path, tmp_path: Path) -> None:
+    """Every kind of edit once, so that none depends on the draw."""
+    assert render(example)[0] == 0
+    committed(example)
+    edit(example, 2)
+    _compare(example, tmp_path / "full")
+
+
+# --- what is rendered again ---------------------------------------------------------------------
+
+
+def test_one_tag_renders_one_service(example: Path) -> None:
+    committed(example)
+    assert counts(example) == {"rendered": 6, "unchanged": 0}
+    assert counts(example) == {"rendered": 0, "unchanged": 6}
+    change_tag(example, 7)  # auth-service
+    assert counts(example) == {"rendered": 1, "unchanged": 5}
+    assert counts(example, "--full") == {"rendered": 6, "unchanged": 0}
+
+
+def test_template_edit_renders_its_services(example: Path) -> None:
+    committed(example)
+    counts(example)
+    users = [s for s in _services(example)
+             if "template: worker" in (example / SERVICES / s / "config.yaml").read_text(encoding="utf-8")]
+    edit_template(example, 2)  # the worker template
+    assert counts(example) == {"rendered": len(users), "unchanged": 6 - len(users)}
+
+
+def test_environment_edit_renders_its_services(example: Path) -> None:
+    committed(example)
+    counts(example)
+    in_staging = [s for s in _services(example)
+                  if "  staging:" in (example / SERVICES / s / "config.yaml").read_text(encoding="utf-8")]
+    assert 0 < len(in_staging) < 6
+    _edit(example, "environments/staging.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug")
+    assert counts(example) == {"rendered": len(in_staging), "unchanged": 6 - len(in_staging)}
+
+
+def test_unusable_index_means_a_full_render(example: Path) -> None:
+    committed(example)
+    counts(example)
+    before = tree(example / "rendered")
+    (example / "rendered" / INDEX).write_text("<<<<<<< conflict\n", encoding="utf-8")
+    assert counts(example) == {"rendered": 6, "unchanged": 0}
+    assert tree(example / "rendered") == before
+
+
+@pytest.mark.parametrize("commit", [False, True], ids=["uncommitted", "committed"])
+def test_a_hand_edit_of_the_tree_is_found(example: Path, commit: bool) -> None:
+    """git tells which files of the tree changed since the base: their services are rendered again."""
+    committed(example)
+    counts(example)
+    git(example, "checkout", "-q", "-b", "feature")
+    path = example / "rendered/services/auth-service/base/service.yaml"
+    good = path.read_bytes()
+    path.write_bytes(good + b"# edited by hand\n")
+    if commit:
+        git(example, "commit", "-qam", "a hand edit on a branch")
+    code, out, _err = render(example, "--check", "--format", "json")
+    assert code == 1 and json.loads(out)["changed"] == ["services/auth-service/base/service.yaml"]
+    assert json.loads(out)["services"] == {"rendered": 1, "unchanged": 5}
+    assert render(example)[0] == 0
+    assert path.read_bytes() == good
+
+
+def test_outside_git_everything_is_compared(example: Path) -> None:
+    """Without git nothing tells what changed in the tree since the index was written: all is rendered."""
+    assert render(example)[0] == 0
+    code, out, _err = render(example, "--format", "json")
+    assert code == 0 and json.loads(out)["services"] == {"rendered": 6, "unchanged": 0}
+
+
+def test_removed_service_files_go(example: Path) -> None:
+    committed(example)
+    counts(example)
+    shutil.rmtree(example / SERVICES / "report-builder")
+    assert render(example, "--allow-delete")[0] == 0
+    assert not (example / "rendered/services/report-builder").exists()
+    assert not (example / "rendered/argocd/applicationsets/report-builder.yaml").exists()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.sampled_from("ab-_./:# 1eEyYnN~é\"'"), min_size=1, max_size=12), max_size=8))
+def test_manifest_is_what_the_yaml_emitter_writes(paths: list[str]) -> None:
+    """The manifest writes plain paths directly: byte-identical to the project's YAML emitter."""
+    from platform_gen import yamlio
+    from platform_gen.render import manifest
+
+    expected = ("# This folder is written by platform-gen render; do not edit it by hand.\n"
+                + yamlio.dump({"generator": "platform-gen", "files": sorted(set(paths))})).encode()
+    assert manifest(set(paths)) == expected

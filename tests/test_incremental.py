@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -298,3 +299,24 @@ def test_manifest_is_what_the_yaml_emitter_writes(paths: list[str]) -> None:
     expected = ("# This folder is written by platform-gen render; do not edit it by hand.\n"
                 + yamlio.dump({"generator": "platform-gen", "files": sorted(set(paths))})).encode()
     assert manifest(set(paths)) == expected
+
+
+def test_a_renamed_environment_file_renders_its_services_again(example: Path) -> None:
+    """The headers of the generated files name the environment file: its name is an input too."""
+    committed(example)
+    counts(example)
+    (example / "environments/staging.yaml").rename(example / "environments/staging.yml")
+    _compare(example, example.parent / "full")
+
+
+def test_a_no_op_does_not_load_the_schema_validator(example: Path) -> None:
+    """Shared inputs that the previous render validated, byte for byte, are not checked again."""
+    committed(example)
+    counts(example)
+    code = ("import sys\nfrom platform_gen.cli import main\nassert main(['render', '--root', '.', '-q']) == 0\n"
+            "print(sorted(m for m in ('jsonschema', 'jinja2', '_jsonnet') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=example, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    change_tag(example, 3)  # one web service: its schema and its template language, nothing else
+    done = subprocess.run([sys.executable, "-c", code], cwd=example, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() in ("['jinja2', 'jsonschema']", "['_jsonnet', 'jsonschema']")

@@ -17,10 +17,12 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from . import schemas
 from .errors import InputError, Problem
 from .gitref import tree_changes
 from .index import Index, Summary, service_inputs
@@ -147,8 +149,11 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
                 before.inputs != service_inputs(inputs, config, before.template, before.envs)
 
     sources = load_services(root, shared, select, parse=False)
-    # the inputs every service shares, and the problems of files that are no service's
-    base = validate(replace(sources, raw=()), cross=False)
+    # the inputs every service shares, and the problems of files that are no service's; their schemas
+    # are not checked again when the previous render validated these very bytes
+    with schemas.trusted() if previous is not None and previous.shared == shared.shared_inputs().digest() \
+            else nullcontext():
+        base = validate(replace(sources, raw=()), cross=False)
     real = out_dir_of(shared, base)
     if previous is not None and (guess is None or real is None or real.resolve() != guess.resolve()):
         previous = None  # the index was looked for in the wrong place: render everything

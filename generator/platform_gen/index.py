@@ -78,6 +78,15 @@ class SharedInputs:
     templates: dict[str, str] = field(default_factory=dict)  # template -> its files
     crossplane: str = ""  # platform-config/crossplane/ (kinds offered, and what a template may render)
 
+    def digest(self) -> str:
+        """One digest of every shared input."""
+        parts = [self.platform, self.crossplane]
+        for table in (self.envs, self.components, self.templates):
+            parts.append(str(len(table)))
+            for k, v in sorted(table.items()):
+                parts += [k, v]
+        return digest(*parts)
+
 
 def shared_inputs(digests: dict[str, str], env_files: dict[str, str], platform_file: str, templates_dir: str,
                   overlays_dir: str, crossplane_dir: str) -> SharedInputs:
@@ -93,7 +102,8 @@ def shared_inputs(digests: dict[str, str], env_files: dict[str, str], platform_f
     xp = sorted((rel, d) for rel, d in digests.items() if rel.startswith(crossplane_dir + "/"))
     return SharedInputs(
         platform=digests.get(platform_file, ""),
-        envs={name: digests.get(file, "") for name, file in env_files.items()},
+        # the file's name too: generated headers name it
+        envs={name: digest(file, digests.get(file, "")) for name, file in env_files.items()},
         components=under(overlays_dir + "/"),
         templates=under(templates_dir + "/"),
         crossplane=digest(*(p for pair in xp for p in pair)),
@@ -167,6 +177,8 @@ class Index:
     shared_files: tuple[str, ...] = ()
     # template -> digest of the sample render that checked it (templates no service uses)
     samples: dict[str, str] = field(default_factory=dict)
+    # the digest of the shared inputs this render validated (SharedInputs.digest)
+    shared: str = ""
 
     def owned(self) -> set[str]:
         """Every file of the tree this index accounts for."""
@@ -180,7 +192,7 @@ def serialize(index: Index) -> bytes:
     """The index as deterministic JSON text, one service per line (so diffs and merges stay local)."""
     compact = {"separators": (",", ":"), "sort_keys": True, "ensure_ascii": False}
     head = {"format": FORMAT, "generator": index.generator, "samples": dict(sorted(index.samples.items())),
-            "shared_files": list(index.shared_files)}
+            "shared": index.shared, "shared_files": list(index.shared_files)}
     lines = ["{", '"about":"The render index of platform-gen (see its README); do not edit.",']
     lines += [f"{json.dumps(k)}:{json.dumps(v, **compact)}," for k, v in head.items()]  # type: ignore[arg-type]
     services = [f"{json.dumps(n)}:{json.dumps(s.to_json(), **compact)}"  # type: ignore[arg-type]
@@ -199,6 +211,6 @@ def parse(data: bytes, generator: str | None) -> Index | None:
             return None
         services = {str(n): Summary.from_json(str(n), s) for n, s in doc["services"].items()}
         return Index(str(doc["generator"]), services, tuple(str(f) for f in doc["shared_files"]),
-                     {str(k): str(v) for k, v in doc["samples"].items()})
+                     {str(k): str(v) for k, v in doc["samples"].items()}, str(doc["shared"]))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -435,7 +435,8 @@ def assemble(platform: Platform, summaries: Mapping[str, Summary], files: dict[s
     summaries = dict(sorted(summaries.items()))
     shared_files, repo_files = render_shared(platform, summaries)
     files = {**files, **shared_files}
-    index = Index(generator_digest(), summaries, tuple(sorted((*shared_files, MANIFEST))), samples)
+    index = Index(generator_digest(), summaries, tuple(sorted((*shared_files, MANIFEST))), samples,
+                  platform.inputs.digest())
     files[INDEX] = serialize(index)
     keep = frozenset(f for s in kept.values() for f in s.files)
     files[MANIFEST] = manifest([*files, *keep])

@@ -7,8 +7,11 @@ file, line, column and key path, plus a hint (did-you-mean for unknown keys).
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .errors import Problem
@@ -409,10 +412,31 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
     return [doc.problem(path, err.message)]
 
 
+_TRUSTED: contextvars.ContextVar[bool] = contextvars.ContextVar("trusted", default=False)
+
+
+@contextmanager
+def trusted() -> Iterator[None]:
+    """Within it, :func:`check` passes every non-empty document without loading jsonschema: for files
+    whose exact bytes passed before (the render index says so)."""
+    token = _TRUSTED.set(True)
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
+
+
+def is_trusted() -> bool:
+    """Whether the documents being checked are known to have passed before (see :func:`trusted`)."""
+    return _TRUSTED.get()
+
+
 def check(doc: Located, schema: dict[str, Any]) -> list[Problem]:
     """Validate ``doc`` against ``schema``; every error becomes a located problem."""
     if doc.data is None:
         return [doc.problem((), "the file is empty")]
+    if _TRUSTED.get():
+        return []
     from jsonschema import Draft202012Validator  # imported on first use: about a fifth of start-up
 
     validator = Draft202012Validator(schema)

@@ -20,7 +20,8 @@ from .deep import MERGER
 from .errors import InputError, Problem
 from .model import Layer, Origin, Platform, Service, Target, connection_env_prefix
 
-__all__ = ["base_values", "flatten", "layers_of", "merge_layers", "resolve"]
+__all__ = ["base_values", "base_values_only", "flatten", "layers_of", "merge_layers", "merge_origins", "merge_values",
+           "resolve"]
 
 _merger = MERGER
 
@@ -34,16 +35,40 @@ def _origins(layer: Layer, data: Any, path: tuple[str | int, ...]) -> Any:
     return Origin(layer.doc.file, pos.line)
 
 
-def merge_layers(layers: list[Layer]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Deep-merge ``layers`` (lowest first); return the values and their origin tree."""
+def _fresh(data: Any) -> Any:
+    """A copy of loaded YAML data (mappings, lists, scalars) that shares no container with it:
+    the merge changes its target in place. Several times faster than copy.deepcopy for this shape."""
+    kind = type(data)
+    if kind is dict:
+        return {k: _fresh(v) for k, v in data.items()}
+    if kind is list:
+        return [_fresh(v) for v in data]
+    if kind in (str, int, float, bool) or data is None:
+        return data
+    return copy.deepcopy(data)
+
+
+def merge_values(layers: list[Layer]) -> dict[str, Any]:
+    """Deep-merge ``layers`` (lowest first)."""
     values: dict[str, Any] = {}
+    for layer in layers:
+        if layer.data:
+            _merger.merge(values, _fresh(layer.data))
+    return values
+
+
+def merge_origins(layers: list[Layer]) -> dict[str, Any]:
+    """The origin tree of ``merge_values(layers)``: the same shape, a file and line at every leaf."""
     origins: dict[str, Any] = {}
     for layer in layers:
-        if not layer.data:
-            continue
-        _merger.merge(values, copy.deepcopy(layer.data))
-        _merger.merge(origins, _origins(layer, layer.data, ()))
-    return values, origins
+        if layer.data:
+            _merger.merge(origins, _origins(layer, layer.data, ()))
+    return origins
+
+
+def merge_layers(layers: list[Layer]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Deep-merge ``layers`` (lowest first); return the values and their origin tree."""
+    return merge_values(layers), merge_origins(layers)
 
 
 def layers_of(platform: Platform, service: Service, env_name: str, cluster_name: str) -> list[Layer]:
@@ -63,6 +88,11 @@ def base_values(platform: Platform, service: Service) -> tuple[dict[str, Any], d
     return merge_layers([platform.defaults, service.top])
 
 
+def base_values_only(platform: Platform, service: Service) -> dict[str, Any]:
+    """The values of the service's base, without their origins."""
+    return merge_values([platform.defaults, service.top])
+
+
 def flatten(values: Any, origins: Any, prefix: str = "") -> Iterator[tuple[str, Any, Origin | None]]:
     """Yield (dotted key, leaf value, origin) in key order, for ``explain``."""
     if isinstance(values, dict) and values:
@@ -76,7 +106,7 @@ def flatten(values: Any, origins: Any, prefix: str = "") -> Iterator[tuple[str, 
 def _checks(target: Target, base_has_hpa: bool) -> list[Problem]:
     """Rules on merged values, reported at the origin of the offending value."""
     problems: list[Problem] = []
-    v, o = target.values, target.origins
+    v = target.values
     where = f"{target.service.name} in {target.env.name}/{target.cluster.name}"
     for key in ("image", "tag", "port", "replicas"):
         if key not in v:
@@ -87,7 +117,7 @@ def _checks(target: Target, base_has_hpa: bool) -> list[Problem]:
     for claim in target.service.claims.get(target.env.name, ()):
         prefix = connection_env_prefix(claim.name)
         for key in sorted(k for k in env if str(k).startswith(prefix)):
-            origin = o["env"][key]
+            origin = target.origins["env"][key]
             problems.append(Problem(origin.file, origin.line, 0, f"env.{key}",
                                     "hides a variable of the connection Secret of "
                                     f"'{claim.name}' (its variables are {prefix}*)",
@@ -95,11 +125,12 @@ def _checks(target: Target, base_has_hpa: bool) -> list[Problem]:
     if base_has_hpa and "replicas" in v:
         maximum = (v.get("autoscaling") or {}).get("maxReplicas")
         if maximum is not None and v["replicas"] > maximum:
-            origin = o["replicas"]
+            origin = target.origins["replicas"]
             problems.append(Problem(origin.file, origin.line, 0, "replicas",
                                     f"replicas ({v['replicas']}) exceeds autoscaling.maxReplicas ({maximum}) "
                                     f"for {where}",
-                                    f"raise autoscaling.maxReplicas (set at {o['autoscaling']['maxReplicas']})"))
+                                    "raise autoscaling.maxReplicas (set at "
+                                    f"{target.origins['autoscaling']['maxReplicas']})"))
     return problems
 
 
@@ -111,8 +142,9 @@ def resolve(platform: Platform, hpa_services: frozenset[str] = frozenset()) -> l
         for env in platform.environments:
             for cluster_name in service.placements.get(env.name, ()):
                 cluster = next(c for c in env.clusters if c.name == cluster_name)
-                values, origins = merge_layers(layers_of(platform, service, env.name, cluster_name))
-                target = Target(service, env, cluster, values, origins)
+                layers = layers_of(platform, service, env.name, cluster_name)
+                # origins are worked out only when asked for (a problem, explain)
+                target = Target(service, env, cluster, merge_values(layers), tuple(layers))
                 problems.extend(_checks(target, service.name in hpa_services))
                 targets.append(target)
     if problems:

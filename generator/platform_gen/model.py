@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .yamlio import Located
@@ -193,7 +194,14 @@ class Target:
     env: Environment
     cluster: Cluster
     values: dict[str, Any]
-    origins: dict[str, Any]
+    layers: tuple[Layer, ...] = field(default=(), repr=False, compare=False)
+
+    @cached_property
+    def origins(self) -> dict[str, Any]:
+        """Where each value was set: the shape of ``values``, a file and line at every leaf."""
+        from .merge import merge_origins
+
+        return merge_origins(list(self.layers))
 
     @property
     def app_name(self) -> str:

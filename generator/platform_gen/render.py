@@ -274,7 +274,7 @@ def render_services(platform: Platform, samples: Iterable[str] = ()
     ``samples`` are the templates to check with a sample service (those no service
     uses). Raise InputError with every problem found.
     """
-    values = {s.name: merge.base_values(platform, s)[0] for s in platform.services}
+    values = {s.name: merge.base_values_only(platform, s) for s in platform.services}
     bases, problems = render_bases(platform, values, samples)
     if problems:
         raise InputError(problems)

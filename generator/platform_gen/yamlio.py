@@ -404,19 +404,22 @@ class _Fallback(Exception):
 
 
 _scalar_memo: dict[Any, str] = {}
+_str_memo: dict[str, str] = {}  # plain str values (the common case), keyed without their type
 _key_memo: dict[str, str] = {}
 
 
 def _scalar(value: Any) -> str:
-    key = (type(value), value)
-    text = _scalar_memo.get(key)
+    plain = type(value) is str
+    key: Any = value if plain else (type(value), value)
+    memo: dict[Any, str] = _str_memo if plain else _scalar_memo
+    text = memo.get(key)
     if text is None:
         # PyYAML decides quoting and style; "- x\n" is a scalar in block context
         text = dump_pyyaml([value])[2:-1]
         if "\n" in text:
             raise _Fallback
-        if len(_scalar_memo) < 200_000:
-            _scalar_memo[key] = text
+        if len(memo) < 200_000:
+            memo[key] = text
     return text
 
 
@@ -465,16 +468,43 @@ def _emit_value(value: Any, indent: int, prefix: str, out: list[str]) -> None:
 
 
 def _emit_mapping(mapping: dict[Any, Any], indent: int, out: list[str], first: str | None = None) -> None:
+    # the hot loop of every render: plain dicts, lists and strings are handled inline, the
+    # remembered text of keys and strings looked up directly; anything else goes to _emit_value
     pad = " " * indent
-    for i, (k, v) in enumerate(mapping.items()):
-        lead = first if (i == 0 and first is not None) else pad
-        _emit_value(v, indent, lead + _key(k) + ":", out)
+    lead = pad if first is None else first
+    keys, strs, append = _key_memo, _str_memo, out.append
+    for k, v in mapping.items():
+        key = keys.get(k) if type(k) is str else None
+        prefix = lead + (key if key is not None else _key(k)) + ":"
+        lead = pad
+        kind = type(v)
+        if kind is str:
+            text = strs.get(v)
+            append(prefix + " " + (text if text is not None else _scalar(v)) + "\n")
+        elif kind is dict:
+            if v:
+                append(prefix + "\n")
+                _emit_mapping(v, indent + 2, out)
+            else:
+                append(prefix + " {}\n")
+        elif kind is list:
+            if v:
+                append(prefix + "\n")
+                _emit_sequence(v, indent, out)
+            else:
+                append(prefix + " []\n")
+        else:
+            _emit_value(v, indent, prefix, out)
 
 
 def _emit_sequence(items: list[Any], indent: int, out: list[str]) -> None:
     dash = " " * indent + "- "
+    strs = _str_memo
     for item in items:
-        if isinstance(item, dict) and item:
+        if type(item) is str:
+            text = strs.get(item)
+            out.append(dash + (text if text is not None else _scalar(item)) + "\n")
+        elif isinstance(item, dict) and item:
             _emit_mapping(item, indent + 2, out, first=dash)
         elif isinstance(item, (list, _Block)) or (isinstance(item, dict) and not item):
             if isinstance(item, list) and not item:

@@ -24,6 +24,7 @@ After the cold runs it checks, on a sample of targets, that both tools produced 
 image tag, replica count and container env for each Application.
 
 Usage: python benchmarks/kapitan_bench.py [--services 100 1000] [--kapitan-version V]
+           [--inventory-backends reclass reclass-rs] [--compare K]
            [--out-dir DIR] [--keep] [--generate-only]
 """
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -392,6 +394,25 @@ def _bump_tag(path: Path) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100), encoding="utf-8")
 
 
+_INVENTORY_RE = re.compile(r"Rendered inventory \((\d+(?:\.\d+)?)s\)")
+
+
+def inventory_seconds(run: rb.Run) -> float | None:
+    """The time Kapitan says it spent rendering the inventory (its ``Rendered inventory (Ns)`` line)."""
+    found = _INVENTORY_RE.search(run.stdout + run.stderr)
+    return float(found.group(1)) if found else None
+
+
+@dataclass(frozen=True)
+class KapitanRuns:
+    """The runs of one Kapitan inventory backend."""
+
+    backend: str
+    cold: tuple[tuple[str, rb.Run], ...]  # (parallelism, run)
+    one_target: rb.Run
+    one_service: rb.Run
+
+
 @dataclass(frozen=True)
 class Result:
     """All runs for one platform size."""
@@ -399,22 +420,21 @@ class Result:
     services: int
     targets: int
     pg_cold: rb.Run
-    kapitan_cold: tuple[tuple[str, rb.Run], ...]  # (configuration, run)
     pg_one: rb.Run
     one_service: str
     one_service_targets: int
-    kapitan_one_target: rb.Run
-    kapitan_one_service: rb.Run
+    kapitan: tuple[KapitanRuns, ...]
     checked: int
     pg_bytes: int
     kapitan_bytes: int
 
 
-def _tree_bytes(root: Path) -> int:
-    return sum((Path(d) / n).stat().st_size for d, _dirs, names in os.walk(root) for n in names)
+def _tree_bytes(root: Path, skip: str = "") -> int:
+    return sum((Path(d) / n).stat().st_size for d, _dirs, names in os.walk(root) for n in names if n != skip)
 
 
-def bench(workdir: Path, services: int, kapitan: Path, backend: str, compare_limit: int) -> Result:
+def bench(workdir: Path, services: int, kapitan: Path, backends: Sequence[str], compare_limit: int) -> Result:
+    """Generate both projects for ``services`` services in ``workdir`` and time every run."""
     repo, out, kproj = workdir / "repo", workdir / "rendered", workdir / "kapitan"
     rb.generate(repo, services)
     targets = generate_kapitan(kproj, repo)
@@ -422,10 +442,9 @@ def bench(workdir: Path, services: int, kapitan: Path, backend: str, compare_lim
                 for p in sorted((repo / "platform-config" / "services").glob("*/config.yaml"))]
     cores = os.cpu_count() or 1
     default_p = min(len(targets), _available_cpus(kapitan))
+    compiled = kproj / "compiled"
 
     pg = [*rb._command(), "render", "--root", str(repo), "--out", str(out), "--format", "json"]
-    kc = [str(kapitan), "compile", "--inventory-backend", backend]
-
     pg_cold = rb.measure("platform-gen cold", pg)
     _check(pg_cold, "platform-gen render (cold)")
     overlays = sum(1 for _ in out.glob("services/*/overlays/*/*/kustomization.yaml"))
@@ -433,26 +452,28 @@ def bench(workdir: Path, services: int, kapitan: Path, backend: str, compare_lim
         raise SystemExit(f"error: platform-gen rendered {overlays} overlays, the Kapitan project has "
                          f"{len(targets)} targets; the equivalence is broken")
 
-    runs: list[tuple[str, rb.Run]] = []
-    configs = [(f"{backend}, -p {cores} (cores)", ["-p", str(cores)])]
-    if default_p != cores:
-        configs.append((f"{backend}, default (-p {default_p})", []))
-    for label, extra in configs:
-        shutil.rmtree(kproj / "compiled", ignore_errors=True)
-        run = rb.measure(f"kapitan {label}", [*kc, *extra], cwd=kproj)
-        _check(run, f"kapitan compile ({label})")
-        runs.append((label, run))
-    compiled = kproj / "compiled"
-    made = sum(1 for p in compiled.iterdir() if p.is_dir())
-    if made != len(targets):
-        raise SystemExit(f"error: kapitan compiled {made} target folders, expected {len(targets)}")
-    checked, diffs = compare(targets, out, compiled, compare_limit)
-    if diffs:
-        raise SystemExit("error: the two outputs disagree:\n" + "\n".join(diffs[:20]))
-    pg_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and p.parts[-1] != ".platform-gen.yaml")
+    cold: dict[str, list[tuple[str, rb.Run]]] = {}
+    checked = 0
+    for backend in backends:
+        configs = [(f"-p {cores} (cores)", ["-p", str(cores)])]
+        if default_p != cores:
+            configs.append((f"default (-p {default_p})", []))
+        for label, extra in configs:
+            shutil.rmtree(compiled, ignore_errors=True)
+            run = rb.measure(f"kapitan {backend} {label}",
+                             [str(kapitan), "compile", "--inventory-backend", backend, *extra], cwd=kproj)
+            _check(run, f"kapitan compile --inventory-backend {backend} {label}")
+            cold.setdefault(backend, []).append((label, run))
+            made = sum(1 for p in compiled.iterdir() if p.is_dir())
+            if made != len(targets):
+                raise SystemExit(f"error: kapitan compiled {made} target folders, expected {len(targets)}")
+            checked, diffs = compare(targets, out, compiled, compare_limit)
+            if diffs:
+                raise SystemExit("error: the two outputs disagree:\n" + "\n".join(diffs[:20]))
+    pg_bytes = _tree_bytes(out, skip=".platform-gen.yaml")
     kapitan_bytes = _tree_bytes(compiled)
 
-    # one-service change: the same service's tag, in both projects
+    # one service changed: the same service's tag, in both projects
     name = _one_service(svc_docs, targets)
     mine = [t.name for t in targets if t.service == name]
     _bump_tag(repo / "platform-config" / "services" / name / "config.yaml")
@@ -462,17 +483,22 @@ def bench(workdir: Path, services: int, kapitan: Path, backend: str, compare_lim
     plan = json.loads(pg_one.stdout) if pg_one.stdout.strip().startswith("{") else {}
     if isinstance(plan, dict) and "changed" in plan and not plan["changed"]:
         raise SystemExit(f"error: platform-gen render reported no change after editing {name}'s tag")
-    p_one = ["-p", str(cores)]
-    k_one = rb.measure("kapitan -t one target", [*kc, *p_one, "-t", mine[0]], cwd=kproj)
-    _check(k_one, "kapitan compile -t (one target)")
-    k_svc = rb.measure("kapitan -t one service", [*kc, *p_one, "-t", *mine], cwd=kproj)
-    _check(k_svc, "kapitan compile -t (one service's targets)")
-    for t in mine:
-        tag = _kapitan_facts(compiled / t)[0]
-        if not tag.endswith("-bench"):
-            raise SystemExit(f"error: kapitan compile -t did not pick up the new tag for {t}: {tag}")
-    return Result(services, len(targets), pg_cold, tuple(runs), pg_one, name, len(mine), k_one, k_svc,
-                  checked, pg_bytes, kapitan_bytes)
+    runs: list[KapitanRuns] = []
+    for backend in backends:
+        kc = [str(kapitan), "compile", "--inventory-backend", backend, "-p", str(cores)]
+        for t in mine:  # so the check below sees this backend's output
+            shutil.rmtree(compiled / t, ignore_errors=True)
+        k_one = rb.measure(f"kapitan {backend} -t one target", [*kc, "-t", mine[0]], cwd=kproj)
+        _check(k_one, f"kapitan compile --inventory-backend {backend} -t (one target)")
+        k_svc = rb.measure(f"kapitan {backend} -t one service", [*kc, "-t", *mine], cwd=kproj)
+        _check(k_svc, f"kapitan compile --inventory-backend {backend} -t (one service's targets)")
+        for t in mine:
+            tag = _kapitan_facts(compiled / t)[0]
+            if not tag.endswith("-bench"):
+                raise SystemExit(f"error: kapitan compile -t did not pick up the new tag for {t}: {tag}")
+        runs.append(KapitanRuns(backend, tuple(cold[backend]), k_one, k_svc))
+    return Result(services, len(targets), pg_cold, pg_one, name, len(mine), tuple(runs), checked,
+                  pg_bytes, kapitan_bytes)
 
 
 def _available_cpus(kapitan: Path) -> int:
@@ -486,30 +512,37 @@ def _available_cpus(kapitan: Path) -> int:
         return os.cpu_count() or 1
 
 
+def _inv(run: rb.Run) -> str:
+    s = inventory_seconds(run)
+    return "?" if s is None else f"{s:.2f}"
+
+
 def tables(results: Sequence[Result]) -> str:
-    """The results as two markdown tables: cold, then one service changed."""
-    lines = ["| services | targets | Kapitan run | platform-gen s | kapitan s | platform-gen ms/target "
-             "| kapitan ms/target | kapitan / platform-gen |",
+    """The results as three markdown tables: cold, one service changed, sizes."""
+    lines = ["| services | targets | Kapitan run | platform-gen s | kapitan s (inventory s) "
+             "| platform-gen ms/target | kapitan ms/target | kapitan / platform-gen |",
              "|---:|---:|---|---:|---:|---:|---:|---:|"]
     for r in results:
         pg = r.pg_cold.seconds
-        for label, run in r.kapitan_cold:
-            lines.append(f"| {r.services} | {r.targets} | {label} | {pg:.2f} | {run.seconds:.2f} "
-                         f"| {1000 * pg / r.targets:.2f} | {1000 * run.seconds / r.targets:.2f} "
-                         f"| {run.seconds / pg:.1f}x |")
-    lines += ["", "| services | changed service (targets) | platform-gen render s | kapitan -t one target s "
-              "| kapitan -t its targets s | ratio (its targets) |",
-              "|---:|---|---:|---:|---:|---:|"]
+        for k in r.kapitan:
+            for label, run in k.cold:
+                lines.append(f"| {r.services} | {r.targets} | {k.backend}, {label} | {pg:.2f} "
+                             f"| {run.seconds:.2f} ({_inv(run)}) | {1000 * pg / r.targets:.2f} "
+                             f"| {1000 * run.seconds / r.targets:.2f} | {run.seconds / pg:.1f}x |")
+    lines += ["", "| services | changed service (targets) | Kapitan run | platform-gen render s "
+              "| kapitan -t one target s | kapitan -t its targets s | kapitan (its targets) / platform-gen |",
+              "|---:|---|---|---:|---:|---:|---:|"]
     for r in results:
-        lines.append(f"| {r.services} | {r.one_service} ({r.one_service_targets}) | {r.pg_one.seconds:.2f} "
-                     f"| {r.kapitan_one_target.seconds:.2f} | {r.kapitan_one_service.seconds:.2f} "
-                     f"| {r.kapitan_one_service.seconds / r.pg_one.seconds:.1f}x |")
+        for k in r.kapitan:
+            lines.append(f"| {r.services} | {r.one_service} ({r.one_service_targets}) | {k.backend} "
+                         f"| {r.pg_one.seconds:.2f} | {k.one_target.seconds:.2f} | {k.one_service.seconds:.2f} "
+                         f"| {k.one_service.seconds / r.pg_one.seconds:.1f}x |")
     lines += ["", "| services | output MiB platform-gen | output MiB kapitan | peak RSS MiB platform-gen "
               "| peak RSS MiB kapitan | targets checked equal |", "|---:|---:|---:|---:|---:|---:|"]
     for r in results:
+        krss = max(run.peak_rss_mib for k in r.kapitan for _, run in k.cold)
         lines.append(f"| {r.services} | {r.pg_bytes / 2**20:.1f} | {r.kapitan_bytes / 2**20:.1f} "
-                     f"| {r.pg_cold.peak_rss_mib:.0f} | {max(run.peak_rss_mib for _, run in r.kapitan_cold):.0f} "
-                     f"| {r.checked} |")
+                     f"| {r.pg_cold.peak_rss_mib:.0f} | {krss:.0f} | {r.checked} |")
     return "\n".join(lines)
 
 
@@ -537,9 +570,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="platform sizes to benchmark (default: 100 1000)")
     parser.add_argument("--kapitan-version", default=KAPITAN_VERSION,
                         help=f"the Kapitan release to pip-install (default: {KAPITAN_VERSION})")
-    parser.add_argument("--inventory-backend", default="reclass", choices=("reclass", "reclass-rs"),
-                        help="Kapitan's inventory backend (default: reclass, Kapitan's own default; "
-                             "reclass-rs installs the kapitan[reclass-rs] extra)")
+    parser.add_argument("--inventory-backends", nargs="+", default=["reclass"], choices=("reclass", "reclass-rs"),
+                        metavar="BACKEND",
+                        help="Kapitan inventory backends to time: reclass (Kapitan's default, the default here) "
+                             "and/or reclass-rs (installs the kapitan[reclass-rs] extra)")
     parser.add_argument("--compare", type=int, default=500, metavar="K",
                         help="check tag, replicas and env of about K targets in both outputs (default: 500)")
     parser.add_argument("--out-dir", type=Path, help="work in DIR/n<N> (kept) instead of a temp folder")
@@ -567,18 +601,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{n} services: {len(targets)} targets in {d}")
             return 0
         print(f"load at start: {_uptime()}")
-        extras = ["reclass-rs"] if args.inventory_backend == "reclass-rs" else []
+        backends = list(dict.fromkeys(args.inventory_backends))
+        extras = ["reclass-rs"] if "reclass-rs" in backends else []
         kapitan, version = install_kapitan(base / "venv", args.kapitan_version, extras)
-        print(f"kapitan {version} ({args.inventory_backend}), {sys.implementation.name} "
+        print(f"kapitan {version} ({', '.join(backends)}), {sys.implementation.name} "
               f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, Kapitan's default parallelism: "
               f"min(targets, {_available_cpus(kapitan)})")
         results: list[Result] = []
         for n in args.services:
             print(f"benchmarking {n} services ...", file=sys.stderr, flush=True)
-            r = bench(_workdir(base, n), n, kapitan, args.inventory_backend, args.compare)
-            for run in (r.pg_cold, *(run for _, run in r.kapitan_cold), r.pg_one, r.kapitan_one_target,
-                        r.kapitan_one_service):
-                print(f"  {run.label:32} {run.seconds:8.2f} s  {run.peak_rss_mib:7.1f} MiB",
+            r = bench(_workdir(base, n), n, kapitan, backends, args.compare)
+            every = [r.pg_cold, r.pg_one, *(run for k in r.kapitan for run in
+                                            (*(run for _, run in k.cold), k.one_target, k.one_service))]
+            for run in every:
+                print(f"  {run.label:40} {run.seconds:8.2f} s  {run.peak_rss_mib:7.1f} MiB",
                       file=sys.stderr, flush=True)
             results.append(r)
         print(tables(results))

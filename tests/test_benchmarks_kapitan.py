@@ -6,6 +6,7 @@ and the jinja2 component is rendered with the jinja2 settings Kapitan uses."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -97,18 +98,25 @@ def test_inventory_merges_to_platform_gen_values(generated: Path) -> None:
         assert params["kapitan"]["compile"][0]["input_paths"] == [f"templates/{params['service']['template']}"]
 
 
-def test_component_renders_the_merged_values(generated: Path) -> None:
-    project = generated / "kapitan"
+def _compile(project: Path) -> dict[str, tuple[dict[str, Any], dict[str, str]]]:
+    """Each target's merged parameters and rendered files, as Kapitan's jinja2 input renders them."""
     inventory = project / "inventory"
-    kinds: set[tuple[str, str]] = set()
+    out: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
     for path in sorted((inventory / "targets").glob("*.yml")):
         doc = _load(path)
         params = _merge(_parameters(inventory, doc["classes"], set()), doc["parameters"])
         folder = project / params["kapitan"]["compile"][0]["input_paths"][0]
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, loader=jinja2.FileSystemLoader(folder),
                                  trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.do"])
-        out = {name.removesuffix(".j2"): yaml.safe_load(env.get_template(name).render(
-            inventory={"parameters": params})) for name in env.list_templates()}
+        out[path.stem] = (params, {name.removesuffix(".j2"): env.get_template(name).render(
+            inventory={"parameters": params}) for name in env.list_templates()})
+    return out
+
+
+def test_component_renders_the_merged_values(generated: Path) -> None:
+    kinds: set[tuple[str, str]] = set()
+    for params, files in _compile(generated / "kapitan").values():
+        out = {name: yaml.safe_load(text) for name, text in files.items()}
         values = params["values"]
         dep = out["deployment.yaml"]
         container = dep["spec"]["template"]["spec"]["containers"][0]
@@ -119,3 +127,31 @@ def test_component_renders_the_merged_values(generated: Path) -> None:
         kinds |= {(params["service"]["template"], d["kind"]) for d in out.values()}
     assert kinds == {("web-service", "Deployment"), ("web-service", "Service"), ("web-service", "Kustomization"),
                      ("worker", "Deployment"), ("worker", "Kustomization")}
+
+
+def test_compare_finds_a_target_that_differs(generated: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The script's check of both outputs passes on equal outputs and names a target that differs."""
+    spec = importlib.util.spec_from_file_location("kapitan_bench", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts benchmarks/ on it
+    monkeypatch.setitem(sys.modules, "kapitan_bench", bench)  # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+
+    rendered, compiled = tmp_path / "rendered", tmp_path / "compiled"
+    proc = subprocess.run(["platform-gen", "render", "--root", str(generated / "repo"), "--out", str(rendered)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    for target, (_params, files) in _compile(generated / "kapitan").items():
+        for name, text in files.items():
+            (compiled / target).mkdir(parents=True, exist_ok=True)
+            (compiled / target / name).write_text(text, encoding="utf-8")
+    targets = bench.generate_kapitan(tmp_path / "again", generated / "repo")
+    assert bench.compare(targets, rendered, compiled, 100) == (22, [])
+
+    changed = compiled / "payments-worker-0001-staging-d" / "deployment.yaml"
+    changed.write_text(changed.read_text(encoding="utf-8").replace("replicas: 2", "replicas: 3"), encoding="utf-8")
+    checked, diffs = bench.compare(targets, rendered, compiled, 100)
+    assert checked == 22
+    assert [d.split(":")[0] for d in diffs] == ["payments-worker-0001-staging-d"]

@@ -17,7 +17,7 @@ Then, each in a fresh process, it times:
    targets (``--parallelism`` set to the machine's cores; Kapitan's default, min(targets,
    CPUs), is reported and run separately when it differs);
 2. a one-service change: one service's tag is edited in both projects, then
-   ``platform-gen render`` (re-renders that service's Applications) against
+   ``platform-gen render`` (into the existing output) against
    ``kapitan compile -t <one target>`` and ``kapitan compile -t <that service's targets>``.
 
 After the cold runs it checks, on a sample of targets, that both tools produced the same
@@ -384,7 +384,9 @@ def _one_service(services: Sequence[dict[str, Any]], targets: Sequence[Target]) 
         return False
 
     candidates = [n for n in names if not overridden(by_name[n])] or names
-    return max(candidates[len(candidates) // 2:] or candidates, key=lambda n: (per[n], -names.index(n)))
+    half = candidates[len(candidates) // 2:]
+    most = max(per[n] for n in half)
+    return next(n for n in half if per[n] == most)
 
 
 def _bump_tag(path: Path) -> None:

@@ -184,11 +184,11 @@ def _command() -> list[str]:
     return [sys.executable, "-c", "import sys; from platform_gen.cli import main; sys.exit(main())"]
 
 
-def measure(label: str, argv: Sequence[str]) -> Run:
-    """Run ``argv`` in a fresh process; return its wall time, peak RSS and output."""
+def measure(label: str, argv: Sequence[str], cwd: Path | None = None) -> Run:
+    """Run ``argv`` (in ``cwd``) in a fresh process; return its wall time, peak RSS and output."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd)
         _pid, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)

@@ -28,7 +28,7 @@ from .gitref import tree_changes
 from .index import Index, Summary, service_inputs
 from .load import Sources, load_services, load_shared, parse_services
 from .model import Platform, Service
-from .render import Rendered, assemble, cross_problems, render_services, sample_digests, summarize
+from .render import Rendered, assemble, cross_problems, pack, render_services, sample_digests, summarize
 from .validate import Facts, validate
 
 __all__ = ["CHUNK", "compile_tree"]
@@ -68,7 +68,7 @@ def _render_part(platform: Platform, services: list[Service], samples: Sequence[
         part.problems.setdefault(2 if _merged(exc) else 1, []).extend(exc.problems)
         return
     for own in produced.values():
-        part.files.update(own)
+        part.files.update((rel, pack(data)) for rel, data in own.items())
     part.summaries.update(summarize(chunk, produced, kinds))
 
 
@@ -187,7 +187,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     files: dict[str, bytes] = {}
     for p in parts:
         files.update(p.files)
-    rendered = assemble(base, summaries, files, kept, samples)
+    rendered = assemble(base, summaries, files, kept, samples, packed=True)
     services = tuple(sorted((f for f in facts if f.name not in kept), key=lambda f: f.name))
     return replace(base, services=()), replace(rendered, rendered_services=tuple(f.name for f in services)), \
         previous

@@ -266,7 +266,8 @@ def render_cmd(check: bool, allow_delete: bool, full: bool, root: Path, out: Pat
         def the_plan() -> Plan:
             if previous is None:
                 return plan(out_dir, rendered.files, shown)
-            return plan_incremental(out_dir, rendered.files, rendered.keep, previous.owned(), shown)
+            return plan_incremental(out_dir, rendered.files, rendered.keep, previous.owned(but=rendered.keep_services),
+                                    shown)
 
         if check:
             holder = busy(out_dir)
@@ -428,9 +429,12 @@ def diff_cmd(base_ref: str | None, kustomize_path: str | None, fmt: str, root: P
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code instead of exiting."""
+    from .gitref import remembered
+
     try:
-        result = cli.main(args=list(argv) if argv is not None else None, prog_name="platform-gen",
-                          standalone_mode=False)
+        with remembered():
+            result = cli.main(args=list(argv) if argv is not None else None, prog_name="platform-gen",
+                              standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:

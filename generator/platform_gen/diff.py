@@ -265,7 +265,7 @@ def tree_of(platform: Platform | None) -> Tree:
     """Render ``platform`` (None: an empty base) and index what the tree declares."""
     if platform is None:
         return Tree(None, {}, {}, {})
-    files = render(platform).files
+    files = dict(render(platform).files)
     argocd: dict[Key, dict[str, Any]] = {}
     for path, data in files.items():
         if path.startswith("argocd/") and path.endswith((".yaml", ".yml")):

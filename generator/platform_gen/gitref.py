@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 import posixpath
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import ToolError
 
@@ -65,8 +68,42 @@ def _err(proc: subprocess.CompletedProcess[bytes]) -> str:
     return lines[0] if lines else f"exit code {proc.returncode}"
 
 
+_memo: dict[tuple[str, str], Any] | None = None
+
+
+@contextmanager
+def remembered() -> Iterator[None]:
+    """Within it, :func:`locate` and :func:`default_base` ask git once per folder: one command asks
+    them for the deletion guard and for the tree's changes alike."""
+    global _memo
+    _memo = {}
+    try:
+        yield
+    finally:
+        _memo = None
+
+
+def _cached(kind: str, key: str, compute: Callable[[], Any]) -> Any:
+    if _memo is None:
+        return compute()
+    if (kind, key) not in _memo:
+        try:
+            _memo[(kind, key)] = compute()
+        except ToolError as exc:
+            _memo[(kind, key)] = exc
+    found = _memo[(kind, key)]
+    if isinstance(found, ToolError):
+        raise found
+    return found
+
+
 def locate(root: Path) -> Checkout:
     """The git checkout holding ``root``; ToolError when it is not in one."""
+    found: Checkout = _cached("locate", str(root.resolve()), lambda: _locate(root))
+    return found
+
+
+def _locate(root: Path) -> Checkout:
     top = _git(root, "rev-parse", "--show-toplevel")
     if top.returncode != 0:
         raise ToolError(f"{root} is not inside a git checkout ({_err(top)})",
@@ -88,6 +125,11 @@ def default_base(checkout: Checkout) -> Base | None:
     On the default branch itself the merge base is HEAD. ToolError when the ref
     exists but shares no history with HEAD (a shallow clone).
     """
+    found: Base | None = _cached("base", str(checkout.toplevel), lambda: _default_base(checkout))
+    return found
+
+
+def _default_base(checkout: Checkout) -> Base | None:
     for candidate in DEFAULT_BASES:
         if _commit(checkout, candidate) is None:
             continue

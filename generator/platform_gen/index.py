@@ -77,6 +77,8 @@ class SharedInputs:
     components: dict[str, str] = field(default_factory=dict)  # environment name -> overlays/<env>/
     templates: dict[str, str] = field(default_factory=dict)  # template -> its files
     crossplane: str = ""  # platform-config/crossplane/ (kinds offered, and what a template may render)
+    # (template, environments) -> the digest of those shared inputs: thousands of services share a few
+    memo: dict[tuple[str, tuple[str, ...]], str] = field(default_factory=dict, compare=False, repr=False)
 
     def digest(self) -> str:
         """One digest of every shared input."""
@@ -114,10 +116,14 @@ def service_inputs(shared: SharedInputs, config: str, template: str, envs: Itera
     """The digest of everything a service's files are made from: its config.yaml's bytes (``config``),
     platform.yaml, the Crossplane files, its template and its environments (the generator is the
     index's own: an index of another generator is not used at all)."""
-    parts = [config, shared.platform, shared.crossplane, template, shared.templates.get(template, "-")]
-    for env in sorted(envs):
-        parts += [env, shared.envs.get(env, "-"), shared.components.get(env, "-")]
-    return digest(*parts)
+    key = (template, tuple(sorted(envs)))
+    common = shared.memo.get(key)
+    if common is None:
+        parts = [shared.platform, shared.crossplane, template, shared.templates.get(template, "-")]
+        for env in key[1]:
+            parts += [env, shared.envs.get(env, "-"), shared.components.get(env, "-")]
+        common = shared.memo[key] = digest(*parts)
+    return digest(config, common)
 
 
 @dataclass(frozen=True)
@@ -156,14 +162,18 @@ class Summary:
 
     @staticmethod
     def from_json(name: str, doc: dict[str, Any]) -> Summary:
+        """From the index's JSON; a value of the wrong type is an error (the index is then not used)."""
+        text = (doc["team"], doc["template"], doc["file"], doc["namespace"], doc["config"], doc["inputs"],
+                doc["out"], *doc["envs"], *doc["files"])
+        if not all(type(t) is str for t in text):
+            raise TypeError("not a string")
         return Summary(
-            name=name, team=str(doc["team"]), template=str(doc["template"]), file=str(doc["file"]),
-            namespace=str(doc["namespace"]),
-            config=str(doc["config"]), inputs=str(doc["inputs"]), envs=tuple(str(e) for e in doc["envs"]),
+            name=name, team=doc["team"], template=doc["template"], file=doc["file"], namespace=doc["namespace"],
+            config=doc["config"], inputs=doc["inputs"], envs=tuple(doc["envs"]),
             placements={str(e): tuple(str(c) for c in cs) for e, cs in doc["placements"].items()},
             kinds=tuple((str(g), str(k)) for g, k in doc["kinds"]),
             claims=tuple((str(n), str(k), tuple(str(e) for e in es)) for n, k, es in doc["claims"]),
-            files=tuple(str(f) for f in doc["files"]), out=str(doc["out"]), retire=doc["retire"] is True,
+            files=tuple(doc["files"]), out=doc["out"], retire=doc["retire"] is True,
         )
 
 
@@ -180,11 +190,13 @@ class Index:
     # the digest of the shared inputs this render validated (SharedInputs.digest)
     shared: str = ""
 
-    def owned(self) -> set[str]:
-        """Every file of the tree this index accounts for."""
+    def owned(self, but: Iterable[str] = ()) -> set[str]:
+        """Every file of the tree this index accounts for (but those of the services ``but``)."""
+        skip = set(but)
         files = set(self.shared_files)
         for s in self.services.values():
-            files.update(s.files)
+            if s.name not in skip:
+                files.update(s.files)
         return files
 
 
@@ -202,12 +214,26 @@ def serialize(index: Index) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+_parsed: dict[bytes, Index | None] = {}
+
+
 def parse(data: bytes, generator: str | None) -> Index | None:
     """The index in ``data``; None when it is unreadable, of another format or (unless ``generator`` is
-    None) of another generator."""
+    None) of another generator. The last one parsed is remembered: a render reads the same index as its
+    previous one, for the deletion guard, and often at the git base too."""
+    if data not in _parsed:
+        _parsed.clear()
+        _parsed[data] = _parse(data)
+    found = _parsed[data]
+    if found is None or (generator is not None and found.generator != generator):
+        return None
+    return found
+
+
+def _parse(data: bytes) -> Index | None:
     try:
         doc = json.loads(data)
-        if doc.get("format") != FORMAT or (generator is not None and doc.get("generator") != generator):
+        if doc.get("format") != FORMAT:
             return None
         services = {str(n): Summary.from_json(str(n), s) for n, s in doc["services"].items()}
         return Index(str(doc["generator"]), services, tuple(str(f) for f in doc["shared_files"]),

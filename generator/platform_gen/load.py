@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -341,8 +342,42 @@ def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool
     services: list[tuple[str, Located]] = []
     skipped: list[str] = []
     svc_dir = root / SERVICES_DIR
+
+    def take(name: str, rel: str, data: bytes) -> None:
+        if select is not None and not select(name, reader.digests[rel]):
+            skipped.append(name)
+        elif not parse:
+            raw.append((name, data))
+        else:
+            doc = reader.yaml(svc_dir / name / "config.yaml", data)
+            if doc is not None:
+                services.append((name, doc))
+
     if svc_dir.is_dir() and reader.inside(svc_dir):
-        for entry in sorted(svc_dir.iterdir()):
+        with os.scandir(svc_dir) as listing:
+            found = sorted(listing, key=lambda e: e.name)
+        for item in found:
+            # the common case without a Path or a resolve: a real folder holding a real config.yaml
+            # (no link anywhere below a folder that is inside the repo, so it is inside too)
+            if not item.is_symlink() and item.is_dir(follow_symlinks=False):
+                cfg_path = os.path.join(item.path, "config.yaml")
+                try:
+                    st = os.lstat(cfg_path)
+                except OSError:
+                    st = None
+                if (st is not None and stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES
+                        and not os.path.lexists(cfg_path[:-len("yaml")] + "yml")):
+                    try:
+                        with open(cfg_path, "rb") as fh:
+                            data = fh.read(MAX_FILE_BYTES + 1)
+                    except OSError:
+                        data = b"\0" * (MAX_FILE_BYTES + 1)  # the careful path below reports it
+                    if len(data) <= MAX_FILE_BYTES:
+                        rel = f"{SERVICES_DIR}/{item.name}/config.yaml"
+                        reader.digests[rel] = digest(data)
+                        take(item.name, rel, data)
+                        continue
+            entry = Path(item.path)
             if entry.is_symlink() and not reader.inside(entry):
                 continue  # a link out of the repo, or a loop: reported by inside()
             if not entry.is_dir():
@@ -362,18 +397,9 @@ def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool
                 continue
             if not reader.pair(cfg):
                 continue
-            data = reader.read_bytes(cfg)
-            if data is None:
-                continue
-            if select is not None and not select(folder.name, reader.digests[_rel(cfg, root)]):
-                skipped.append(folder.name)
-                continue
-            if not parse:
-                raw.append((folder.name, data))
-                continue
-            doc = reader.yaml(cfg, data)
-            if doc is not None:
-                services.append((folder.name, doc))
+            read = reader.read_bytes(cfg)
+            if read is not None:
+                take(folder.name, _rel(cfg, root), read)
 
     def reparse(name: str) -> Located | None:
         return _Reader(root, []).yaml(svc_dir / name / "config.yaml")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -40,11 +41,41 @@ def health_lua() -> str:
     return (resources.files("platform_gen") / "data" / "crossplane_health.lua").read_text(encoding="utf-8")
 
 
+class Packed(Mapping[str, bytes]):
+    """Files held zlib-compressed in memory (YAML shrinks about tenfold), given back whole on access:
+    a tree of 80,000 files is rendered without holding its 150 MB at once. ``plain`` files are kept
+    as they are; iteration is in path order."""
+
+    def __init__(self, packed: dict[str, bytes], plain: dict[str, bytes]) -> None:
+        self._packed = packed
+        self._plain = plain
+        self._keys = sorted({*packed, *plain})
+
+    def __getitem__(self, rel: str) -> bytes:
+        if rel in self._plain:
+            return self._plain[rel]
+        return zlib.decompress(self._packed[rel])
+
+    def __contains__(self, rel: object) -> bool:
+        return rel in self._plain or rel in self._packed
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def pack(data: bytes) -> bytes:
+    """A file's bytes for :class:`Packed` (fast compression: the point is memory, not size)."""
+    return zlib.compress(data, 1)
+
+
 @dataclass(frozen=True)
 class Rendered:
     """The rendered tree and the targets it was made from."""
 
-    files: dict[str, bytes]
+    files: Mapping[str, bytes]
     targets: tuple[Target, ...]  # of the services rendered (not of those kept as they were)
     # files platform-gen owns outside the output tree, relative to the platform repo's root (CODEOWNERS)
     repo_files: dict[str, bytes] = field(default_factory=dict)
@@ -429,18 +460,20 @@ def cross_problems(platform: Platform, facts: Iterable[Facts]) -> list[Problem]:
 
 
 def assemble(platform: Platform, summaries: Mapping[str, Summary], files: dict[str, bytes],
-             kept: Mapping[str, Summary], samples: dict[str, str], targets: Iterable[Target] = ()) -> Rendered:
-    """The tree from the services' files (``files``, of the services rendered), every service's summary
-    and the platform-wide files, the index and the manifest made from them."""
+             kept: Mapping[str, Summary], samples: dict[str, str], targets: Iterable[Target] = (), *,
+             packed: bool = False) -> Rendered:
+    """The tree from the services' files (``files``, of the services rendered; ``packed`` when they are
+    compressed with :func:`pack`), every service's summary and the platform-wide files, the index and
+    the manifest made from them."""
     summaries = dict(sorted(summaries.items()))
     shared_files, repo_files = render_shared(platform, summaries)
-    files = {**files, **shared_files}
     index = Index(generator_digest(), summaries, tuple(sorted((*shared_files, MANIFEST))), samples,
                   platform.inputs.digest())
-    files[INDEX] = serialize(index)
+    plain = {**shared_files, INDEX: serialize(index)}
     keep = frozenset(f for s in kept.values() for f in s.files)
-    files[MANIFEST] = manifest([*files, *keep])
-    return Rendered(dict(sorted(files.items())), tuple(targets), repo_files, index, keep, frozenset(kept))
+    plain[MANIFEST] = manifest([*files, *plain, *keep])
+    tree: Mapping[str, bytes] = Packed(files, plain) if packed else dict(sorted({**files, **plain}.items()))
+    return Rendered(tree, tuple(targets), repo_files, index, keep, frozenset(kept))
 
 
 def render_tree(platform: Platform, kept: Mapping[str, Summary], previous: Index | None = None) -> Rendered:

@@ -64,6 +64,8 @@ def new_clusters(plan: Plan) -> dict[str, list[str]]:
     """``env/cluster`` -> services, for each cluster the tree gains (none when the tree is new)."""
     had: set[str] = set()
     gained: dict[str, list[str]] = {}
+    if not plan.created:
+        return gained
     for paths, new in ((plan.unchanged, False), (plan.changed, False), (plan.removed, False), (plan.created, True)):
         for p in paths:
             parts = p.split("/")
@@ -87,7 +89,7 @@ def plan_text(plan: Plan, out: str, *, check: bool, verbosity: int) -> str:
         if show:
             lines.extend(f"  {label + ':':9} {p}" for p in paths)
     if verbosity > 1:
-        lines.extend(f"  {'unchanged:':9} {p}" for p in plan.unchanged)
+        lines.extend(f"  {'unchanged:':9} {p}" for p in sorted(plan.unchanged))
     counts = (f"{len(plan.created)} created, {len(plan.changed)} changed, {len(plan.removed)} removed, "
               f"{len(plan.unchanged)} unchanged")
     if check:

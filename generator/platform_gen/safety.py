@@ -233,11 +233,17 @@ def _tree_apps(files: Iterable[tuple[str, bytes]], memo: Memo | None = None) -> 
     return AppSets(apps, namespaces, frozenset(retired))
 
 
+_from_index: dict[int, tuple[object, AppSets]] = {}
+
+
 def _index_apps(data: bytes | None) -> AppSets | None:
     """What a tree deploys, from its render index (written with its ApplicationSets); None without one."""
     found = parse_index(data, None) if data is not None else None
     if found is None:
         return None
+    known = _from_index.get(id(found))
+    if known is not None and known[0] is found:  # the same index at the base and on disk
+        return known[1]
     apps: dict[str, str] = {}
     namespaces: dict[str, str] = {}
     retired: set[str] = set()
@@ -247,7 +253,9 @@ def _index_apps(data: bytes | None) -> AppSets | None:
             namespaces[app] = summary.namespace
             if summary.retire:
                 retired.add(app)
-    return AppSets(apps, namespaces, frozenset(retired))
+    _from_index.clear()
+    _from_index[id(found)] = (found, AppSets(apps, namespaces, frozenset(retired)))
+    return _from_index[id(found)][1]
 
 
 def deployed_apps(out: Path, shown: str = "", memo: Memo | None = None) -> AppSets:

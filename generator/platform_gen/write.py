@@ -39,7 +39,7 @@ import signal
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,7 +244,7 @@ def _foreign_among(out: Path, paths: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
-def _owned(out: Path, shown: str, files: dict[str, bytes]) -> set[str]:
+def _owned(out: Path, shown: str, files: Mapping[str, bytes]) -> set[str]:
     """The files the manifest on disk lists: none without one; an unusable one is an error."""
     try:
         data = (out / MANIFEST).read_bytes()
@@ -270,7 +270,7 @@ def _owned(out: Path, shown: str, files: dict[str, bytes]) -> set[str]:
     return set(listed)
 
 
-def plan(out: Path, files: dict[str, bytes], shown: str | None = None) -> Plan:
+def plan(out: Path, files: Mapping[str, bytes], shown: str | None = None) -> Plan:
     """Compare ``files`` with the folder's content without writing anything.
 
     Only files that the manifest on disk lists are removed; other files that the tree
@@ -298,11 +298,12 @@ def plan(out: Path, files: dict[str, bytes], shown: str | None = None) -> Plan:
     return Plan(tuple(created), tuple(changed), removed, tuple(unchanged), unowned)
 
 
-def plan_incremental(out: Path, files: dict[str, bytes], keep: Iterable[str], owned: set[str],
+def plan_incremental(out: Path, files: Mapping[str, bytes], keep: Iterable[str], owned: Iterable[str],
                      shown: str | None = None) -> Plan:
     """Compare ``files`` with the folder without walking it: the files of ``keep`` are trusted as they
-    are (the previous render's, not rendered again), and of the files the previous index lists
-    (``owned``), those in neither are removed. Files that are no one's are not looked for."""
+    are (the previous render's, not rendered again), and of ``owned`` (files the previous index gave to
+    the services rendered again or gone, and its platform-wide files) those in neither are removed.
+    Files that are no one's are not looked for. ``unchanged`` is not sorted."""
     name = _shown(out, shown)
     created: list[str] = []
     changed: list[str] = []
@@ -324,10 +325,10 @@ def plan_incremental(out: Path, files: dict[str, bytes], keep: Iterable[str], ow
                 continue
             raise _io_error(exc, f"read {name}/{rel}") from None
         (unchanged if same else changed).append(rel)
-    keep = set(keep)
-    gone = owned - set(files) - keep
+    keep = tuple(keep)
+    gone = set(owned).difference(files, keep)
     removed = tuple(sorted(r for r in gone if os.path.lexists(out / r)))
-    return Plan(tuple(created), tuple(changed), removed, tuple(sorted((*unchanged, *keep))), ())
+    return Plan(tuple(created), tuple(changed), removed, (*unchanged, *keep), ())
 
 
 # --- the lock -----------------------------------------------------------------------------
@@ -567,7 +568,7 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def apply(out: Path, files: dict[str, bytes], the_plan: Plan, shown: str | None = None) -> None:
+def apply(out: Path, files: Mapping[str, bytes], the_plan: Plan, shown: str | None = None) -> None:
     """Carry out ``the_plan`` as one transaction: check, stage, journal, rename, remove.
 
     Call it under :func:`lock`, after :func:`recover`. Before the journal is committed a

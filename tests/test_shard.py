@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 
 from platform_gen.index import INDEX
 from platform_gen.render import MANIFEST
-from platform_gen.shard import MAX_SHARDS, PARTIAL, Shard, owner, shard_of
+from platform_gen.shard import MAX_SHARDS, PARTIAL, Shard, _checksum, owner, shard_of
 
 from .conftest import REPO, Run, copy_inputs, edit, snapshot, tree
 
@@ -247,15 +249,36 @@ def test_merge_refuses_a_folder_that_is_not_a_partial(example: Path, run: Run, t
     assert "cannot be read" in refused(run, example, *parts)
 
 
+def rewrite(part: Path, change: Callable[[dict[str, Any]], None], *, checksum: bool = True) -> None:
+    """Change a partial index (with a matching checksum unless told otherwise)."""
+    doc = json.loads((part / PARTIAL).read_bytes())
+    change(doc)
+    if checksum:
+        doc["checksum"] = _checksum(doc)
+    (part / PARTIAL).write_text(json.dumps(doc), encoding="utf-8")
+
+
 def test_merge_refuses_a_service_in_the_wrong_shard(example: Path, run: Run) -> None:
     p1, p2 = render_shards(run, example, 2)
-    doc = json.loads((p1 / PARTIAL).read_bytes())
-    doc["shard"] = "2/2"
-    (p1 / PARTIAL).write_text(json.dumps(doc), encoding="utf-8")
-    doc2 = json.loads((p2 / PARTIAL).read_bytes())
-    doc2["shard"] = "1/2"
-    (p2 / PARTIAL).write_text(json.dumps(doc2), encoding="utf-8")
+    rewrite(p1, lambda doc: doc.update(shard="2/2"))
+    rewrite(p2, lambda doc: doc.update(shard="1/2"))
     assert "is not in shard" in refused(run, example, p1, p2)
+
+
+def test_merge_refuses_an_edited_partial_index(example: Path, run: Run) -> None:
+    (part,) = render_shards(run, example, 1)
+    rewrite(part, lambda doc: doc["services"]["auth-service"].update(team="payments"), checksum=False)
+    assert "the partial index was edited or damaged" in refused(run, example, part)
+
+
+@pytest.mark.parametrize(("key", "value"), [("team", "nobody"), ("namespace", "kube-system"),
+                                            ("placements", {"prod": ["prod-mars"]}), ("placements", {"qa": []}),
+                                            ("file", "elsewhere/config.yaml")])
+def test_merge_refuses_a_summary_the_platform_cannot_have(key: str, value: object, example: Path, run: Run) -> None:
+    (part,) = render_shards(run, example, 1)
+    rewrite(part, lambda doc: doc["services"]["auth-service"].update({key: value}))
+    assert "names a team, namespace, environment or cluster the platform does not have" in refused(
+        run, example, part)
 
 
 def test_merge_finds_the_claim_collisions_of_services_in_different_shards(example: Path, run: Run) -> None:
@@ -372,3 +395,29 @@ def test_plan_compares_with_the_tree_at_a_git_ref(rendered_once: Path, run: Run)
 
 def test_max_shards_is_githubs_matrix_limit() -> None:
     assert MAX_SHARDS == 256
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                    max_leaves=6)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.sampled_from(["format", "shard", "generator", "inputs", "services", "service", "team", "files",
+                              "placements", "claims", "kinds", "envs", "out"]), value=JSON)
+def test_merge_of_a_corrupted_partial_index_is_an_input_error(where: str, value: object, run: Run,
+                                                              tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = copy_inputs(REPO, tmp_path_factory.mktemp("corrupt") / "repo")
+    (part,) = render_shards(run, root, 1)
+    doc = json.loads((part / PARTIAL).read_bytes())
+    if where in ("format", "shard", "generator", "inputs", "services"):
+        doc[where] = value
+    elif where == "service":
+        doc["services"]["auth-service"] = value
+    else:
+        doc["services"]["auth-service"][where] = value
+    (part / PARTIAL).write_text(json.dumps(doc), encoding="utf-8")
+    code, out, err = run("merge", "--root", root, "--out", root.parent / "merged", part)
+    assert code in (0, 1), out + err  # never an internal error
+    if code == 1:
+        assert not (root.parent / "merged").exists()

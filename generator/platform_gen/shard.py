@@ -111,12 +111,20 @@ def partial_files(platform: Platform, rendered: Rendered, shard: Shard) -> dict[
     assert rendered.index is not None
     summaries = rendered.index.services
     files = {rel: rendered.files[rel] for s in summaries.values() for rel in s.files}
-    doc = {"about": "A partial tree of platform-gen render --shard; 'platform-gen merge' assembles the tree.",
-           "format": FORMAT, "generator": generator_digest(), "inputs": inputs_digest(platform),
-           "shard": str(shard), "services": {n: s.to_json() for n, s in sorted(summaries.items())}}
+    doc: dict[str, Any] = {
+        "about": "A partial tree of platform-gen render --shard; 'platform-gen merge' assembles the tree.",
+        "format": FORMAT, "generator": generator_digest(), "inputs": inputs_digest(platform),
+        "shard": str(shard), "services": {n: s.to_json() for n, s in sorted(summaries.items())}}
+    doc["checksum"] = _checksum(doc)
     files[PARTIAL] = (json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
     files[MANIFEST] = manifest(files)
     return dict(sorted(files.items()))
+
+
+def _checksum(doc: dict[str, Any]) -> str:
+    """The digest of a partial index's content: an index edited or damaged on the way is refused."""
+    return digest(json.dumps({k: v for k, v in doc.items() if k not in ("about", "checksum")}, sort_keys=True,
+                             ensure_ascii=False))
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,9 @@ def read_partial(folder: Path, shown: str) -> Partial:
         if doc.get("format") != FORMAT:
             raise InputError([_problem(where, f"partial index of another format ({doc.get('format')!r}, "
                                               f"expected {FORMAT})", _RERUN)])
+        if doc.get("checksum") != _checksum(doc):
+            raise InputError([_problem(where, "the partial index was edited or damaged (its checksum does not "
+                                              "match)", _RERUN)])
         shard = Shard.parse(str(doc["shard"]))
         summaries = {str(n): Summary.from_json(str(n), s) for n, s in doc["services"].items()}
         generator, inputs = str(doc["generator"]), str(doc["inputs"])
@@ -189,6 +200,14 @@ def read_partial(folder: Path, shown: str) -> Partial:
 
 
 # --- the merge ----------------------------------------------------------------------------------
+
+
+def _consistent(platform: Platform, s: Summary) -> bool:
+    """Whether a summary names only the team, namespace, environments and clusters of ``platform``."""
+    team = platform.teams.get(s.team)
+    clusters = {e.name: {c.name for c in e.clusters} for e in platform.environments}
+    return (team is not None and team.namespace == s.namespace and s.file == f"{SERVICES_DIR}/{s.name}/config.yaml"
+            and all(e in clusters and set(cs) <= clusters[e] for e, cs in s.placements.items()))
 
 
 def _fit(platform: Platform, names: Iterable[str], partials: list[Partial]) -> list[Problem]:
@@ -233,6 +252,9 @@ def _fit(platform: Platform, names: Iterable[str], partials: list[Partial]) -> l
             elif s.name not in known:
                 problems.append(_problem(p.shown, f"service '{s.name}' is not a service here "
                                                   f"(no {SERVICES_DIR}/{s.name}/config.yaml)", _RERUN))
+            elif not _consistent(platform, s):
+                problems.append(_problem(p.shown, f"the summary of service '{s.name}' names a team, namespace, "
+                                                  "environment or cluster the platform does not have", _RERUN))
             elif platform.digests.get(s.file) != s.config or s.inputs != service_inputs(
                     platform.inputs, s.config, s.template, s.envs):
                 problems.append(_problem(p.shown, f"service '{s.name}' was rendered from other inputs than "

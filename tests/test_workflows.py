@@ -37,6 +37,7 @@ from platform_gen.schemas import CODEOWNERS_PATHS
 REPO = Path(__file__).resolve().parent.parent
 PR = REPO / ".github" / "workflows" / "pr.yaml"
 RENDER = REPO / ".github" / "workflows" / "render.yaml"
+SHARDED = REPO / ".github" / "workflows" / "render-sharded.yaml"
 HOOKS = REPO / ".pre-commit-hooks.yaml"
 YAMLLINT = REPO / ".yamllint.yaml"
 MARKER = "<!-- platform-gen-diff -->"
@@ -166,12 +167,12 @@ HOOKS_SCHEMA: dict[str, Any] = {
 }
 
 
-@pytest.mark.parametrize("path", [PR, RENDER], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [PR, RENDER, SHARDED], ids=lambda p: p.name)
 def test_workflow_matches_github_schema(path: Path, workflow_schema: dict[str, Any]) -> None:
     assert schema_errors(workflow_schema, load(path)) == []
 
 
-@pytest.mark.parametrize("path", [PR, RENDER], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [PR, RENDER, SHARDED], ids=lambda p: p.name)
 def test_every_job_has_a_timeout(path: Path, timeout_schema: dict[str, Any]) -> None:
     assert schema_errors(timeout_schema, load(path)) == []
 
@@ -701,7 +702,7 @@ def problems(text: str, config: YamlLintConfig, name: str = "x.yaml") -> list[st
             for p in linter.run(text, config, name)]
 
 
-@pytest.mark.parametrize("path", [PR, RENDER, HOOKS, YAMLLINT], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [PR, RENDER, SHARDED, HOOKS, YAMLLINT], ids=lambda p: p.name)
 def test_wiring_passes_yamllint(path: Path, lint_config: YamlLintConfig) -> None:
     name = path.relative_to(REPO).as_posix()
     assert problems(path.read_text(encoding="utf-8"), lint_config, name) == []
@@ -737,3 +738,164 @@ def test_yamllint_config_catches_what_it_should(text: str, rule: str | None,
 def test_yamllint_config_allows_on_key_and_long_lines(lint_config: YamlLintConfig) -> None:
     text = "on:\n  push: {}\nimage: " + "x" * 300 + "\n"
     assert problems(text, lint_config) == []
+
+
+# --- render-sharded.yaml --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sharded() -> dict[str, Any]:
+    return load(SHARDED)
+
+
+def job_step(workflow: dict[str, Any], job: str, step_id: str) -> dict[str, Any]:
+    matches = [s for s in workflow["jobs"][job]["steps"] if s.get("id") == step_id]
+    assert len(matches) == 1, f"expected one step with id {step_id!r} in job {job!r}"
+    return matches[0]
+
+
+def job_uses(workflow: dict[str, Any], job: str, action: str) -> list[dict[str, Any]]:
+    return [s for s in workflow["jobs"][job]["steps"] if str(s.get("uses", "")).startswith(action + "@")]
+
+
+def test_sharded_jobs_fan_out_and_in(sharded: dict[str, Any]) -> None:
+    jobs = sharded["jobs"]
+    assert list(jobs) == ["plan", "render", "validate", "commit"]
+    assert jobs["render"]["needs"] == "plan"
+    assert set(jobs["validate"]["needs"]) == {"plan", "render"}
+    assert set(jobs["commit"]["needs"]) == {"plan", "render", "validate"}  # nothing committed unless all passed
+    matrix = "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    for name in ("render", "validate"):
+        assert jobs[name]["strategy"]["matrix"] == {"shard": matrix}
+        assert job_step(sharded, name, name)["env"]["SHARD"] == "${{ matrix.shard }}"
+    assert jobs["plan"]["outputs"]["matrix"] == "${{ steps.plan.outputs.matrix }}"
+
+
+def test_sharded_jobs_render_one_commit(sharded: dict[str, Any]) -> None:
+    (checkout,) = job_uses(sharded, "plan", "actions/checkout")
+    assert checkout["with"] == {"ref": "main", "fetch-depth": 0}
+    for name in ("render", "validate", "commit"):
+        (checkout,) = job_uses(sharded, name, "actions/checkout")
+        assert checkout["with"]["ref"] == "${{ needs.plan.outputs.sha }}"
+
+
+def test_sharded_artifacts_carry_the_hidden_partial_index(sharded: dict[str, Any]) -> None:
+    (upload,) = job_uses(sharded, "render", "actions/upload-artifact")
+    assert upload["with"]["include-hidden-files"] is True  # .platform-gen.shard.json, .platform-gen.yaml
+    assert upload["with"]["path"] == "partial"
+    assert "--out partial" in job_step(sharded, "render", "render")["run"]
+    name = upload["with"]["name"].replace("${{ strategy.job-index }}", "3")
+    for job in ("validate", "commit"):
+        (download,) = job_uses(sharded, job, "actions/download-artifact")
+        assert re.fullmatch(download["with"]["pattern"].replace("*", ".*"), name)
+        assert download["with"]["path"] == "partials"
+        scripts = "".join(s.get("run", "") for s in sharded["jobs"][job]["steps"])
+        assert 'platform-gen merge "${args[@]}"' in scripts and "partials/*" in scripts
+
+
+def test_sharded_permissions_and_concurrency(sharded: dict[str, Any], render: dict[str, Any]) -> None:
+    assert sharded["permissions"] == {"contents": "read"}
+    assert [j for j, body in sharded["jobs"].items() if "permissions" in body] == ["commit"]
+    assert sharded["jobs"]["commit"]["permissions"] == {"contents": "write"}
+    assert sharded["concurrency"] == render["concurrency"]  # never races render.yaml
+    assert "github.actor != 'github-actions[bot]'" in sharded["jobs"]["plan"]["if"]
+
+
+def test_sharded_commits_like_render(sharded: dict[str, Any], render: dict[str, Any]) -> None:
+    # the same script, so the commit-step tests above hold for it too
+    assert job_step(sharded, "commit", "commit")["run"] == step(render, "commit")["run"]
+
+
+def test_sharded_can_be_run_by_hand_with_allow_delete(sharded: dict[str, Any]) -> None:
+    inputs = sharded["on"]["workflow_dispatch"]["inputs"]
+    assert (inputs["allow_delete"]["type"], inputs["allow_delete"]["default"]) == ("boolean", False)
+    for job, step_id in (("validate", "validate"), ("commit", "merge")):
+        script = job_step(sharded, job, step_id)
+        assert "inputs.allow_delete" in script["env"]["ALLOW_DELETE"]
+        assert "args+=(--allow-delete)" in script["run"]
+
+
+PLAN_STUB = """\
+echo "$*" >> "$CALLS"
+printf '%s' '{"changed": 3, "matrix": ["1/2", "2/2"], "services": 9, "shards": 2, "status": "ok"}'
+"""
+
+
+@needs_bash
+@needs_git
+@pytest.mark.parametrize(("base", "expected"), [
+    ("", "shards --format json --per-shard 50 --max-shards 256"),
+    ("0000000000000000000000000000000000000000", "shards --format json --per-shard 50 --max-shards 256"),
+    ("abc123", "shards --format json --per-shard 50 --max-shards 256 --base abc123"),
+])
+def test_sharded_plan_step_outputs_the_matrix_and_the_commit(base: str, expected: str, sharded: dict[str, Any],
+                                                             tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "commit", "-q", "--allow-empty", "-m", "x")
+    stub(tmp_path / "bin", "platform-gen", PLAN_STUB)
+    calls, output = tmp_path / "calls", tmp_path / "github_output"
+    path = f"{tmp_path / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    result = bash(job_step(sharded, "plan", "plan")["run"], tmp_path, {
+        "PATH": path, "BASE": base, "PER_SHARD": "50", "CALLS": str(calls), "GITHUB_OUTPUT": str(output)})
+    assert result.returncode == 0, result.stderr
+    assert calls.read_text(encoding="utf-8").strip() == expected
+    lines = dict(line.split("=", 1) for line in output.read_text(encoding="utf-8").splitlines())
+    assert json.loads(lines["matrix"]) == ["1/2", "2/2"]
+    assert lines["sha"] == git(tmp_path, "rev-parse", "HEAD").strip()
+
+
+@needs_bash
+@needs_git
+def test_sharded_steps_make_the_tree_of_a_full_render(sharded: dict[str, Any], tmp_path: Path) -> None:
+    """The plan, render and merge steps, run for real on the example platform, as the runners would."""
+    from .conftest import copy_inputs, tree
+
+    root = copy_inputs(REPO, tmp_path / "repo")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "inputs")
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "GITHUB_OUTPUT": str(tmp_path / "out"), "BASE": "", "PER_SHARD": "2", "ALLOW_DELETE": "false"}
+    result = bash(job_step(sharded, "plan", "plan")["run"], root, env)
+    assert result.returncode == 0, result.stderr
+    outputs = dict(line.split("=", 1) for line in (tmp_path / "out").read_text(encoding="utf-8").splitlines())
+    matrix = json.loads(outputs["matrix"])
+    assert matrix == ["1/3", "2/3", "3/3"]  # 6 services, 2 per shard
+    for index, shard in enumerate(matrix):  # each render job, and its artifact download
+        result = bash(job_step(sharded, "render", "render")["run"], root, {**env, "SHARD": shard})
+        assert result.returncode == 0, result.stderr
+        (root / "partials").mkdir(exist_ok=True)
+        (root / "partial").rename(root / "partials" / f"partial-{index}")
+    result = bash(job_step(sharded, "commit", "merge")["run"], root, env)
+    assert result.returncode == 0, result.stderr
+    assert not (root / "partials").exists()
+    merged = tree(root / "rendered")
+    result = subprocess.run(["platform-gen", "render", "--root", str(root), "--full", "--out", str(tmp_path / "full")],
+                            env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert merged == tree(tmp_path / "full")
+
+
+SHARDED_CALLS = {"shards": {"--format", "--per-shard", "--max-shards", "--base"}, "render": {"--shard", "--out"},
+                 "merge": {"--allow-delete", "-q"}, "validate": {"--no-cache", "--shard"}}
+
+
+def test_sharded_calls_exactly_the_known_commands(sharded: dict[str, Any]) -> None:
+    found: dict[str, set[str]] = {}
+    for job in sharded["jobs"].values():
+        for s in job["steps"]:
+            script = s.get("run", "")
+            for m in re.finditer(r"platform-gen ([a-z-]+)([^\n>|;]*)", script):
+                found.setdefault(m[1], set()).update(re.findall(r"(-[a-z-]+)", m[2]))
+                if m[1] in ("merge", "shards"):
+                    found[m[1]].update(re.findall(r"args\+=\((--[a-z-]+)", script))
+                    for listed in re.findall(r"args=\(([^)]*)\)", script):
+                        found[m[1]].update(re.findall(r"(--[a-z-]+)", listed))
+    assert found == SHARDED_CALLS
+
+
+@pytest.mark.parametrize(("command", "option"), [(c, o) for c, opts in SHARDED_CALLS.items() for o in sorted(opts)])
+def test_cli_provides_what_the_sharded_workflow_calls(command: str, option: str) -> None:
+    assert isinstance(cli, click.Group)
+    sub = cli.commands.get(command)
+    assert sub is not None and any(option in p.opts for p in sub.params), f"platform-gen {command} {option}"

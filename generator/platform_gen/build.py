@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -120,19 +120,22 @@ def _run(raw: Sequence[tuple[str, bytes]], jobs: int) -> list[_Part]:
         return list(pool.map(_chunk, _chunks(raw, size)))
 
 
-def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jobs: int | None = None
-                 ) -> tuple[Platform, Rendered, Index | None]:
+def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jobs: int | None = None,
+                 only: Callable[[str], bool] | None = None) -> tuple[Platform, Rendered, Index | None]:
     """Load, validate and render the platform at ``root``: only the services whose inputs differ from
     the previous index (``previous_of(guessed tree folder)``, None for everything), all of them otherwise.
 
     ``out_dir_of`` tells the tree's folder from the raw platform.yaml (a guess, checked once the
     platform is validated). Raise InputError with every problem found.
+
+    ``only`` (a shard, see ``shard.py``) keeps just the services it names: all of them are
+    rendered, no previous index is read, and no sample render is made (``merge`` makes those).
     """
     global _shared
     shared = load_shared(root)
     guess = out_dir_of(shared, None)
-    previous = previous_of(guess)
-    select = None
+    previous = previous_of(guess) if only is None else None
+    select = None if only is None else (lambda folder, _config: only(folder))
     if previous is not None and guess is not None:
         # the files of the tree edited since the git base: their services are rendered again
         # (the platform-wide files, the index and the manifest are made again and compared every time)
@@ -176,7 +179,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
         summaries.update(p.summaries)
     samples = sample_digests(base, {*(s.template for s in kept.values()), *(t for p in parts for t in p.templates)})
     old = previous.samples if previous is not None else {}
-    sampled = [t for t, d in samples.items() if old.get(t) != d]
+    sampled = [t for t, d in samples.items() if old.get(t) != d and only is None]
     sample_part = _Part()
     if sampled:
         _render_part(base, [], sampled, sample_part)

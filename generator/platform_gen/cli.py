@@ -25,6 +25,7 @@ from .model import Platform
 from .render import MANIFEST, Rendered, render
 from .repofiles import RepoPlan, apply_repo_files, plan_repo_files
 from .safety import LABEL, check_removals, deployed
+from .shard import MAX_SHARDS, PER_SHARD, Shard
 from .validate import validate
 from .write import Plan, apply, busy, check_out_dir, foreign, interrupted, lock, plan, plan_incremental, recover
 
@@ -84,6 +85,19 @@ def _common_no_out(f: Callable[..., int]) -> Callable[..., int]:
     f = click.option("--root", type=click.Path(path_type=Path, file_okay=False, exists=True),
                      default=Path("."), show_default=True, help="The platform repo.")(f)
     return f
+
+
+def _parse_shard(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Shard | None:
+    if value is None:
+        return None
+    try:
+        return Shard.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _shard_option(text: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    return click.option("--shard", metavar="I/N", callback=_parse_shard, help=text)
 
 
 def _options(root: Path, out: Path | None, fmt: str, verbose: int, quiet: int, color: str) -> Options:
@@ -247,11 +261,14 @@ def cli() -> None:
 @click.option("--full", is_flag=True,
               help="Render and compare every service and every file of the tree, not only what changed since "
                    "the tree's index.")
+@_shard_option("Render only the services of shard I of N into a partial tree at --out (see 'merge').")
 @_common
-def render_cmd(check: bool, allow_delete: bool, full: bool, root: Path, out: Path | None, fmt: str, verbose: int,
-               quiet: int, color: str) -> int:
+def render_cmd(check: bool, allow_delete: bool, full: bool, shard: Shard | None, root: Path, out: Path | None,
+               fmt: str, verbose: int, quiet: int, color: str) -> int:
     """Render the output tree (Argo CD, Kustomize) from the platform repo."""
     opts = _options(root, out, fmt, verbose, quiet, color)
+    if shard is not None:
+        return _render_shard(opts, shard, check)
 
     def body() -> int:
         platform, rendered, previous = compile_incremental(opts, full)
@@ -349,9 +366,11 @@ def explain_cmd(service: str, env: str, cluster: str | None, root: Path, fmt: st
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
               help="Verdicts of overlays and files already validated [default: <root>/.cache/platform-gen/validate].")
 @click.option("--no-cache", is_flag=True, help="Validate everything again; read and write no cache.")
+@_shard_option("Validate only the overlays and files of the services of shard I of N (shard 1: also the "
+               "platform-wide files); no deletion guard.")
 @_common
 def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow_delete: bool,
-                 cache_dir: Path | None, no_cache: bool, root: Path,
+                 cache_dir: Path | None, no_cache: bool, shard: Shard | None, root: Path,
                  out: Path | None, fmt: str, verbose: int, quiet: int, color: str) -> int:
     """Validate the inputs, then the rendered tree with kustomize, the Kubernetes, Argo CD and Crossplane
     schemas, and yamllint."""
@@ -364,7 +383,7 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
         from .kustomize_tool import find_kustomize
         from .load import load_yamllint_config
 
-        platform, rendered = compile_platform(opts.root)
+        platform, rendered = compile_platform(opts.root) if shard is None else _compile_shard(opts, shard)
         out_dir = opts.out_dir(platform)
         shown = opts.shown(out_dir)
         if not (out_dir / MANIFEST).is_file():
@@ -372,7 +391,7 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
         unreadable = _unreadable_tree(opts, out_dir.resolve(), shown)
         if unreadable is not None:
             return unreadable
-        if not allow_delete:
+        if not allow_delete and shard is None:  # the guard needs every service: merge and render apply it
             refused = _deletion_guard(opts, "validate", platform, rendered.apps(platform), out_dir)
             if refused is not None:
                 return refused
@@ -380,8 +399,9 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
         config = (load_yamllint_config(opts.root)
                   or (resources.files("platform_gen") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
         cache = None if no_cache else (cache_dir or opts.root / ".cache" / "platform-gen" / "validate")
-        report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs, cache)
-        summary = (f"validated {shown}: {report.overlays} overlays ({report.cached} cached) "
+        report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs, cache, only=shard)
+        where = f"{shown} (shard {shard})" if shard else shown
+        summary = (f"validated {where}: {report.overlays} overlays ({report.cached} cached) "
                    f"in {report.builds} kustomize builds "
                    f"({kustomize.name}), {report.objects} objects against Kubernetes "
                    f"{kube_version}, Argo CD and Crossplane schemas, and yamllint")
@@ -423,6 +443,146 @@ def diff_cmd(base_ref: str | None, kustomize_path: str | None, fmt: str, root: P
         code, text = run_diff(opts.root, base_ref, fmt, kustomize_path, color=opts.color)
         click.echo(text, nl=False, color=opts.color)
         return code
+
+    return _guarded(opts, body)
+
+
+# --- sharding (see shard.py and the README's "Sharding") -------------------------------------------
+
+
+def _compile_shard(opts: Options, shard: Shard) -> tuple[Platform, Rendered]:
+    from .build import compile_tree
+
+    def tree_dir(shared: Sources, platform: Platform | None) -> Path | None:
+        return _tree_dir(opts, shared, platform)
+
+    platform, rendered, _previous = compile_tree(opts.root, tree_dir, lambda _dir: None, only=shard.has)
+    return platform, rendered
+
+
+def _render_shard(opts: Options, shard: Shard, check: bool) -> int:
+    """render --shard: the partial tree of one shard into --out (checked, locked, written all or nothing)."""
+    if check:
+        raise click.UsageError("--shard and --check do not go together: check the merged tree "
+                               "('platform-gen render --check')")
+    if opts.out is None:
+        raise click.UsageError("--shard writes a partial tree: pass --out DIR, a folder of its own")
+    out_dir = opts.out
+
+    def body() -> int:
+        from .shard import partial_files
+
+        platform, rendered = _compile_shard(opts, shard)
+        files = partial_files(platform, rendered, shard)
+        shown = opts.shown(out_dir)
+        check_out_dir(opts.root, out_dir, shown)
+        if (out_dir / INDEX).exists():
+            raise OutputError(f"{shown} holds a whole tree (it has {INDEX}); a partial tree goes into a "
+                              "folder of its own", "pass --out an empty folder, such as shard-1")
+        resolved = out_dir.resolve()
+        with lock(resolved, shown):
+            recover(resolved, shown)
+            plan_now = plan(resolved, files, shown)
+            if plan_now.dirty:
+                apply(resolved, files, plan_now, shown)
+        count = len(rendered.rendered_services)
+        if opts.fmt == "json":
+            doc = report.plan_json(plan_now, shown, check=False)
+            doc.update({"shard": str(shard), "services": list(rendered.rendered_services)})
+            click.echo(report.to_json(doc), nl=False)
+        elif opts.verbosity >= 0:
+            click.echo(report.plan_text(plan_now, shown, check=False, verbosity=opts.verbosity), nl=False, err=True)
+            click.echo(f"shard {shard}: {count} service(s) rendered into {shown}; run 'platform-gen merge' "
+                       "over every shard's folder", err=True)
+        return EXIT_OK
+
+    return _guarded(opts, body)
+
+
+@cli.command("merge")
+@click.argument("partials", nargs=-1, required=True,
+                type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--allow-delete", is_flag=True, help="Skip the deletion guard, as 'render --allow-delete' does.")
+@_common
+def merge_cmd(partials: tuple[Path, ...], allow_delete: bool, root: Path, out: Path | None, fmt: str,
+              verbose: int, quiet: int, color: str) -> int:
+    """Assemble the tree from the partial trees of 'render --shard I/N' (one folder per shard) and write it
+    as render does."""
+    opts = _options(root, out, fmt, verbose, quiet, color)
+
+    def body() -> int:
+        from .shard import merge, read_partial
+
+        read, problems = [], []
+        for folder in partials:
+            try:
+                read.append(read_partial(folder, opts.shown(folder)))
+            except InputError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise InputError(problems)
+        platform, rendered = merge(opts.root, read)
+        out_dir = opts.out_dir(platform)
+        shown = opts.shown(out_dir)
+        check_out_dir(opts.root, out_dir, shown)
+        out_dir = out_dir.resolve()
+        if any(folder.resolve() == out_dir for folder in partials):
+            raise OutputError(f"{shown} is one of the partial trees; the merged tree goes elsewhere",
+                              "pass --out the tree's folder (default: gitops.path)")
+        repo_plan = plan_repo_files(opts.root, rendered.repo_files)
+        with lock(out_dir, shown):
+            completed = recover(out_dir, shown)
+            if completed and opts.verbosity >= 0:
+                click.echo(f"completed an interrupted write of {shown} ({completed} step(s))", err=True)
+            if not allow_delete:
+                refused = _deletion_guard(opts, "merge", platform, rendered.apps(platform), out_dir)
+                if refused is not None:
+                    return refused
+            plan_now = plan(out_dir, rendered.files, shown)
+            if plan_now.dirty:
+                apply(out_dir, rendered.files, plan_now, shown)
+            apply_repo_files(opts.root, rendered.repo_files, repo_plan)
+        return _report_plan(opts, plan_now, repo_plan, shown, check=False,
+                            services=(len(rendered.rendered_services), 0))
+
+    return _guarded(opts, body)
+
+
+@cli.command("shards")
+@click.option("--base", "base_ref", metavar="REF",
+              help="Count the services changed since the tree committed at REF [default: the tree on disk].")
+@click.option("--per-shard", type=click.IntRange(1), default=PER_SHARD, show_default=True,
+              help="Changed services per shard.")
+@click.option("--max-shards", type=click.IntRange(1, MAX_SHARDS), default=MAX_SHARDS, show_default=True,
+              help="At most this many shards.")
+@_common
+def shards_cmd(base_ref: str | None, per_shard: int, max_shards: int, root: Path, out: Path | None, fmt: str,
+               verbose: int, quiet: int, color: str) -> int:
+    """Plan a sharded render: how many services changed, and how many shards to use (JSON: the matrix)."""
+    opts = _options(root, out, fmt, verbose, quiet, color)
+
+    def body() -> int:
+        from .gitref import locate, read_files, resolve_base
+        from .load import load_shared
+        from .shard import plan_shards
+
+        tree = _tree_dir(opts, load_shared(opts.root), None)
+        index: bytes | None = None
+        if tree is not None and base_ref is not None:
+            checkout = locate(opts.root)
+            rel = f"{opts.shown(tree)}/{INDEX}"
+            index = read_files(checkout, resolve_base(checkout, base_ref).commit, (rel,)).get(rel)
+        elif tree is not None:
+            try:
+                index = (tree / INDEX).read_bytes()
+            except OSError:
+                index = None
+        the_plan = plan_shards(opts.root, index, per_shard, max_shards)
+        if opts.fmt == "json":
+            click.echo(report.to_json({"status": "ok", **the_plan.to_json()}), nl=False)
+        else:
+            click.echo(f"{the_plan.changed} of {the_plan.services} service(s) changed: {the_plan.shards} shard(s)")
+        return EXIT_OK
 
     return _guarded(opts, body)
 

@@ -23,7 +23,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -163,10 +163,16 @@ class _Overlay:
     cluster: str
 
 
-def _overlays(out: Path) -> list[_Overlay]:
+#: Which files of the tree to check (a path relative to it), as ``validate --shard`` asks; None: all.
+_Only = Callable[[str], bool] | None
+
+
+def _overlays(out: Path, only: _Only = None) -> list[_Overlay]:
     found = []
     for k in sorted(out.glob("services/*/overlays/*/*/kustomization.yaml")):
         d = k.parent
+        if only is not None and not only(d.relative_to(out).as_posix() + "/kustomization.yaml"):
+            continue
         found.append(_Overlay(d.relative_to(out).as_posix(), d.parent.parent.parent.name, d.parent.name, d.name))
     return found
 
@@ -289,10 +295,12 @@ def _file_objects(path: Path, where: str, problems: list[Problem]) -> list[dict[
     return objs
 
 
-def _check_argocd(out: Path, shown: str) -> tuple[list[Problem], int]:
+def _check_argocd(out: Path, shown: str, only: _Only = None) -> tuple[list[Problem], int]:
     problems: list[Problem] = []
     count = 0
     for path in sorted((out / "argocd").rglob("*.yaml")):
+        if only is not None and not only(path.relative_to(out).as_posix()):
+            continue
         where = f"{shown}/{path.relative_to(out).as_posix()}"
         for obj in _file_objects(path, where, problems):
             count += 1
@@ -306,11 +314,11 @@ def _check_argocd(out: Path, shown: str) -> tuple[list[Problem], int]:
     return problems, count
 
 
-def _check_platform(out: Path, shown: str, kube: KubeSchemas) -> tuple[list[Problem], int]:
+def _check_platform(out: Path, shown: str, kube: KubeSchemas, only: _Only = None) -> tuple[list[Problem], int]:
     problems: list[Problem] = []
     count = 0
     for path in sorted((out / "platform").rglob("*.yaml")):
-        if path.name == "kustomization.yaml":
+        if path.name == "kustomization.yaml" or (only is not None and not only(path.relative_to(out).as_posix())):
             continue
         where = f"{shown}/{path.relative_to(out).as_posix()}"
         for obj in _file_objects(path, where, problems):
@@ -405,7 +413,7 @@ def _lint_key(base: str, path: Path, data: bytes) -> str:
     return vcache.digest(base, str(path), data)
 
 
-def _yamllint(out: Path, shown: str, config_text: str, cache_dir: Path | None = None
+def _yamllint(out: Path, shown: str, config_text: str, cache_dir: Path | None = None, only: _Only = None
               ) -> tuple[list[Problem], int, int]:
     """yamllint over every YAML file of the tree (run in a worker process): problems, files linted, cached."""
     from importlib.metadata import version
@@ -419,6 +427,8 @@ def _yamllint(out: Path, shown: str, config_text: str, cache_dir: Path | None = 
     problems = []
     linted = cached = 0
     for path in sorted(out.rglob("*.yaml")):
+        if only is not None and not only(path.relative_to(out).as_posix()):
+            continue
         rel = f"{shown}/{path.relative_to(out).as_posix()}"
         try:
             data = path.read_bytes()
@@ -452,15 +462,17 @@ def _yamllint(out: Path, shown: str, config_text: str, cache_dir: Path | None = 
 
 
 def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomize, kube_version: str,
-                  yamllint_config: str, jobs: int = 2, cache_dir: Path | None = None) -> Report:
+                  yamllint_config: str, jobs: int = 2, cache_dir: Path | None = None, only: _Only = None) -> Report:
     """Every check of the rendered tree at ``out``; ``shown`` is how paths are printed.
+
+    With ``only`` (a shard), just the overlays and files it accepts (paths relative to ``out``) are checked.
 
     With ``cache_dir``, overlays whose inputs have a cached verdict are not built again and
     files whose bytes have a cached yamllint verdict are not linted again.
     """
     kube = KubeSchemas(kube_version)
     claims = _claim_schemas(platform)
-    overlays = _overlays(out)
+    overlays = _overlays(out, only)
     cache = vcache.Cache(cache_dir)
     keys: dict[str, str | None] = {o.rel: None for o in overlays}
     verdicts: dict[str, _Verdict] = {}
@@ -484,7 +496,7 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
     builds = 0
     with ProcessPoolExecutor(max_workers=1) as lint_pool, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         # yamllint is pure Python: a process of its own overlaps it with the builds
-        linted = lint_pool.submit(_yamllint, out, shown, yamllint_config, cache_dir)
+        linted = lint_pool.submit(_yamllint, out, shown, yamllint_config, cache_dir, only)
         futures = [pool.submit(_build_cluster, kustomize, out, ovs, shown) for _cluster, ovs in chunks]
         for (_cluster, ovs), future in zip(chunks, futures, strict=True):
             per, found, runs = future.result()
@@ -511,7 +523,7 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
             per_cluster.setdefault(o.cluster, {})[o.rel] = verdict.idents
         for cluster, idents in sorted(per_cluster.items()):
             problems.extend(_collisions(cluster, idents, shown))
-        for check in (_check_argocd(out, shown), _check_platform(out, shown, kube)):
+        for check in (_check_argocd(out, shown, only), _check_platform(out, shown, kube, only)):
             problems.extend(check[0])
             objects += check[1]
         try:

@@ -320,3 +320,26 @@ def test_a_no_op_does_not_load_the_schema_validator(example: Path) -> None:
     change_tag(example, 3)  # one web service: its schema and its template language, nothing else
     done = subprocess.run([sys.executable, "-c", code], cwd=example, capture_output=True, text=True, check=True)
     assert done.stdout.strip() in ("['jinja2', 'jsonschema']", "['_jsonnet', 'jsonschema']")
+
+
+def test_an_index_edited_by_hand_is_not_used(example: Path) -> None:
+    """The index carries a checksum of itself: an edit (or a half-resolved merge) means a full render."""
+    committed(example)
+    counts(example)
+    path = example / "rendered" / INDEX
+    path.write_bytes(path.read_bytes().replace(b'"retire":false', b'"retire":true', 1))
+    assert counts(example) == {"rendered": 6, "unchanged": 0}
+    assert b'"retire":true' not in path.read_bytes()
+
+
+def test_a_no_op_compares_the_platform_wide_files(example: Path) -> None:
+    """Nothing to render: still, an AppProject edited by hand is drift (and the render repairs it)."""
+    committed(example)
+    counts(example)
+    project = example / "rendered/argocd/projects/payments.yaml"
+    good = project.read_bytes()
+    project.write_bytes(good + b"# hand edit\n")
+    code, out, _err = render(example, "--check", "--format", "json")
+    assert code == 1 and json.loads(out)["changed"] == ["argocd/projects/payments.yaml"]
+    assert counts(example) == {"rendered": 0, "unchanged": 6}
+    assert project.read_bytes() == good

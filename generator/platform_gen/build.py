@@ -25,10 +25,20 @@ from typing import Protocol
 from . import schemas
 from .errors import InputError, Problem
 from .gitref import tree_changes
-from .index import Index, Summary, service_inputs
+from .index import INDEX, Index, Summary, digest, service_inputs
 from .load import Sources, load_services, load_shared, parse_services
 from .model import Platform, Service
-from .render import Rendered, assemble, cross_problems, pack, render_services, sample_digests, summarize
+from .render import (
+    MANIFEST,
+    Rendered,
+    assemble,
+    cross_problems,
+    pack,
+    render_services,
+    render_shared,
+    sample_digests,
+    summarize,
+)
 from .validate import Facts, validate
 
 __all__ = ["CHUNK", "compile_tree"]
@@ -98,6 +108,22 @@ def _chunk(raw: tuple[tuple[str, bytes], ...]) -> _Part:
     return part
 
 
+def _unchanged(root: Path, base: Platform, sources: Sources, previous: Index, kept: dict[str, Summary],
+               out: Path | None) -> bool:
+    """Whether nothing changed since the previous render: the same services, unchanged, from the same
+    shared inputs and generator, and its manifest as it wrote it."""
+    if sources.raw or set(kept) != set(previous.services) or out is None:
+        return False
+    if previous.shared != base.inputs.digest():
+        return False
+    if sample_digests(base, {s.template for s in kept.values()}) != previous.samples:
+        return False
+    try:
+        return digest((out / MANIFEST).read_bytes()) == previous.manifest
+    except OSError:
+        return False
+
+
 def _owner(rel: str) -> str | None:
     """The service a file of the tree belongs to; None for the platform-wide files, the index included."""
     parts = rel.split("/")
@@ -162,6 +188,13 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
         previous = None  # the index was looked for in the wrong place: render everything
         sources = load_services(root, shared, parse=False)
     kept = {name: previous.services[name] for name in sources.skipped} if previous is not None else {}
+    if previous is not None and _unchanged(root, base, sources, previous, kept, guess):
+        # nothing to render: the platform-wide files are made again and compared (they are few);
+        # the index and the manifest, whose checksums held, are the previous render's
+        shared_files, repo_files = render_shared(base, previous.services)
+        keep = frozenset(f for s in previous.services.values() for f in s.files) | {INDEX, MANIFEST}
+        return replace(base, services=()), Rendered(shared_files, (), repo_files, previous, keep,
+                                                    frozenset(kept)), previous
 
     _shared = replace(sources, raw=(), problems=())
     try:

@@ -189,6 +189,8 @@ class Index:
     samples: dict[str, str] = field(default_factory=dict)
     # the digest of the shared inputs this render validated (SharedInputs.digest)
     shared: str = ""
+    # the digest of the manifest written with it
+    manifest: str = ""
 
     def owned(self, but: Iterable[str] = ()) -> set[str]:
         """Every file of the tree this index accounts for (but those of the services ``but``)."""
@@ -203,15 +205,18 @@ class Index:
 def serialize(index: Index) -> bytes:
     """The index as deterministic JSON text, one service per line (so diffs and merges stay local)."""
     compact = {"separators": (",", ":"), "sort_keys": True, "ensure_ascii": False}
-    head = {"format": FORMAT, "generator": index.generator, "samples": dict(sorted(index.samples.items())),
-            "shared": index.shared, "shared_files": list(index.shared_files)}
-    lines = ["{", '"about":"The render index of platform-gen (see its README); do not edit.",']
-    lines += [f"{json.dumps(k)}:{json.dumps(v, **compact)}," for k, v in head.items()]  # type: ignore[arg-type]
+    head = {"format": FORMAT, "generator": index.generator, "manifest": index.manifest,
+            "samples": dict(sorted(index.samples.items())), "shared": index.shared,
+            "shared_files": list(index.shared_files)}
+    lines = [f"{json.dumps(k)}:{json.dumps(v, **compact)}," for k, v in head.items()]  # type: ignore[arg-type]
     services = [f"{json.dumps(n)}:{json.dumps(s.to_json(), **compact)}"  # type: ignore[arg-type]
                 for n, s in sorted(index.services.items())]
     lines.append('"services":{' + ("\n" + ",\n".join(services) + "\n" if services else "") + "}")
     lines.append("}")
-    return ("\n".join(lines) + "\n").encode("utf-8")
+    rest = ("\n".join(lines) + "\n").encode("utf-8")
+    # a checksum of the rest: an index edited by hand (or half merged) is not used
+    return (b'{\n"about":"The render index of platform-gen (see its README); do not edit.",\n'
+            + f'"checksum":"{digest(rest)}",\n'.encode() + rest)
 
 
 _parsed: dict[bytes, Index | None] = {}
@@ -231,12 +236,16 @@ def parse(data: bytes, generator: str | None) -> Index | None:
 
 
 def _parse(data: bytes) -> Index | None:
+    head = data.split(b"\n", 3)
+    if len(head) != 4 or head[2] != f'"checksum":"{digest(head[3])}",'.encode():
+        return None
     try:
         doc = json.loads(data)
         if doc.get("format") != FORMAT:
             return None
         services = {str(n): Summary.from_json(str(n), s) for n, s in doc["services"].items()}
         return Index(str(doc["generator"]), services, tuple(str(f) for f in doc["shared_files"]),
-                     {str(k): str(v) for k, v in doc["samples"].items()}, str(doc["shared"]))
+                     {str(k): str(v) for k, v in doc["samples"].items()}, str(doc["shared"]),
+                     str(doc["manifest"]))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -467,11 +467,12 @@ def assemble(platform: Platform, summaries: Mapping[str, Summary], files: dict[s
     the manifest made from them."""
     summaries = dict(sorted(summaries.items()))
     shared_files, repo_files = render_shared(platform, summaries)
-    index = Index(generator_digest(), summaries, tuple(sorted((*shared_files, MANIFEST))), samples,
-                  platform.inputs.digest())
-    plain = {**shared_files, INDEX: serialize(index)}
+    plain = dict(shared_files)
     keep = frozenset(f for s in kept.values() for f in s.files)
-    plain[MANIFEST] = manifest([*files, *plain, *keep])
+    plain[MANIFEST] = manifest([*files, *plain, *keep, INDEX])
+    index = Index(generator_digest(), summaries, tuple(sorted((*shared_files, MANIFEST))), samples,
+                  platform.inputs.digest(), digest(plain[MANIFEST]))
+    plain[INDEX] = serialize(index)
     tree: Mapping[str, bytes] = Packed(files, plain) if packed else dict(sorted({**files, **plain}.items()))
     return Rendered(tree, tuple(targets), repo_files, index, keep, frozenset(kept))
 

@@ -134,7 +134,9 @@ def test_corrupt_or_unreadable_entries_are_misses(tree_root: Path, run: Run, tmp
     break_platform(tree_root)
     cold = validate(run, tree_root, "--cache-dir", cache)
     entries = sorted(p for p in cache.rglob("*.json"))
-    assert len(entries) == 18 + input_yaml(tree_root)
+    checked_files = [p for folder in ("argocd", "platform") for p in (tree_root / "rendered" / folder).rglob("*.yaml")
+                     if p.name != "kustomization.yaml"]  # Argo CD and Crossplane files: cached per file
+    assert len(entries) == 18 + input_yaml(tree_root) + len(checked_files)
     for i, path in enumerate(entries):
         path.write_text(["{", "", "[]", '{"key": "other", "value": 1}', '{"key": "x"}'][i % 5])
     entry = next(iter(sorted((cache / "overlays").rglob("*.json"))))
@@ -237,3 +239,31 @@ def test_the_key_covers_what_the_build_reads(tree_root: Path, tmp_path: Path) ->
         (str(folder / "kustomization.yaml"), hashlib.sha256(b"resources:\n- gone.yaml\n").hexdigest())}
     (folder / "kustomization.yaml").write_text("resources:\n- https://github.com/acme/x//base?ref=v1\n")
     assert overlay_inputs(new_reader(), folder) is None
+
+
+def test_a_hand_edit_of_an_argocd_file_is_checked_again(tree_root: Path, run: Run, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert validate(run, tree_root, "--cache-dir", cache)["status"] == "ok"
+    edit(tree_root, "rendered/argocd/projects/data.yaml", "spec:\n", "specs: {}\nspec:\n")
+    doc = validate(run, tree_root, "--cache-dir", cache)
+    assert "unknown field 'specs'" in [p["message"] for p in doc["problems"]]
+    assert findings(doc) == findings(validate(run, tree_root, "--no-cache"))
+    assert findings(validate(run, tree_root, "--cache-dir", cache)) == findings(doc)
+
+
+@pytest.mark.parametrize("text", [
+    "resources:\n- ../base\npatches:\n- path: p.yaml\n",
+    "base: &b [../base]\nresources: *b\npatches: [{path: p.yaml}]\n",
+    "<<: {resources: [../base], patches: [{path: p.yaml}]}\n",
+    "when: 2026-13-45\nresources:\n- ../base\npatches:\n- path: p.yaml\n",  # a bad value elsewhere is not read
+])
+def test_references_are_read_however_written(tmp_path: Path, text: str) -> None:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base/kustomization.yaml").write_text("resources: []\n")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(text)
+    (overlay / "p.yaml").write_text("x: 1\n")
+    inputs = overlay_inputs(new_reader(), overlay)
+    assert inputs is not None
+    assert str(tmp_path / "base/kustomization.yaml") in {f for f, _h in inputs}

@@ -7,11 +7,13 @@
   hundred); only when a batch fails or warns is each of its overlays built alone, to
   say which one. Objects that two overlays of one cluster both produce are findings;
 - every built object is validated against the Kubernetes schemas of the chosen
-  version (from the ``kubernetes-validate`` package; each validator is built once),
-  claims and namespaced XRs against their XRDs, Argo CD objects against the Argo CD
-  schemas and the platform's Crossplane objects against the Crossplane CRDs, all
-  strictly: unknown fields fail;
-- yamllint runs over every YAML file of the tree.
+  version (from the ``kubernetes-validate`` package; each validator is built once,
+  with a compiled fast check in front, see :mod:`fastschema`), claims and namespaced
+  XRs against their XRDs, Argo CD objects against the Argo CD schemas and the
+  platform's Crossplane objects against the Crossplane CRDs, all strictly: unknown
+  fields fail;
+- yamllint runs over the YAML files people write (the inputs), and over the tree's
+  only when asked: the tree is written by one emitter, whose output a test lints.
 
 Findings are :class:`~generator.errors.Problem` values naming the file, the object
 (kind, namespace/name) and the field path.
@@ -23,7 +25,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -302,10 +304,12 @@ def _check_built(objs: Iterable[dict[str, Any]], where: str, kube: KubeSchemas,
     return problems, count
 
 
-def _file_objects(path: Path, where: str, problems: list[Problem]) -> list[dict[str, Any]]:
+def _file_objects(data: bytes | OSError, where: str, problems: list[Problem]) -> list[dict[str, Any]]:
     """The objects of one file of the tree; a file edited into something else is a finding."""
     try:
-        objs, error = _objects(path.read_text(encoding="utf-8"))
+        if isinstance(data, OSError):
+            raise data
+        objs, error = _objects(data.decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         objs, error = None, f"unreadable ({exc})"
     if objs is None:
@@ -314,48 +318,72 @@ def _file_objects(path: Path, where: str, problems: list[Problem]) -> list[dict[
     return objs
 
 
-def _check_argocd(out: Path, shown: str) -> tuple[list[Problem], int]:
+def _checked_files(out: Path, shown: str, paths: Iterable[Path],
+                   check: Callable[[dict[str, Any], str], list[tuple[str, str]]],
+                   cache: vcache.Cache, fingerprint: str | None) -> tuple[list[Problem], int]:
+    """Every object of each file through ``check``; a file's verdict is cached under its bytes."""
     problems: list[Problem] = []
     count = 0
-    for path in sorted((out / "argocd").rglob("*.yaml")):
-        where = f"{shown}/{path.relative_to(out).as_posix()}"
-        for obj in _file_objects(path, where, problems):
-            count += 1
-            kind = str(obj.get("kind"))
-            if obj.get("apiVersion") != "argoproj.io/v1alpha1" or kind not in crdschema.ARGOCD_KINDS:
-                problems.append(Problem(where, 0, 0, _obj_name(obj), "not an Argo CD object"))
-                continue
-            errors = _errors(_argo_validator(kind), obj)
-            errors += [(k, f"unknown field '{k}'") for k in sorted(set(obj) - _ARGO_TOP)]
-            problems.extend(Problem(where, 0, 0, f"{_obj_name(obj)}{': ' + p if p else ''}", m) for p, m in errors)
-    return problems, count
-
-
-def _check_platform(out: Path, shown: str, kube: KubeSchemas) -> tuple[list[Problem], int]:
-    problems: list[Problem] = []
-    count = 0
-    for path in sorted((out / "platform").rglob("*.yaml")):
-        if path.name == "kustomization.yaml":
+    for path in paths:
+        rel = path.relative_to(out).as_posix()
+        where = f"{shown}/{rel}"
+        try:
+            data: bytes | OSError = path.read_bytes()
+        except OSError as exc:
+            data = exc
+        key = (vcache.digest(fingerprint, "file", rel, data)
+               if fingerprint is not None and isinstance(data, bytes) else None)
+        hit = _Verdict.from_json(cache.get("files", key), shown)
+        if hit is not None:
+            problems.extend(hit.problems)
+            count += hit.objects
             continue
-        where = f"{shown}/{path.relative_to(out).as_posix()}"
-        for obj in _file_objects(path, where, problems):
-            count += 1
-            api, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
-            try:
-                schema = crdschema.crossplane_schema(api, kind)
-                errors = [(format_path(p), m) for p, m in crdschema.validate(obj, schema)]
-                if kind == "Composition":
-                    for i, step in enumerate((obj.get("spec") or {}).get("pipeline") or []):
-                        inp = step.get("input")
-                        if isinstance(inp, dict) and inp.get("apiVersion") == "pt.fn.crossplane.io/v1beta1":
-                            pt = crdschema.crossplane_schema(inp["apiVersion"], str(inp.get("kind")))
-                            errors += [(format_path(["spec", "pipeline", i, "input", *p]), m)
-                                       for p, m in crdschema.validate(inp, pt)]
-            except KeyError:
-                validator = kube.validator(api, kind)
-                errors = [("", f"no schema for {api} {kind}")] if validator is None else kube.errors(validator, obj)
-            problems.extend(Problem(where, 0, 0, f"{_obj_name(obj)}{': ' + p if p else ''}", m) for p, m in errors)
+        found: list[Problem] = []
+        objs = _file_objects(data, where, found)
+        for obj in objs:
+            found.extend(Problem(where, 0, 0, f"{_obj_name(obj)}{': ' + p if p else ''}", m)
+                         for p, m in check(obj, where))
+        cache.put("files", key, _Verdict(tuple(found), len(objs), ()).to_json(shown))
+        problems.extend(found)
+        count += len(objs)
     return problems, count
+
+
+def _argocd_errors(obj: dict[str, Any], where: str) -> list[tuple[str, str]]:
+    kind = str(obj.get("kind"))
+    if obj.get("apiVersion") != "argoproj.io/v1alpha1" or kind not in crdschema.ARGOCD_KINDS:
+        return [("", "not an Argo CD object")]
+    errors = _errors(_argo_validator(kind), obj)
+    return errors + [(k, f"unknown field '{k}'") for k in sorted(set(obj) - _ARGO_TOP)]
+
+
+def _check_argocd(out: Path, shown: str, cache: vcache.Cache | None = None,
+                  fingerprint: str | None = None) -> tuple[list[Problem], int]:
+    return _checked_files(out, shown, sorted((out / "argocd").rglob("*.yaml")), _argocd_errors,
+                          cache or vcache.Cache(None), fingerprint)
+
+
+def _check_platform(out: Path, shown: str, kube: KubeSchemas, cache: vcache.Cache | None = None,
+                    fingerprint: str | None = None) -> tuple[list[Problem], int]:
+    def errors_of(obj: dict[str, Any], where: str) -> list[tuple[str, str]]:
+        api, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
+        try:
+            schema = crdschema.crossplane_schema(api, kind)
+            errors = [(format_path(p), m) for p, m in crdschema.validate(obj, schema)]
+            if kind == "Composition":
+                for i, step in enumerate((obj.get("spec") or {}).get("pipeline") or []):
+                    inp = step.get("input")
+                    if isinstance(inp, dict) and inp.get("apiVersion") == "pt.fn.crossplane.io/v1beta1":
+                        pt = crdschema.crossplane_schema(inp["apiVersion"], str(inp.get("kind")))
+                        errors += [(format_path(["spec", "pipeline", i, "input", *p]), m)
+                                   for p, m in crdschema.validate(inp, pt)]
+        except KeyError:
+            validator = kube.validator(api, kind)
+            errors = [("", f"no schema for {api} {kind}")] if validator is None else kube.errors(validator, obj)
+        return errors
+
+    paths = [p for p in sorted((out / "platform").rglob("*.yaml")) if p.name != "kustomization.yaml"]
+    return _checked_files(out, shown, paths, errors_of, cache or vcache.Cache(None), fingerprint)
 
 
 _Ident = tuple[str, str, str, str, str]  # apiVersion, kind, namespace, name; and the name shown
@@ -412,14 +440,14 @@ def _ident(obj: Mapping[str, Any]) -> _Ident:
 
 def _fingerprint(kustomize: Kustomize, kube: KubeSchemas, claims: dict[tuple[str, str], dict[str, Any]],
                  out: Path) -> str:
-    """Everything but the overlay's own files that its verdict depends on."""
+    """Everything but the overlay's (or tree file's) own bytes that its verdict depends on."""
     from importlib.metadata import version
 
     from . import __version__
 
     package = Path(__file__).parent
-    sources = [vcache.digest(p.relative_to(package).as_posix(), p.read_bytes())
-               for p in sorted(package.rglob("*.py"))]
+    sources = [vcache.digest(p.relative_to(package).as_posix(), p.read_bytes())  # the vendored schemas too
+               for p in sorted(package.rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
     return vcache.digest("platform-gen", __version__, *sources, kustomize.identity(), kube.version,
                          json.dumps(sorted(([*k], v) for k, v in claims.items()), sort_keys=True, default=str),
                          version("jsonschema"), version("kubernetes-validate"),
@@ -514,6 +542,7 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
     cache = vcache.Cache(cache_dir)
     keys: dict[str, str | None] = {o.rel: None for o in overlays}
     verdicts: dict[str, _Verdict] = {}
+    fingerprint: str | None = None
     if cache_dir is not None:
         fingerprint = _fingerprint(kustomize, kube, claims, out)
         reader = vcache.new_reader()
@@ -537,6 +566,12 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
         linted = lint_pool.submit(_yamllint, _LintJob(yamllint_config, tuple(lint_inputs), out if lint_tree else None,
                                                       shown, cache_dir))
         futures = [pool.submit(_build_cluster, kustomize, out, ovs, shown) for _cluster, ovs in chunks]
+        # the tree's own objects are checked while kustomize builds the first batches
+        objects = 0
+        for check in (_check_argocd(out, shown, cache, fingerprint),
+                      _check_platform(out, shown, kube, cache, fingerprint)):
+            problems.extend(check[0])
+            objects += check[1]
         for (_cluster, ovs), future in zip(chunks, futures, strict=True):
             per, found, runs = future.result()
             builds += runs
@@ -553,7 +588,6 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
                 verdicts[o.rel] = verdict
                 if not stray:
                     cache.put("overlays", keys[o.rel], verdict.to_json(shown))
-        objects = 0
         per_cluster: dict[str, dict[str, tuple[_Ident, ...]]] = {}
         for o in overlays:
             verdict = verdicts[o.rel]
@@ -562,9 +596,6 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
             per_cluster.setdefault(o.cluster, {})[o.rel] = verdict.idents
         for cluster, idents in sorted(per_cluster.items()):
             problems.extend(_collisions(cluster, idents, shown))
-        for check in (_check_argocd(out, shown), _check_platform(out, shown, kube)):
-            problems.extend(check[0])
-            objects += check[1]
         try:
             lint_problems, lint_runs, lint_cached = linted.result()
         except yaml.YAMLError as exc:  # pragma: no cover - the config is ours or the repo's

@@ -35,6 +35,32 @@ __all__ = ["Cache", "overlay_inputs"]
 _PATH_KEYS = ("resources", "components", "bases", "crds", "patchesStrategicMerge", "transformers",
               "generators", "validators", "configurations")
 _KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+#: libyaml's safe loader. Like kustomize, it accepts aliases: only the references are read.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: The top-level keys that :func:`_references` reads.
+_REFERENCING = frozenset({*_PATH_KEYS, "patches", "patchesJson6902", "replacements", "configMapGenerator",
+                          "secretGenerator", "openapi", "helmCharts", "helmChartInflationGenerator"})
+_BAD_VALUE = (ValueError, OverflowError, AttributeError, TypeError, KeyError, IndexError, RecursionError)
+
+
+def _referencing_part(data: bytes) -> Any:
+    """The top-level entries of a kustomization that can name files (the rest is not built).
+
+    Building every value with PyYAML (inline patches included) took ~0.3 ms a file, most
+    of the time of keying 11,200 overlays; libyaml composes the nodes, and only these
+    entries become Python values. A merge key (``<<``) at the top is built whole.
+    """
+    node = yaml.compose(data, Loader=_LOADER)
+    if not isinstance(node, yaml.MappingNode) or any(
+            k.tag == "tag:yaml.org,2002:merge" for k, _v in node.value):
+        return yaml.load(data, Loader=_LOADER)
+    constructor = yaml.constructor.SafeConstructor()
+    doc: dict[Any, Any] = {}
+    for knode, vnode in node.value:
+        key = constructor.construct_object(knode, deep=True)
+        if isinstance(key, str) and key in _REFERENCING:
+            doc[key] = constructor.construct_object(vnode, deep=True)
+    return doc
 
 
 class Cache:
@@ -112,8 +138,8 @@ class _Reader:
         else:
             return found
         try:
-            doc = yaml.safe_load(Path(k).read_bytes())
-        except (OSError, yaml.YAMLError):
+            doc = _referencing_part(Path(k).read_bytes())
+        except (OSError, yaml.YAMLError, *_BAD_VALUE):
             return found  # kustomize fails on it: the bytes are the key
         for ref in _references(doc):
             if "://" in ref or ref.startswith(("github.com/", "git@", "ssh:")):

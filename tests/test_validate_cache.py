@@ -136,7 +136,7 @@ def test_corrupt_or_unreadable_entries_are_misses(tree_root: Path, run: Run, tmp
     entries = sorted(p for p in cache.rglob("*.json"))
     checked_files = [p for folder in ("argocd", "platform") for p in (tree_root / "rendered" / folder).rglob("*.yaml")
                      if p.name != "kustomization.yaml"]  # Argo CD and Crossplane files: cached per file
-    assert len(entries) == 18 + input_yaml(tree_root) + len(checked_files)
+    assert len(entries) == 18 + input_yaml(tree_root) + len(checked_files) + 1  # and the references index
     for i, path in enumerate(entries):
         path.write_text(["{", "", "[]", '{"key": "other", "value": 1}', '{"key": "x"}'][i % 5])
     entry = next(iter(sorted((cache / "overlays").rglob("*.json"))))
@@ -267,3 +267,20 @@ def test_references_are_read_however_written(tmp_path: Path, text: str) -> None:
     inputs = overlay_inputs(new_reader(), overlay)
     assert inputs is not None
     assert str(tmp_path / "base/kustomization.yaml") in {f for f, _h in inputs}
+
+
+def test_a_new_reference_is_followed_on_a_warm_run(tree_root: Path, run: Run, tmp_path: Path) -> None:
+    """The stored references of a kustomization are its bytes': an edit reads them again."""
+    cache = tmp_path / "cache"
+    assert validate(run, tree_root, "--cache-dir", cache)["status"] == "ok"
+    edit(tree_root, AUTH_US, "- ../../../base\n", "- ../../../base\n- ../../../../ledger-worker/base\n")
+    edit(tree_root, AUTH_US, "namespace: identity\n", "namespace: team-payments\n")
+    first = validate(run, tree_root, "--cache-dir", cache)
+    assert first["built"] == 1
+    assert findings(first) == findings(validate(run, tree_root, "--no-cache"))
+    edit(tree_root, f"{SERVICES}/ledger-worker/base/deployment.yaml", "  revisionHistoryLimit: 5\n",
+         "  revisionHistoryLimit: five\n")
+    doc = validate(run, tree_root, "--cache-dir", cache)
+    assert doc["built"] == overlays_of(tree_root, "ledger-worker") + 1
+    assert f"{AUTH_US}" in {p["file"] for p in doc["problems"]}
+    assert findings(doc) == findings(validate(run, tree_root, "--no-cache"))

@@ -545,7 +545,9 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
     fingerprint: str | None = None
     if cache_dir is not None:
         fingerprint = _fingerprint(kustomize, kube, claims, out)
-        reader = vcache.new_reader()
+        refs_key = vcache.digest(fingerprint, "references")
+        known = cache.get("references", refs_key)
+        reader = vcache.new_reader(known)
         for o in overlays:
             inputs = vcache.overlay_inputs(reader, out / o.rel)
             if inputs is not None:
@@ -553,6 +555,8 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
                 hit = _Verdict.from_json(cache.get("overlays", keys[o.rel]), shown)
                 if hit is not None:
                     verdicts[o.rel] = hit
+        if reader.used != known:
+            cache.put("references", refs_key, reader.used)
     by_cluster: dict[str, list[_Overlay]] = {}
     for o in overlays:
         if o.rel not in verdicts:

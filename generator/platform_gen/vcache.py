@@ -9,7 +9,11 @@ Two kinds of entries, each one JSON file named by a SHA-256 key:
   the kustomize identity and version, the Kubernetes version, platform-gen's version
   and sources, and the claim schemas derived from the XRDs;
 - ``yamllint/``: yamllint's findings for one file, keyed by its bytes, its path and
-  the yamllint config and version.
+  the yamllint config and version;
+- ``files/``: the findings of one Argo CD or Crossplane file of the tree, keyed like
+  an overlay's by its bytes and path;
+- ``references/``: one entry, the files and folders each kustomization names, keyed by
+  the SHA-256 of its bytes (reading them again took most of a warm run's keying).
 
 Writes are atomic (temporary file, then rename); an entry that cannot be read or
 parsed is a miss; a cache that cannot be written is skipped. The cache never
@@ -106,12 +110,37 @@ def digest(*parts: str | bytes) -> str:
 
 
 class _Reader:
-    """File hashes and folder listings, each computed once per run."""
+    """File hashes and folder listings, each computed once per run.
 
-    def __init__(self) -> None:
+    ``known`` maps the SHA-256 of a kustomization's bytes to the references read from it
+    (None: it could not be read), from an earlier run: reading them again took most of
+    the time of keying a warm run. ``used`` is what this run needed, to be stored.
+    """
+
+    def __init__(self, known: dict[str, list[str] | None] | None = None) -> None:
         self.files: dict[str, str] = {}
         self.dirs: dict[str, list[str] | None] = {}
         self.busy: set[str] = set()
+        self.known = known or {}
+        self.used: dict[str, list[str] | None] = {}
+
+    def references(self, path: str) -> list[str] | None:
+        """The references of the kustomization at ``path``; None if it cannot be read as one."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return None
+        key = hashlib.sha256(data).hexdigest()
+        self.files.setdefault(path, key)
+        if key not in self.used:
+            if key in self.known:
+                self.used[key] = self.known[key]
+            else:
+                try:
+                    self.used[key] = list(_references(_referencing_part(data)))
+                except (yaml.YAMLError, *_BAD_VALUE):
+                    self.used[key] = None  # kustomize fails on it: the bytes are the key
+        return self.used[key]
 
     def file(self, path: str) -> str:
         if path not in self.files:
@@ -137,11 +166,10 @@ class _Reader:
                 break
         else:
             return found
-        try:
-            doc = _referencing_part(Path(k).read_bytes())
-        except (OSError, yaml.YAMLError, *_BAD_VALUE):
+        refs = self.references(k)
+        if refs is None:
             return found  # kustomize fails on it: the bytes are the key
-        for ref in _references(doc):
+        for ref in refs:
             if "://" in ref or ref.startswith(("github.com/", "git@", "ssh:")):
                 return None  # remote: not keyed by local bytes
             target = os.path.normpath(os.path.join(folder, ref))
@@ -194,6 +222,10 @@ def overlay_inputs(reader: _Reader, folder: Path) -> list[tuple[str, str]] | Non
     return [(f, f if f.startswith(("dir:", "missing:")) else reader.file(f)) for f in listing]
 
 
-def new_reader() -> _Reader:
-    """A fresh reader for one validate run."""
-    return _Reader()
+def new_reader(known: Any = None) -> _Reader:
+    """A fresh reader for one validate run; ``known`` is its ``used`` of an earlier run (if well-formed)."""
+    if not (isinstance(known, dict) and all(
+            isinstance(k, str) and (v is None or (isinstance(v, list) and all(isinstance(r, str) for r in v)))
+            for k, v in known.items())):
+        known = None
+    return _Reader(known)

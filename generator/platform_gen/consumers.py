@@ -306,6 +306,10 @@ def _check_built(objs: Iterable[dict[str, Any]], where: str, kube: KubeSchemas,
 
 def _file_objects(data: bytes | OSError, where: str, problems: list[Problem]) -> list[dict[str, Any]]:
     """The objects of one file of the tree; a file edited into something else is a finding."""
+    bad = undecodable(data) if isinstance(data, bytes) else None
+    if bad is not None:  # located at its first bad byte, as yamllint's reading of the tree did
+        problems.append(Problem(where, *bad[:2], "", bad[2], "run 'platform-gen render' to restore it"))
+        return []
     try:
         if isinstance(data, OSError):
             raise data

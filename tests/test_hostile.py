@@ -533,7 +533,8 @@ def test_validate_locates_a_control_character_in_a_tree_file(rendered_once: Path
     path.write_bytes(path.read_bytes() + b"# a\x1bb\n")
     code, _out, err = run("validate", "--root", rendered_once)
     assert code == 1  # kustomize refuses the file: every overlay of the service says so
-    assert "rendered/services/auth-service/overlays/prod/prod-us/kustomization.yaml: error: kustomize build failed" in err
+    overlay = "rendered/services/auth-service/overlays/prod/prod-us/kustomization.yaml"
+    assert f"{overlay}: error: kustomize build failed" in err
     code, _out, err = run("validate", "--root", rendered_once, "--lint-tree")  # yamllint locates it
     assert code == 1
     assert (f"rendered/services/auth-service/base/deployment.yaml:{lines + 1}:4: error: invalid YAML: unacceptable "

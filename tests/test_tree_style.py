@@ -87,7 +87,7 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.di
                       max_leaves=25)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.dictionaries(keys, values, min_size=1, max_size=6))
 def test_the_emitter_writes_lint_clean_yaml(doc: dict[str, Any]) -> None:
     text = yamlio.dump(doc)
@@ -95,7 +95,7 @@ def test_the_emitter_writes_lint_clean_yaml(doc: dict[str, Any]) -> None:
     assert findings({"doc.yaml": text.encode("utf-8")}, CONFIGS["repo"]) == [], text
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.lists(st.dictionaries(keys, values, min_size=1, max_size=4), min_size=1, max_size=3))
 def test_multi_document_files_are_lint_clean(docs: list[dict[str, Any]]) -> None:
     text = yamlio.dump_all(docs)

@@ -532,6 +532,10 @@ def test_validate_locates_a_control_character_in_a_tree_file(rendered_once: Path
     lines = path.read_bytes().count(b"\n")
     path.write_bytes(path.read_bytes() + b"# a\x1bb\n")
     code, _out, err = run("validate", "--root", rendered_once)
+    assert code == 1  # kustomize refuses the file: every overlay of the service says so
+    overlay = "rendered/services/auth-service/overlays/prod/prod-us/kustomization.yaml"
+    assert f"{overlay}: error: kustomize build failed" in err
+    code, _out, err = run("validate", "--root", rendered_once, "--lint-tree")  # yamllint locates it
     assert code == 1
     assert (f"rendered/services/auth-service/base/deployment.yaml:{lines + 1}:4: error: invalid YAML: unacceptable "
             "character #x001b: special characters are not allowed\n  hint: run 'platform-gen render' to restore "

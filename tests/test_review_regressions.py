@@ -61,7 +61,7 @@ def test_two_clusters_cannot_share_a_server(rendered_once: Path, run: Run) -> No
 @pytest.mark.parametrize("value", ["[1]", "5", "x", "true"])
 def test_non_mapping_cluster_override(rendered_once: Path, run: Run, value: str) -> None:
     edit(rendered_once, "platform-config/services/payment-service/config.yaml",
-         "      # prod-eu needs no entry", f"      prod-eu: {value}\n      # prod-eu needs no entry")
+         "    # prod-eu needs no entry", f"      prod-eu: {value}\n    # prod-eu needs no entry")
     fails(rendered_once, run, "environments.prod.clusters.prod-eu: expected a mapping")
 
 

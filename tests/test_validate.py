@@ -9,7 +9,7 @@ import pytest
 
 from platform_gen.kustomize_tool import Kustomize
 
-from .conftest import Run, edit
+from .conftest import REPO, Run, edit
 
 
 @pytest.fixture
@@ -105,11 +105,48 @@ def test_platform_crossplane_objects_are_checked(tree_root: Path, run: Run) -> N
     assert f"{rel}: error: Function function-auto-ready: spec.pakage: unknown field 'pakage'" in err
 
 
-def test_yamllint_runs_over_the_tree(tree_root: Path, run: Run) -> None:
+def test_yamllint_runs_over_the_inputs(tree_root: Path, run: Run) -> None:
+    config = "platform-config/services/payment-service/config.yaml"
+    edit(tree_root, config, "team: payments\n", "team: payments   \n")
+    edit(tree_root, "overlays/prod/topology-spread.yaml", "kind: Deployment\n", "kind:  Deployment\n")
+    code, out, err = run("validate", "--root", tree_root)
+    assert code == 1
+    assert f"{config}:2:15: error: yamllint: trailing spaces (trailing-spaces)" in err
+    assert "overlays/prod/topology-spread.yaml:3:7: error: yamllint: too many spaces after colon (colons)" in err
+    assert "yamllint over 19 files (0 cached) of the inputs" in err
+    code, out, _err = run("validate", "--root", tree_root, "--format", "json")
+    doc = json.loads(out)
+    assert (doc["linted"], doc["lint_cached"], doc["lint_scope"]) == (0, 19, "inputs")
+
+
+def test_the_tree_is_linted_only_when_asked(tree_root: Path, run: Run) -> None:
     edit(tree_root, OVERLAY, "namespace: team-payments\n", "namespace: team-payments   \n")
     code, _out, err = run("validate", "--root", tree_root)
+    assert code == 0, err
+    code, _out, err = run("validate", "--root", tree_root, "--lint-tree")
     assert code == 1
     assert f"{OVERLAY}:4:25: error: yamllint: trailing spaces (trailing-spaces)" in err
+    assert "of the inputs and the tree" in err
+
+
+def test_yamllint_ignore_applies_to_the_inputs(tree_root: Path, run: Run) -> None:
+    edit(tree_root, "environments/dev.yaml", "name: dev\n", "name: dev   \n")
+    code, _out, err = run("validate", "--root", tree_root)
+    assert code == 1 and "environments/dev.yaml:" in err
+    config = (REPO / ".yamllint.yaml").read_text().replace("ignore: |\n", "ignore: |\n  environments/dev.yaml\n")
+    (tree_root / ".yamllint.yaml").write_text(config)
+    code, _out, err = run("validate", "--root", tree_root)
+    assert code == 0, err
+    assert "yamllint over 18 files" in err
+
+
+def test_an_unreadable_input_is_a_finding(tree_root: Path, run: Run) -> None:
+    (tree_root / "platform-config/notes.yaml").symlink_to(tree_root.parent / "outside.yaml")
+    (tree_root.parent / "outside.yaml").write_text("secret: 1\n")
+    code, _out, err = run("validate", "--root", tree_root)
+    assert code == 1
+    assert "platform-config/notes.yaml: error: symbolic link to a location outside the repo; not read" in err
+    assert "secret" not in err
 
 
 def test_no_kustomize_anywhere(tree_root: Path, run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

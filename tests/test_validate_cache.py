@@ -41,12 +41,19 @@ def findings(doc: dict[str, Any]) -> tuple[Any, ...]:
     return (doc["status"], doc["problems"], doc["overlays"], doc["objects"])
 
 
+def input_yaml(root: Path) -> int:
+    """The YAML files people write: what yamllint reads (the tree only with --lint-tree)."""
+    return sum(1 for d in ("platform-config", "environments", "overlays")
+               for p in (root / d).rglob("*") if p.suffix in (".yaml", ".yml"))
+
+
 def overlays_of(root: Path, service: str) -> int:
     return len(list((root / SERVICES / service / "overlays").glob("*/*/kustomization.yaml")))
 
 
 def break_platform(root: Path) -> None:
     """An overlay that does not build, two overlays that produce one object, a schema and a lint finding."""
+    edit(root, "environments/dev.yaml", "name: dev\n", "name: dev   \n")
     edit(root, f"{SERVICES}/event-ingest/overlays/dev/dev-1/kustomization.yaml",
          "- ../../../base\n", "- ../../../base\n- missing.yaml\n")
     # auth-service's prod-us overlay also produces payment-service's objects (relabelled, same ids)
@@ -54,7 +61,6 @@ def break_platform(root: Path) -> None:
     edit(root, AUTH_US, "namespace: identity\n", "namespace: team-payments\n")
     edit(root, f"{SERVICES}/ledger-worker/base/deployment.yaml", "  revisionHistoryLimit: 5\n",
          "  revisionHistoryLimit: five\n")
-    edit(root, PAY_US, "namespace: team-payments\n", "namespace: team-payments   \n")
 
 
 @pytest.mark.parametrize("broken", [False, True], ids=["example", "broken"])
@@ -66,9 +72,12 @@ def test_cold_warm_and_no_cache_find_the_same(tree_root: Path, run: Run, tmp_pat
     cold = validate(run, tree_root, "--cache-dir", cache)
     warm = validate(run, tree_root, "--cache-dir", cache)
     assert findings(full) == findings(cold) == findings(warm)
-    assert (full["built"], full["cached"], full["linted"], full["lint_cached"]) == (18, 0, 80, 0)
-    assert (cold["built"], cold["cached"], cold["linted"]) == (18, 0, 80)
-    assert (warm["built"], warm["cached"], warm["builds"], warm["linted"], warm["lint_cached"]) == (0, 18, 0, 0, 80)
+    inputs = input_yaml(tree_root)
+    assert (full["built"], full["cached"], full["linted"], full["lint_cached"]) == (18, 0, inputs, 0)
+    assert (cold["built"], cold["cached"], cold["linted"]) == (18, 0, inputs)
+    assert (warm["built"], warm["cached"], warm["builds"], warm["linted"], warm["lint_cached"]) == (
+        0, 18, 0, 0, inputs)
+    assert full["lint_scope"] == warm["lint_scope"] == "inputs"
     if not broken:
         assert full["status"] == "ok"
         return
@@ -80,7 +89,7 @@ def test_cold_warm_and_no_cache_find_the_same(tree_root: Path, run: Run, tmp_pat
     assert (f"{SERVICES}/ledger-worker/overlays/prod/prod-eu/kustomization.yaml: Deployment "
             "team-payments/ledger-worker: spec.revisionHistoryLimit: 'five' is not of type 'integer', 'null'"
             ) in messages
-    assert f"{PAY_US}: : yamllint: trailing spaces (trailing-spaces) (trailing-spaces)" in messages
+    assert "environments/dev.yaml: : yamllint: trailing spaces (trailing-spaces) (trailing-spaces)" in messages
 
 
 def test_one_service_edit_rebuilds_only_its_overlays(tree_root: Path, run: Run, tmp_path: Path) -> None:
@@ -97,8 +106,8 @@ def test_one_service_edit_rebuilds_only_its_overlays(tree_root: Path, run: Run, 
     assert overlays_of(tree_root, "auth-service") == 4
     assert (warm["built"], warm["cached"]) == (4, 14)
     assert warm["status"] == "ok"
-    # only the files whose bytes changed are linted again
-    assert (warm["linted"], warm["lint_cached"]) == (len(changed), 80 - len(changed))
+    # only the input whose bytes changed is linted again; the tree is not linted
+    assert (warm["linted"], warm["lint_cached"]) == (1, input_yaml(tree_root) - 1)
     assert validate(run, tree_root, "--no-cache")["objects"] == warm["objects"]
 
 
@@ -125,7 +134,9 @@ def test_corrupt_or_unreadable_entries_are_misses(tree_root: Path, run: Run, tmp
     break_platform(tree_root)
     cold = validate(run, tree_root, "--cache-dir", cache)
     entries = sorted(p for p in cache.rglob("*.json"))
-    assert len(entries) == 18 + 80
+    checked_files = [p for folder in ("argocd", "platform") for p in (tree_root / "rendered" / folder).rglob("*.yaml")
+                     if p.name != "kustomization.yaml"]  # Argo CD and Crossplane files: cached per file
+    assert len(entries) == 18 + input_yaml(tree_root) + len(checked_files) + 1  # and the references index
     for i, path in enumerate(entries):
         path.write_text(["{", "", "[]", '{"key": "other", "value": 1}', '{"key": "x"}'][i % 5])
     entry = next(iter(sorted((cache / "overlays").rglob("*.json"))))
@@ -133,7 +144,7 @@ def test_corrupt_or_unreadable_entries_are_misses(tree_root: Path, run: Run, tmp
     entry.mkdir()  # unreadable as a file
     again = validate(run, tree_root, "--cache-dir", cache)
     assert findings(again) == findings(cold)
-    assert (again["built"], again["linted"]) == (18, 80)
+    assert (again["built"], again["linted"]) == (18, input_yaml(tree_root))
     # the entries are rewritten (the folder in the way of one is skipped)
     last = validate(run, tree_root, "--cache-dir", cache)
     assert (last["built"], last["cached"], last["linted"]) == (1, 17, 0)
@@ -146,7 +157,7 @@ def test_default_cache_folder_and_no_cache(tree_root: Path, run: Run) -> None:
     validate(run, tree_root)
     folder = tree_root / ".cache/platform-gen/validate"
     assert len(list((folder / "overlays").rglob("*.json"))) == 18
-    assert len(list((folder / "yamllint").rglob("*.json"))) == 80
+    assert len(list((folder / "yamllint").rglob("*.json"))) == input_yaml(tree_root)
     assert validate(run, tree_root)["cached"] == 18
 
 
@@ -197,12 +208,12 @@ def test_a_verdict_survives_the_cache(rows: list[tuple[str, int, int, str, str, 
 
 def test_line_ends_are_read_as_before(tree_root: Path, run: Run, tmp_path: Path) -> None:
     """yamllint reads a file as text (CRLF as LF), hashed by its bytes or not."""
-    path = tree_root / PAY_US
-    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
-    full = validate(run, tree_root, "--no-cache")
+    for path in (tree_root / PAY_US, tree_root / "environments/dev.yaml"):
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    full = validate(run, tree_root, "--no-cache", "--lint-tree")
     assert full["status"] == "ok"
-    assert findings(validate(run, tree_root, "--cache-dir", tmp_path / "c")) == findings(full)
-    assert findings(validate(run, tree_root, "--cache-dir", tmp_path / "c")) == findings(full)
+    assert findings(validate(run, tree_root, "--cache-dir", tmp_path / "c", "--lint-tree")) == findings(full)
+    assert findings(validate(run, tree_root, "--cache-dir", tmp_path / "c", "--lint-tree")) == findings(full)
 
 
 def test_the_key_covers_what_the_build_reads(tree_root: Path, tmp_path: Path) -> None:
@@ -228,3 +239,48 @@ def test_the_key_covers_what_the_build_reads(tree_root: Path, tmp_path: Path) ->
         (str(folder / "kustomization.yaml"), hashlib.sha256(b"resources:\n- gone.yaml\n").hexdigest())}
     (folder / "kustomization.yaml").write_text("resources:\n- https://github.com/acme/x//base?ref=v1\n")
     assert overlay_inputs(new_reader(), folder) is None
+
+
+def test_a_hand_edit_of_an_argocd_file_is_checked_again(tree_root: Path, run: Run, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert validate(run, tree_root, "--cache-dir", cache)["status"] == "ok"
+    edit(tree_root, "rendered/argocd/projects/data.yaml", "spec:\n", "specs: {}\nspec:\n")
+    doc = validate(run, tree_root, "--cache-dir", cache)
+    assert "unknown field 'specs'" in [p["message"] for p in doc["problems"]]
+    assert findings(doc) == findings(validate(run, tree_root, "--no-cache"))
+    assert findings(validate(run, tree_root, "--cache-dir", cache)) == findings(doc)
+
+
+@pytest.mark.parametrize("text", [
+    "resources:\n- ../base\npatches:\n- path: p.yaml\n",
+    "base: &b [../base]\nresources: *b\npatches: [{path: p.yaml}]\n",
+    "<<: {resources: [../base], patches: [{path: p.yaml}]}\n",
+    "when: 2026-13-45\nresources:\n- ../base\npatches:\n- path: p.yaml\n",  # a bad value elsewhere is not read
+])
+def test_references_are_read_however_written(tmp_path: Path, text: str) -> None:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base/kustomization.yaml").write_text("resources: []\n")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(text)
+    (overlay / "p.yaml").write_text("x: 1\n")
+    inputs = overlay_inputs(new_reader(), overlay)
+    assert inputs is not None
+    assert str(tmp_path / "base/kustomization.yaml") in {f for f, _h in inputs}
+
+
+def test_a_new_reference_is_followed_on_a_warm_run(tree_root: Path, run: Run, tmp_path: Path) -> None:
+    """The stored references of a kustomization are its bytes': an edit reads them again."""
+    cache = tmp_path / "cache"
+    assert validate(run, tree_root, "--cache-dir", cache)["status"] == "ok"
+    edit(tree_root, AUTH_US, "- ../../../base\n", "- ../../../base\n- ../../../../ledger-worker/base\n")
+    edit(tree_root, AUTH_US, "namespace: identity\n", "namespace: team-payments\n")
+    first = validate(run, tree_root, "--cache-dir", cache)
+    assert first["built"] == 1
+    assert findings(first) == findings(validate(run, tree_root, "--no-cache"))
+    edit(tree_root, f"{SERVICES}/ledger-worker/base/deployment.yaml", "  revisionHistoryLimit: 5\n",
+         "  revisionHistoryLimit: five\n")
+    doc = validate(run, tree_root, "--cache-dir", cache)
+    assert doc["built"] == overlays_of(tree_root, "ledger-worker") + 1
+    assert f"{AUTH_US}" in {p["file"] for p in doc["problems"]}
+    assert findings(doc) == findings(validate(run, tree_root, "--no-cache"))

@@ -5,6 +5,7 @@ Exit codes: 0 ok; 1 invalid input, findings or drift; 2 usage; 3 internal error.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import traceback
@@ -366,14 +367,16 @@ def explain_cmd(service: str, env: str, cluster: str | None, root: Path, fmt: st
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
               help="Verdicts of overlays and files already validated [default: <root>/.cache/platform-gen/validate].")
 @click.option("--no-cache", is_flag=True, help="Validate everything again; read and write no cache.")
+@click.option("--lint-tree", is_flag=True,
+              help="Run yamllint over the rendered tree too, not only over the input files.")
 @_shard_option("Validate only the overlays and files of the services of shard I of N (shard 1: also the "
                "platform-wide files); no deletion guard.")
 @_common
 def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow_delete: bool,
-                 cache_dir: Path | None, no_cache: bool, shard: Shard | None, root: Path,
+                 cache_dir: Path | None, no_cache: bool, lint_tree: bool, shard: Shard | None, root: Path,
                  out: Path | None, fmt: str, verbose: int, quiet: int, color: str) -> int:
-    """Validate the inputs, then the rendered tree with kustomize, the Kubernetes, Argo CD and Crossplane
-    schemas, and yamllint."""
+    """Validate the inputs (yamllint included), then the rendered tree with kustomize and the Kubernetes,
+    Argo CD and Crossplane schemas."""
     opts = _options(root, out, fmt, verbose, quiet, color)
 
     def body() -> int:
@@ -381,7 +384,7 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
 
         from .consumers import validate_tree
         from .kustomize_tool import find_kustomize
-        from .load import load_yamllint_config
+        from .load import load_yamllint_config, yaml_inputs
 
         platform, rendered = compile_platform(opts.root) if shard is None else _compile_shard(opts, shard)
         out_dir = opts.out_dir(platform)
@@ -399,17 +402,23 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
         config = (load_yamllint_config(opts.root)
                   or (resources.files("platform_gen") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
         cache = None if no_cache else (cache_dir or opts.root / ".cache" / "platform-gen" / "validate")
-        report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs, cache, only=shard)
+        inputs, unreadable_inputs = yaml_inputs(opts.root)
+        report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs, cache,
+                               [(rel, rel, data) for rel, data in inputs], lint_tree, only=shard)
+        report = dataclasses.replace(report, problems=tuple(sorted({*report.problems, *unreadable_inputs})))
         where = f"{shown} (shard {shard})" if shard else shown
         summary = (f"validated {where}: {report.overlays} overlays ({report.cached} cached) "
                    f"in {report.builds} kustomize builds "
                    f"({kustomize.name}), {report.objects} objects against Kubernetes "
-                   f"{kube_version}, Argo CD and Crossplane schemas, and yamllint")
+                   f"{kube_version}, Argo CD and Crossplane schemas; yamllint over "
+                   f"{report.linted + report.lint_cached} files ({report.lint_cached} cached) of the inputs"
+                   + (" and the tree" if lint_tree else ""))
         if opts.fmt == "json":
             doc = report_mod.problems_json(report.problems, "invalid" if report.problems else "ok")
             doc.update({"overlays": report.overlays, "objects": report.objects, "builds": report.builds,
                         "built": report.built, "cached": report.cached,
-                        "linted": report.linted, "lint_cached": report.lint_cached})
+                        "linted": report.linted, "lint_cached": report.lint_cached,
+                        "lint_scope": "inputs+tree" if lint_tree else "inputs"})
             click.echo(report_mod.to_json(doc), nl=False)
         else:
             if report.problems:

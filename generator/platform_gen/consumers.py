@@ -7,11 +7,13 @@
   hundred); only when a batch fails or warns is each of its overlays built alone, to
   say which one. Objects that two overlays of one cluster both produce are findings;
 - every built object is validated against the Kubernetes schemas of the chosen
-  version (from the ``kubernetes-validate`` package; each validator is built once),
-  claims and namespaced XRs against their XRDs, Argo CD objects against the Argo CD
-  schemas and the platform's Crossplane objects against the Crossplane CRDs, all
-  strictly: unknown fields fail;
-- yamllint runs over every YAML file of the tree.
+  version (from the ``kubernetes-validate`` package; each validator is built once,
+  with a compiled fast check in front, see :mod:`fastschema`), claims and namespaced
+  XRs against their XRDs, Argo CD objects against the Argo CD schemas and the
+  platform's Crossplane objects against the Crossplane CRDs, all strictly: unknown
+  fields fail;
+- yamllint runs over the YAML files people write (the inputs), and over the tree's
+  only when asked: the tree is written by one emitter, whose output a test lints.
 
 Findings are :class:`~generator.errors.Problem` values naming the file, the object
 (kind, namespace/name) and the field path.
@@ -23,7 +25,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -35,7 +37,7 @@ import referencing
 import yaml
 from kubernetes_validate import utils as kv
 
-from . import crdschema, vcache, yamlio
+from . import crdschema, fastschema, vcache, yamlio
 from .errors import Problem, ToolError, format_path
 from .kustomize_tool import Build, Kustomize
 from .limits import undecodable
@@ -45,9 +47,12 @@ from .outputs import labels as L
 __all__ = ["DEFAULT_KUBE_VERSION", "Report", "validate_tree"]
 
 DEFAULT_KUBE_VERSION = "1.32"
-#: Overlays per kustomize build: ~10 ms an overlay at 100, ~44 ms at 1,000.
+#: Overlays per kustomize build. A kustomize process costs ~0.1 s to start, and past
+#: a hundred overlays the cost of each grows (~10 ms an overlay at 100, 21 ms at 400).
 BATCH = 100
 _ARGO_TOP = {"apiVersion", "kind", "metadata", "spec", "status", "operation"}
+#: A ``$ref`` of the Kubernetes schemas: to a definition, from a kind's schema or from another definition.
+_DEF_REF = re.compile(r"((?:https://kubernetes\.io)?/api/_definitions\.json)?#/\$defs/([^/~%]+)")
 
 
 @dataclass(frozen=True)
@@ -84,13 +89,35 @@ class KubeSchemas:
                             f"versions available: {', '.join(kv.all_versions())}") from None
         self._dir = f"kubernetes-json-schema/v{self.version}-local-strict"
         self._registry: referencing.Registry[Any] | None = None
+        self._defs: dict[str, Any] = {}
         self._validators: dict[tuple[str, str], jsonschema.protocols.Validator | None] = {}
+        self._fast: dict[int, fastschema.Check | None] = {}
 
     def _base_registry(self) -> referencing.Registry[Any]:
         if self._registry is None:
             defs = kv.schema_contents(f"{self._dir}/_definitions.json", self.version)
+            self._defs = defs.get("$defs") or {}
             self._registry = referencing.Resource.from_contents(defs) @ referencing.Registry()
         return self._registry
+
+    def _resolve(self, ref: str, base: str) -> tuple[Mapping[str, Any], str]:
+        """The definition a ``$ref`` of these schemas names (for the fast check)."""
+        found = _DEF_REF.fullmatch(ref)
+        if found is None or (found.group(1) is None and base != "defs") or found.group(2) not in self._defs:
+            raise LookupError(ref)
+        return self._defs[found.group(2)], "defs"
+
+    def errors(self, validator: jsonschema.protocols.Validator, obj: Any) -> list[tuple[str, str]]:
+        """jsonschema's findings for ``obj``, after the compiled check said it may have some."""
+        key = id(validator)  # validators are built once and kept: ids stay theirs
+        if key not in self._fast:
+            schema = validator.schema
+            self._fast[key] = (fastschema.compile_schema(schema, self._resolve)
+                               if isinstance(schema, Mapping) else None)
+        fast = self._fast[key]
+        if fast is not None and fast(obj):
+            return []
+        return _errors(validator, obj)
 
     def validator(self, api_version: str, kind: str) -> jsonschema.protocols.Validator | None:
         """The validator of (apiVersion, kind), or None if it is not a built-in kind."""
@@ -273,7 +300,7 @@ def _check_built(objs: Iterable[dict[str, Any]], where: str, kube: KubeSchemas,
         validator = kube.validator(api, kind)
         errors: list[tuple[str, str]]
         if validator is not None:
-            errors = _errors(validator, obj)
+            errors = kube.errors(validator, obj)
         elif (api, kind) in claims:
             errors = [(format_path(p), m) for p, m in crdschema.validate(obj, claims[(api, kind)])]
         else:
@@ -283,10 +310,16 @@ def _check_built(objs: Iterable[dict[str, Any]], where: str, kube: KubeSchemas,
     return problems, count
 
 
-def _file_objects(path: Path, where: str, problems: list[Problem]) -> list[dict[str, Any]]:
+def _file_objects(data: bytes | OSError, where: str, problems: list[Problem]) -> list[dict[str, Any]]:
     """The objects of one file of the tree; a file edited into something else is a finding."""
+    bad = undecodable(data) if isinstance(data, bytes) else None
+    if bad is not None:  # located at its first bad byte, as yamllint's reading of the tree did
+        problems.append(Problem(where, *bad[:2], "", bad[2], "run 'platform-gen render' to restore it"))
+        return []
     try:
-        objs, error = _objects(path.read_text(encoding="utf-8"))
+        if isinstance(data, OSError):
+            raise data
+        objs, error = _objects(data.decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         objs, error = None, f"unreadable ({exc})"
     if objs is None:
@@ -295,50 +328,74 @@ def _file_objects(path: Path, where: str, problems: list[Problem]) -> list[dict[
     return objs
 
 
-def _check_argocd(out: Path, shown: str, only: _Only = None) -> tuple[list[Problem], int]:
+def _checked_files(out: Path, shown: str, paths: Iterable[Path],
+                   check: Callable[[dict[str, Any], str], list[tuple[str, str]]],
+                   cache: vcache.Cache, fingerprint: str | None) -> tuple[list[Problem], int]:
+    """Every object of each file through ``check``; a file's verdict is cached under its bytes."""
     problems: list[Problem] = []
     count = 0
-    for path in sorted((out / "argocd").rglob("*.yaml")):
-        if only is not None and not only(path.relative_to(out).as_posix()):
+    for path in paths:
+        rel = path.relative_to(out).as_posix()
+        where = f"{shown}/{rel}"
+        try:
+            data: bytes | OSError = path.read_bytes()
+        except OSError as exc:
+            data = exc
+        key = (vcache.digest(fingerprint, "file", rel, data)
+               if fingerprint is not None and isinstance(data, bytes) else None)
+        hit = _Verdict.from_json(cache.get("files", key), shown)
+        if hit is not None:
+            problems.extend(hit.problems)
+            count += hit.objects
             continue
-        where = f"{shown}/{path.relative_to(out).as_posix()}"
-        for obj in _file_objects(path, where, problems):
-            count += 1
-            kind = str(obj.get("kind"))
-            if obj.get("apiVersion") != "argoproj.io/v1alpha1" or kind not in crdschema.ARGOCD_KINDS:
-                problems.append(Problem(where, 0, 0, _obj_name(obj), "not an Argo CD object"))
-                continue
-            errors = _errors(_argo_validator(kind), obj)
-            errors += [(k, f"unknown field '{k}'") for k in sorted(set(obj) - _ARGO_TOP)]
-            problems.extend(Problem(where, 0, 0, f"{_obj_name(obj)}{': ' + p if p else ''}", m) for p, m in errors)
+        found: list[Problem] = []
+        objs = _file_objects(data, where, found)
+        for obj in objs:
+            found.extend(Problem(where, 0, 0, f"{_obj_name(obj)}{': ' + p if p else ''}", m)
+                         for p, m in check(obj, where))
+        cache.put("files", key, _Verdict(tuple(found), len(objs), ()).to_json(shown))
+        problems.extend(found)
+        count += len(objs)
     return problems, count
 
 
-def _check_platform(out: Path, shown: str, kube: KubeSchemas, only: _Only = None) -> tuple[list[Problem], int]:
-    problems: list[Problem] = []
-    count = 0
-    for path in sorted((out / "platform").rglob("*.yaml")):
-        if path.name == "kustomization.yaml" or (only is not None and not only(path.relative_to(out).as_posix())):
-            continue
-        where = f"{shown}/{path.relative_to(out).as_posix()}"
-        for obj in _file_objects(path, where, problems):
-            count += 1
-            api, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
-            try:
-                schema = crdschema.crossplane_schema(api, kind)
-                errors = [(format_path(p), m) for p, m in crdschema.validate(obj, schema)]
-                if kind == "Composition":
-                    for i, step in enumerate((obj.get("spec") or {}).get("pipeline") or []):
-                        inp = step.get("input")
-                        if isinstance(inp, dict) and inp.get("apiVersion") == "pt.fn.crossplane.io/v1beta1":
-                            pt = crdschema.crossplane_schema(inp["apiVersion"], str(inp.get("kind")))
-                            errors += [(format_path(["spec", "pipeline", i, "input", *p]), m)
-                                       for p, m in crdschema.validate(inp, pt)]
-            except KeyError:
-                validator = kube.validator(api, kind)
-                errors = [("", f"no schema for {api} {kind}")] if validator is None else _errors(validator, obj)
-            problems.extend(Problem(where, 0, 0, f"{_obj_name(obj)}{': ' + p if p else ''}", m) for p, m in errors)
-    return problems, count
+def _argocd_errors(obj: dict[str, Any], where: str) -> list[tuple[str, str]]:
+    kind = str(obj.get("kind"))
+    if obj.get("apiVersion") != "argoproj.io/v1alpha1" or kind not in crdschema.ARGOCD_KINDS:
+        return [("", "not an Argo CD object")]
+    errors = _errors(_argo_validator(kind), obj)
+    return errors + [(k, f"unknown field '{k}'") for k in sorted(set(obj) - _ARGO_TOP)]
+
+
+def _check_argocd(out: Path, shown: str, cache: vcache.Cache | None = None,
+                  fingerprint: str | None = None, only: _Only = None) -> tuple[list[Problem], int]:
+    paths = [p for p in sorted((out / "argocd").rglob("*.yaml"))
+             if only is None or only(p.relative_to(out).as_posix())]
+    return _checked_files(out, shown, paths, _argocd_errors, cache or vcache.Cache(None), fingerprint)
+
+
+def _check_platform(out: Path, shown: str, kube: KubeSchemas, cache: vcache.Cache | None = None,
+                    fingerprint: str | None = None, only: _Only = None) -> tuple[list[Problem], int]:
+    def errors_of(obj: dict[str, Any], where: str) -> list[tuple[str, str]]:
+        api, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
+        try:
+            schema = crdschema.crossplane_schema(api, kind)
+            errors = [(format_path(p), m) for p, m in crdschema.validate(obj, schema)]
+            if kind == "Composition":
+                for i, step in enumerate((obj.get("spec") or {}).get("pipeline") or []):
+                    inp = step.get("input")
+                    if isinstance(inp, dict) and inp.get("apiVersion") == "pt.fn.crossplane.io/v1beta1":
+                        pt = crdschema.crossplane_schema(inp["apiVersion"], str(inp.get("kind")))
+                        errors += [(format_path(["spec", "pipeline", i, "input", *p]), m)
+                                   for p, m in crdschema.validate(inp, pt)]
+        except KeyError:
+            validator = kube.validator(api, kind)
+            errors = [("", f"no schema for {api} {kind}")] if validator is None else kube.errors(validator, obj)
+        return errors
+
+    paths = [p for p in sorted((out / "platform").rglob("*.yaml")) if p.name != "kustomization.yaml"
+             and (only is None or only(p.relative_to(out).as_posix()))]
+    return _checked_files(out, shown, paths, errors_of, cache or vcache.Cache(None), fingerprint)
 
 
 _Ident = tuple[str, str, str, str, str]  # apiVersion, kind, namespace, name; and the name shown
@@ -395,80 +452,104 @@ def _ident(obj: Mapping[str, Any]) -> _Ident:
 
 def _fingerprint(kustomize: Kustomize, kube: KubeSchemas, claims: dict[tuple[str, str], dict[str, Any]],
                  out: Path) -> str:
-    """Everything but the overlay's own files that its verdict depends on."""
+    """Everything but the overlay's (or tree file's) own bytes that its verdict depends on."""
     from importlib.metadata import version
 
     from . import __version__
 
     package = Path(__file__).parent
-    sources = [vcache.digest(p.relative_to(package).as_posix(), p.read_bytes())
-               for p in sorted(package.rglob("*.py"))]
+    sources = [vcache.digest(p.relative_to(package).as_posix(), p.read_bytes())  # the vendored schemas too
+               for p in sorted(package.rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
     return vcache.digest("platform-gen", __version__, *sources, kustomize.identity(), kube.version,
                          json.dumps(sorted(([*k], v) for k, v in claims.items()), sort_keys=True, default=str),
                          version("jsonschema"), version("kubernetes-validate"),
                          str(out), str(out.resolve()))
 
 
-def _lint_key(base: str, path: Path, data: bytes) -> str:
-    return vcache.digest(base, str(path), data)
+def _lint_key(base: str, path: str, data: bytes) -> str:
+    return vcache.digest(base, path, data)
 
 
-def _yamllint(out: Path, shown: str, config_text: str, cache_dir: Path | None = None, only: _Only = None
-              ) -> tuple[list[Problem], int, int]:
-    """yamllint over every YAML file of the tree (run in a worker process): problems, files linted, cached."""
+@dataclass(frozen=True)
+class _LintJob:
+    """What yamllint reads in its worker: the input files, and the tree when it is linted too."""
+
+    config: str
+    inputs: tuple[tuple[str, str, bytes], ...]  #: (path shown, path for yamllint's rules, bytes)
+    tree: Path | None  #: the output folder, linted file by file only with --lint-tree
+    shown: str
+    cache_dir: Path | None
+
+
+def _yamllint(job: _LintJob) -> tuple[list[Problem], int, int]:
+    """yamllint over the input files (and the tree's, if asked), in a worker process.
+
+    Returns the problems, the number of files linted and the number whose verdict came
+    from the cache.
+    """
     from importlib.metadata import version
 
     from yamllint import linter
     from yamllint.config import YamlLintConfig
 
-    conf = YamlLintConfig(content=config_text)
-    cache = vcache.Cache(cache_dir)
-    base = vcache.digest("yamllint", version("yamllint"), config_text)
-    problems = []
-    linted = cached = 0
-    for path in sorted(out.rglob("*.yaml")):
-        if only is not None and not only(path.relative_to(out).as_posix()):
-            continue
-        rel = f"{shown}/{path.relative_to(out).as_posix()}"
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            problems.append(Problem(rel, 0, 0, "", f"cannot read: {exc.strerror}",
-                                    "run 'platform-gen render' to restore it"))
-            continue
+    conf = YamlLintConfig(content=job.config)
+    cache = vcache.Cache(job.cache_dir)
+    base = vcache.digest("yamllint", version("yamllint"), job.config)
+    problems: list[Problem] = []
+    counts = [0, 0]
+
+    def lint(rel: str, name: str, data: bytes, hint: str) -> None:
         bad = undecodable(data)
         if bad is not None:  # a file edited by hand: a finding, never a crash
-            problems.append(Problem(rel, *bad[:2], "", bad[2], "run 'platform-gen render' to restore it"))
-            continue
+            problems.append(Problem(rel, *bad[:2], "", bad[2], hint))
+            return
         text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() reads it
-        key = _lint_key(base, path, data) if cache_dir is not None else None
+        key = _lint_key(base, name, data) if job.cache_dir is not None else None
         hit = cache.get("yamllint", key)
         if _rows(hit, (int, int, str)):
             problems.extend(Problem(rel, ln, col, "", m) for ln, col, m in hit)
-            cached += 1
-            continue
+            counts[1] += 1
+            return
         try:
             found = [(p.line, p.column, f"yamllint: {p.message}" + (f" ({p.rule})" if p.rule else ""))
-                     for p in linter.run(text, conf, str(path))]
-        except yaml.YAMLError as exc:  # a tree file edited by hand (a control character, say)
+                     for p in linter.run(text, conf, name)]
+        except yaml.YAMLError as exc:  # a control character, say
             broken = yamlio.parse_error(rel, exc, text)
-            problems.append(Problem(rel, broken.line, broken.column, "", broken.message,
-                                    "run 'platform-gen render' to restore it"))
-            continue
-        linted += 1
+            problems.append(Problem(rel, broken.line, broken.column, "", broken.message, hint))
+            return
+        counts[0] += 1
         cache.put("yamllint", key, [list(f) for f in found])
         problems.extend(Problem(rel, ln, col, "", m) for ln, col, m in found)
-    return problems, linted, cached
+
+    for rel, name, data in job.inputs:
+        if not conf.is_file_ignored(name):
+            lint(rel, name, data, "")
+    if job.tree is not None:
+        for path in sorted(job.tree.rglob("*.yaml")):
+            rel = f"{job.shown}/{path.relative_to(job.tree).as_posix()}"
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                problems.append(Problem(rel, 0, 0, "", f"cannot read: {exc.strerror}",
+                                        "run 'platform-gen render' to restore it"))
+                continue
+            lint(rel, str(path), data, "run 'platform-gen render' to restore it")
+    return problems, counts[0], counts[1]
 
 
 def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomize, kube_version: str,
-                  yamllint_config: str, jobs: int = 2, cache_dir: Path | None = None, only: _Only = None) -> Report:
+                  yamllint_config: str, jobs: int = 2, cache_dir: Path | None = None,
+                  lint_inputs: Sequence[tuple[str, str, bytes]] = (), lint_tree: bool = False,
+                  only: _Only = None) -> Report:
     """Every check of the rendered tree at ``out``; ``shown`` is how paths are printed.
 
     With ``only`` (a shard), just the overlays and files it accepts (paths relative to ``out``) are checked.
 
-    With ``cache_dir``, overlays whose inputs have a cached verdict are not built again and
-    files whose bytes have a cached yamllint verdict are not linted again.
+    yamllint reads ``lint_inputs`` ((path shown, path for yamllint, bytes): the files people
+    write), and the tree's files too with ``lint_tree`` (the tree has one emitter, whose
+    style a test proves). With ``cache_dir``, overlays whose inputs have a cached verdict
+    are not built again and files whose bytes have a cached yamllint verdict are not
+    linted again.
     """
     kube = KubeSchemas(kube_version)
     claims = _claim_schemas(platform)
@@ -476,9 +557,12 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
     cache = vcache.Cache(cache_dir)
     keys: dict[str, str | None] = {o.rel: None for o in overlays}
     verdicts: dict[str, _Verdict] = {}
+    fingerprint: str | None = None
     if cache_dir is not None:
         fingerprint = _fingerprint(kustomize, kube, claims, out)
-        reader = vcache.new_reader()
+        refs_key = vcache.digest(fingerprint, "references")
+        known = cache.get("references", refs_key)
+        reader = vcache.new_reader(known)
         for o in overlays:
             inputs = vcache.overlay_inputs(reader, out / o.rel)
             if inputs is not None:
@@ -486,6 +570,8 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
                 hit = _Verdict.from_json(cache.get("overlays", keys[o.rel]), shown)
                 if hit is not None:
                     verdicts[o.rel] = hit
+        if reader.used != known:
+            cache.put("references", refs_key, reader.used)
     by_cluster: dict[str, list[_Overlay]] = {}
     for o in overlays:
         if o.rel not in verdicts:
@@ -496,8 +582,15 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
     builds = 0
     with ProcessPoolExecutor(max_workers=1) as lint_pool, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         # yamllint is pure Python: a process of its own overlaps it with the builds
-        linted = lint_pool.submit(_yamllint, out, shown, yamllint_config, cache_dir, only)
+        linted = lint_pool.submit(_yamllint, _LintJob(yamllint_config, tuple(lint_inputs), out if lint_tree else None,
+                                                      shown, cache_dir))
         futures = [pool.submit(_build_cluster, kustomize, out, ovs, shown) for _cluster, ovs in chunks]
+        # the tree's own objects are checked while kustomize builds the first batches
+        objects = 0
+        for check in (_check_argocd(out, shown, cache, fingerprint, only),
+                      _check_platform(out, shown, kube, cache, fingerprint, only)):
+            problems.extend(check[0])
+            objects += check[1]
         for (_cluster, ovs), future in zip(chunks, futures, strict=True):
             per, found, runs = future.result()
             builds += runs
@@ -514,7 +607,6 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
                 verdicts[o.rel] = verdict
                 if not stray:
                     cache.put("overlays", keys[o.rel], verdict.to_json(shown))
-        objects = 0
         per_cluster: dict[str, dict[str, tuple[_Ident, ...]]] = {}
         for o in overlays:
             verdict = verdicts[o.rel]
@@ -523,9 +615,6 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
             per_cluster.setdefault(o.cluster, {})[o.rel] = verdict.idents
         for cluster, idents in sorted(per_cluster.items()):
             problems.extend(_collisions(cluster, idents, shown))
-        for check in (_check_argocd(out, shown, only), _check_platform(out, shown, kube, only)):
-            problems.extend(check[0])
-            objects += check[1]
         try:
             lint_problems, lint_runs, lint_cached = linted.result()
         except yaml.YAMLError as exc:  # pragma: no cover - the config is ours or the repo's

@@ -17,6 +17,14 @@ from .errors import ToolError
 __all__ = ["Build", "Kustomize", "find_kustomize"]
 
 
+#: kustomize is a Go program that allocates a lot and keeps little: collecting garbage
+#: when the heap has grown fivefold instead of twofold (the default) takes a build of 100
+#: overlays from ~1.4 s of CPU to ~0.95 s, for ~150 MB instead of ~90 MB. (Turning the
+#: collector off saves little more, and costs the page faults of a heap of 600 MB.)
+#: The environment's own setting wins.
+_GO_GC = {"GOGC": "400"}
+
+
 @dataclass(frozen=True)
 class Build:
     """The result of one ``kustomize build``."""
@@ -58,7 +66,7 @@ class Kustomize:
                 text=True,
                 timeout=timeout,
                 check=False,
-                env={**os.environ, "KUSTOMIZE_PLUGIN_HOME": "/nonexistent"},
+                env={**_GO_GC, **os.environ, "KUSTOMIZE_PLUGIN_HOME": "/nonexistent"},
             )
         except OSError as exc:
             raise ToolError(f"cannot run {self.name}: {exc.strerror or exc}") from None

@@ -20,7 +20,7 @@ from .limits import MAX_FILE_BYTES, human_bytes, undecodable
 from .yamlio import Located, load_located
 
 __all__ = ["PLATFORM_FILE", "YAMLLINT_FILE", "Sources", "load", "load_services", "load_shared", "load_yamllint_config",
-           "parse_services"]
+           "parse_services", "yaml_inputs"]
 
 PLATFORM_FILE = "platform-config/platform.yaml"
 SERVICES_DIR = "platform-config/services"
@@ -451,3 +451,28 @@ def load_yamllint_config(root: Path) -> str | None:
     if problems:
         raise InputError(problems)
     return text
+
+
+#: The folders of the files people write, and so the files ``validate`` lints.
+LINTED_DIRS = ("platform-config", ENVIRONMENTS_DIR, OVERLAYS_DIR)
+
+
+def yaml_inputs(root: Path) -> tuple[list[tuple[str, bytes]], list[Problem]]:
+    """Every YAML file below the input folders: (path relative to the root, bytes), sorted.
+
+    Read with the care of every input (inside the repo, regular files, within the size
+    limit); a file that cannot be read is a problem instead.
+    """
+    problems: list[Problem] = []
+    reader = _Reader(root, problems)
+    found: list[tuple[str, bytes]] = []
+    for name in LINTED_DIRS:
+        folder = root / name
+        if not (folder.is_dir() or folder.is_symlink()):
+            continue
+        for path in reader.files(folder):
+            if path.suffix in (".yaml", ".yml"):
+                data = reader.read_bytes(path)
+                if data is not None:
+                    found.append((reader.rel(path), data))
+    return found, problems

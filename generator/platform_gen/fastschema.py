@@ -1,0 +1,199 @@
+"""A fast yes for JSON Schema validation: compiled checks that only ever say "valid" truly.
+
+jsonschema walks a schema keyword by keyword for every value (resolving each ``$ref``
+again), ~4 ms for one Deployment; tens of thousands of objects took most of validate's
+own time. Nearly every object is valid, so the schema is compiled once into plain
+Python checks that answer whether an instance is valid: ``True`` only when jsonschema
+would find no error at all, ``False`` when it may find one (then jsonschema itself
+runs, for its messages). The compiled check never decides a finding.
+
+Only the keywords of the Kubernetes schemas are compiled (``type``, ``enum``,
+``properties``, ``additionalProperties``, ``required``, ``items``, ``$ref``, ``allOf``,
+``anyOf``, and ``oneOf`` over type-only branches); annotations (``description``,
+``format``, which jsonschema does not assert by default, ``x-kubernetes-*``) are
+skipped. A schema with any other keyword is not compiled: :func:`compile_schema`
+returns None and every instance goes to jsonschema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["Check", "compile_schema"]
+
+Check = Callable[[Any], bool]
+
+#: Keywords that assert nothing (jsonschema asserts ``format`` only with a format checker).
+_ANNOTATIONS = frozenset({"description", "format", "title", "default", "examples", "$comment", "deprecated",
+                          "readOnly", "writeOnly"})
+_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
+
+
+class _Unsupported(Exception):
+    """The schema uses a keyword (or a reference) that is not compiled."""
+
+
+def _is_type(name: str, x: Any) -> bool:
+    """jsonschema's (Draft 2020-12) type check, exactly: 1.0 is an integer, True is not."""
+    if name == "string":
+        return isinstance(x, str)
+    if name == "object":
+        return isinstance(x, dict)
+    if name == "array":
+        return isinstance(x, list)
+    if name == "null":
+        return x is None
+    if name == "boolean":
+        return isinstance(x, bool)
+    if isinstance(x, bool):
+        return False
+    if name == "integer":
+        return isinstance(x, int) or (isinstance(x, float) and x.is_integer())
+    return isinstance(x, (int, float))  # number
+
+
+def _type_check(value: Any) -> Check:
+    names = [value] if isinstance(value, str) else value
+    if not (isinstance(names, list) and names and all(n in _TYPES for n in names)):
+        raise _Unsupported(f"type {value!r}")
+    if names == ["string", "null"] or names == ["null", "string"]:
+        return lambda x: x is None or isinstance(x, str)
+    if names == ["object", "null"] or names == ["null", "object"]:
+        return lambda x: x is None or isinstance(x, dict)
+    if names == ["array", "null"] or names == ["null", "array"]:
+        return lambda x: x is None or isinstance(x, list)
+    if names == ["string"]:
+        return lambda x: isinstance(x, str)
+    if names == ["object"]:
+        return lambda x: isinstance(x, dict)
+    return lambda x: any(_is_type(n, x) for n in names)
+
+
+class _Compiler:
+    def __init__(self, resolve: Callable[[str, str], tuple[Mapping[str, Any], str]]) -> None:
+        self.resolve = resolve
+        self.done: dict[tuple[int, str], Check] = {}
+        self.keep: list[Any] = []  # the schemas whose ids key ``done`` stay alive
+        self.root: Any = None
+
+    def compile(self, schema: Any, base: str) -> Check:
+        if schema is True or (isinstance(schema, Mapping) and not schema):
+            return lambda x: True
+        if not isinstance(schema, Mapping):
+            raise _Unsupported(f"schema {schema!r}")
+        key = (id(schema), base)
+        if key in self.done:
+            return self.done[key]
+        slot: list[Check] = []
+        self.done[key] = lambda x: slot[0](x)  # a reference cycle resolves through the slot
+        self.keep.append(schema)
+        check = self._build(schema, base)
+        slot.append(check)
+        self.done[key] = check
+        return check
+
+    def _build(self, schema: Mapping[str, Any], base: str) -> Check:
+        checks: list[Check] = []
+        props: dict[str, Check] | None = None
+        additional: Check | bool = True
+        required: tuple[str, ...] = ()
+        for word, value in schema.items():
+            if word in _ANNOTATIONS or word.startswith("x-"):
+                continue
+            if word in ("$schema", "$id", "$defs") and schema is self.root:
+                continue
+            if word == "type":
+                checks.append(_type_check(value))
+            elif word == "enum":
+                if not isinstance(value, list):
+                    raise _Unsupported("enum")
+                checks.append(_enum_check(frozenset(v for v in value if isinstance(v, str))))
+            elif word == "properties":
+                if not isinstance(value, Mapping):
+                    raise _Unsupported("properties")
+                props = {str(k): self.compile(v, base) for k, v in value.items()}
+            elif word == "additionalProperties":
+                additional = value if isinstance(value, bool) else self.compile(value, base)
+            elif word == "required":
+                if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                    raise _Unsupported("required")
+                required = tuple(value)
+            elif word == "items":
+                if not isinstance(value, Mapping):
+                    raise _Unsupported("items")
+                checks.append(_items_check(self.compile(value, base)))
+            elif word == "$ref":
+                if not isinstance(value, str):
+                    raise _Unsupported("$ref")
+                target, where = self.resolve(value, base)
+                checks.append(self.compile(target, where))
+            elif word in ("allOf", "anyOf", "oneOf"):
+                if not (isinstance(value, list) and value):
+                    raise _Unsupported(word)
+                checks.append(self._combine(word, value, base))
+            else:
+                raise _Unsupported(word)
+        if props is not None or additional is not True or required:
+            checks.append(_object_check(props or {}, additional, required))
+        if not checks:
+            return lambda x: True
+        if len(checks) == 1:
+            return checks[0]
+        return lambda x: all(c(x) for c in checks)
+
+    def _combine(self, word: str, branches: list[Any], base: str) -> Check:
+        subs = [self.compile(b, base) for b in branches]
+        if word == "allOf":
+            return lambda x: all(s(x) for s in subs)
+        if word == "anyOf":  # one branch surely valid is enough
+            return lambda x: any(s(x) for s in subs)
+        # oneOf needs the others surely invalid: only type-only branches are exact
+        if not all(isinstance(b, Mapping) and set(b) - _ANNOTATIONS == {"type"} for b in branches):
+            raise _Unsupported("oneOf")
+        names = [[b["type"]] if isinstance(b["type"], str) else list(b["type"]) for b in branches]
+        for n in names:
+            _type_check(n)
+        return lambda x: sum(any(_is_type(t, x) for t in n) for n in names) == 1
+
+
+def _enum_check(allowed: frozenset[str]) -> Check:
+    # strings only: jsonschema's enum tells True from 1, and so does not this
+    return lambda x: isinstance(x, str) and x in allowed
+
+
+def _items_check(item: Check) -> Check:
+    return lambda x: not isinstance(x, list) or all(item(v) for v in x)
+
+
+def _object_check(props: dict[str, Check], additional: Check | bool, required: tuple[str, ...]) -> Check:
+    def check(x: Any) -> bool:
+        if not isinstance(x, dict):
+            return True
+        for k, v in x.items():
+            sub = props.get(k) if isinstance(k, str) else None
+            if sub is None:
+                if additional is False:
+                    return False
+                if additional is not True and not additional(v):
+                    return False
+            elif not sub(v):
+                return False
+        return all(r in x for r in required)
+
+    return check
+
+
+def compile_schema(schema: Mapping[str, Any], resolve: Callable[[str, str], tuple[Mapping[str, Any], str]]
+                   ) -> Check | None:
+    """The fast check of ``schema``, or None if it uses what is not compiled.
+
+    ``resolve(ref, base)`` returns the schema a ``$ref`` names and the base of the
+    document it is in (``""`` is the root document), or raises ``LookupError``.
+    """
+    compiler = _Compiler(resolve)
+    compiler.root = schema
+    try:
+        return compiler.compile(schema, "")
+    except (_Unsupported, LookupError, RecursionError):
+        return None

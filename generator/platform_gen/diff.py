@@ -886,14 +886,10 @@ def _untrusted(index: Index, committed: dict[str, bytes]) -> set[str]:
     return out
 
 
-def _on_base(exc: InputError, where: str) -> InputError:
-    return InputError(dataclasses.replace(p, file=f"{where}:{p.file}") for p in exc.problems)
-
-
 def _incremental(root: Path, checkout: Checkout, base: Base, base_root: Path,
                  builder: Builder) -> Result | None:
     """The diff, rendering only what differs from the tree committed at the base; None when that tree
-    cannot be trusted (then both sides are rendered in full)."""
+    cannot be trusted or either side's input is invalid (then both sides are rendered in full)."""
     from .build import compile_tree
 
     found = _committed_tree(checkout, base.commit, base_root)
@@ -908,20 +904,24 @@ def _incremental(root: Path, checkout: Checkout, base: Base, base_root: Path,
         return _gitops_dir(root, shared, platform)
 
     # the base: the committed files of every service whose inputs and files match the index
+    # invalid input on either side: the full render reports it (the head's problems first)
     try:
         base_platform, base_rendered, used = compile_tree(
             base_root, base_dir, lambda out: committed_index if out is not None else None,
             changes_of=lambda _root, _out: _untrusted(committed_index, committed))
-    except InputError as exc:
-        raise _on_base(exc, base.ref) from None
+    except InputError:
+        return None
     if used is None or base_rendered.index is None:
         return None
     before = {**{f: committed[f] for f in base_rendered.keep}, **base_rendered.files}
     base_index = base_rendered.index
     # the head: only the services whose inputs differ from the base's, every other file is the base's
-    head_platform, head_rendered, _ = compile_tree(
-        root, head_dir, lambda out: base_index if out is not None else None,
-        changes_of=lambda _root, _out: set())
+    try:
+        head_platform, head_rendered, _ = compile_tree(
+            root, head_dir, lambda out: base_index if out is not None else None,
+            changes_of=lambda _root, _out: set())
+    except InputError:
+        return None
     assert head_rendered.index is not None
     head_index = head_rendered.index
     after = {**{f: before[f] for f in head_rendered.keep}, **head_rendered.files}

@@ -7,10 +7,12 @@ own process, in the same session so that they see the same load:
 
 1. full: ``diff --base main --full`` renders both sides in full (the behaviour before
    the committed tree was reused);
-2. fast: ``diff --base main`` renders only what differs from the tree committed on main.
+2. fast: ``diff --base main`` renders only what differs from the tree committed on main;
+3. same: ``diff --base change`` on the branch itself: nothing differs, so nothing is
+   built with kustomize; what is left is the cost of the diff without the builds.
 
-Both must exit 0 and print the same JSON document. The table also shows how many
-applications changed (each is built with kustomize on both sides).
+Full and fast must exit 0 and print the same JSON document. The table also shows how
+many applications changed (each is built with kustomize on both sides).
 
 Usage: python benchmarks/diff_bench.py [--services 100 1000] [--repeat 3] [--keep]
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,14 +66,16 @@ class Result:
     changed: int
     full: tuple[float, ...]
     fast: tuple[float, ...]
+    same: tuple[float, ...]
 
 
 def bench(root: Path, services: int, repeat: int) -> Result:
-    base = [*rb._command(), "diff", "--root", str(root), "--base", "main", "--format", "json"]
-    times: dict[str, list[float]] = {"full": [], "fast": []}
+    base = [*rb._command(), "diff", "--root", str(root), "--format", "json"]
+    times: dict[str, list[float]] = {"full": [], "fast": [], "same": []}
     outputs: dict[str, str] = {}
     for _ in range(repeat):
-        for label, extra in (("full", ["--full"]), ("fast", [])):
+        for label, extra in (("full", ["--base", "main", "--full"]), ("fast", ["--base", "main"]),
+                             ("same", ["--base", "change"])):
             run = rb.measure(label, [*base, *extra])
             if run.code != 0:
                 raise SystemExit(f"error: {label} diff exited {run.code}:\n{run.stderr or run.stdout}")
@@ -78,16 +83,18 @@ def bench(root: Path, services: int, repeat: int) -> Result:
             outputs[label] = run.stdout
     if outputs["full"] != outputs["fast"]:
         raise SystemExit("error: the fast diff's JSON differs from the full diff's")
+    if json.loads(outputs["same"])["applications"]:
+        raise SystemExit("error: the diff of the branch against itself is not empty")
     changed = len(json.loads(outputs["fast"])["applications"])
-    return Result(services, changed, tuple(times["full"]), tuple(times["fast"]))
+    return Result(services, changed, tuple(times["full"]), tuple(times["fast"]), tuple(times["same"]))
 
 
 def table(results: Sequence[Result]) -> str:
-    lines = ["| services | apps changed | full diff s (median) | fast diff s (median) | speed-up |",
-             "|---:|---:|---:|---:|---:|"]
+    lines = ["| services | apps changed | full diff s | fast diff s | speed-up | fast, nothing changed s |",
+             "|---:|---:|---:|---:|---:|---:|"]
     for r in results:
-        full, fast = sorted(r.full)[len(r.full) // 2], sorted(r.fast)[len(r.fast) // 2]
-        lines.append(f"| {r.services} | {r.changed} | {full:.2f} | {fast:.2f} | {full / fast:.1f}x |")
+        full, fast, same = (statistics.median(t) for t in (r.full, r.fast, r.same))
+        lines.append(f"| {r.services} | {r.changed} | {full:.2f} | {fast:.2f} | {full / fast:.1f}x | {same:.2f} |")
     return "\n".join(lines)
 
 
@@ -109,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             setup(root, n)
             result = bench(root, n, args.repeat)
             print(f"  full {' '.join(f'{s:.2f}' for s in result.full)} s; "
-                  f"fast {' '.join(f'{s:.2f}' for s in result.fast)} s", file=sys.stderr, flush=True)
+                  f"fast {' '.join(f'{s:.2f}' for s in result.fast)} s; "
+                  f"same {' '.join(f'{s:.2f}' for s in result.same)} s", file=sys.stderr, flush=True)
             results.append(result)
     finally:
         if args.keep:

@@ -29,7 +29,9 @@ import functools
 import json
 import posixpath
 import re
+import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -886,10 +888,11 @@ def _untrusted(index: Index, committed: dict[str, bytes]) -> set[str]:
     return out
 
 
-def _incremental(root: Path, checkout: Checkout, base: Base, base_root: Path,
-                 builder: Builder) -> Result | None:
+def _incremental(root: Path, checkout: Checkout, base: Base, base_root: Path, builder: Builder,
+                 released: Callable[[], None] = lambda: None) -> Result | None:
     """The diff, rendering only what differs from the tree committed at the base; None when that tree
-    cannot be trusted or either side's input is invalid (then both sides are rendered in full)."""
+    cannot be trusted or either side's input is invalid (then both sides are rendered in full).
+    ``released()`` is called once ``base_root`` is no longer needed."""
     from .build import compile_tree
 
     found = _committed_tree(checkout, base.commit, base_root)
@@ -922,6 +925,7 @@ def _incremental(root: Path, checkout: Checkout, base: Base, base_root: Path,
             changes_of=lambda _root, _out: set())
     except InputError:
         return None
+    released()
     assert head_rendered.index is not None
     head_index = head_rendered.index
     after = {**{f: before[f] for f in head_rendered.keep}, **head_rendered.files}
@@ -964,16 +968,24 @@ def run_diff(root: Path, base_ref: str | None, fmt: str, kustomize_path: str | N
     checkout = locate(root)
     base = resolve_base(checkout, base_ref)
     builder = kustomize_builder(kustomize_path)
-    with tempfile.TemporaryDirectory(prefix="platform-gen-base-") as tmp:
-        base_root = export_inputs(checkout, base.commit, INPUT_DIRS, Path(tmp))
+    tmp = Path(tempfile.mkdtemp(prefix="platform-gen-base-"))
+    # the base's inputs are removed while the builds run (removing a thousand folders takes a while)
+    cleanup = threading.Thread(target=shutil.rmtree, args=(tmp,), kwargs={"ignore_errors": True})
+    try:
+        base_root = export_inputs(checkout, base.commit, INPUT_DIRS, tmp)
         # no platform repo at the base (e.g. before it was added): everything is new
         base_empty = base_root is None or not (base_root / PLATFORM_FILE).is_file()
         result = None
         if not full and base_root is not None and not base_empty:
-            result = _incremental(root, checkout, base, base_root, builder)
+            result = _incremental(root, checkout, base, base_root, builder, cleanup.start)
         if result is None:
             head = _compile(root, "")
             before = tree_of(None) if base_root is None or base_empty else _compile(base_root, base.ref)
-    if result is None:
-        result = compare(before, head, builder, base, base_empty=base_empty)
+            if cleanup.ident is None:
+                cleanup.start()
+            result = compare(before, head, builder, base, base_empty=base_empty)
+    finally:
+        if cleanup.ident is None:
+            cleanup.start()
+        cleanup.join()
     return 0, FORMATTERS[fmt](result, color)

@@ -147,12 +147,15 @@ def _run(raw: Sequence[tuple[str, bytes]], jobs: int) -> list[_Part]:
 
 
 def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jobs: int | None = None,
-                 only: Callable[[str], bool] | None = None) -> tuple[Platform, Rendered, Index | None]:
+                 only: Callable[[str], bool] | None = None,
+                 changes_of: Callable[[Path, Path], set[str] | None] = tree_changes
+                 ) -> tuple[Platform, Rendered, Index | None]:
     """Load, validate and render the platform at ``root``: only the services whose inputs differ from
     the previous index (``previous_of(guessed tree folder)``, None for everything), all of them otherwise.
 
     ``out_dir_of`` tells the tree's folder from the raw platform.yaml (a guess, checked once the
-    platform is validated). Raise InputError with every problem found.
+    platform is validated). ``changes_of(root, tree folder)`` lists the tree's files not to trust
+    (their services are rendered again; None: trust nothing). Raise InputError with every problem found.
 
     ``only`` (a shard, see ``shard.py``) keeps just the services it names: all of them are
     rendered, no previous index is read, and no sample render is made (``merge`` makes those).
@@ -165,7 +168,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     if previous is not None and guess is not None:
         # the files of the tree edited since the git base: their services are rendered again
         # (the platform-wide files, the index and the manifest are made again and compared every time)
-        changed = tree_changes(root, guess)
+        changed = changes_of(root, guess)
         if changed is None:  # git cannot tell: nothing is trusted unread
             previous = None
         suspects = {o for o in map(_owner, changed or ()) if o is not None}

@@ -442,14 +442,16 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
               show_default=True, help="The platform repo (inside a git checkout).")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
               help="Colour the output (honours NO_COLOR).")
-def diff_cmd(base_ref: str | None, kustomize_path: str | None, fmt: str, root: Path, color: str) -> int:
+@click.option("--full", is_flag=True,
+              help="Render both sides in full instead of reusing the tree committed at REF (same result, slower).")
+def diff_cmd(base_ref: str | None, kustomize_path: str | None, fmt: str, root: Path, color: str, full: bool) -> int:
     """Show what the working tree changes in the rendered tree, against a git REF."""
     from .diff import run_diff
 
     opts = _options(root, None, "json" if fmt == "json" else "text", 0, 0, color)
 
     def body() -> int:
-        code, text = run_diff(opts.root, base_ref, fmt, kustomize_path, color=opts.color)
+        code, text = run_diff(opts.root, base_ref, fmt, kustomize_path, color=opts.color, full=full)
         click.echo(text, nl=False, color=opts.color)
         return code
 

@@ -7,6 +7,14 @@ differ are built with kustomize, in parallel; their objects are compared by
 (API group, kind, namespace, name). The Argo CD objects of ``argocd/`` are compared
 as they are, so a project or sync-policy change shows even when no manifest does.
 
+When the tree committed at the ref carries a render index written by this very
+generator, neither side is rendered in full: the base takes the committed files of
+every service whose inputs and files still match the index (the others are
+rendered), and the head renders only the services whose inputs differ from the
+base's, taking every other file from the base. Services whose files are then the
+same bytes on both sides are counted unchanged without being parsed. Without such
+an index (or with ``full``) both sides are rendered in full; the result is the same.
+
 Risky changes are flagged first: an application or namespace removed, any prod
 change, a Crossplane claim removed or its parameters changed (data loss), an
 AppProject changed, a new service or one changing team (both name the teams).
@@ -21,10 +29,12 @@ import functools
 import json
 import posixpath
 import re
+import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +42,14 @@ import yaml
 
 from . import yamlio
 from .errors import InputError, ToolError
-from .gitref import Base, export_inputs, locate, resolve_base
+from .gitref import Base, Checkout, export_inputs, locate, read_files, resolve_base
+from .index import INDEX, Index, digest, generator_digest
+from .index import parse as parse_index
 from .kustomize_tool import find_kustomize
-from .load import ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, load
+from .load import ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, Sources, load, load_shared
 from .model import Platform
 from .outputs import labels as L
-from .render import render
+from .render import MANIFEST, render
 from .validate import validate
 
 __all__ = [
@@ -106,11 +118,21 @@ class Tree:
     files: dict[str, bytes]
     apps: dict[str, Application]
     argocd: dict[Key, dict[str, Any]]
+    owners: dict[str, str] = field(default_factory=dict)  # service -> its team
 
     @functools.cached_property
     def paths(self) -> list[str]:
         """The file paths, sorted."""
         return sorted(self.files)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Services whose files are the same bytes on both sides, left out of both trees: their
+    applications are unchanged, and only their namespaces may matter (a namespace still in use)."""
+
+    apps: int  # their applications
+    namespaces: Callable[[], set[tuple[str, str]]]  # (cluster, namespace) of those applications
 
 
 @dataclass(frozen=True)
@@ -261,17 +283,26 @@ def _applications(argocd: dict[Key, dict[str, Any]], gitops_path: str) -> dict[s
     return apps
 
 
+def _argocd(files: dict[str, bytes], skip: frozenset[str] = frozenset()) -> dict[Key, dict[str, Any]]:
+    """The Argo CD objects of the tree's ``argocd/`` files (but those of ``skip``), in path order."""
+    argocd: dict[Key, dict[str, Any]] = {}
+    for path in sorted(files):
+        if path.startswith("argocd/") and path.endswith((".yaml", ".yml")) and path not in skip:
+            argocd.update(_objects(files[path].decode("utf-8")))
+    return dict(sorted(argocd.items()))
+
+
+def _tree(platform: Platform, files: dict[str, bytes], owners: dict[str, str],
+          skip: frozenset[str] = frozenset()) -> Tree:
+    argocd = _argocd(files, skip)
+    return Tree(platform, files, _applications(argocd, platform.gitops_path), argocd, owners)
+
+
 def tree_of(platform: Platform | None) -> Tree:
     """Render ``platform`` (None: an empty base) and index what the tree declares."""
     if platform is None:
         return Tree(None, {}, {}, {})
-    files = dict(render(platform).files)
-    argocd: dict[Key, dict[str, Any]] = {}
-    for path, data in files.items():
-        if path.startswith("argocd/") and path.endswith((".yaml", ".yml")):
-            argocd.update(_objects(data.decode("utf-8")))
-    argocd = dict(sorted(argocd.items()))
-    return Tree(platform, files, _applications(argocd, platform.gitops_path), argocd)
+    return _tree(platform, dict(render(platform).files), {s.name: s.team for s in platform.services})
 
 
 def _compile(root: Path, where: str) -> Tree:
@@ -509,31 +540,33 @@ def _code_owner(platform: Platform, team: str) -> str:
     return platform.teams[team].codeowners or platform.codeowners.platform
 
 
-def _owner_flags(base: Platform, head: Platform) -> list[Flag]:
+def _owner_flags(base: Platform, head: Platform, before: dict[str, str], after: dict[str, str]) -> list[Flag]:
     """A new service, and a service changing team: both name the teams (and their code owners)."""
-    before = {s.name: s.team for s in base.services}
     flags = []
-    for svc in head.services:
-        new = _code_owner(head, svc.team)
-        if svc.name not in before:
-            flags.append(Flag("owner-changed", f"{svc.name}: new service, owned by team {svc.team}"
+    for name, team in sorted(after.items()):
+        new = _code_owner(head, team)
+        if name not in before:
+            flags.append(Flag("owner-changed", f"{name}: new service, owned by team {team}"
                               + (f" (code owner {new})" if new else "")))
-        elif before[svc.name] != svc.team:
-            old = _code_owner(base, before[svc.name]) if before[svc.name] in base.teams else ""
-            flags.append(Flag("owner-changed", f"{svc.name}: team {before[svc.name]} → {svc.team}"
+        elif before[name] != team:
+            old = _code_owner(base, before[name]) if before[name] in base.teams else ""
+            flags.append(Flag("owner-changed", f"{name}: team {before[name]} → {team}"
                               + (f" (code owners {old or 'none'} → {new or 'none'})" if old or new else "")))
     return flags
 
 
-def _flags(base: Tree, head: Tree, apps: list[AppChange], argocd: tuple[ObjectDiff, ...]) -> tuple[Flag, ...]:
+def _flags(base: Tree, head: Tree, apps: list[AppChange], argocd: tuple[ObjectDiff, ...],
+           settled: Settled | None = None) -> tuple[Flag, ...]:
     flags: list[Flag] = []
     flags += [Flag("app-removed", f"{c.app.name} ({c.app.env}/{c.app.cluster}) is removed"
                    + ("; its service is retired, so Argo CD also deletes what it deployed, claims included"
                       if _retired_at_base(base, c.app.service) else ""))
               for c in apps if c.change == "removed"]
     flags += _retire_flags(base, head)
-    flags += [Flag("namespace-removed", f"namespace {ns} on cluster {cluster}")
-              for cluster, ns in sorted(_namespaces(base) - _namespaces(head))]
+    gone = _namespaces(base) - _namespaces(head)
+    if gone and settled is not None:  # a namespace the settled applications still use is not removed
+        gone -= settled.namespaces()
+    flags += [Flag("namespace-removed", f"namespace {ns} on cluster {cluster}") for cluster, ns in sorted(gone)]
     prod = _prod_envs(base, head)
     in_prod = [c for c in apps if c.app.env in prod]
     if in_prod:
@@ -546,13 +579,17 @@ def _flags(base: Tree, head: Tree, apps: list[AppChange], argocd: tuple[ObjectDi
     flags += [Flag("appproject-changed", f"AppProject {o.key[3]} is {o.change}")
               for o in argocd if o.key[:2] == (ARGO_GROUP, "AppProject")]
     if base.platform is not None and head.platform is not None:
-        flags += _owner_flags(base.platform, head.platform)
+        flags += _owner_flags(base.platform, head.platform, base.owners, head.owners)
     order = list(FLAG_REASONS)
     return tuple(sorted(flags, key=lambda f: (order.index(f.id), f.message)))
 
 
-def compare(base: Tree, head: Tree, build: Builder, base_ref: Base, *, base_empty: bool = False) -> Result:
-    """Compare two rendered trees; ``build`` builds the applications whose inputs differ."""
+def compare(base: Tree, head: Tree, build: Builder, base_ref: Base, *, base_empty: bool = False,
+            settled: Settled | None = None) -> Result:
+    """Compare two rendered trees; ``build`` builds the applications whose inputs differ.
+
+    ``settled``: services left out of both trees because their files are the same bytes on both sides.
+    """
     jobs: dict[tuple[str, str], Tree] = {}
     same: set[str] = set()  # applications whose inputs are identical: nothing to build or compare
     for name in sorted(base.apps.keys() | head.apps.keys()):
@@ -568,7 +605,7 @@ def compare(base: Tree, head: Tree, build: Builder, base_ref: Base, *, base_empt
 
     orders = _env_orders(base, head)
     changes: list[AppChange] = []
-    unchanged = 0
+    unchanged = settled.apps if settled is not None else 0
     for name in sorted(base.apps.keys() | head.apps.keys()):
         a, b = base.apps.get(name), head.apps.get(name)
         objects = () if name in same else _diff_objects(built[("base", a.path)] if a is not None else {},
@@ -583,7 +620,8 @@ def compare(base: Tree, head: Tree, build: Builder, base_ref: Base, *, base_empt
             unchanged += 1
     changes.sort(key=lambda c: (orders.get(c.app.env, 1 << 30), c.app.env, c.app.cluster, c.app.name))
     argocd = _diff_objects(base.argocd, head.argocd)
-    return Result(base_ref, base_empty, _flags(base, head, changes, argocd), tuple(changes), unchanged, argocd)
+    return Result(base_ref, base_empty, _flags(base, head, changes, argocd, settled), tuple(changes), unchanged,
+                  argocd)
 
 
 # --- output -------------------------------------------------------------------------------------
@@ -801,22 +839,153 @@ FORMATTERS: dict[str, Callable[[Result, bool], str]] = {
 }
 
 
+def _gitops_dir(root: Path, shared: Sources, platform: Platform | None) -> Path | None:
+    """The tree's folder below ``root``: from the validated platform, else from the raw platform.yaml."""
+    if platform is not None:
+        return root / platform.gitops_path
+    data = shared.platform.data if shared.platform is not None else None
+    gitops = data.get("gitops") if isinstance(data, dict) else None
+    path = gitops.get("path", "rendered") if isinstance(gitops, dict) else None
+    return root / path if isinstance(path, str) and path else None
+
+
+def _inside(root: Path, folder: Path) -> str | None:
+    try:
+        rel = folder.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None
+    return rel if rel not in ("", ".") else None
+
+
+def _committed_tree(checkout: Checkout, commit: str, base_root: Path) -> tuple[Index, dict[str, bytes]] | None:
+    """The render index of the tree committed at ``commit`` and that tree's files, when the index was
+    written by this generator; None otherwise (no tree, no index, another generator)."""
+    folder = _gitops_dir(base_root, load_shared(base_root), None)
+    rel = _inside(base_root, folder) if folder is not None else None
+    if rel is None:
+        return None
+    data = read_files(checkout, commit, (f"{rel}/{INDEX}",)).get(f"{rel}/{INDEX}")
+    index = parse_index(data, generator_digest()) if data is not None else None
+    if index is None:
+        return None
+    prefix = rel + "/"
+    files = {name[len(prefix):]: blob for name, blob in read_files(checkout, commit, (rel,)).items()
+             if name.startswith(prefix)}
+    return index, files
+
+
+def _untrusted(index: Index, committed: dict[str, bytes]) -> set[str]:
+    """Files of the services whose committed files are not exactly what the index says they made."""
+    out: set[str] = set()
+    for name, summary in index.services.items():
+        try:
+            same = digest(*(part for f in summary.files for part in (f, committed[f]))) == summary.out
+        except KeyError:
+            same = False
+        if not same:
+            out.update(summary.files)
+            out.add(f"argocd/applicationsets/{name}.yaml")  # names the service even when it owns no file
+    return out
+
+
+def _incremental(root: Path, checkout: Checkout, base: Base, base_root: Path, builder: Builder,
+                 released: Callable[[], None] = lambda: None) -> Result | None:
+    """The diff, rendering only what differs from the tree committed at the base; None when that tree
+    cannot be trusted or either side's input is invalid (then both sides are rendered in full).
+    ``released()`` is called once ``base_root`` is no longer needed."""
+    from .build import compile_tree
+
+    found = _committed_tree(checkout, base.commit, base_root)
+    if found is None:
+        return None
+    committed_index, committed = found
+
+    def base_dir(shared: Sources, platform: Platform | None) -> Path | None:
+        return _gitops_dir(base_root, shared, platform)
+
+    def head_dir(shared: Sources, platform: Platform | None) -> Path | None:
+        return _gitops_dir(root, shared, platform)
+
+    # the base: the committed files of every service whose inputs and files match the index
+    # invalid input on either side: the full render reports it (the head's problems first)
+    try:
+        base_platform, base_rendered, used = compile_tree(
+            base_root, base_dir, lambda out: committed_index if out is not None else None,
+            changes_of=lambda _root, _out: _untrusted(committed_index, committed))
+    except InputError:
+        return None
+    if used is None or base_rendered.index is None:
+        return None
+    before = {**{f: committed[f] for f in base_rendered.keep}, **base_rendered.files}
+    base_index = base_rendered.index
+    # the head: only the services whose inputs differ from the base's, every other file is the base's
+    try:
+        head_platform, head_rendered, _ = compile_tree(
+            root, head_dir, lambda out: base_index if out is not None else None,
+            changes_of=lambda _root, _out: set())
+    except InputError:
+        return None
+    released()
+    assert head_rendered.index is not None
+    head_index = head_rendered.index
+    after = {**{f: before[f] for f in head_rendered.keep}, **head_rendered.files}
+    before, after = dict(sorted(before.items())), dict(sorted(after.items()))
+    kept = head_rendered.keep_services
+
+    # services kept on the head have the same bytes on both sides: their applications are unchanged,
+    # and nothing else can change their builds as long as every file that differs belongs to a
+    # service rendered on either side, to argocd/ or is the index or manifest (the kustomizations
+    # platform-gen writes refer to the service's own folder and to components/ only)
+    movable = {INDEX, MANIFEST}
+    for index in (base_index, head_index):
+        movable.update(f for name, s in index.services.items() if name not in kept for f in s.files)
+    settled: Settled | None = None
+    skip: frozenset[str] = frozenset()
+    if all(p in movable or p.startswith("argocd/") for p in before.keys() | after.keys()
+           if before.get(p) is not after.get(p) and before.get(p) != after.get(p)):
+        skip = frozenset(f for name in kept for f in head_index.services[name].files if f.startswith("argocd/"))
+
+        def namespaces() -> set[tuple[str, str]]:
+            return _namespaces(Tree(None, {}, _applications(_argocd({p: after[p] for p in skip}),
+                                                             head_platform.gitops_path), {}))
+
+        settled = Settled(sum(1 for name in kept for _ in head_index.services[name].apps()), namespaces)
+    base_tree = _tree(base_platform, before, {n: s.team for n, s in base_index.services.items()}, skip)
+    head_tree = _tree(head_platform, after, {n: s.team for n, s in head_index.services.items()}, skip)
+    return compare(base_tree, head_tree, builder, base, settled=settled)
+
+
 def run_diff(root: Path, base_ref: str | None, fmt: str, kustomize_path: str | None, *,
-             color: bool) -> tuple[int, str]:
+             color: bool, full: bool = False) -> tuple[int, str]:
     """Render ``root`` at ``base_ref`` and as on disk, build what differs, report in ``fmt``.
 
-    Exit code 0 whether or not anything changes; invalid input raises InputError,
-    git and kustomize failures raise ToolError.
+    Only what differs from the tree committed at the base is rendered when that tree's index can be
+    trusted; ``full`` renders both sides in full (the result is the same). Exit code 0 whether or
+    not anything changes; invalid input raises InputError, git and kustomize failures raise ToolError.
     """
     if fmt not in FORMATTERS:
         raise ValueError(f"unknown format {fmt!r}")
     checkout = locate(root)
     base = resolve_base(checkout, base_ref)
-    head = _compile(root, "")
-    with tempfile.TemporaryDirectory(prefix="platform-gen-base-") as tmp:
-        base_root = export_inputs(checkout, base.commit, INPUT_DIRS, Path(tmp))
+    builder = kustomize_builder(kustomize_path)
+    tmp = Path(tempfile.mkdtemp(prefix="platform-gen-base-"))
+    # the base's inputs are removed while the builds run (removing a thousand folders takes a while)
+    cleanup = threading.Thread(target=shutil.rmtree, args=(tmp,), kwargs={"ignore_errors": True})
+    try:
+        base_root = export_inputs(checkout, base.commit, INPUT_DIRS, tmp)
         # no platform repo at the base (e.g. before it was added): everything is new
         base_empty = base_root is None or not (base_root / PLATFORM_FILE).is_file()
-        before = tree_of(None) if base_root is None or base_empty else _compile(base_root, base.ref)
-    result = compare(before, head, kustomize_builder(kustomize_path), base, base_empty=base_empty)
+        result = None
+        if not full and base_root is not None and not base_empty:
+            result = _incremental(root, checkout, base, base_root, builder, cleanup.start)
+        if result is None:
+            head = _compile(root, "")
+            before = tree_of(None) if base_root is None or base_empty else _compile(base_root, base.ref)
+            if cleanup.ident is None:
+                cleanup.start()
+            result = compare(before, head, builder, base, base_empty=base_empty)
+    finally:
+        if cleanup.ident is None:
+            cleanup.start()
+        cleanup.join()
     return 0, FORMATTERS[fmt](result, color)

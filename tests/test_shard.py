@@ -319,7 +319,7 @@ def test_merge_applies_the_deletion_guard(rendered_once: Path, run: Run) -> None
 
 
 def findings(run: Run, root: Path, *args: str) -> tuple[int, set[tuple[str, str, str]]]:
-    code, out, err = run("validate", "--root", root, "--no-cache", "--format", "json", *args)
+    code, out, err = run("validate", "--root", root, "--no-cache", "--lint-tree", "--format", "json", *args)
     doc = json.loads(out)
     assert doc["status"] in ("ok", "invalid"), out + err
     return code, {(p["file"], p["path"], p["message"]) for p in doc["problems"]}

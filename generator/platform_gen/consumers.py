@@ -479,6 +479,7 @@ class _LintJob:
     tree: Path | None  #: the output folder, linted file by file only with --lint-tree
     shown: str
     cache_dir: Path | None
+    only: _Only = None  #: with --shard, the tree files of the shard (a picklable callable)
 
 
 def _yamllint(job: _LintJob) -> tuple[list[Problem], int, int]:
@@ -526,6 +527,8 @@ def _yamllint(job: _LintJob) -> tuple[list[Problem], int, int]:
             lint(rel, name, data, "")
     if job.tree is not None:
         for path in sorted(job.tree.rglob("*.yaml")):
+            if job.only is not None and not job.only(path.relative_to(job.tree).as_posix()):
+                continue
             rel = f"{job.shown}/{path.relative_to(job.tree).as_posix()}"
             try:
                 data = path.read_bytes()
@@ -583,7 +586,7 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
     with ProcessPoolExecutor(max_workers=1) as lint_pool, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         # yamllint is pure Python: a process of its own overlaps it with the builds
         linted = lint_pool.submit(_yamllint, _LintJob(yamllint_config, tuple(lint_inputs), out if lint_tree else None,
-                                                      shown, cache_dir))
+                                                      shown, cache_dir, only))
         futures = [pool.submit(_build_cluster, kustomize, out, ovs, shown) for _cluster, ovs in chunks]
         # the tree's own objects are checked while kustomize builds the first batches
         objects = 0

@@ -123,3 +123,9 @@ def test_recursive_references_compile() -> None:
     assert check({"v": 1, "next": {"v": 2, "next": {}}})
     assert not check({"v": 1, "next": {"v": "2"}})
     assert not check({"next": {"w": 1}})
+
+
+@pytest.mark.parametrize(("api", "kind"), [("v1", "apps/v1"), ("apps/v1", "../x"), ("a/b/c", "Deployment")])
+def test_a_kind_no_schema_file_could_be_named_after_has_no_validator(api: str, kind: str) -> None:
+    # a kind or apiVersion shaped like a path used to crash the lookup of its schema file
+    assert KUBE.validator(api, kind) is None

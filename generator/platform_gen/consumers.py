@@ -125,9 +125,13 @@ class KubeSchemas:
         if key not in self._validators:
             group = api_version.split("/")[0].split(".")[0] + "-" if "/" in api_version else ""
             version = api_version.split("/")[-1]
+            name = f"{kind.lower()}-{group}{version}.json"
+            if "/" in name or name.startswith("."):  # no schema file has such a name: not a built-in kind
+                self._validators[key] = None
+                return None
             try:
-                schema = kv.schema_contents(f"{self._dir}/{kind.lower()}-{group}{version}.json", self.version)
-            except (FileNotFoundError, OSError):
+                schema = kv.schema_contents(f"{self._dir}/{name}", self.version)
+            except (FileNotFoundError, OSError, kv.VersionNotSupportedError):
                 self._validators[key] = None
                 return None
             resource = referencing.Resource.from_contents(schema)

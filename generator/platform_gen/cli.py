@@ -155,7 +155,7 @@ def _deletion_guard(opts: Options, command: str, platform: Platform, apps: dict[
 
 
 def _report_plan(opts: Options, the_plan: Plan, repo_plan: RepoPlan, shown: str, *, check: bool,
-                 services: tuple[int, int] = (0, 0)) -> int:
+                 services: tuple[int, int] = (0, 0), index_set_aside: bool = False) -> int:
     """Print what a render did (or ``--check`` found); files that are not ours are warned about.
 
     ``services``: how many services were rendered, and how many were taken unchanged from the index.
@@ -178,9 +178,14 @@ def _report_plan(opts: Options, the_plan: Plan, repo_plan: RepoPlan, shown: str,
     if opts.verbosity >= 0 or (check and dirty):
         click.echo(report.plan_text(the_plan, shown, check=check, verbosity=opts.verbosity), nl=False,
                    err=not check)
-        if services[1] and (opts.verbosity > 0 or not check):
+        loud = opts.verbosity > 0 or (opts.verbosity == 0 and not check)
+        if services[1] and loud:
             click.echo(f"{services[0]} service(s) rendered; {services[1]} unchanged since the tree's index "
                        "(not rendered again; --full renders all)", err=not check)
+        elif index_set_aside and loud:
+            click.echo(f"{services[0]} service(s) rendered: the tree's index was not used (not in a git "
+                       "checkout, written by another platform-gen, edited by hand, or an interrupted write)",
+                       err=not check)
         for rel, status in repo_plan.entries:
             if status != "unchanged" or opts.verbosity > 0:
                 click.echo(f"{rel} is out of date: run 'platform-gen render' and commit the result" if check
@@ -278,6 +283,8 @@ def render_cmd(check: bool, allow_delete: bool, full: bool, shard: Shard | None,
         check_out_dir(opts.root, out_dir, shown)
         out_dir = out_dir.resolve()  # checked above: a link in it does not lead out of the repo
         services = (len(rendered.rendered_services), len(rendered.keep_services))
+        # a tree with an index that this render did not use (and was not told to ignore)
+        set_aside = previous is None and not full and (out_dir / INDEX).is_file()
         # CODEOWNERS lives outside the tree; a file platform-gen did not write is refused before any write
         repo_plan = plan_repo_files(opts.root, rendered.repo_files)
 
@@ -300,7 +307,8 @@ def render_cmd(check: bool, allow_delete: bool, full: bool, shard: Shard | None,
                 refused = _deletion_guard(opts, "render --check", platform, rendered.apps(platform), out_dir)
                 if refused is not None:
                     return refused
-            return _report_plan(opts, the_plan(), repo_plan, shown, check=True, services=services)
+            return _report_plan(opts, the_plan(), repo_plan, shown, check=True, services=services,
+                                index_set_aside=set_aside)
         with lock(out_dir, shown):  # a second render refuses, naming this one's pid
             completed = recover(out_dir, shown)
             if completed and opts.verbosity >= 0:
@@ -315,7 +323,8 @@ def render_cmd(check: bool, allow_delete: bool, full: bool, shard: Shard | None,
             if plan_now.dirty:
                 apply(out_dir, rendered.files, plan_now, shown)
             apply_repo_files(opts.root, rendered.repo_files, repo_plan)
-        return _report_plan(opts, plan_now, repo_plan, shown, check=False, services=services)
+        return _report_plan(opts, plan_now, repo_plan, shown, check=False, services=services,
+                            index_set_aside=set_aside)
 
     return _guarded(opts, body)
 

@@ -281,13 +281,13 @@ def plan(out: Path, files: Mapping[str, bytes], shown: str | None = None) -> Pla
     created: list[str] = []
     changed: list[str] = []
     unchanged: list[str] = []
-    for rel, data in sorted(files.items()):
+    for rel in sorted(files):  # one file's bytes at a time: ``files`` may hold them compressed
         p = existing.get(rel)
         if p is None:
             created.append(rel)
             continue
         try:
-            same = not p.is_symlink() and p.read_bytes() == data
+            same = not p.is_symlink() and p.read_bytes() == files[rel]
         except OSError as exc:
             raise _io_error(exc, f"read {name}/{rel}") from None
         (unchanged if same else changed).append(rel)
@@ -308,7 +308,8 @@ def plan_incremental(out: Path, files: Mapping[str, bytes], keep: Iterable[str],
     created: list[str] = []
     changed: list[str] = []
     unchanged: list[str] = []
-    for rel, data in sorted(files.items()):
+    for rel in sorted(files):  # one file's bytes at a time: ``files`` may hold them compressed
+        data = files[rel]
         p = out / rel
         try:
             if os.path.islink(p):

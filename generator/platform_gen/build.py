@@ -25,7 +25,7 @@ from typing import Protocol
 from . import schemas
 from .errors import InputError, Problem
 from .gitref import tree_changes
-from .index import INDEX, Index, Summary, digest, service_inputs
+from .index import INDEX, Index, Summary, digest, owner, service_inputs
 from .load import Sources, load_services, load_shared, parse_services
 from .model import Platform, Service
 from .render import (
@@ -124,16 +124,6 @@ def _unchanged(root: Path, base: Platform, sources: Sources, previous: Index, ke
         return False
 
 
-def _owner(rel: str) -> str | None:
-    """The service a file of the tree belongs to; None for the platform-wide files, the index included."""
-    parts = rel.split("/")
-    if len(parts) > 2 and parts[0] == "services":
-        return parts[1]
-    if len(parts) == 3 and parts[:2] == ["argocd", "applicationsets"] and parts[2].endswith(".yaml"):
-        return parts[2][: -len(".yaml")]
-    return None
-
-
 def _chunks(raw: Sequence[tuple[str, bytes]], size: int) -> list[tuple[tuple[str, bytes], ...]]:
     return [tuple(raw[i:i + size]) for i in range(0, len(raw), size)]
 
@@ -171,7 +161,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
         changed = changes_of(root, guess)
         if changed is None:  # git cannot tell: nothing is trusted unread
             previous = None
-        suspects = {o for o in map(_owner, changed or ()) if o is not None}
+        suspects = {o for o in map(owner, changed or ()) if o is not None}
     if previous is not None:
         known, inputs = previous.services, shared.shared_inputs()
 

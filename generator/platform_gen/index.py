@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-__all__ = ["FORMAT", "INDEX", "Index", "SharedInputs", "Summary", "digest", "generator_digest", "parse", "serialize",
-           "service_inputs", "shared_inputs"]
+__all__ = ["FORMAT", "INDEX", "Index", "SharedInputs", "Summary", "digest", "generator_digest", "owner", "parse",
+           "serialize", "service_inputs", "shared_inputs"]
 
 #: The index file, at the top of the tree.
 INDEX = ".platform-gen.index.json"
@@ -66,6 +66,16 @@ def generator_digest() -> str:
         walk(root, "")
         _GENERATOR.append(digest(*parts))
     return _GENERATOR[0]
+
+
+def owner(rel: str) -> str | None:
+    """The service a file of the tree belongs to; None for the platform-wide files (index, manifest too)."""
+    parts = rel.split("/")
+    if len(parts) > 2 and parts[0] == "services":
+        return parts[1]
+    if len(parts) == 3 and parts[:2] == ["argocd", "applicationsets"] and parts[2].endswith(".yaml"):
+        return parts[2][: -len(".yaml")]
+    return None
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,16 @@ class Service:
     # retire: true: Argo CD deletes what its applications deployed once they are removed
     retire: bool = False
 
+    def claimed(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+        """Each infrastructure entry once: (name, kind, the environments it is claimed in), by name."""
+        where: dict[str, list[str]] = {}
+        kinds: dict[str, str] = {}
+        for env, claims in sorted(self.claims.items()):
+            for c in claims:
+                where.setdefault(c.name, []).append(env)
+                kinds[c.name] = c.kind
+        return tuple((name, kinds[name], tuple(envs)) for name, envs in sorted(where.items()))
+
 
 @dataclass(frozen=True)
 class TemplateBudget:

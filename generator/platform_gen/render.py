@@ -97,15 +97,9 @@ def _header(*inputs: str) -> str:
 
 def _connections(service: Service) -> list[dict[str, Any]]:
     """The connection Secrets a service's workload reads; optional where not in every environment."""
-    where: dict[str, list[str]] = {}
-    kinds: dict[str, str] = {}
-    for env, claims in sorted(service.claims.items()):
-        for c in claims:
-            where.setdefault(c.name, []).append(env)
-            kinds[c.name] = c.kind
-    return [{"name": name, "kind": kinds[name], "secretName": f"{name}-credentials",
+    return [{"name": name, "kind": kind, "secretName": f"{name}-credentials",
              "envPrefix": connection_env_prefix(name),
-             "optional": len(envs) < len(service.placements)} for name, envs in sorted(where.items())]
+             "optional": len(envs) < len(service.placements)} for name, kind, envs in service.claimed()]
 
 
 def _context(platform: Platform, service: Service, values: dict[str, Any]) -> dict[str, Any]:
@@ -441,7 +435,7 @@ def summarize(platform: Platform, produced: Mapping[str, dict[str, bytes]],
             namespace=platform.teams[svc.team].namespace, config=config,
             inputs=service_inputs(shared, config, svc.template, envs), envs=envs,
             placements=dict(sorted(svc.placements.items())), kinds=kinds[svc.name],
-            claims=Facts.of(svc).claims, files=tuple(own), out=digest(*(p for kv in own.items() for p in kv)),
+            claims=svc.claimed(), files=tuple(own), out=digest(*(p for kv in own.items() for p in kv)),
             retire=svc.retire)
     return summaries
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, Problem
-from .index import Index, Summary, digest, generator_digest, service_inputs
+from .index import Index, Summary, digest, generator_digest, owner, service_inputs
 from .index import parse as parse_index
 from .load import SERVICES_DIR, load_services, load_shared
 from .model import Platform
@@ -48,16 +48,6 @@ def shard_of(name: str, count: int) -> int:
     """The shard (1-based) of the service ``name`` among ``count`` shards."""
     h = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(h, "big") % count + 1
-
-
-def owner(rel: str) -> str | None:
-    """The service a file of the tree belongs to; None for the platform-wide files (index, manifest too)."""
-    parts = rel.split("/")
-    if len(parts) > 2 and parts[0] == "services":
-        return parts[1]
-    if len(parts) == 3 and parts[:2] == ["argocd", "applicationsets"] and parts[2].endswith(".yaml"):
-        return parts[2][: -len(".yaml")]
-    return None
 
 
 @dataclass(frozen=True)

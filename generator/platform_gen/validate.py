@@ -332,14 +332,7 @@ class Facts:
 
     @staticmethod
     def of(service: Service) -> Facts:
-        where: dict[str, list[str]] = {}
-        kinds: dict[str, str] = {}
-        for env, claims in sorted(service.claims.items()):
-            for c in claims:
-                where.setdefault(c.name, []).append(env)
-                kinds[c.name] = c.kind
-        return Facts(service.name, service.team, service.placements,
-                     tuple((n, kinds[n], tuple(envs)) for n, envs in sorted(where.items())))
+        return Facts(service.name, service.team, service.placements, service.claimed())
 
 
 def _claim_collisions(services: list[Facts], teams: dict[str, Team], doc_of: Callable[[str], Located]

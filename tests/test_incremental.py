@@ -343,3 +343,68 @@ def test_a_no_op_compares_the_platform_wide_files(example: Path) -> None:
     assert code == 1 and json.loads(out)["changed"] == ["argocd/projects/payments.yaml"]
     assert counts(example) == {"rendered": 0, "unchanged": 6}
     assert project.read_bytes() == good
+
+
+# --- the deletion guard looks only at the services whose lines differ ------------------------------
+
+
+def retire_service(root: Path, n: int) -> None:
+    names = _services(root)
+    if names:
+        rel = f"{SERVICES}/{names[n % len(names)]}/config.yaml"
+        text = (root / rel).read_text(encoding="utf-8")
+        if "\nretire:" not in text:
+            (root / rel).write_text(text + "retire: true\n", encoding="utf-8")
+
+
+GUARD_EDITS: list[Edit] = [*EDITS, retire_service]
+
+
+def _guard_both_ways(root: Path) -> None:
+    """The guard of an incremental render (lines compared, every app counted only when one may go) equals
+    ``check_removals`` over every application deployed before and now."""
+    from platform_gen.cli import Options, compile_incremental
+    from platform_gen.errors import InputError
+    from platform_gen.safety import check_removals, deployed, guard
+
+    opts = Options(root=root, out=None, fmt="json", verbosity=0, color=False)
+    try:
+        platform, rendered, _previous = compile_incremental(opts, False)
+    except InputError:
+        return
+    assert rendered.index is not None
+    out = root / platform.gitops_path
+    fast, fast_source = guard(root, out, "rendered", platform, rendered.index)
+    before = deployed(root, out, "rendered")
+    assert fast == check_removals(before, rendered.apps(platform), platform)
+    assert fast_source == before.source
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.sampled_from(GUARD_EDITS), st.integers(0, 50),
+                                st.sampled_from(["edit", "render", "commit"])), min_size=1, max_size=6))
+def test_guard_of_changed_lines_equals_the_full_guard(tmp_path_factory: pytest.TempPathFactory,
+                                                      steps: list[tuple[Edit, int, str]]) -> None:
+    """In a git checkout whose tree on disk and at the base differ in varied ways: edits left unrendered,
+    rendered (with --allow-delete) but not committed, or committed."""
+    root = copy_inputs(REPO, tmp_path_factory.mktemp("guard") / "repo")
+    assert render(root)[0] == 0
+    committed(root)
+    for edit, n, then in steps:
+        edit(root, n)
+        _guard_both_ways(root)
+        if then != "edit" and render(root, "--allow-delete")[0] == 0 and then == "commit":
+            committed(root)
+            _guard_both_ways(root)
+
+
+@pytest.mark.parametrize("edit", [remove_service, delete_cluster, move_team, retire_service, rename_service],
+                         ids=lambda e: e.__name__)
+def test_guard_each_removal_kind(edit: Edit, example: Path) -> None:
+    assert render(example)[0] == 0
+    committed(example)
+    edit(example, 2)
+    _guard_both_ways(example)
+    assert render(example, "--allow-delete")[0] == 0
+    edit(example, 3)
+    _guard_both_ways(example)

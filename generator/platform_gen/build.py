@@ -16,7 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,17 +25,22 @@ from typing import Protocol
 from . import schemas
 from .errors import InputError, Problem
 from .gitref import tree_changes
-from .index import INDEX, Index, Summary, digest, owner, service_inputs
+from .index import INDEX, Index, Services, Summary, owner, service_inputs
 from .load import Sources, load_services, load_shared, parse_services
 from .model import Platform, Service
 from .render import (
     MANIFEST,
+    Kept,
     Rendered,
+    Reuse,
     assemble,
+    cross_neighbours,
     cross_problems,
     pack,
     render_services,
     render_shared,
+    repo_files,
+    reuse,
     sample_digests,
     summarize,
 )
@@ -108,20 +113,14 @@ def _chunk(raw: tuple[tuple[str, bytes], ...]) -> _Part:
     return part
 
 
-def _unchanged(root: Path, base: Platform, sources: Sources, previous: Index, kept: dict[str, Summary],
-               out: Path | None) -> bool:
+def _unchanged(base: Platform, sources: Sources, previous: Index, kept: Services, manifest: bytes | None) -> bool:
     """Whether nothing changed since the previous render: the same services, unchanged, from the same
     shared inputs and generator, and its manifest as it wrote it."""
-    if sources.raw or set(kept) != set(previous.services) or out is None:
+    if sources.raw or len(kept) != len(previous.services) or manifest is None:
         return False
     if previous.shared != base.inputs.digest():
         return False
-    if sample_digests(base, {s.template for s in kept.values()}) != previous.samples:
-        return False
-    try:
-        return digest((out / MANIFEST).read_bytes()) == previous.manifest
-    except OSError:
-        return False
+    return sample_digests(base, {h.template for h in kept.heads().values()}) == previous.samples
 
 
 def _chunks(raw: Sequence[tuple[str, bytes]], size: int) -> list[tuple[tuple[str, bytes], ...]]:
@@ -155,22 +154,41 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     guess = out_dir_of(shared, None)
     previous = previous_of(guess) if only is None else None
     select = None if only is None else (lambda folder, _config: only(folder))
-    if previous is not None and guess is not None:
-        # the files of the tree edited since the git base: their services are rendered again
-        # (the platform-wide files, the index and the manifest are made again and compared every time)
-        changed = changes_of(root, guess)
-        if changed is None:  # git cannot tell: nothing is trusted unread
-            previous = None
-        suspects = {o for o in map(owner, changed or ()) if o is not None}
+    suspects: set[str] = set()
     if previous is not None:
-        known, inputs = previous.services, shared.shared_inputs()
+        head, inputs = previous.entries.head, shared.shared_inputs()
 
         def select(folder: str, config: str) -> bool:
-            before = known.get(folder)
+            before = head(folder)
             return before is None or folder in suspects or before.config != config or \
                 before.inputs != service_inputs(inputs, config, before.template, before.envs)
 
-    sources = load_services(root, shared, select, parse=False)
+    # git lists the tree's files edited since the base (it looks at every file of the tree) while this
+    # thread reads every config.yaml
+    asking = ThreadPoolExecutor(1) if previous is not None and guess is not None else None
+    try:
+        edits = asking.submit(changes_of, root, guess) if asking is not None and guess is not None else None
+        sources = load_services(root, shared, select, parse=False)
+        changed = edits.result() if edits is not None else None
+    finally:
+        if asking is not None:
+            asking.shutdown(wait=True)
+    edited: set[str] = set()
+    if previous is not None:
+        # the files of the tree edited since the git base: their services are rendered again, and the
+        # platform-wide files made again and compared when one of them is among these
+        if changed is None:  # git cannot tell: nothing is trusted unread
+            previous = None
+            sources = load_services(root, shared, parse=False)
+        else:
+            edited = changed
+            suspects = {o for o in map(owner, edited) if o is not None}
+            again = [name for name in sources.skipped if name in suspects]
+            if again:  # services whose inputs are as the index says, but whose files were edited
+                more = load_services(root, shared, parse=False, names=again)
+                sources = replace(sources, raw=tuple(sorted((*sources.raw, *more.raw))),
+                                  skipped=tuple(n for n in sources.skipped if n not in suspects),
+                                  digests={**sources.digests, **more.digests})
     # the inputs every service shares, and the problems of files that are no service's; their schemas
     # are not checked again when the previous render validated these very bytes
     with schemas.trusted() if previous is not None and previous.shared == shared.shared_inputs().digest() \
@@ -180,14 +198,27 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     if previous is not None and (guess is None or real is None or real.resolve() != guess.resolve()):
         previous = None  # the index was looked for in the wrong place: render everything
         sources = load_services(root, shared, parse=False)
-    kept = {name: previous.services[name] for name in sources.skipped} if previous is not None else {}
-    if previous is not None and _unchanged(root, base, sources, previous, kept, guess):
-        # nothing to render: the platform-wide files are made again and compared (they are few);
-        # the index and the manifest, whose checksums held, are the previous render's
-        shared_files, repo_files = render_shared(base, previous.services)
-        keep = frozenset(f for s in previous.services.values() for f in s.files) | {INDEX, MANIFEST}
-        return replace(base, services=()), Rendered(shared_files, (), repo_files, previous, keep,
-                                                    frozenset(kept)), previous
+    kept = previous.entries.only(sources.skipped) if previous is not None else Services.of({})
+
+    def read_manifest() -> bytes | None:
+        try:
+            return (guess / MANIFEST).read_bytes() if guess is not None else None
+        except OSError:
+            return None
+
+    if previous is not None and not sources.raw and len(kept) == len(previous.services):
+        reused = reuse(base, previous, kept, (), edited, read_manifest)
+        if reused.manifest is not None and _unchanged(base, sources, previous, kept, reused.manifest):
+            # nothing to render: the index and the manifest, whose checksums held, are the previous render's;
+            # the platform-wide files too, unless one was edited since the git base (then they are made again
+            # and compared)
+            if reused.shared is None:
+                shared_files, repo_files_ = render_shared(base, previous.services)
+            else:
+                shared_files, repo_files_ = {}, repo_files(base, previous.services)
+            keep = Kept(previous.services, {*(reused.shared or ()), INDEX, MANIFEST})
+            return replace(base, services=()), Rendered(shared_files, (), repo_files_, previous, keep,
+                                                        frozenset(kept)), previous
 
     _shared = replace(sources, raw=(), problems=())
     try:
@@ -195,15 +226,23 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     finally:
         _shared = None
 
-    facts = [Facts(s.name, s.team, s.placements, s.claims) for s in kept.values()]
-    facts += [f for p in parts for f in p.facts]
-    problems = [q for p in parts for q in p.problems.get(0, ())] + cross_problems(base, facts)
+    fresh = [f for p in parts for f in p.facts]
+    if previous is not None and previous.shared == base.inputs.digest():
+        # the kept services passed these rules together before: only conflicts with a service rendered again
+        # can be new, so the rules look at those and at the kept services they could conflict with
+        neighbours = kept.only(cross_neighbours(base, fresh, kept))
+        facts = [Facts(s.name, s.team, s.placements, s.claims) for s in map(neighbours.__getitem__, neighbours)]
+    else:
+        facts = [Facts(s.name, s.team, s.placements, s.claims) for s in map(kept.__getitem__, kept)]
+    problems = [q for p in parts for q in p.problems.get(0, ())] + cross_problems(base, [*facts, *fresh])
     if problems:
         raise InputError(problems)
-    summaries: dict[str, Summary] = dict(kept)
+    new: dict[str, Summary] = {}
     for p in parts:
-        summaries.update(p.summaries)
-    samples = sample_digests(base, {*(s.template for s in kept.values()), *(t for p in parts for t in p.templates)})
+        new.update(p.summaries)
+    summaries = kept.updated(new)
+    samples = sample_digests(base, {*(h.template for h in kept.heads().values()),
+                                    *(t for p in parts for t in p.templates)})
     old = previous.samples if previous is not None else {}
     sampled = [t for t, d in samples.items() if old.get(t) != d and only is None]
     sample_part = _Part()
@@ -216,8 +255,9 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     files: dict[str, bytes] = {}
     for p in parts:
         files.update(p.files)
-    rendered = assemble(base, summaries, files, kept, samples, packed=True)
-    services = tuple(sorted((f for f in facts if f.name not in kept), key=lambda f: f.name))
+    reused = reuse(base, previous, summaries, new, edited, read_manifest) if previous is not None else Reuse()
+    rendered = assemble(base, summaries, files, kept, samples, packed=True, reused=reused)
+    services = tuple(sorted(fresh, key=lambda f: f.name))
     return replace(base, services=()), replace(rendered, rendered_services=tuple(f.name for f in services)), \
         previous
 

@@ -19,13 +19,13 @@ import click
 from . import __version__, report
 from . import report as report_mod
 from .errors import InputError, OutputError, PlatformGenError, Problem, ToolError
-from .index import INDEX, Index, generator_digest
+from .index import INDEX, DamagedIndex, Index, generator_digest
 from .index import parse as parse_index
 from .load import Sources, load
 from .model import Platform
 from .render import MANIFEST, Rendered, render
 from .repofiles import RepoPlan, apply_repo_files, plan_repo_files
-from .safety import LABEL, check_removals, deployed
+from .safety import LABEL, AtBase, guard, read_base
 from .shard import MAX_SHARDS, PER_SHARD, Shard
 from .validate import validate
 from .write import Plan, apply, busy, check_out_dir, foreign, interrupted, lock, plan, plan_incremental, recover
@@ -128,17 +128,21 @@ def _guarded(opts: Options, body: Callable[[], int]) -> int:
         return body()
     except InputError as exc:
         return _emit_problems(opts, exc.problems)
+    except DamagedIndex as exc:  # its checksum holds, so it was edited with care: nothing is guessed
+        return _emit_error(opts, f"the render index ({INDEX}) of the tree cannot be read: the entry of service "
+                           f"'{exc}' is damaged, although the index's checksum holds",
+                           "run 'platform-gen render --full', which does not read it, and commit the result")
     except (OutputError, ToolError) as exc:
         return _emit_error(opts, exc.message, exc.hint)
 
 
-def _deletion_guard(opts: Options, command: str, platform: Platform, apps: dict[str, tuple[str, str]],
-                    out_dir: Path) -> int | None:
+def _deletion_guard(opts: Options, command: str, platform: Platform, rendered: Rendered, out_dir: Path,
+                    at_base: Callable[[], AtBase | None] | None = None) -> int | None:
     """Exit 1 with the refusal when the deletion guard refuses; None when the command may go on."""
-    before = deployed(opts.root, out_dir, opts.shown(out_dir))
+    assert rendered.index is not None
+    refusal, source = guard(opts.root, out_dir, opts.shown(out_dir), platform, rendered.index, at_base)
     if opts.fmt == "text" and opts.verbosity > 0:
-        click.echo(f"deletion guard: compared with {before.source}", err=True)
-    refusal = check_removals(before, apps, platform)
+        click.echo(f"deletion guard: compared with {source}", err=True)
     if refusal is None:
         return None
     message = f"refusing to {command.split()[0]}: {refusal.reason}: {refusal.listed()}"
@@ -242,15 +246,31 @@ def _previous_index(out_dir: Path | None) -> Index | None:
     return parse_index(data, generator_digest())
 
 
-def compile_incremental(opts: Options, full: bool) -> tuple[Platform, Rendered, Index | None]:
+def compile_incremental(opts: Options, full: bool, at_base: list[Callable[[], AtBase | None]] | None = None
+                        ) -> tuple[Platform, Rendered, Index | None]:
     """load, validate and render, re-rendering only the services whose inputs changed since the
-    previous index (all of them with ``full``, or without a usable index)."""
+    previous index (all of them with ``full``, or without a usable index). With ``at_base``, what the
+    deletion guard reads at the git base is read too, while git is asked what changed in the tree,
+    and ``at_base`` gets a function that gives it (or raises what reading it raised)."""
     from .build import compile_tree
+    from .gitref import tree_changes
 
     def tree_dir(shared: Sources, platform: Platform | None) -> Path | None:
         return _tree_dir(opts, shared, platform)
 
-    return compile_tree(opts.root, tree_dir, (lambda _dir: None) if full else _previous_index)
+    def changes_of(root: Path, out: Path) -> set[str] | None:
+        found = tree_changes(root, out)
+        if at_base is not None:
+            try:
+                base = read_base(root)
+                at_base.append(lambda: base)
+            except PlatformGenError as exc:
+                def fail(exc: PlatformGenError = exc) -> AtBase | None:
+                    raise exc
+                at_base.append(fail)
+        return found
+
+    return compile_tree(opts.root, tree_dir, (lambda _dir: None) if full else _previous_index, changes_of=changes_of)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -277,7 +297,11 @@ def render_cmd(check: bool, allow_delete: bool, full: bool, shard: Shard | None,
         return _render_shard(opts, shard, check)
 
     def body() -> int:
-        platform, rendered, previous = compile_incremental(opts, full)
+        # the deletion guard's few files at the git base are read by the thread that asks git what changed
+        # in the tree, while the platform compiles
+        read: list[Callable[[], AtBase | None]] = []
+        platform, rendered, previous = compile_incremental(opts, full, None if allow_delete else read)
+        at_base = read[0] if read else None
         out_dir = opts.out_dir(platform)
         shown = opts.shown(out_dir)
         check_out_dir(opts.root, out_dir, shown)
@@ -304,7 +328,7 @@ def render_cmd(check: bool, allow_delete: bool, full: bool, shard: Shard | None,
             if unreadable is not None:
                 return unreadable
             if not allow_delete:  # a tree rendered with --allow-delete must not pass CI without it
-                refused = _deletion_guard(opts, "render --check", platform, rendered.apps(platform), out_dir)
+                refused = _deletion_guard(opts, "render --check", platform, rendered, out_dir, at_base)
                 if refused is not None:
                     return refused
             return _report_plan(opts, the_plan(), repo_plan, shown, check=True, services=services,
@@ -316,7 +340,7 @@ def render_cmd(check: bool, allow_delete: bool, full: bool, shard: Shard | None,
             if completed and previous is not None:  # the index read before may be either render's
                 platform, rendered, previous = compile_incremental(opts, True)
             if not allow_delete:
-                refused = _deletion_guard(opts, "render", platform, rendered.apps(platform), out_dir)
+                refused = _deletion_guard(opts, "render", platform, rendered, out_dir, at_base)
                 if refused is not None:
                     return refused
             plan_now = the_plan()
@@ -404,7 +428,7 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
         if unreadable is not None:
             return unreadable
         if not allow_delete and shard is None:  # the guard needs every service: merge and render apply it
-            refused = _deletion_guard(opts, "validate", platform, rendered.apps(platform), out_dir)
+            refused = _deletion_guard(opts, "validate", platform, rendered, out_dir)
             if refused is not None:
                 return refused
         kustomize = find_kustomize(kustomize_path)
@@ -555,7 +579,7 @@ def merge_cmd(partials: tuple[Path, ...], allow_delete: bool, root: Path, out: P
             if completed and opts.verbosity >= 0:
                 click.echo(f"completed an interrupted write of {shown} ({completed} step(s))", err=True)
             if not allow_delete:
-                refused = _deletion_guard(opts, "merge", platform, rendered.apps(platform), out_dir)
+                refused = _deletion_guard(opts, "merge", platform, rendered, out_dir)
                 if refused is not None:
                     return refused
             plan_now = plan(out_dir, rendered.files, shown)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import posixpath
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,15 +84,20 @@ def remembered() -> Iterator[None]:
         _memo = None
 
 
+_lock = threading.Lock()
+
+
 def _cached(kind: str, key: str, compute: Callable[[], Any]) -> Any:
-    if _memo is None:
+    memo = _memo
+    if memo is None:
         return compute()
-    if (kind, key) not in _memo:
-        try:
-            _memo[(kind, key)] = compute()
-        except ToolError as exc:
-            _memo[(kind, key)] = exc
-    found = _memo[(kind, key)]
+    with _lock:  # a render asks from two threads at once (the tree's changes, the deletion guard's base)
+        if (kind, key) not in memo:
+            try:
+                memo[(kind, key)] = compute()
+            except ToolError as exc:
+                memo[(kind, key)] = exc
+        found = memo[(kind, key)]
     if isinstance(found, ToolError):
         raise found
     return found
@@ -104,12 +110,12 @@ def locate(root: Path) -> Checkout:
 
 
 def _locate(root: Path) -> Checkout:
-    top = _git(root, "rev-parse", "--show-toplevel")
-    if top.returncode != 0:
+    top = _git(root, "rev-parse", "--show-toplevel", "--show-prefix")
+    lines = top.stdout.decode("utf-8", "surrogateescape").split("\n")
+    if top.returncode != 0 or len(lines) < 2 or not lines[0]:
         raise ToolError(f"{root} is not inside a git checkout ({_err(top)})",
                         "platform-gen diff compares with a git ref; run it in the platform repo's checkout")
-    prefix = _git(root, "rev-parse", "--show-prefix")
-    return Checkout(Path(_out(top)), _out(prefix))
+    return Checkout(Path(lines[0]), lines[1].strip())
 
 
 def _commit(checkout: Checkout, ref: str) -> str | None:

@@ -21,28 +21,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["FORMAT", "INDEX", "Index", "SharedInputs", "Summary", "digest", "generator_digest", "owner", "parse",
-           "serialize", "service_inputs", "shared_inputs"]
+__all__ = ["FORMAT", "INDEX", "DamagedIndex", "Head", "Index", "Services", "SharedInputs", "Summary", "digest",
+           "generator_digest", "owner", "parse", "serialize", "service_inputs", "shared_inputs"]
 
 #: The index file, at the top of the tree.
 INDEX = ".platform-gen.index.json"
 #: Bumped when the index's shape changes: an index of another format is ignored.
-FORMAT = 1
+FORMAT = 2
 
 
 def digest(*parts: bytes | str) -> str:
     """A short, stable digest of ``parts`` (each length-prefixed, so no two sequences collide)."""
-    h = hashlib.blake2b(digest_size=16)
+    chunks: list[bytes] = []
     for part in parts:
         data = part.encode() if isinstance(part, str) else part
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
-    return h.hexdigest()
+        chunks += (len(data).to_bytes(8, "little"), data)
+    return _blake2b(b"".join(chunks), digest_size=16).hexdigest()
+
+
+_blake2b = hashlib.blake2b
 
 
 _GENERATOR: list[str] = []
@@ -187,12 +190,158 @@ class Summary:
         )
 
 
+class DamagedIndex(ValueError):
+    """An index whose checksum holds but whose entry for a service cannot be read (edited with care)."""
+
+
+class Head(NamedTuple):
+    """What the first fields of a service's line give without parsing the rest: enough to tell whether
+    the service must be rendered again, its team (CODEOWNERS) and how many files it owns."""
+
+    config: str
+    inputs: str
+    template: str
+    envs: tuple[str, ...]
+    team: str
+    files: int
+
+
+def _head(s: Summary) -> Head:
+    return Head(s.config, s.inputs, s.template, s.envs, s.team, len(s.files))
+
+
+#: The fields every service's line starts with, in this order (the rest follow sorted).
+_LINE = re.compile(rb'"([^"\\]+)":\{"config":"([0-9a-f]{32})","envs":(\[[^\]\\]*\]),"inputs":"([0-9a-f]{32})",'
+                   rb'"n":([0-9]{1,9}),"team":"([^"\\]*)","template":"([^"\\]*)",')
+_COMPACT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
+
+
+def _line(s: Summary) -> bytes:
+    doc = s.to_json()
+    first = {"config": doc.pop("config"), "envs": doc.pop("envs"), "inputs": doc.pop("inputs"), "n": len(s.files),
+             "team": doc.pop("team"), "template": doc.pop("template")}
+    return f"{json.dumps(s.name)}:{json.dumps({**first, **doc}, **_COMPACT)}".encode()
+
+
+_ENVS: dict[bytes, tuple[str, ...]] = {}
+
+
+def _read_head(name: str, line: bytes) -> Head:
+    m = _LINE.match(line)
+    if m is None or m.group(1).decode() != name:
+        raise DamagedIndex(name)
+    _name, config, envs, inputs, count, team, template = m.groups()
+    env_names = _ENVS.get(envs)
+    if env_names is None:
+        try:
+            listed = json.loads(envs)
+        except ValueError:
+            raise DamagedIndex(name) from None
+        if not all(type(e) is str for e in listed):
+            raise DamagedIndex(name)
+        env_names = _ENVS[envs] = tuple(listed)
+    return Head(config.decode(), inputs.decode(), template.decode(), env_names, team.decode(), int(count))
+
+
+class Services(Mapping[str, Summary]):
+    """Every service of an index, by name (sorted): each service's first fields (``head``) and its summary
+    are read from its line on first use, so a render that re-renders one service of thousands reads
+    little of the others' lines and writes them back as they were."""
+
+    __slots__ = ("_heads", "_lines", "_names", "_parsed")
+
+    def __init__(self, names: dict[str, None], lines: dict[str, bytes], parsed: dict[str, Summary]) -> None:
+        self._names = names  # every service, in name order
+        self._lines = lines  # the line of each service read from an index
+        self._parsed = parsed  # the summaries made or parsed so far
+        self._heads: dict[str, Head] = {}
+
+    @staticmethod
+    def of(summaries: Mapping[str, Summary]) -> Services:
+        """From summaries (a Services keeps the lines it read)."""
+        if isinstance(summaries, Services):
+            return summaries
+        ordered = dict(sorted(summaries.items()))
+        return Services(dict.fromkeys(ordered), {}, ordered)
+
+    def __getitem__(self, name: str) -> Summary:
+        found = self._parsed.get(name)
+        if found is None:
+            line = self._lines[name]  # KeyError for a service the index does not have
+            try:
+                doc = json.loads(line[line.index(b":") + 1:])
+                found = Summary.from_json(name, doc)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise DamagedIndex(name) from None
+            self._parsed[name] = found
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def head(self, name: str) -> Head | None:
+        """The first fields of ``name``'s line (None when the index does not have it)."""
+        found = self._heads.get(name)
+        if found is None:
+            if name in self._parsed:
+                found = _head(self._parsed[name])
+            elif name in self._lines:
+                found = _read_head(name, self._lines[name])
+            else:
+                return None
+            self._heads[name] = found
+        return found
+
+    def heads(self) -> dict[str, Head]:
+        """Every service's first fields."""
+        head = self.head
+        return {name: head(name) for name in self._names}  # type: ignore[misc]
+
+    def line(self, name: str) -> bytes:
+        """``name``'s line as an index holds it: the line read, when its summary was not replaced."""
+        found = self._lines.get(name)
+        return found if found is not None else _line(self._parsed[name])
+
+    def read_line(self, name: str) -> bytes | None:
+        """``name``'s line as read from an index (None when it was not, or its summary was replaced)."""
+        return self._lines.get(name)
+
+    def only(self, names: Iterable[str]) -> Services:
+        """These services alone (each must be in this index)."""
+        keep = sorted(names)
+        found = Services(dict.fromkeys(keep), {n: self._lines[n] for n in keep if n in self._lines},
+                         {n: self._parsed[n] for n in keep if n in self._parsed})
+        found._heads = {n: self._heads[n] for n in keep if n in self._heads}
+        return found
+
+    def updated(self, summaries: Mapping[str, Summary]) -> Services:
+        """These services with ``summaries`` added or put in place of theirs."""
+        names = dict.fromkeys(sorted({*self._names, *summaries}))
+        lines = {n: v for n, v in self._lines.items() if n not in summaries}
+        parsed = {n: s for n, s in self._parsed.items() if n not in summaries}
+        parsed.update(summaries)
+        found = Services(names, lines, parsed)
+        found._heads = {n: h for n, h in self._heads.items() if n not in summaries}
+        return found
+
+    def load_all(self) -> None:
+        """Parse every summary now (DamagedIndex for the first that cannot be read)."""
+        for name in self._names:
+            self[name]
+
+
 @dataclass(frozen=True)
 class Index:
     """The whole index: the generator that wrote it, the platform-wide files and every service."""
 
     generator: str
-    services: dict[str, Summary]
+    services: Mapping[str, Summary]
     # files that belong to no one service (AppProjects, the bootstrap, components, ...)
     shared_files: tuple[str, ...] = ()
     # template -> digest of the sample render that checked it (templates no service uses)
@@ -202,28 +351,37 @@ class Index:
     # the digest of the manifest written with it
     manifest: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "services", Services.of(self.services))
+
+    @property
+    def entries(self) -> Services:
+        assert isinstance(self.services, Services)
+        return self.services
+
     def owned(self, but: Iterable[str] = ()) -> set[str]:
         """Every file of the tree this index accounts for (but those of the services ``but``)."""
         skip = set(but)
         files = set(self.shared_files)
-        for s in self.services.values():
-            if s.name not in skip:
-                files.update(s.files)
+        for name in self.services:
+            if name not in skip:
+                files.update(self.services[name].files)
         return files
 
 
 def serialize(index: Index) -> bytes:
-    """The index as deterministic JSON text, one service per line (so diffs and merges stay local)."""
+    """The index as deterministic JSON text, one service per line (so diffs and merges stay local); each line
+    starts with the fields a render reads of every service (see ``Head``)."""
     compact = {"separators": (",", ":"), "sort_keys": True, "ensure_ascii": False}
     head = {"format": FORMAT, "generator": index.generator, "manifest": index.manifest,
             "samples": dict(sorted(index.samples.items())), "shared": index.shared,
             "shared_files": list(index.shared_files)}
-    lines = [f"{json.dumps(k)}:{json.dumps(v, **compact)}," for k, v in head.items()]  # type: ignore[arg-type]
-    services = [f"{json.dumps(n)}:{json.dumps(s.to_json(), **compact)}"  # type: ignore[arg-type]
-                for n, s in sorted(index.services.items())]
-    lines.append('"services":{' + ("\n" + ",\n".join(services) + "\n" if services else "") + "}")
-    lines.append("}")
-    rest = ("\n".join(lines) + "\n").encode("utf-8")
+    lines = [f"{json.dumps(k)}:{json.dumps(v, **compact)},".encode() for k, v in head.items()]  # type: ignore[arg-type]
+    services = index.entries
+    body = b",\n".join(services.line(n) for n in services)
+    lines.append(b'"services":{' + (b"\n" + body + b"\n" if services else b"") + b"}")
+    lines.append(b"}")
+    rest = b"\n".join(lines) + b"\n"
     # a checksum of the rest: an index edited by hand (or half merged) is not used
     return (b'{\n"about":"The render index of platform-gen (see its README); do not edit.",\n'
             + f'"checksum":"{digest(rest)}",\n'.encode() + rest)
@@ -235,7 +393,10 @@ _parsed: dict[bytes, Index | None] = {}
 def parse(data: bytes, generator: str | None) -> Index | None:
     """The index in ``data``; None when it is unreadable, of another format or (unless ``generator`` is
     None) of another generator. The last one parsed is remembered: a render reads the same index as its
-    previous one, for the deletion guard, and often at the git base too."""
+    previous one, for the deletion guard, and often at the git base too.
+
+    Each service's summary is parsed on first use (``Services``): one whose line holds what the
+    checksum vouches for but a summary cannot be made of raises DamagedIndex then."""
     if data not in _parsed:
         _parsed.clear()
         _parsed[data] = _parse(data)
@@ -245,16 +406,37 @@ def parse(data: bytes, generator: str | None) -> Index | None:
     return found
 
 
+_MARK = b'\n"services":{'
+
+
 def _parse(data: bytes) -> Index | None:
     head = data.split(b"\n", 3)
     if len(head) != 4 or head[2] != f'"checksum":"{digest(head[3])}",'.encode():
         return None
+    rest = b"\n" + head[3]
+    at = rest.find(_MARK)
+    if at < 0 or not rest.endswith(b"}\n}\n"):
+        return None
     try:
-        doc = json.loads(data)
+        doc = json.loads(b"{" + rest[:at].rstrip(b",") + b"}")
         if doc.get("format") != FORMAT:
             return None
-        services = {str(n): Summary.from_json(str(n), s) for n, s in doc["services"].items()}
-        return Index(str(doc["generator"]), services, tuple(str(f) for f in doc["shared_files"]),
+        body = rest[at + len(_MARK):-len(b"}\n}\n")]
+        lines: dict[str, bytes] = {}
+        count = 0
+        if body:
+            if not body.startswith(b"\n") or not body.endswith(b"\n"):
+                return None
+            for line in body[1:-1].split(b",\n"):
+                end = line.find(b'":{"config":"', 1)
+                if end < 0 or line[:1] != b'"':
+                    return None
+                lines[line[1:end].decode()] = line
+                count += 1
+        names = dict.fromkeys(lines)
+        if len(names) != count or list(names) != sorted(names):
+            return None
+        return Index(str(doc["generator"]), Services(names, lines, {}), tuple(str(f) for f in doc["shared_files"]),
                      {str(k): str(v) for k, v in doc["samples"].items()}, str(doc["shared"]),
                      str(doc["manifest"]))
     except (ValueError, KeyError, TypeError, AttributeError):

@@ -329,22 +329,29 @@ def load_shared(root: Path) -> Sources:
     )
 
 
+#: How the quick path opens a config.yaml: never through a link (the careful path checks where one leads),
+#: and without blocking on a FIFO (which the careful path then reports).
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool] | None = None, *,
-                  parse: bool = True) -> Sources:
+                  parse: bool = True, names: Iterable[str] | None = None) -> Sources:
     """``shared`` with the services' config.yaml files read (parsed where ``select`` says so; see ``load``).
 
     With ``parse`` false, the selected files' bytes are kept in ``raw`` for :func:`parse_services`.
+    ``names``: read only the service folders of these names.
     """
     problems: list[Problem] = list(shared.problems)
     reader = _Reader(root, problems)
     reader.digests = dict(shared.digests)
+    digests = reader.digests
     raw: list[tuple[str, bytes]] = []
     services: list[tuple[str, Located]] = []
     skipped: list[str] = []
     svc_dir = root / SERVICES_DIR
 
     def take(name: str, rel: str, data: bytes) -> None:
-        if select is not None and not select(name, reader.digests[rel]):
+        if select is not None and not select(name, digests[rel]):
             skipped.append(name)
         elif not parse:
             raw.append((name, data))
@@ -356,27 +363,43 @@ def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool
     if svc_dir.is_dir() and reader.inside(svc_dir):
         with os.scandir(svc_dir) as listing:
             found = sorted(listing, key=lambda e: e.name)
+        if names is not None:
+            wanted = set(names)
+            found = [e for e in found if e.name in wanted]
+        lexists, S_ISREG = os.path.lexists, stat.S_ISREG
         for item in found:
             # the common case without a Path or a resolve: a real folder holding a real config.yaml
             # (no link anywhere below a folder that is inside the repo, so it is inside too)
-            if not item.is_symlink() and item.is_dir(follow_symlinks=False):
-                cfg_path = os.path.join(item.path, "config.yaml")
+            try:
+                is_dir = item.is_dir(follow_symlinks=False)  # from the listing, without a system call
+            except OSError:
+                is_dir = False
+            if is_dir:
+                cfg_path = item.path + "/config.yaml"
+                data = None
                 try:
-                    st = os.lstat(cfg_path)
+                    fd = os.open(cfg_path, _READ_FLAGS)
                 except OSError:
-                    st = None
-                if (st is not None and stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES
-                        and not os.path.lexists(cfg_path[:-len("yaml")] + "yml")):
+                    fd = -1
+                if fd >= 0:
                     try:
-                        with open(cfg_path, "rb") as fh:
-                            data = fh.read(MAX_FILE_BYTES + 1)
+                        st = os.fstat(fd)
+                        if S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES:
+                            data = os.read(fd, st.st_size + 1)
+                            while len(data) < st.st_size:  # a short read
+                                more = os.read(fd, MAX_FILE_BYTES + 1 - len(data))
+                                if not more:
+                                    break
+                                data += more
                     except OSError:
-                        data = b"\0" * (MAX_FILE_BYTES + 1)  # the careful path below reports it
-                    if len(data) <= MAX_FILE_BYTES:
-                        rel = f"{SERVICES_DIR}/{item.name}/config.yaml"
-                        reader.digests[rel] = digest(data)
-                        take(item.name, rel, data)
-                        continue
+                        data = None
+                    finally:
+                        os.close(fd)
+                if data is not None and len(data) <= MAX_FILE_BYTES and not lexists(cfg_path[:-4] + "yml"):
+                    rel = f"{SERVICES_DIR}/{item.name}/config.yaml"
+                    digests[rel] = digest(data)
+                    take(item.name, rel, data)
+                    continue
             entry = Path(item.path)
             if entry.is_symlink() and not reader.inside(entry):
                 continue  # a link out of the repo, or a loop: reported by inside()

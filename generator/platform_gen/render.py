@@ -11,7 +11,7 @@ import copy
 import dataclasses
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from . import merge, yamlio
 from .deep import MERGER
 from .errors import InputError, Problem
-from .index import INDEX, Index, Summary, digest, generator_digest, serialize, service_inputs
+from .index import INDEX, Index, Services, Summary, digest, generator_digest, owner, serialize, service_inputs
 from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, TEMPLATES_DIR
 from .model import Platform, Service, Target, connection_env_prefix
 from .outputs import argocd, codeowners, crossplane, kustomize
@@ -29,8 +29,9 @@ from .scope import check_kinds, cluster_scoped, group_of, team_resources
 from .validate import Facts, cross_check
 from .yamlio import Located
 
-__all__ = ["MANIFEST", "Rendered", "assemble", "cross_problems", "manifest", "render", "render_bases",
-           "render_services", "render_shared", "render_tree", "sample_digests", "summarize"]
+__all__ = ["MANIFEST", "Kept", "Rendered", "Reuse", "assemble", "cross_neighbours", "cross_problems", "manifest",
+           "render", "render_bases", "render_services", "render_shared", "render_tree", "repo_files", "reuse",
+           "sample_digests", "summarize"]
 
 #: The file that marks a folder as platform-gen's output and lists what it wrote.
 MANIFEST = ".platform-gen.yaml"
@@ -71,6 +72,39 @@ def pack(data: bytes) -> bytes:
     return zlib.compress(data, 1)
 
 
+class Kept(Set[str]):
+    """The files of the tree taken as they are, without listing them: those of the services ``services``
+    (each service's from its summary, parsed when asked) and the platform-wide files ``shared``."""
+
+    def __init__(self, services: Mapping[str, Summary], shared: Iterable[str] = ()) -> None:
+        self._services = Services.of(services)
+        self._shared = frozenset(shared)
+
+    def __contains__(self, rel: object) -> bool:
+        if rel in self._shared:
+            return True
+        name = owner(rel) if isinstance(rel, str) else None
+        return name is not None and name in self._services and rel in self._services[name].files
+
+    def __iter__(self) -> Iterator[str]:
+        yield from sorted(self._shared)
+        for name in self._services:
+            yield from self._services[name].files
+
+    def __len__(self) -> int:
+        return len(self._shared) + sum(h.files for h in self._services.heads().values())
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """What a render takes of the previous tree as it is, besides the files of the services it did not render
+    again: its platform-wide files (``shared``: when they are made from the same inputs and the same facts of
+    every service) and its manifest (``manifest``: when the tree lists the same files)."""
+
+    shared: tuple[str, ...] | None = None
+    manifest: bytes | None = None
+
+
 @dataclass(frozen=True)
 class Rendered:
     """The rendered tree and the targets it was made from."""
@@ -81,14 +115,16 @@ class Rendered:
     repo_files: dict[str, bytes] = field(default_factory=dict)
     index: Index | None = None
     # files of the tree that were not rendered again: the previous render's, trusted as they are
-    keep: frozenset[str] = frozenset()
+    keep: Set[str] = frozenset()
     keep_services: frozenset[str] = frozenset()  # the services they belong to
     rendered_services: tuple[str, ...] = ()  # the services rendered (when ``targets`` is not kept)
 
     def apps(self, platform: Platform) -> dict[str, tuple[str, str]]:
         """Every Application of the tree: its environment and namespace."""
         assert self.index is not None
-        return {app: (env, s.namespace) for s in self.index.services.values() for app, env, _cluster in s.apps()}
+        services = self.index.services
+        return {app: (env, s.namespace) for s in map(services.__getitem__, services)
+                for app, env, _cluster in s.apps()}
 
 
 def _header(*inputs: str) -> str:
@@ -382,10 +418,63 @@ def render_shared(platform: Platform, summaries: Mapping[str, Summary]) -> tuple
         if env.name in platform.components:
             files.update(kustomize.component_files(
                 env.name, platform.components[env.name], _header(f"overlays/{env.name}/", f"{ENVIRONMENTS_DIR}/")))
-    repo_files = ({platform.codeowners.path: codeowners.codeowners(
-                      platform, platform.codeowners, [(s.name, s.team) for s in summaries.values()]).encode()}
-                  if platform.codeowners is not None else {})
-    return dict(sorted(files.items())), repo_files
+    return dict(sorted(files.items())), repo_files(platform, summaries)
+
+
+def repo_files(platform: Platform, summaries: Mapping[str, Summary]) -> dict[str, bytes]:
+    """The files platform-gen owns outside the tree (CODEOWNERS), from every service's team."""
+    if platform.codeowners is None:
+        return {}
+    teams = summaries.heads() if isinstance(summaries, Services) else summaries
+    return {platform.codeowners.path: codeowners.codeowners(
+        platform, platform.codeowners, [(name, teams[name].team) for name in summaries]).encode()}
+
+
+def reuse(platform: Platform, previous: Index, summaries: Services, rendered: Collection[str],
+          suspects: Collection[str], read_manifest: Callable[[], bytes | None]) -> Reuse:
+    """What of ``previous``'s tree ``assemble`` may take as it is, for the services ``summaries`` of which
+    ``rendered`` were rendered again. ``suspects``: files of the tree edited since the git base (a platform-wide
+    one among them is made again); ``read_manifest`` gives the manifest on disk, taken when its digest is the
+    one ``previous`` recorded."""
+    old = previous.entries
+    same_services = len(summaries) == len(old) and all(n in old for n in summaries)
+    shared: tuple[str, ...] | None = None
+    platform_wide = set(previous.shared_files) - {MANIFEST, INDEX}
+    if same_services and previous.shared == platform.inputs.digest() and not platform_wide & set(suspects):
+        for name in rendered:
+            a, b = old[name], summaries[name]
+            if (a.team, a.placements, a.kinds) != (b.team, b.placements, b.kinds):
+                break
+        else:
+            shared = tuple(sorted(platform_wide))
+    found: bytes | None = None
+    if shared is not None and all(old[name].files == summaries[name].files for name in rendered):
+        data = read_manifest()
+        found = data if data is not None and digest(data) == previous.manifest else None
+    return Reuse(shared, found)
+
+
+def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services) -> list[str]:
+    """The services of ``kept`` that the rules spanning services could find in conflict with the services
+    ``fresh``: those that may produce one of their Application names, and for a service with claims, those of
+    its team (its namespace). With the platform-wide inputs unchanged, conflicts among the kept services were
+    ruled out by the render that wrote them, so these and ``fresh`` are all the rules need to see."""
+    clusters = sorted({c.name for e in platform.environments for c in e.clusters})
+    heads = kept.heads()
+    found: set[str] = set()
+    teams: set[str] = set()
+    for f in fresh:
+        if f.claims:
+            teams.add(f.team)
+        for cs in f.placements.values():
+            for c in cs:
+                app = f"{f.name}-{c}"
+                for d in clusters:
+                    if app.endswith("-" + d) and app[:-len(d) - 1] in heads:
+                        found.add(app[:-len(d) - 1])
+    if teams:
+        found.update(n for n, h in heads.items() if h.team in teams)
+    return sorted(found)
 
 
 #: A path that YAML reads as the same plain string, whatever the resolver: it has a '/', so it is
@@ -447,6 +536,12 @@ def sample_digests(platform: Platform, used: Iterable[str]) -> dict[str, str]:
             for t in sorted(set(platform.templates) - set(used))}
 
 
+def _facts(summaries: Mapping[str, Summary], names: Iterable[str]) -> Iterator[Facts]:
+    for name in names:
+        s = summaries[name]
+        yield Facts(s.name, s.team, s.placements, s.claims)
+
+
 def cross_problems(platform: Platform, facts: Iterable[Facts]) -> list[Problem]:
     """The rules that span services, over every service of the platform (``facts``)."""
     return cross_check(sorted(facts, key=lambda f: f.name), platform.teams,
@@ -455,20 +550,23 @@ def cross_problems(platform: Platform, facts: Iterable[Facts]) -> list[Problem]:
 
 def assemble(platform: Platform, summaries: Mapping[str, Summary], files: dict[str, bytes],
              kept: Mapping[str, Summary], samples: dict[str, str], targets: Iterable[Target] = (), *,
-             packed: bool = False) -> Rendered:
+             packed: bool = False, reused: Reuse = Reuse()) -> Rendered:
     """The tree from the services' files (``files``, of the services rendered; ``packed`` when they are
     compressed with :func:`pack`), every service's summary and the platform-wide files, the index and
-    the manifest made from them."""
-    summaries = dict(sorted(summaries.items()))
-    shared_files, repo_files = render_shared(platform, summaries)
+    the manifest made from them (or taken as they are, as ``reused`` says)."""
+    summaries = Services.of(summaries)
+    if reused.shared is None:
+        shared_files, repos = render_shared(platform, summaries)
+    else:
+        shared_files, repos = {}, repo_files(platform, summaries)
     plain = dict(shared_files)
-    keep = frozenset(f for s in kept.values() for f in s.files)
-    plain[MANIFEST] = manifest([*files, *plain, *keep, INDEX])
-    index = Index(generator_digest(), summaries, tuple(sorted((*shared_files, MANIFEST))), samples,
-                  platform.inputs.digest(), digest(plain[MANIFEST]))
+    keep = Kept(kept, reused.shared or ())
+    plain[MANIFEST] = reused.manifest if reused.manifest is not None else manifest([*files, *plain, *keep, INDEX])
+    index = Index(generator_digest(), summaries, tuple(sorted((*shared_files, *(reused.shared or ()), MANIFEST))),
+                  samples, platform.inputs.digest(), digest(plain[MANIFEST]))
     plain[INDEX] = serialize(index)
     tree: Mapping[str, bytes] = Packed(files, plain) if packed else dict(sorted({**files, **plain}.items()))
-    return Rendered(tree, tuple(targets), repo_files, index, keep, frozenset(kept))
+    return Rendered(tree, tuple(targets), repos, index, keep, frozenset(kept))
 
 
 def render_tree(platform: Platform, kept: Mapping[str, Summary], previous: Index | None = None) -> Rendered:

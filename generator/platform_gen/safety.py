@@ -18,7 +18,7 @@ applications could not be counted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,7 @@ import yaml
 from . import yamlio
 from .errors import InputError, Problem, ToolError, format_path
 from .gitref import default_base, locate, read_files
-from .index import INDEX
+from .index import INDEX, DamagedIndex, Index, Services, Summary
 from .index import parse as parse_index
 from .load import ENVIRONMENTS_DIR, PLATFORM_FILE
 from .model import Platform, protected_names
@@ -37,6 +37,7 @@ __all__ = [
     "LABEL",
     "MAX_SHARE",
     "AppSets",
+    "AtBase",
     "Deployed",
     "Refusal",
     "Removal",
@@ -44,6 +45,8 @@ __all__ = [
     "check_removals",
     "deployed",
     "deployed_apps",
+    "guard",
+    "read_base",
 ]
 
 #: More than this share of all applications removed at once needs --allow-delete.
@@ -247,12 +250,15 @@ def _index_apps(data: bytes | None) -> AppSets | None:
     apps: dict[str, str] = {}
     namespaces: dict[str, str] = {}
     retired: set[str] = set()
-    for summary in found.services.values():
-        for app, env, _cluster in summary.apps():
-            apps[app] = env
-            namespaces[app] = summary.namespace
-            if summary.retire:
-                retired.add(app)
+    try:
+        for summary in found.services.values():
+            for app, env, _cluster in summary.apps():
+                apps[app] = env
+                namespaces[app] = summary.namespace
+                if summary.retire:
+                    retired.add(app)
+    except DamagedIndex:  # its checksum holds but an entry cannot be read: count its ApplicationSets instead
+        return None
     _from_index.clear()
     _from_index[id(found)] = (found, AppSets(apps, namespaces, frozenset(retired)))
     return _from_index[id(found)][1]
@@ -344,8 +350,21 @@ def _base_protected(label: str, files: dict[str, bytes]) -> frozenset[str]:
     return protected_names(orders, explicit)
 
 
-def _from_git(root: Path, memo: Memo) -> Deployed | None:
-    """What the base commit deployed; None outside git or when there is no base branch."""
+@dataclass(frozen=True)
+class AtBase:
+    """What the guard reads of the git base: a few files, nothing rendered."""
+
+    label: str  # "merge base with origin/main", ...
+    ref: str  # how its files are named in problems
+    gitops_path: str | None  # None: no platform repo at the base
+    protected: frozenset[str] = frozenset()
+    index: bytes | None = None  # the bytes of its tree's render index, None without one
+    commit: str = ""
+
+
+def read_base(root: Path) -> AtBase | None:
+    """The base commit's gitops.path, protected environments and render index; None outside git or when
+    there is no base branch."""
     try:
         checkout = locate(root)
     except ToolError:
@@ -359,29 +378,41 @@ def _from_git(root: Path, memo: Memo) -> Deployed | None:
     if base is None:
         return None
     inputs = read_files(checkout, base.commit, (PLATFORM_FILE, ENVIRONMENTS_DIR))
-    source = f"the commit at the {base.label}, where there is no platform repo"
     gitops_path = _gitops_path(f"{base.ref}:{PLATFORM_FILE}", inputs.get(PLATFORM_FILE))
     if gitops_path is None:  # no platform repo at the base yet: nothing was deployed from it
-        return Deployed({}, frozenset(), source)
-    protected = _base_protected(base.ref, inputs)
-    source = f"{gitops_path}/ as committed at the {base.label}"
+        return AtBase(base.label, base.ref, None)
     index_file = f"{gitops_path}/{INDEX}"
-    found = _index_apps(read_files(checkout, base.commit, (index_file,)).get(index_file))
+    return AtBase(base.label, base.ref, gitops_path, _base_protected(base.ref, inputs),
+                 read_files(checkout, base.commit, (index_file,)).get(index_file), base.commit)
+
+
+def _from_git(root: Path, memo: Memo, known: tuple[AtBase | None] | None = None) -> Deployed | None:
+    """What the base commit deployed; None outside git or when there is no base branch (``known``: the base
+    as already read)."""
+    base = known[0] if known is not None else read_base(root)
+    if base is None:
+        return None
+    if base.gitops_path is None:
+        return Deployed({}, frozenset(), f"the commit at the {base.label}, where there is no platform repo")
+    source = f"{base.gitops_path}/ as committed at the {base.label}"
+    found = _index_apps(base.index)
     if found is None:  # a tree without a render index: its ApplicationSets
-        folder = f"{gitops_path}/{APPSETS_DIR}"
+        checkout = locate(root)
+        folder = f"{base.gitops_path}/{APPSETS_DIR}"
         tree = read_files(checkout, base.commit, (folder,))
         appsets = sorted((f"{base.ref}:{rel}", data) for rel, data in tree.items()
                          if rel.rpartition("/")[0] == folder and rel.endswith(".yaml"))
         found = _tree_apps(appsets, memo)
-    return Deployed(found.apps, protected, source, gitops_path, frozenset(found.apps), found.retired,
+    return Deployed(found.apps, base.protected, source, base.gitops_path, frozenset(found.apps), found.retired,
                     found.namespaces)
 
 
-def deployed(root: Path, out: Path, shown: str) -> Deployed:
+def deployed(root: Path, out: Path, shown: str, known: tuple[AtBase | None] | None = None) -> Deployed:
     """The applications deployed before this render: the git base's tree and the tree on disk.
 
     Outside a git checkout, or where neither origin/main nor main exists, only the
     tree on disk at ``out`` (shown as ``shown``) counts, and ``source`` says so.
+    ``known``: the git base as already read.
     """
     problems: list[Problem] = []
     on_disk = AppSets({}, {})
@@ -392,7 +423,7 @@ def deployed(root: Path, out: Path, shown: str) -> Deployed:
     except InputError as exc:
         problems.extend(exc.problems)
     try:
-        base = _from_git(root, memo)
+        base = _from_git(root, memo, known)
     except InputError as exc:
         problems.extend(exc.problems)
     if problems:
@@ -467,3 +498,75 @@ def check_removals(before: Deployed, apps: Mapping[str, tuple[str, str]], platfo
         return None
     shown = tuple(in_protected) + tuple(r for r in removed if r not in in_protected)
     return Refusal("; ".join(reasons), shown, before.source, len(in_protected))
+
+
+def _apps_of(summary: Summary) -> Iterator[tuple[str, str, str, bool]]:
+    """(Application, environment, namespace, retired) of every target of a service."""
+    for app, env, _cluster in summary.apps():
+        yield app, env, summary.namespace, summary.retire
+
+
+def guard(root: Path, out: Path, shown: str, platform: Platform, index: Index,
+          at_base: Callable[[], AtBase | None] | None = None) -> tuple[Refusal | None, str]:
+    """``check_removals`` of the tree whose render index is ``index`` against what was deployed before, and
+    how that was read (for ``-v``).
+
+    When the base's tree and the tree on disk both have a render index, only the services whose lines
+    differ between the three indexes are looked at: a service with the same line everywhere deploys the
+    same applications to the same environment and namespace, so it removes nothing. Should those services
+    remove anything, or the tree move, or an environment lose its protection, every application is
+    counted as ``deployed`` and ``check_removals`` do, for the exact refusal. ``at_base`` gives what
+    ``read_base`` reads (when a thread has read it already).
+    """
+    try:
+        known = at_base() if at_base is not None else read_base(root)
+    except InputError:  # read again, to be reported with the tree on disk's problems as deployed() does
+        return _every_app(deployed(root, out, shown), platform, index)
+    try:
+        disk_data: bytes | None = (out / INDEX).read_bytes()
+    except OSError:
+        disk_data = None
+    disk = parse_index(disk_data, None) if disk_data is not None else None
+    base = known.index if known is not None and known.gitops_path is not None else None
+    base_index = parse_index(base, None) if base is not None else None
+    protected_now = {e.name for e in platform.environments if e.protected}
+    fast = (disk is not None or not (out / APPSETS_DIR).exists()) and (
+        known is None or known.gitops_path is None
+        or (base_index is not None and known.gitops_path == platform.gitops_path
+            and known.protected <= protected_now))
+    if fast:
+        try:
+            removed = _differing_removals(index.entries, disk.entries if disk is not None else None,
+                                          base_index.entries if base_index is not None else None)
+        except DamagedIndex:
+            removed = True
+        if not removed:
+            if known is None:
+                return None, f"{shown}/ on disk only (no git base: not in a git checkout with origin/main or main)"
+            if known.gitops_path is None:
+                return None, f"the commit at the {known.label}, where there is no platform repo, and {shown}/ on disk"
+            return None, f"{known.gitops_path}/ as committed at the {known.label}, and {shown}/ on disk"
+    return _every_app(deployed(root, out, shown, (known,)), platform, index)
+
+
+def _every_app(before: Deployed, platform: Platform, index: Index) -> tuple[Refusal | None, str]:
+    services = index.services
+    apps = {app: (env, s.namespace) for s in map(services.__getitem__, services) for app, env, _cluster in s.apps()}
+    return check_removals(before, apps, platform), before.source
+
+
+def _differing_removals(now: Services, disk: Services | None, base: Services | None) -> bool:
+    """Whether a service whose line differs between the new index (``now``), the one on disk and the base's
+    may remove an application: one of its applications on either side is gone, or deploys to another
+    environment or namespace now (a retirement too: ``check_removals`` then tells whether it may go)."""
+    sides = [s for s in (disk, base) if s is not None]
+    differ: list[str] = []
+    for name in set(now).union(*sides):
+        line = now.read_line(name)
+        if line is None or any(side.read_line(name) != line for side in sides):
+            differ.append(name)
+    after = {app: (env, namespace) for name in differ if name in now
+             for app, env, namespace, _retired in _apps_of(now[name])}
+    return any(after.get(app) != (env, namespace)
+               for side in sides for name in differ if name in side
+               for app, env, namespace, _retired in _apps_of(side[name]))

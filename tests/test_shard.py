@@ -98,6 +98,18 @@ def test_render_shard_needs_out_and_no_check(example: Path, run: Run) -> None:
     assert not (example / "rendered").exists() and not (example / "p").exists()
 
 
+def test_render_shard_hints_at_a_folder_a_shard_accepts(rendered_once: Path, run: Run) -> None:
+    # the repo itself, a folder of the inputs, the whole tree: each hint names a folder that the shard takes
+    for out, shard in ((rendered_once, "1/2"), (rendered_once / "platform-config" / "p", "1/2"),
+                       (rendered_once / "rendered", "2/2")):
+        code, _out, err = run("render", "--root", rendered_once, "--shard", shard, "--out", out)
+        assert code == 1 and "such as rendered" not in err, err
+        suggested = err.split("such as ")[1].split()[0]
+        assert suggested == f"shard-{shard[0]}", err
+        code, out_, err = run("render", "--root", rendered_once, "--shard", shard, "--out", rendered_once / suggested)
+        assert code == 0, out_ + err
+
+
 def test_every_file_belongs_to_its_service_or_to_shard_one() -> None:
     assert owner("services/a/base/kustomization.yaml") == "a"
     assert owner("argocd/applicationsets/a.yaml") == "a"

@@ -495,10 +495,12 @@ def _render_shard(opts: Options, shard: Shard, check: bool) -> int:
         platform, rendered = _compile_shard(opts, shard)
         files = partial_files(platform, rendered, shard)
         shown = opts.shown(out_dir)
-        check_out_dir(opts.root, out_dir, shown)
+        # not 'rendered', which holds the whole tree: a shard refuses that folder
+        example = f"shard-{shard.index}"
+        check_out_dir(opts.root, out_dir, shown, example)
         if (out_dir / INDEX).exists():
             raise OutputError(f"{shown} holds a whole tree (it has {INDEX}); a partial tree goes into a "
-                              "folder of its own", "pass --out an empty folder, such as shard-1")
+                              "folder of its own", f"pass --out an empty folder, such as {example}")
         resolved = out_dir.resolve()
         with lock(resolved, shown):
             recover(resolved, shown)

@@ -347,17 +347,26 @@ def test_validate_shards_together_find_what_validate_finds(rendered_once: Path, 
     project = out / "argocd" / "projects" / "payments.yaml"
     project.write_text(project.read_text(encoding="utf-8") + "extra: 1\n", encoding="utf-8")
     (out / "notes.yaml").write_text("a:   1\n", encoding="utf-8")
+    # yamllint findings in inputs: a shared one (shard 1 lints it) and two services' (linted in their shard)
+    for rel in ("platform-config/platform.yaml", f"{SERVICES}/auth-service/config.yaml",
+                f"{SERVICES}/report-builder/config.yaml"):
+        (rendered_once / rel).write_text((rendered_once / rel).read_text(encoding="utf-8") + "# trailing   \n",
+                                         encoding="utf-8")
     code, whole = findings(run, rendered_once)
-    assert code == 1 and len(whole) >= 4
+    assert code == 1 and len(whole) >= 7
     count = 3
     union: set[tuple[str, str, str]] = set()
+    total = 0
     for i in range(1, count + 1):
         shard_code, found = findings(run, rendered_once, "--shard", f"{i}/{count}")
         assert shard_code == (1 if found else 0)
         union |= found
+        total += len(found)
         if i != 1:
-            assert not any("argocd/projects" in f or "notes.yaml" in f for f, _p, _m in found)
+            assert not any("argocd/projects" in f or "notes.yaml" in f or f.endswith("platform.yaml")
+                           for f, _p, _m in found)
     assert union == whole
+    assert total == len(whole)  # each finding in one shard only: the inputs are linted once, not N times
 
 
 def test_validate_shard_of_a_clean_tree_is_ok(rendered_once: Path, run: Run, kustomize: object) -> None:

@@ -412,6 +412,9 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
                   or (resources.files("platform_gen") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
         cache = None if no_cache else (cache_dir or opts.root / ".cache" / "platform-gen" / "validate")
         inputs, unreadable_inputs = yaml_inputs(opts.root)
+        if shard is not None:  # each input is linted by one shard only: no finding N times, no work N times
+            inputs = [(rel, data) for rel, data in inputs if shard.owns_input(rel)]
+            unreadable_inputs = [p for p in unreadable_inputs if shard.owns_input(p.file)]
         report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs, cache,
                                [(rel, rel, data) for rel, data in inputs], lint_tree, only=shard)
         report = dataclasses.replace(report, problems=tuple(sorted({*report.problems, *unreadable_inputs})))

@@ -85,6 +85,16 @@ class Shard:
     def __call__(self, rel: str) -> bool:
         return self.owns(rel)
 
+    def owns_input(self, rel: str) -> bool:
+        """Whether this shard lints the input file ``rel`` (relative to the repo): a file of a service's
+        folder in that service's shard, every other input (platform.yaml, environments, overlays,
+        templates) in shard 1, so the shards together lint each file once."""
+        parts = rel.split("/")
+        prefix = SERVICES_DIR.split("/")
+        if len(parts) > len(prefix) + 1 and parts[: len(prefix)] == prefix:
+            return self.has(parts[len(prefix)])
+        return self.index == 1
+
 
 def inputs_digest(platform: Platform) -> str:
     """The digest of the inputs every service shares and of the generator: equal for partial trees that fit."""

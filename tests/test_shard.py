@@ -248,7 +248,11 @@ def test_merge_refuses_an_edited_partial(example: Path, run: Run) -> None:
     parts = render_shards(run, example, 1)
     victim = next(p for p in sorted(parts[0].rglob("*.yaml")) if owner(p.relative_to(parts[0]).as_posix()))
     victim.write_bytes(victim.read_bytes() + b"# edited\n")
-    assert "differ from what its shard rendered" in refused(run, example, *parts)
+    message = refused(run, example, *parts)
+    # the file is named, not only its service
+    edited = f"{parts[0].name}/{victim.relative_to(parts[0]).as_posix()}: error: this file of service"
+    assert edited in message and "differs from what its shard rendered" in message, message
+    assert message.count(": error: ") == 1, message
     victim.unlink()
     assert "cannot read the file of service" in refused(run, example, *parts)
 

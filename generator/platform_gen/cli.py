@@ -580,11 +580,11 @@ def merge_cmd(partials: tuple[Path, ...], allow_delete: bool, root: Path, out: P
               help="Changed services per shard.")
 @click.option("--max-shards", type=click.IntRange(1, MAX_SHARDS), default=MAX_SHARDS, show_default=True,
               help="At most this many shards.")
-@_common
-def shards_cmd(base_ref: str | None, per_shard: int, max_shards: int, root: Path, out: Path | None, fmt: str,
+@_common_no_out  # it writes nothing: the tree compared with is the one at gitops.path (or at --base)
+def shards_cmd(base_ref: str | None, per_shard: int, max_shards: int, root: Path, fmt: str,
                verbose: int, quiet: int, color: str) -> int:
     """Plan a sharded render: how many services changed, and how many shards to use (JSON: the matrix)."""
-    opts = _options(root, out, fmt, verbose, quiet, color)
+    opts = _options(root, None, fmt, verbose, quiet, color)
 
     def body() -> int:
         from .gitref import locate, read_files, resolve_base

@@ -73,6 +73,14 @@ def test_options_match_the_readme(run: Run, example: Path) -> None:
         assert code == 2 and f"No such option '{option}'" in err
     readme = (REPO / "README.md").read_text()
     assert "`render` and `validate` also take `--out DIR`" in readme
+    # shards writes nothing and reads the tree at gitops.path: no --out; the commands that write keep it
+    code, out, _err = run("shards", "--help")
+    assert code == 0 and "--out" not in out and "--root" in out
+    code, _out, err = run("shards", "--root", example, "--out", example / "x")
+    assert code == 2 and "No such option '--out'" in err
+    for command in ("render", "validate", "merge"):
+        code, out, _err = run(command, "--help")
+        assert code == 0 and "--out DIRECTORY" in out, command
 
 
 def test_the_import_name_is_distinctive(tmp_path: Path, example: Path) -> None:

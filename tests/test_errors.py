@@ -265,3 +265,30 @@ def test_including_another_templates_file_says_why(rendered_once: Path, run: Run
     assert code == 1
     assert err.startswith(f"{tpl}:25: error: cannot include '../worker/main.jsonnet': a template includes only "
                           "files of its own folder\n"), err
+
+
+RESOLVE = ("  hint: resolve the merge conflict: keep the lines you want and delete the <<<<<<<, ======= and >>>>>>> "
+           "lines (git: edit the file, then 'git add' it)\n")
+
+
+@pytest.mark.parametrize(("rel", "old", "new", "expected"), [
+    # a conflict inside a mapping names the key it sits under; its line is the '<<<<<<<' marker's
+    pytest.param(SVC, "    replicas: 3\n", "<<<<<<< HEAD\n    replicas: 3\n=======\n    replicas: 4\n>>>>>>> feature\n",
+                 f"{SVC}:22:1: error: environments.prod: unresolved merge conflict: the file holds both sides of "
+                 "a merge (lines 22-26, from '<<<<<<<' to '>>>>>>>')\n", id="config"),
+    pytest.param("platform-config/platform.yaml", "organization: acme\n",
+                 "<<<<<<< ours\norganization: acme\n=======\norganization: acme-corp\n>>>>>>> theirs\n",
+                 "platform-config/platform.yaml:3:1: error: unresolved merge conflict: the file holds both sides "
+                 "of a merge (lines 3-7, from '<<<<<<<' to '>>>>>>>')\n", id="platform"),
+    # half resolved: a marker left over is named too
+    pytest.param("environments/dev.yaml", "order: 0\n", "order: 0\n>>>>>>> main\n",
+                 "environments/dev.yaml:4:1: error: unresolved merge conflict: a leftover conflict marker "
+                 "'>>>>>>>'\n", id="environment"),
+])
+def test_a_merge_conflict_is_named_at_its_marker(example: Path, run: Run, rel: str, old: str, new: str,
+                                                 expected: str) -> None:
+    edit(example, rel, old, new)
+    code, out, err = run("render", "--root", example)
+    assert (code, out) == (1, "")
+    assert err == expected + RESOLVE + "1 problem found; nothing was written.\n"
+    assert not (example / "rendered").exists()

@@ -98,6 +98,18 @@ def test_render_shard_needs_out_and_no_check(example: Path, run: Run) -> None:
     assert not (example / "rendered").exists() and not (example / "p").exists()
 
 
+def test_render_shard_hints_at_a_folder_a_shard_accepts(rendered_once: Path, run: Run) -> None:
+    # the repo itself, a folder of the inputs, the whole tree: each hint names a folder that the shard takes
+    for out, shard in ((rendered_once, "1/2"), (rendered_once / "platform-config" / "p", "1/2"),
+                       (rendered_once / "rendered", "2/2")):
+        code, _out, err = run("render", "--root", rendered_once, "--shard", shard, "--out", out)
+        assert code == 1 and "such as rendered" not in err, err
+        suggested = err.split("such as ")[1].split()[0]
+        assert suggested == f"shard-{shard[0]}", err
+        code, out_, err = run("render", "--root", rendered_once, "--shard", shard, "--out", rendered_once / suggested)
+        assert code == 0, out_ + err
+
+
 def test_every_file_belongs_to_its_service_or_to_shard_one() -> None:
     assert owner("services/a/base/kustomization.yaml") == "a"
     assert owner("argocd/applicationsets/a.yaml") == "a"
@@ -236,7 +248,11 @@ def test_merge_refuses_an_edited_partial(example: Path, run: Run) -> None:
     parts = render_shards(run, example, 1)
     victim = next(p for p in sorted(parts[0].rglob("*.yaml")) if owner(p.relative_to(parts[0]).as_posix()))
     victim.write_bytes(victim.read_bytes() + b"# edited\n")
-    assert "differ from what its shard rendered" in refused(run, example, *parts)
+    message = refused(run, example, *parts)
+    # the file is named, not only its service
+    edited = f"{parts[0].name}/{victim.relative_to(parts[0]).as_posix()}: error: this file of service"
+    assert edited in message and "differs from what its shard rendered" in message, message
+    assert message.count(": error: ") == 1, message
     victim.unlink()
     assert "cannot read the file of service" in refused(run, example, *parts)
 
@@ -335,17 +351,26 @@ def test_validate_shards_together_find_what_validate_finds(rendered_once: Path, 
     project = out / "argocd" / "projects" / "payments.yaml"
     project.write_text(project.read_text(encoding="utf-8") + "extra: 1\n", encoding="utf-8")
     (out / "notes.yaml").write_text("a:   1\n", encoding="utf-8")
+    # yamllint findings in inputs: a shared one (shard 1 lints it) and two services' (linted in their shard)
+    for rel in ("platform-config/platform.yaml", f"{SERVICES}/auth-service/config.yaml",
+                f"{SERVICES}/report-builder/config.yaml"):
+        (rendered_once / rel).write_text((rendered_once / rel).read_text(encoding="utf-8") + "# trailing   \n",
+                                         encoding="utf-8")
     code, whole = findings(run, rendered_once)
-    assert code == 1 and len(whole) >= 4
+    assert code == 1 and len(whole) >= 7
     count = 3
     union: set[tuple[str, str, str]] = set()
+    total = 0
     for i in range(1, count + 1):
         shard_code, found = findings(run, rendered_once, "--shard", f"{i}/{count}")
         assert shard_code == (1 if found else 0)
         union |= found
+        total += len(found)
         if i != 1:
-            assert not any("argocd/projects" in f or "notes.yaml" in f for f, _p, _m in found)
+            assert not any("argocd/projects" in f or "notes.yaml" in f or f.endswith("platform.yaml")
+                           for f, _p, _m in found)
     assert union == whole
+    assert total == len(whole)  # each finding in one shard only: the inputs are linted once, not N times
 
 
 def test_validate_shard_of_a_clean_tree_is_ok(rendered_once: Path, run: Run, kustomize: object) -> None:

@@ -436,6 +436,9 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
                   or (resources.files("platform_gen") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
         cache = None if no_cache else (cache_dir or opts.root / ".cache" / "platform-gen" / "validate")
         inputs, unreadable_inputs = yaml_inputs(opts.root)
+        if shard is not None:  # each input is linted by one shard only: no finding N times, no work N times
+            inputs = [(rel, data) for rel, data in inputs if shard.owns_input(rel)]
+            unreadable_inputs = [p for p in unreadable_inputs if shard.owns_input(p.file)]
         report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs, cache,
                                [(rel, rel, data) for rel, data in inputs], lint_tree, only=shard)
         report = dataclasses.replace(report, problems=tuple(sorted({*report.problems, *unreadable_inputs})))
@@ -519,10 +522,12 @@ def _render_shard(opts: Options, shard: Shard, check: bool) -> int:
         platform, rendered = _compile_shard(opts, shard)
         files = partial_files(platform, rendered, shard)
         shown = opts.shown(out_dir)
-        check_out_dir(opts.root, out_dir, shown)
+        # not 'rendered', which holds the whole tree: a shard refuses that folder
+        example = f"shard-{shard.index}"
+        check_out_dir(opts.root, out_dir, shown, example)
         if (out_dir / INDEX).exists():
             raise OutputError(f"{shown} holds a whole tree (it has {INDEX}); a partial tree goes into a "
-                              "folder of its own", "pass --out an empty folder, such as shard-1")
+                              "folder of its own", f"pass --out an empty folder, such as {example}")
         resolved = out_dir.resolve()
         with lock(resolved, shown):
             recover(resolved, shown)
@@ -599,11 +604,11 @@ def merge_cmd(partials: tuple[Path, ...], allow_delete: bool, root: Path, out: P
               help="Changed services per shard.")
 @click.option("--max-shards", type=click.IntRange(1, MAX_SHARDS), default=MAX_SHARDS, show_default=True,
               help="At most this many shards.")
-@_common
-def shards_cmd(base_ref: str | None, per_shard: int, max_shards: int, root: Path, out: Path | None, fmt: str,
+@_common_no_out  # it writes nothing: the tree compared with is the one at gitops.path (or at --base)
+def shards_cmd(base_ref: str | None, per_shard: int, max_shards: int, root: Path, fmt: str,
                verbose: int, quiet: int, color: str) -> int:
     """Plan a sharded render: how many services changed, and how many shards to use (JSON: the matrix)."""
-    opts = _options(root, out, fmt, verbose, quiet, color)
+    opts = _options(root, None, fmt, verbose, quiet, color)
 
     def body() -> int:
         from .gitref import locate, read_files, resolve_base

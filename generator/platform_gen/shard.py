@@ -38,8 +38,8 @@ __all__ = ["MAX_SHARDS", "PARTIAL", "Partial", "Shard", "ShardPlan", "merge", "o
 MAX_SHARDS = 256
 #: The partial index, at the top of a partial tree (a full tree has ``.platform-gen.index.json`` instead).
 PARTIAL = ".platform-gen.shard.json"
-#: Bumped when the partial index's shape changes.
-FORMAT = 1
+#: Bumped when the partial index's shape changes (2: the digest of each file, to name an edited one).
+FORMAT = 2
 #: Changed services per shard that ``plan_shards`` aims at.
 PER_SHARD = 50
 
@@ -85,6 +85,16 @@ class Shard:
     def __call__(self, rel: str) -> bool:
         return self.owns(rel)
 
+    def owns_input(self, rel: str) -> bool:
+        """Whether this shard lints the input file ``rel`` (relative to the repo): a file of a service's
+        folder in that service's shard, every other input (platform.yaml, environments, overlays,
+        templates) in shard 1, so the shards together lint each file once."""
+        parts = rel.split("/")
+        prefix = SERVICES_DIR.split("/")
+        if len(parts) > len(prefix) + 1 and parts[: len(prefix)] == prefix:
+            return self.has(parts[len(prefix)])
+        return self.index == 1
+
 
 def inputs_digest(platform: Platform) -> str:
     """The digest of the inputs every service shares and of the generator: equal for partial trees that fit."""
@@ -104,7 +114,10 @@ def partial_files(platform: Platform, rendered: Rendered, shard: Shard) -> dict[
     doc: dict[str, Any] = {
         "about": "A partial tree of platform-gen render --shard; 'platform-gen merge' assembles the tree.",
         "format": FORMAT, "generator": generator_digest(), "inputs": inputs_digest(platform),
-        "shard": str(shard), "services": {n: s.to_json() for n, s in sorted(summaries.items())}}
+        "shard": str(shard), "services": {n: s.to_json() for n, s in sorted(summaries.items())},
+        # each file's digest, so that merge names the files edited on the way (each summary's ``out``
+        # covers its service's files as a whole)
+        "files": {rel: digest(data) for rel, data in sorted(files.items())}}
     doc["checksum"] = _checksum(doc)
     files[PARTIAL] = (json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
     files[MANIFEST] = manifest(files)
@@ -127,6 +140,13 @@ class Partial:
     inputs: str
     summaries: dict[str, Summary]
     files: dict[str, bytes]
+
+
+def _differing(own: Mapping[str, bytes], recorded: Any) -> list[str]:
+    """The files of ``own`` whose bytes differ from the digest the partial index recorded for them."""
+    if not isinstance(recorded, dict):
+        return []
+    return [rel for rel, data in own.items() if recorded.get(rel) != digest(data)]
 
 
 def _problem(where: str, message: str, hint: str = "") -> Problem:
@@ -156,6 +176,7 @@ def read_partial(folder: Path, shown: str) -> Partial:
         shard = Shard.parse(str(doc["shard"]))
         summaries = {str(n): Summary.from_json(str(n), s) for n, s in doc["services"].items()}
         generator, inputs = str(doc["generator"]), str(doc["inputs"])
+        recorded = doc["files"]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         if isinstance(exc, InputError):
             raise
@@ -181,8 +202,12 @@ def read_partial(folder: Path, shown: str) -> Partial:
                 break
         else:
             if digest(*(p for kv in own.items() for p in kv)) != s.out:
-                problems.append(_problem(where, f"the files of service '{s.name}' differ from what its shard "
-                                                "rendered (edited or truncated)", _RERUN))
+                named = _differing(own, recorded)
+                problems.extend([_problem(f"{shown}/{rel}", f"this file of service '{s.name}' differs from what "
+                                                            f"its shard rendered (edited or truncated)", _RERUN)
+                                 for rel in named] or
+                                [_problem(where, f"the files of service '{s.name}' differ from what its shard "
+                                                 "rendered (edited or truncated)", _RERUN)])
             files.update(own)
     if problems:
         raise InputError(problems)

@@ -132,19 +132,19 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def check_out_dir(root: Path, out: Path, shown: str | None = None) -> None:
+def check_out_dir(root: Path, out: Path, shown: str | None = None, example: str = "rendered") -> None:
     """Refuse output folders that would overwrite inputs, lead out of the repo through a link,
-    or are not ours (``shown`` names it)."""
+    or are not ours (``shown`` names it; hints suggest ``example``, a folder the command accepts)."""
     name_ = shown or str(out)
     root_r, out_r = root.resolve(), out.resolve()
     if out_r == root_r or out_r in root_r.parents:
         raise OutputError(f"output folder {name_} contains the platform repo",
-                          "pass --out a folder of its own, such as rendered")
+                          f"pass --out a folder of its own, such as {example}")
     for name in _INPUT_DIRS:
         d = (root_r / name).resolve()
         if out_r == d or d in out_r.parents:
             raise OutputError(f"output folder {name_} is inside the inputs ({name}/)",
-                              "pass --out a folder of its own, such as rendered")
+                              f"pass --out a folder of its own, such as {example}")
     root_a, out_a = Path(os.path.abspath(root)), Path(os.path.abspath(out))
     if _inside(out_a, root_a) and not _inside(out_r, root_r):
         raise OutputError(f"output folder {name_} leads out of the platform repo through a link",

@@ -9,7 +9,7 @@ no line folding.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -197,13 +197,76 @@ def _check_string(value: str, node: yaml.Node, path: KeyPath, file: str, problem
 _RAW_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+#: git's conflict markers at the start of a line: ours, the merge base (diff3 style), the divider, theirs
+_CONFLICT_MARKER = re.compile(r"(<{7}|\|{7}|={7}|>{7})(?:[ \t].*)?\r?")
+#: a block mapping's key on a line of its own (plain or quoted), to name where a conflict sits
+_KEY_LINE = re.compile(r"( *)([A-Za-z0-9_][A-Za-z0-9_./-]*|\"[^\"]*\"|'[^']*')[ \t]*:(?:[ \t]|\r?$)")
+_RESOLVE = ("resolve the merge conflict: keep the lines you want and delete the <<<<<<<, ======= and >>>>>>> "
+            "lines (git: edit the file, then 'git add' it)")
+
+
+def _conflict_key(lines: list[str], at: int) -> str:
+    """The key path a conflict at line index ``at`` sits under, read from indentation ("" when unsure)."""
+    inner = next((len(line) - len(line.lstrip(" ")) for line in lines[at + 1:]
+                  if line.strip() and not line.lstrip().startswith("#") and not _CONFLICT_MARKER.fullmatch(line)), 0)
+    keys: list[str] = []
+    for line in reversed(lines[:at]):
+        indent = len(line) - len(line.lstrip(" "))
+        if inner == 0:
+            break
+        if not line.strip() or line.lstrip().startswith("#") or indent >= inner:
+            continue
+        found = _KEY_LINE.match(line)
+        if found is None:  # a list item or a flow collection: the path is not plain keys
+            return ""
+        keys.insert(0, found.group(2).strip("\"'"))
+        inner = indent
+    return _fmt(tuple(keys))
+
+
+def _conflicts(text: str, file: str) -> list[Problem]:
+    """Unresolved merge conflicts: one problem at each ``<<<<<<<`` line, and at any marker left over."""
+    if "<<<<<<<" not in text and "=======" not in text and ">>>>>>>" not in text:
+        return []
+    lines = text.split("\n")
+    problems: list[Problem] = []
+    opened: int | None = None  # index in ``problems`` of the conflict still open
+    for index, line in enumerate(lines):
+        marker = _CONFLICT_MARKER.fullmatch(line)
+        if marker is None:
+            continue
+        sign = marker.group(1)[0]
+        if sign == "<":
+            opened = len(problems)
+            problems.append(Problem(file, index + 1, 1, _conflict_key(lines, index),
+                                    "unresolved merge conflict: the file holds both sides of a merge "
+                                    "(a '<<<<<<<' line without its '>>>>>>>')", _RESOLVE))
+        elif opened is not None:
+            if sign == ">":
+                problems[opened] = replace(problems[opened], message=(
+                    f"unresolved merge conflict: the file holds both sides of a merge (lines "
+                    f"{problems[opened].line}-{index + 1}, from '<<<<<<<' to '>>>>>>>')"))
+                opened = None
+        else:
+            problems.append(Problem(file, index + 1, 1, _conflict_key(lines, index),
+                                    f"unresolved merge conflict: a leftover conflict marker '{marker.group(1)}'",
+                                    _RESOLVE))
+        if len(problems) >= MAX_PROBLEMS_PER_FILE:
+            break
+    return problems
+
+
 def _screen(text: str, file: str) -> list[Problem]:
-    """Refuse anchors, aliases and too-deep nesting from the event stream, before any node is built.
+    """Refuse merge conflicts, anchors, aliases and too-deep nesting from the event stream, before any
+    node is built.
 
     Aliases would let a kilobyte expand into gigabytes (an alias bomb) and nothing in
     the platform repo needs them; nesting is bounded so that no stage recurses too deep.
+    A merge conflict's markers would read as a YAML syntax error that does not say why.
     """
-    problems: list[Problem] = []
+    problems = _conflicts(text, file)
+    if problems:
+        return problems
     # raw control characters first: YAML's reader stops at them without a position, and
     # reads NEL and U+2028/U+2029 as line breaks, so its own message would point elsewhere
     for found in _RAW_CONTROL.finditer(text):

@@ -152,26 +152,26 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     global _shared
     shared = load_shared(root)
     guess = out_dir_of(shared, None)
-    previous = previous_of(guess) if only is None else None
-    select = None if only is None else (lambda folder, _config: only(folder))
-    suspects: set[str] = set()
-    if previous is not None:
-        head, inputs = previous.entries.head, shared.shared_inputs()
-
-        def select(folder: str, config: str) -> bool:
-            before = head(folder)
-            return before is None or folder in suspects or before.config != config or \
-                before.inputs != service_inputs(inputs, config, before.template, before.envs)
-
     # git lists the tree's files edited since the base (it looks at every file of the tree) while this
-    # thread reads every config.yaml
-    asking = ThreadPoolExecutor(1) if previous is not None and guess is not None else None
+    # thread reads the index and every config.yaml
+    asking = ThreadPoolExecutor(1) if only is None and guess is not None else None
     try:
         edits = asking.submit(changes_of, root, guess) if asking is not None and guess is not None else None
+        previous = previous_of(guess) if only is None else None
+        select = None if only is None else (lambda folder, _config: only(folder))
+        suspects: set[str] = set()
+        if previous is not None:
+            head, inputs = previous.entries.head, shared.shared_inputs()
+
+            def select(folder: str, config: str) -> bool:
+                before = head(folder)
+                return before is None or folder in suspects or before.config != config or \
+                    before.inputs != service_inputs(inputs, config, before.template, before.envs)
+
         sources = load_services(root, shared, select, parse=False)
-        changed = edits.result() if edits is not None else None
+        changed = edits.result() if edits is not None and previous is not None else None
     finally:
-        if asking is not None:
+        if asking is not None:  # (before any worker is forked)
             asking.shutdown(wait=True)
     edited: set[str] = set()
     if previous is not None:

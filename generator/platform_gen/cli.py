@@ -10,6 +10,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -259,10 +260,15 @@ def compile_incremental(opts: Options, full: bool, at_base: list[Callable[[], At
         return _tree_dir(opts, shared, platform)
 
     def changes_of(root: Path, out: Path) -> set[str] | None:
-        found = tree_changes(root, out)
-        if at_base is not None:
+        if full:
+            return None
+        if at_base is None:
+            return tree_changes(root, out)
+        with ThreadPoolExecutor(1) as other:
+            reading = other.submit(read_base, root)
+            found = tree_changes(root, out)
             try:
-                base = read_base(root)
+                base = reading.result()
                 at_base.append(lambda: base)
             except PlatformGenError as exc:
                 def fail(exc: PlatformGenError = exc) -> AtBase | None:

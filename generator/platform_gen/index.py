@@ -28,7 +28,7 @@ from importlib import resources
 from typing import Any, NamedTuple
 
 __all__ = ["FORMAT", "INDEX", "DamagedIndex", "Head", "Index", "Services", "SharedInputs", "Summary", "digest",
-           "generator_digest", "owner", "parse", "serialize", "service_inputs", "shared_inputs"]
+           "generator_digest", "owner", "parse", "parse_fresh", "serialize", "service_inputs", "shared_inputs"]
 
 #: The index file, at the top of the tree.
 INDEX = ".platform-gen.index.json"
@@ -404,6 +404,11 @@ def parse(data: bytes, generator: str | None) -> Index | None:
     if found is None or (generator is not None and found.generator != generator):
         return None
     return found
+
+
+def parse_fresh(data: bytes) -> Index | None:
+    """:func:`parse` without remembering (safe to call from another thread), of any generator."""
+    return _parse(data)
 
 
 _MARK = b'\n"services":{'

@@ -27,7 +27,7 @@ import yaml
 from . import yamlio
 from .errors import InputError, Problem, ToolError, format_path
 from .gitref import default_base, locate, read_files
-from .index import INDEX, DamagedIndex, Index, Services, Summary
+from .index import INDEX, DamagedIndex, Index, Services, Summary, parse_fresh
 from .index import parse as parse_index
 from .load import ENVIRONMENTS_DIR, PLATFORM_FILE
 from .model import Platform, protected_names
@@ -360,6 +360,7 @@ class AtBase:
     protected: frozenset[str] = frozenset()
     index: bytes | None = None  # the bytes of its tree's render index, None without one
     commit: str = ""
+    parsed: Index | None = None  # that index, parsed (None: unreadable, or none)
 
 
 def read_base(root: Path) -> AtBase | None:
@@ -382,8 +383,9 @@ def read_base(root: Path) -> AtBase | None:
     if gitops_path is None:  # no platform repo at the base yet: nothing was deployed from it
         return AtBase(base.label, base.ref, None)
     index_file = f"{gitops_path}/{INDEX}"
-    return AtBase(base.label, base.ref, gitops_path, _base_protected(base.ref, inputs),
-                 read_files(checkout, base.commit, (index_file,)).get(index_file), base.commit)
+    data = read_files(checkout, base.commit, (index_file,)).get(index_file)
+    return AtBase(base.label, base.ref, gitops_path, _base_protected(base.ref, inputs), data, base.commit,
+                  parse_fresh(data) if data is not None else None)
 
 
 def _from_git(root: Path, memo: Memo, known: tuple[AtBase | None] | None = None) -> Deployed | None:
@@ -527,8 +529,7 @@ def guard(root: Path, out: Path, shown: str, platform: Platform, index: Index,
     except OSError:
         disk_data = None
     disk = parse_index(disk_data, None) if disk_data is not None else None
-    base = known.index if known is not None and known.gitops_path is not None else None
-    base_index = parse_index(base, None) if base is not None else None
+    base_index = known.parsed if known is not None and known.gitops_path is not None else None
     protected_now = {e.name for e in platform.environments if e.protected}
     fast = (disk is not None or not (out / APPSETS_DIR).exists()) and (
         known is None or known.gitops_path is None

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from platform_gen import yamlio
+from platform_gen import schemas, yamlio
 from platform_gen.consumers import KubeSchemas, _errors
 from platform_gen.fastschema import compile_schema
 from platform_gen.kustomize_tool import Kustomize
@@ -100,8 +100,11 @@ def test_int_or_string_matches_jsonschema(instance: Any, valid: bool) -> None:
 
 
 @pytest.mark.parametrize("schema", [
-    {"type": "string", "pattern": "^a"},
+    {"type": "string", "const": "a"},
+    {"type": "string", "pattern": 3},
     {"type": "object", "patternProperties": {"^a": {}}},
+    {"type": "integer", "minimum": "1"},
+    {"type": "array", "uniqueItems": "yes"},
     {"items": [{"type": "string"}]},
     {"oneOf": [{"type": "string", "enum": ["a"]}, {"type": "string"}]},
     {"$ref": "#/nowhere"},
@@ -129,3 +132,93 @@ def test_recursive_references_compile() -> None:
 def test_a_kind_no_schema_file_could_be_named_after_has_no_validator(api: str, kind: str) -> None:
     # a kind or apiVersion shaped like a path used to crash the lookup of its schema file
     assert KUBE.validator(api, kind) is None
+
+
+# --- platform-gen's own input schemas: a valid input is checked without loading jsonschema -------------
+
+INPUT_SCHEMAS = {"platform": schemas.PLATFORM, "environment": schemas.ENVIRONMENT, "service": schemas.SERVICE}
+
+
+def _inputs() -> list[tuple[str, Any]]:
+    """Every input document of the example platform and of the golden cases, with its schema's name."""
+    found: list[tuple[str, Any]] = []
+    for root in [REPO, *sorted((REPO / "tests/cases").glob("*/input"))]:
+        found += [("platform", yamlio.safe_load((root / "platform-config/platform.yaml").read_text()))]
+        found += [("environment", yamlio.safe_load(p.read_text())) for p in sorted(root.glob("environments/*.yaml"))]
+        found += [("service", yamlio.safe_load(p.read_text()))
+                  for p in sorted(root.glob("platform-config/services/*/config.yaml"))]
+    return found
+
+
+def _input_verdicts(kind: str, doc: Any) -> tuple[bool, list[str]]:
+    fast = schemas._fast(INPUT_SCHEMAS[kind])
+    assert fast is not None, f"the {kind} schema is not compiled"
+    return fast(doc), [e.message for e in jsonschema.Draft202012Validator(INPUT_SCHEMAS[kind]).iter_errors(doc)]
+
+
+def test_valid_inputs_take_the_fast_path() -> None:
+    docs = _inputs()
+    assert {k for k, _d in docs} == set(INPUT_SCHEMAS) and len(docs) > 20
+    for kind, doc in docs:
+        assert _input_verdicts(kind, doc) == (True, []), (kind, doc)
+
+
+INPUT_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 70000) | st.sampled_from([0.5, 1.0, -1.0, float("nan")])
+    | st.sampled_from(["", "x", "X", " x", "a-b", "a_b", "-a", "/", "/x", "1.10", "100m", "2Gi", "web-service",
+                       "https://x.io", "@acme/team", "a@b.io", "x\n", "dev", "prod", "identity", "a" * 70]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["name", "x", "port", "image", "tag", "replicas", "env", "team", "order", "clusters",
+                         "minReplicas", "maxReplicas", "cpu", "memory", "LOG_LEVEL", "Bad Key", "1"]), inner,
+        max_size=3), max_leaves=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_fast_yes_means_no_finding_for_inputs(data: st.DataObject) -> None:
+    kind, doc = data.draw(st.sampled_from(_INPUT_DOCS))
+    doc = copy.deepcopy(doc)
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = _paths(doc)[1:]
+        if not paths:
+            break
+        path = data.draw(st.sampled_from(paths))
+        parent = doc
+        for step in path[:-1]:
+            parent = parent[step]
+        action = data.draw(st.sampled_from(["replace", "delete", "add", "duplicate"]))
+        if action == "replace":
+            parent[path[-1]] = data.draw(INPUT_JSON)
+        elif action == "delete":
+            del parent[path[-1]]
+        elif action == "duplicate" and isinstance(parent, list):
+            parent.append(copy.deepcopy(parent[path[-1]]))
+        elif isinstance(parent[path[-1]], dict):
+            parent[path[-1]][data.draw(st.sampled_from(["extra", "name", "port", "Bad Key", 1]))] = \
+                data.draw(INPUT_JSON)
+    fast, errors = _input_verdicts(kind, doc)
+    assert not (fast and errors), errors
+
+
+_INPUT_DOCS = _inputs()
+
+
+@settings(max_examples=300, deadline=None)
+@given(schema=st.sampled_from([
+    {"minLength": 2}, {"maxLength": 2}, {"minItems": 1}, {"maxItems": 1}, {"minProperties": 1},
+    {"maxProperties": 1}, {"minimum": 1}, {"maximum": 1.5}, {"exclusiveMinimum": 0}, {"exclusiveMaximum": 0},
+    {"pattern": "^a"}, {"pattern": "b\\Z"}, {"uniqueItems": True}, {"uniqueItems": False},
+    {"propertyNames": {"pattern": "^[a-z]+\\Z"}}, {"propertyNames": {"maxLength": 1}}]),
+    instance=st.recursive(st.none() | st.booleans() | st.integers(-2, 2) | st.sampled_from([0.0, 1.0, 1.5, -0.5])
+                          | st.text("ab\n", max_size=3),
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("aB1", max_size=2),
+                                                                                         inner, max_size=3),
+                          max_leaves=6))
+def test_each_input_keyword_decides_as_jsonschema_or_defers(schema: dict[str, Any], instance: Any) -> None:
+    check = compile_schema(schema, lambda ref, base: ({}, base))
+    assert check is not None
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(instance))
+    if check(instance):
+        assert errors == []
+    elif not errors:  # a "no" that jsonschema does not share: only where equality is jsonschema's to tell
+        assert "uniqueItems" in schema

@@ -92,6 +92,8 @@ def _merged(exc: InputError) -> bool:
 
 
 _shared: Sources | None = None
+#: Whether the previous render validated these very shared inputs (so a chunk does not check them again).
+_shared_trusted = False
 
 
 def _chunk(raw: tuple[tuple[str, bytes], ...]) -> _Part:
@@ -101,7 +103,8 @@ def _chunk(raw: tuple[tuple[str, bytes], ...]) -> _Part:
     sources = parse_services(_shared, raw)
     found: list[Service] = []
     try:
-        platform = validate(sources, cross=False, found=found)
+        with schemas.trusted_shared() if _shared_trusted else nullcontext():
+            platform = validate(sources, cross=False, found=found)
     except InputError as exc:
         part.facts = [Facts.of(s) for s in found]
         part.templates = {s.template for s in found}
@@ -149,7 +152,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     ``only`` (a shard, see ``shard.py``) keeps just the services it names: all of them are
     rendered, no previous index is read, and no sample render is made (``merge`` makes those).
     """
-    global _shared
+    global _shared, _shared_trusted
     shared = load_shared(root)
     guess = out_dir_of(shared, None)
     # git lists the tree's files edited since the base (it looks at every file of the tree) while this
@@ -191,8 +194,8 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
                                   digests={**sources.digests, **more.digests})
     # the inputs every service shares, and the problems of files that are no service's; their schemas
     # are not checked again when the previous render validated these very bytes
-    with schemas.trusted() if previous is not None and previous.shared == shared.shared_inputs().digest() \
-            else nullcontext():
+    trusted = previous is not None and previous.shared == shared.shared_inputs().digest()
+    with schemas.trusted() if trusted else nullcontext():
         base = validate(replace(sources, raw=()), cross=False)
     real = out_dir_of(shared, base)
     if previous is not None and (guess is None or real is None or real.resolve() != guess.resolve()):
@@ -220,11 +223,11 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
             return replace(base, services=()), Rendered(shared_files, (), repo_files_, previous, keep,
                                                         frozenset(kept)), previous
 
-    _shared = replace(sources, raw=(), problems=())
+    _shared, _shared_trusted = replace(sources, raw=(), problems=()), trusted and previous is not None
     try:
         parts = _run(sources.raw, jobs if jobs is not None else min(2, os.cpu_count() or 1))
     finally:
-        _shared = None
+        _shared, _shared_trusted = None, False
 
     fresh = [f for p in parts for f in p.facts]
     if previous is not None and previous.shared == base.inputs.digest():

@@ -7,9 +7,10 @@ Python checks that answer whether an instance is valid: ``True`` only when jsons
 would find no error at all, ``False`` when it may find one (then jsonschema itself
 runs, for its messages). The compiled check never decides a finding.
 
-Only the keywords of the Kubernetes schemas are compiled (``type``, ``enum``,
-``properties``, ``additionalProperties``, ``required``, ``items``, ``$ref``, ``allOf``,
-``anyOf``, and ``oneOf`` over type-only branches); annotations (``description``,
+Only the keywords of the Kubernetes schemas and of platform-gen's own input schemas are
+compiled (``type``, ``enum``, ``properties``, ``additionalProperties``, ``required``,
+``items``, ``$ref``, ``allOf``, ``anyOf``, ``oneOf`` over type-only branches,
+``propertyNames``, ``pattern``, ``uniqueItems`` and the size and number bounds); annotations (``description``,
 ``format``, which jsonschema does not assert by default, ``x-kubernetes-*``) are
 skipped. A schema with any other keyword is not compiled: :func:`compile_schema`
 returns None and every instance goes to jsonschema.
@@ -17,6 +18,7 @@ returns None and every instance goes to jsonschema.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -132,6 +134,19 @@ class _Compiler:
                 if not (isinstance(value, list) and value):
                     raise _Unsupported(word)
                 checks.append(self._combine(word, value, base))
+            elif word == "propertyNames":
+                checks.append(_names_check(self.compile(value, base)))
+            elif word in _BOUNDS:
+                checks.append(_bound_check(word, value))
+            elif word == "pattern":
+                if not isinstance(value, str):
+                    raise _Unsupported(word)
+                checks.append(_pattern_check(re.compile(value)))
+            elif word == "uniqueItems":
+                if value is True:
+                    checks.append(_unique_check)
+                elif value is not False:
+                    raise _Unsupported(word)
             else:
                 raise _Unsupported(word)
         if props is not None or additional is not True or required:
@@ -155,6 +170,43 @@ class _Compiler:
         for n in names:
             _type_check(n)
         return lambda x: sum(any(_is_type(t, x) for t in n) for n in names) == 1
+
+
+#: Keyword -> (the type it applies to, its measure of an instance, whether an instance passes a bound).
+_BOUNDS: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any, Any], bool]]] = {
+    "minLength": ("string", len, lambda n, b: not n < b),
+    "maxLength": ("string", len, lambda n, b: not n > b),
+    "minItems": ("array", len, lambda n, b: not n < b),
+    "maxItems": ("array", len, lambda n, b: not n > b),
+    "minProperties": ("object", len, lambda n, b: not n < b),
+    "maxProperties": ("object", len, lambda n, b: not n > b),
+    "minimum": ("number", lambda x: x, lambda n, b: not n < b),
+    "maximum": ("number", lambda x: x, lambda n, b: not n > b),
+    "exclusiveMinimum": ("number", lambda x: x, lambda n, b: not n <= b),
+    "exclusiveMaximum": ("number", lambda x: x, lambda n, b: not n >= b),
+}
+
+
+def _bound_check(word: str, bound: Any) -> Check:
+    """jsonschema's check of a size or number bound: only instances of its type are measured."""
+    kind, measure, passes = _BOUNDS[word]
+    if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+        raise _Unsupported(word)
+    return lambda x: not _is_type(kind, x) or passes(measure(x), bound)
+
+
+def _pattern_check(rx: re.Pattern[str]) -> Check:
+    # jsonschema: re.search of the pattern in a string instance
+    return lambda x: not isinstance(x, str) or rx.search(x) is not None
+
+
+def _unique_check(x: Any) -> bool:
+    # strings only are decided here (jsonschema's equality tells 1 from True and 1.0 from 1)
+    return not isinstance(x, list) or (all(isinstance(v, str) for v in x) and len(set(x)) == len(x))
+
+
+def _names_check(name: Check) -> Check:
+    return lambda x: not isinstance(x, dict) or all(name(k) for k in x)
 
 
 def _enum_check(allowed: frozenset[str]) -> Check:

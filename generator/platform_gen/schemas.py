@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .errors import Problem
+from .fastschema import Check, compile_schema
 from .limits import MAX_DESCRIPTION
 from .yamlio import Located
 
@@ -426,9 +427,41 @@ def trusted() -> Iterator[None]:
         _TRUSTED.reset(token)
 
 
+_SHARED_TRUSTED: contextvars.ContextVar[bool] = contextvars.ContextVar("shared_trusted", default=False)
+
+
+@contextmanager
+def trusted_shared() -> Iterator[None]:
+    """Within it, the inputs every service shares are known to have passed before (the render index says
+    so): their costlier checks (the Crossplane files) are not made again; every other document still is."""
+    token = _SHARED_TRUSTED.set(True)
+    try:
+        yield
+    finally:
+        _SHARED_TRUSTED.reset(token)
+
+
+def shared_is_trusted() -> bool:
+    """Whether the shared inputs are known to have passed before (see :func:`trusted`, :func:`trusted_shared`)."""
+    return _TRUSTED.get() or _SHARED_TRUSTED.get()
+
+
 def is_trusted() -> bool:
     """Whether the documents being checked are known to have passed before (see :func:`trusted`)."""
     return _TRUSTED.get()
+
+
+_FAST: dict[int, tuple[dict[str, Any], Check | None]] = {}
+
+
+def _fast(schema: dict[str, Any]) -> Check | None:
+    """The compiled check of one of these schemas (see ``fastschema``), made once."""
+    known = _FAST.get(id(schema))
+    if known is None or known[0] is not schema:
+        def no_refs(ref: str, base: str) -> tuple[dict[str, Any], str]:
+            raise LookupError(ref)
+        known = _FAST[id(schema)] = (schema, compile_schema(schema, no_refs))
+    return known[1]
 
 
 def check(doc: Located, schema: dict[str, Any]) -> list[Problem]:
@@ -437,6 +470,9 @@ def check(doc: Located, schema: dict[str, Any]) -> list[Problem]:
         return [doc.problem((), "the file is empty")]
     if _TRUSTED.get():
         return []
+    fast = _fast(schema)
+    if fast is not None and fast(doc.data):
+        return []  # surely valid: jsonschema would find nothing (and is not even loaded)
     from jsonschema import Draft202012Validator  # imported on first use: about a fifth of start-up
 
     validator = Draft202012Validator(schema)

@@ -463,7 +463,7 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
         raise InputError(problems)
     data, teams = parsed
 
-    crossplane_problems = [] if schemas.is_trusted() else check_crossplane(sources.crossplane)
+    crossplane_problems = [] if schemas.shared_is_trusted() else check_crossplane(sources.crossplane)
     problems.extend(crossplane_problems)
     # with the platform's own APIs broken, services' infrastructure is not checked against them
     kinds = None if crossplane_problems else offered_kinds(sources.crossplane, problems)

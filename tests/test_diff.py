@@ -426,3 +426,10 @@ def test_a_failed_batch_names_the_overlay(tmp_path: Path, kustomize: Kustomize) 
     assert (tmp.sub("TMP", str(batched.value)), batched.value.hint) == (tmp.sub("TMP", str(alone.value)),
                                                                         alone.value.hint)
     assert "failed on services/payment-service/overlays/prod/prod-eu (base)" in str(batched.value)
+
+
+def test_temporary_files_go_to_memory_unless_tmpdir_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TMPDIR", raising=False)
+    assert diff._scratch() in (None, *diff.MEMORY_DIRS)
+    monkeypatch.setenv("TMPDIR", "/tmp")
+    assert diff._scratch() is None

@@ -3,9 +3,10 @@
 Both sides are compiled in memory (load, validate, render): the base from the
 inputs at the ref (extracted by :mod:`generator.gitref`, never touching the
 checkout), the head from the inputs on disk. Only the applications whose inputs
-differ are built with kustomize, in parallel; their objects are compared by
-(API group, kind, namespace, name). The Argo CD objects of ``argocd/`` are compared
-as they are, so a project or sync-policy change shows even when no manifest does.
+differ are built with kustomize, many overlays per kustomize run (see
+:func:`_batched`); their objects are compared by (API group, kind, namespace, name).
+The Argo CD objects of ``argocd/`` are compared as they are, so a project or
+sync-policy change shows even when no manifest does.
 
 When the tree committed at the ref carries a render index written by this very
 generator, neither side is rendered in full: the base takes the committed files of

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from platform_gen import diff, yamlio
 from platform_gen.diff import FLAG_REASONS, MARKDOWN_LIMIT
+from platform_gen.errors import ToolError
 from platform_gen.kustomize_tool import Kustomize
 
-from .conftest import REPO, Run, copy_inputs
+from .conftest import REPO, Run, copy_inputs, tree
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git not on the PATH")
 
@@ -344,3 +347,89 @@ def test_markdown_headline_adds_up_to_its_sections(run: Run, repo: Path) -> None
     assert f"<details><summary>AppProjects and platform objects: {projects} changed</summary>" in out
     assert f"<details><summary>ApplicationSets: {appsets} changed</summary>" in out
     assert "<summary>Argo CD objects" not in out
+
+
+# --- batched kustomize builds (issue 9) ------------------------------------------------------------
+
+OVERLAY = re.compile(r"services/[^/]+/overlays/[^/]+/[^/]+/kustomization\.yaml")
+
+
+def counting(tmp_path: Path, kustomize: Kustomize) -> tuple[str, Path]:
+    """A kubectl that logs each run to a file, then runs the real kustomize: (its path, the log).
+
+    Named kubectl, it is run as ``kubectl kustomize DIR``: the real tool is given DIR alone."""
+    log = tmp_path / "runs.log"
+    script = tmp_path / "bin" / "kubectl"
+    script.parent.mkdir()
+    real = " ".join(shlex.quote(a) for a in kustomize.argv)
+    script.write_text(f'#!/bin/sh\necho "$@" >> {shlex.quote(str(log))}\nshift\nexec {real} "$@"\n', encoding="utf-8")
+    script.chmod(0o755)
+    return str(script), log
+
+
+def overlay_jobs(files: dict[str, bytes]) -> dict[tuple[str, str], diff.Tree]:
+    """Every overlay of ``files``, on both sides: the same names on every cluster and on both sides."""
+    tree = diff.Tree(None, files, {}, {})
+    return {(side, path.rsplit("/", 1)[0]): tree for path in files if OVERLAY.fullmatch(path)
+            for side in ("base", "head")}
+
+
+def dumped(built: dict[tuple[str, str], dict[Any, dict[str, Any]]]) -> dict[tuple[str, str], list[tuple[Any, str]]]:
+    """Each job's objects in order, as the diff prints them (key order included)."""
+    return {job: [(key, yamlio.dump(obj)) for key, obj in objects.items()] for job, objects in built.items()}
+
+
+def runs(log: Path) -> int:
+    return len(log.read_text(encoding="utf-8").splitlines()) if log.exists() else 0
+
+
+def test_batched_builds_equal_one_build_per_overlay(tmp_path: Path, kustomize: Kustomize) -> None:
+    jobs = overlay_jobs(tree(REPO / "rendered"))
+    assert len(jobs) == 36
+    exe, log = counting(tmp_path, kustomize)
+    batched = diff.kustomize_builder(exe)(jobs)
+    assert runs(log) == 2  # two kustomize runs for every overlay of both sides
+    alone = diff.kustomize_builder(exe, batch=False)(jobs)
+    assert runs(log) == 2 + len(jobs)
+    assert dumped(batched) == dumped(alone)
+    assert all(batched.values())
+
+
+def test_a_generator_builds_its_overlays_alone(tmp_path: Path, kustomize: Kustomize) -> None:
+    """A generator's hash covers the name, prefix included: its overlays cannot share a run, the others do."""
+    files = tree(REPO / "rendered")
+    component = "components/prod/kustomization.yaml"
+    files[component] += b"configMapGenerator:\n- name: spread\n  literals:\n  - zone=all\n"
+    jobs = overlay_jobs(files)
+    prod = [job for job in jobs if "/overlays/prod/" in job[1]]
+    assert prod
+    exe, log = counting(tmp_path, kustomize)
+    batched = diff.kustomize_builder(exe)(jobs)
+    assert runs(log) == 2 + len(prod)
+    assert any(key[1] == "ConfigMap" and key[3].startswith("spread-") for key in batched[prod[0]])
+    assert dumped(batched) == dumped(diff.kustomize_builder(exe, batch=False)(jobs))
+
+
+def test_a_failed_batch_names_the_overlay(tmp_path: Path, kustomize: Kustomize) -> None:
+    files = tree(REPO / "rendered")
+    broken = "services/payment-service/overlays/prod/prod-eu/kustomization.yaml"
+    files[broken] = files[broken].replace(b"- ../../../base", b"- ../../../no-such-base")
+    jobs = overlay_jobs(files)
+    exe, log = counting(tmp_path, kustomize)
+    with pytest.raises(ToolError) as batched:
+        diff.kustomize_builder(exe)(jobs)
+    assert runs(log) == 2 + len(jobs)  # both batches hold the broken overlay: each overlay built alone
+    with pytest.raises(ToolError) as alone:
+        diff.kustomize_builder(exe, batch=False)(jobs)
+    # the same message, but for the name of the temporary folder kustomize names
+    tmp = re.compile(r"platform-gen-diff-[a-z0-9_]+")
+    assert (tmp.sub("TMP", str(batched.value)), batched.value.hint) == (tmp.sub("TMP", str(alone.value)),
+                                                                        alone.value.hint)
+    assert "failed on services/payment-service/overlays/prod/prod-eu (base)" in str(batched.value)
+
+
+def test_temporary_files_go_to_memory_unless_tmpdir_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TMPDIR", raising=False)
+    assert diff._scratch() in (None, *diff.MEMORY_DIRS)
+    monkeypatch.setenv("TMPDIR", "/tmp")
+    assert diff._scratch() is None

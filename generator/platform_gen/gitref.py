@@ -193,7 +193,9 @@ def read_files(checkout: Checkout, commit: str, names: tuple[str, ...]) -> dict[
             blobs.append((safe, fields[2]))
     if not blobs:
         return {}
-    batch = _git(checkout.toplevel, "cat-file", "--batch", stdin="".join(f"{oid}\n" for _n, oid in blobs).encode())
+    # --buffer: git writes whole pipe buffers instead of flushing after each of the (thousands of) blobs
+    batch = _git(checkout.toplevel, "cat-file", "--batch", "--buffer",
+                 stdin="".join(f"{oid}\n" for _n, oid in blobs).encode())
     if batch.returncode != 0:
         raise ToolError(f"git cat-file failed at {commit[:12]}: {_err(batch)}")
     files: dict[str, bytes] = {}

@@ -67,6 +67,38 @@ def load(path: Path) -> Any:
     return yaml.load(path.read_text(encoding="utf-8"), Loader=Yaml12Loader)
 
 
+class Context(dict[str, Any]):
+    """A context of GitHub's expressions: a missing property is null."""
+
+    def __getattr__(self, name: str) -> Any:
+        value = self.get(name)
+        return Context(value) if isinstance(value, dict) else value
+
+
+def expression(value: str, contexts: dict[str, dict[str, Any]]) -> Any:
+    """Evaluate one GitHub expression (``${{ ... }}``, or an ``if:`` without it) against ``contexts``.
+
+    The subset the workflows use: property access, string and number literals, true/false/null,
+    ==, !=, >, !, && and || (which, as in Python, yield an operand), format() and fromJSON().
+    """
+    inner = re.fullmatch(r"\s*\$\{\{(.*)\}\}\s*", value, re.S)
+    code = inner[1] if inner else value
+    assert "${{" not in code, f"one expression expected: {value!r}"
+    code = code.replace("&&", " and ").replace("||", " or ")
+    code = re.sub(r"!(?!=)", " not ", code)
+    names = {"true": True, "false": False, "null": None, "fromJSON": json.loads,
+             "format": lambda fmt, *args: fmt.format(*(text(a) for a in args))}
+    scope = {name: Context(ctx) for name, ctx in contexts.items()}
+    return eval(code, {"__builtins__": {}, **names}, scope)  # only the repo's own workflow files
+
+
+def text(value: Any) -> str:
+    """An expression's value as GitHub writes it into an env var or an output."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
 def vendored_schema(package: str, name: str) -> dict[str, Any]:
     text = resources.files(f"check_jsonschema.builtin_schemas.{package}").joinpath(name)
     return json.loads(text.read_text(encoding="utf-8"))
@@ -81,7 +113,9 @@ def schema_errors(schema: dict[str, Any], instance: Any) -> list[str]:
 
 
 def steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
-    (job,) = workflow["jobs"].values()
+    """The steps of the workflow's main job: pr.yaml's only job, render.yaml's render job."""
+    jobs = workflow["jobs"]
+    (job,) = jobs.values() if len(jobs) == 1 else [jobs["render"]]
     return list(job["steps"])
 
 
@@ -341,7 +375,9 @@ def test_render_triggers_on_inputs_but_not_on_its_own_output(render: dict[str, A
     for wanted in INPUT_PATHS:
         assert wanted in push["paths"]
     assert not [p for p in push["paths"] if p.lstrip("!").startswith("rendered")]
-    assert "github.actor != 'github-actions[bot]'" in render["jobs"]["render"]["if"]
+    # the guard sits on the plan job; the jobs that render need it, so they are skipped with it
+    assert "github.actor != 'github-actions[bot]'" in render["jobs"]["plan"]["if"]
+    assert render["jobs"]["render"]["needs"] == render["jobs"]["sharded"]["needs"] == "plan"
 
 
 def test_render_can_be_run_by_hand_with_allow_delete(render: dict[str, Any]) -> None:
@@ -354,6 +390,48 @@ def test_render_can_be_run_by_hand_with_allow_delete(render: dict[str, Any]) -> 
 def test_render_runs_one_at_a_time_and_may_push(render: dict[str, Any]) -> None:
     assert render["concurrency"] == {"group": "render-main", "cancel-in-progress": False}
     assert render["permissions"] == {"contents": "write"}
+
+
+def test_render_plans_with_read_access_only(render: dict[str, Any]) -> None:
+    plan = render["jobs"]["plan"]
+    assert plan["permissions"] == {"contents": "read"}
+    assert plan["outputs"] == {"shards": "${{ steps.plan.outputs.shards }}",
+                               "base": "${{ steps.scope.outputs.base }}",
+                               "per_shard": "${{ steps.scope.outputs.per_shard }}"}
+    # platform-gen is installed only when the plan needs it
+    install = [s for s in plan["steps"] if "setup-python" in str(s.get("uses")) or s.get("run") == "pip install ."]
+    assert [s["if"] for s in install] == ["${{ steps.scope.outputs.plan == 'true' }}"] * 2
+
+
+@pytest.mark.parametrize(("shards", "runs"), [("1", "render"), ("2", "sharded"), ("256", "sharded")])
+def test_render_runs_one_job_or_calls_the_sharded_workflow(shards: str, runs: str, render: dict[str, Any]) -> None:
+    needs = {"plan": {"outputs": {"shards": shards, "base": "abc", "per_shard": "50"}}}
+    ran = [job for job in ("render", "sharded") if expression(render["jobs"][job]["if"], {"needs": needs})]
+    assert ran == [runs]
+
+
+def test_render_calls_the_sharded_workflow_with_its_inputs(render: dict[str, Any], sharded: dict[str, Any]) -> None:
+    call = render["jobs"]["sharded"]
+    assert call["uses"] == "./" + SHARDED.relative_to(REPO).as_posix()
+    declared = sharded["on"]["workflow_call"]["inputs"]
+    assert call["with"].keys() == declared.keys()
+    needs = {"plan": {"outputs": {"shards": "3", "base": "abc", "per_shard": "50"}}}
+    python_types = {"string": str, "number": int, "boolean": bool}
+    passed = {name: expression(v, {"needs": needs}) if isinstance(v, str) and "${{" in v else v
+              for name, v in call["with"].items()}
+    for name, value in passed.items():
+        assert type(value) is python_types[declared[name]["type"]], name  # GitHub checks the types
+    assert passed == {"base": "abc", "per_shard": 50, "allow_delete": False}  # a push never allows deletions
+
+
+def test_render_grants_the_sharded_workflow_what_its_jobs_ask_for(render: dict[str, Any],
+                                                                  sharded: dict[str, Any]) -> None:
+    # a called workflow can only narrow its caller's token
+    granted = render["jobs"]["sharded"].get("permissions", render["permissions"])
+    level = {"none": 0, "read": 1, "write": 2}
+    for name, job in sharded["jobs"].items():
+        for scope, access in job.get("permissions", sharded["permissions"]).items():
+            assert level[access] <= level[granted.get(scope, "none")], (name, scope)
 
 
 # --- the shell inside the workflows ----------------------------------------------------------
@@ -651,22 +729,25 @@ def test_hooks_fire_on_platform_files_only(path: str, matches: bool,
 # --- the CLI the wiring calls ---------------------------------------------------------------
 
 # Subcommands and options the workflows and hooks call.
-CALLED = {"render": {"--check", "--allow-delete"}, "validate": {"--allow-delete"},
-          "diff": {"--base", "--format"}}
+CALLED = {"render": {"--check", "--allow-delete", "--full"}, "validate": {"--allow-delete"},
+          "diff": {"--base", "--format"}, "shards": {"--format", "--per-shard", "--base"}}
 PENDING: set[tuple[str, str]] = set()
 
 
 def called_from_wiring(pr: dict[str, Any], render: dict[str, Any],
                        hooks: list[dict[str, Any]]) -> dict[str, set[str]]:
-    scripts = [s.get("run", "") for s in (*steps(pr), *steps(render))]
+    every_step = [s for w in (pr, render) for job in w["jobs"].values() for s in job.get("steps", [])]
+    scripts = [s.get("run", "") for s in every_step]
     scripts += [h["entry"] for h in hooks]
     found: dict[str, set[str]] = {}
     for script in scripts:
         for m in re.finditer(r"platform-gen ([a-z-]+)([^\n>|;]*)", script):
             found.setdefault(m[1], set()).update(re.findall(r"(--[a-z-]+)", m[2]))
-        for command in ("render", "validate"):
+        for command in ("render", "validate", "shards"):
             if f"platform-gen {command}" in script:
-                found[command].update(re.findall(r"args\+=\((--[a-z-]+)\)", script))
+                found[command].update(re.findall(r"args\+=\((--[a-z-]+)", script))
+                for listed in re.findall(r"args=\(([^)]*)\)", script):
+                    found[command].update(re.findall(r"(--[a-z-]+)", listed))
     return found
 
 
@@ -686,7 +767,8 @@ def test_cli_provides_what_the_wiring_calls(command: str, option: str) -> None:
         pytest.fail(f"the workflows call `platform-gen {command} {option}`, the CLI lacks it")
     if option == "--format":
         fmt = next(p for p in sub.params if "--format" in p.opts)
-        assert isinstance(fmt.type, click.Choice) and "markdown" in fmt.type.choices
+        assert isinstance(fmt.type, click.Choice)
+        assert {"diff": "markdown", "shards": "json"}[command] in fmt.type.choices
 
 
 # --- yamllint -------------------------------------------------------------------------------
@@ -793,12 +875,27 @@ def test_sharded_artifacts_carry_the_hidden_partial_index(sharded: dict[str, Any
         assert 'platform-gen merge "${args[@]}"' in scripts and "partials/*" in scripts
 
 
-def test_sharded_permissions_and_concurrency(sharded: dict[str, Any], render: dict[str, Any]) -> None:
+def test_sharded_permissions(sharded: dict[str, Any]) -> None:
     assert sharded["permissions"] == {"contents": "read"}
     assert [j for j, body in sharded["jobs"].items() if "permissions" in body] == ["commit"]
     assert sharded["jobs"]["commit"]["permissions"] == {"contents": "write"}
-    assert sharded["concurrency"] == render["concurrency"]  # never races render.yaml
     assert "github.actor != 'github-actions[bot]'" in sharded["jobs"]["plan"]["if"]
+
+
+def test_sharded_run_by_hand_queues_with_render(sharded: dict[str, Any], render: dict[str, Any]) -> None:
+    assert sharded["concurrency"]["cancel-in-progress"] is False
+    alone = {"github": {"workflow": sharded["name"], "event_name": "workflow_dispatch", "run_id": 7}}
+    assert expression(sharded["concurrency"]["group"], alone) == render["concurrency"]["group"]
+
+
+@pytest.mark.parametrize("event", ["push", "workflow_dispatch"])
+def test_sharded_called_by_render_takes_a_group_of_its_own(event: str, sharded: dict[str, Any],
+                                                           render: dict[str, Any]) -> None:
+    # a called workflow sees its caller's github context; asking for the group the caller
+    # holds would be cancelled as a deadlock
+    called = {"github": {"workflow": render["name"], "event_name": event, "run_id": 7}}
+    group = expression(sharded["concurrency"]["group"], called)
+    assert isinstance(group, str) and group and group != render["concurrency"]["group"]
 
 
 def test_sharded_commits_like_render(sharded: dict[str, Any], render: dict[str, Any]) -> None:
@@ -815,6 +912,26 @@ def test_sharded_can_be_run_by_hand_with_allow_delete(sharded: dict[str, Any]) -
         assert "args+=(--allow-delete)" in script["run"]
 
 
+def test_sharded_can_be_called_with_the_inputs_of_a_run_by_hand(sharded: dict[str, Any]) -> None:
+    assert sharded["on"]["workflow_call"]["inputs"].keys() == sharded["on"]["workflow_dispatch"]["inputs"].keys()
+    for name, spec in sharded["on"]["workflow_call"]["inputs"].items():
+        by_hand = sharded["on"]["workflow_dispatch"]["inputs"][name]
+        assert (spec["type"], spec["default"]) == (by_hand["type"], by_hand["default"]), name
+
+
+@pytest.mark.parametrize(("event", "allow", "expected"), [
+    ("workflow_dispatch", True, "true"), ("workflow_dispatch", False, "false"),
+    # called by render.yaml: the event is the caller's push, the input still counts
+    ("push", True, "true"), ("push", False, "false"), ("push", None, "false"),
+])
+@pytest.mark.parametrize(("job", "step_id"), [("validate", "validate"), ("commit", "merge")])
+def test_sharded_allow_delete_follows_the_input_whatever_the_event(
+    job: str, step_id: str, event: str, allow: bool | None, expected: str, sharded: dict[str, Any]
+) -> None:
+    env = job_step(sharded, job, step_id)["env"]["ALLOW_DELETE"]
+    assert text(expression(env, {"github": {"event_name": event}, "inputs": {"allow_delete": allow}})) == expected
+
+
 PLAN_STUB = """\
 echo "$*" >> "$CALLS"
 printf '%s' '{"changed": 3, "matrix": ["1/2", "2/2"], "services": 9, "shards": 2, "status": "ok"}'
@@ -826,12 +943,16 @@ printf '%s' '{"changed": 3, "matrix": ["1/2", "2/2"], "services": 9, "shards": 2
 @pytest.mark.parametrize(("base", "expected"), [
     ("", "shards --format json --per-shard 50 --max-shards 256"),
     ("0000000000000000000000000000000000000000", "shards --format json --per-shard 50 --max-shards 256"),
-    ("abc123", "shards --format json --per-shard 50 --max-shards 256 --base abc123"),
+    ("HEAD", "shards --format json --per-shard 50 --max-shards 256 --base {head}"),
+    # not in the history (a forced push's before): counted against the tree on disk
+    ("abc123", "shards --format json --per-shard 50 --max-shards 256"),
 ])
 def test_sharded_plan_step_outputs_the_matrix_and_the_commit(base: str, expected: str, sharded: dict[str, Any],
                                                              tmp_path: Path) -> None:
     git(tmp_path, "init", "-q", "-b", "main")
     git(tmp_path, "commit", "-q", "--allow-empty", "-m", "x")
+    head = git(tmp_path, "rev-parse", "HEAD").strip()
+    base, expected = base.replace("HEAD", head), expected.format(head=head)
     stub(tmp_path / "bin", "platform-gen", PLAN_STUB)
     calls, output = tmp_path / "calls", tmp_path / "github_output"
     path = f"{tmp_path / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
@@ -899,3 +1020,198 @@ def test_cli_provides_what_the_sharded_workflow_calls(command: str, option: str)
     assert isinstance(cli, click.Group)
     sub = cli.commands.get(command)
     assert sub is not None and any(option in p.opts for p in sub.params), f"platform-gen {command} {option}"
+
+
+# --- render.yaml's plan, on a real platform ---------------------------------------------------
+
+ZEROS = "0" * 40
+# platform-gen stand-in for the pushes decided without it: it must not be called
+UNCALLED_STUB = 'echo "platform-gen $*" >> "$CALLS"\nexit 99\n'
+
+
+def _edit_services(root: Path, count: int) -> None:
+    for folder in sorted((root / "platform-config" / "services").iterdir())[:count]:
+        config = folder / "config.yaml"
+        config.write_text(re.sub(r'^tag: "([^"]+)"', r'tag: "\1-1"', config.read_text(encoding="utf-8"), count=1,
+                                 flags=re.M), encoding="utf-8")
+
+
+def _edit_platform(root: Path) -> None:
+    path = root / "platform-config" / "platform.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("  replicas: 2\n", "  replicas: 3\n", 1),
+                    encoding="utf-8")
+
+
+def _render_tree(root: Path) -> None:
+    result = subprocess.run(["platform-gen", "render", "--root", str(root), "-q"], capture_output=True, text=True,
+                            check=False, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def main_before_push(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from .conftest import copy_inputs
+
+    root = copy_inputs(REPO, tmp_path_factory.mktemp("main") / "repo")
+    git(root, "init", "-q", "-b", "main")
+    _render_tree(root)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "inputs and tree")
+    return root
+
+
+@pytest.fixture
+def pushed(main_before_push: Path, tmp_path: Path) -> Path:
+    """The example platform in git, its tree rendered and committed: main before a push (a copy)."""
+    return Path(shutil.copytree(main_before_push, tmp_path / "repo", symlinks=True))
+
+
+def run_render_plan(render: dict[str, Any], root: Path, tmp_path: Path, event: str, before: str,
+                    per_shard: int, platform_gen: str = "real") -> tuple[dict[str, str], str, list[str]]:
+    """render.yaml's plan job as the runner runs it: the scope step, then the plan step.
+
+    The env of each step is evaluated from the workflow's expressions; ``platform_gen`` is "real"
+    (the installed CLI) or "uncalled" (a stand-in that fails if called, for steps that must not).
+    """
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    calls.write_text("", encoding="utf-8")
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    if platform_gen == "uncalled":
+        stub(bin_dir, "platform-gen", UNCALLED_STUB)
+        path = f"{bin_dir}{os.pathsep}{path}"
+    contexts: dict[str, dict[str, Any]] = {
+        "github": {"event_name": event, "event": {"before": before} if event == "push" else {}},
+        "vars": {"PLATFORM_GEN_PER_SHARD": str(per_shard)}, "steps": {}}
+    stdout = ""
+    for step_id in ("scope", "plan"):
+        s = job_step(render, "plan", step_id)
+        output = tmp_path / f"output-{step_id}"
+        output.write_text("", encoding="utf-8")
+        env = {name: text(expression(v, contexts)) if isinstance(v, str) and "${{" in v else str(v)
+               for name, v in s["env"].items()}
+        result = bash(s["run"], root, {**env, "PATH": path, "CALLS": str(calls), "GITHUB_OUTPUT": str(output)})
+        assert result.returncode == 0, result.stdout + result.stderr
+        stdout += result.stdout
+        outputs = dict(line.split("=", 1) for line in output.read_text(encoding="utf-8").splitlines())
+        contexts["steps"][step_id] = {"outputs": outputs}
+    job_outputs = {name: text(expression(v, contexts)) for name, v in render["jobs"]["plan"]["outputs"].items()}
+    return job_outputs, stdout, calls.read_text(encoding="utf-8").splitlines()
+
+
+def job_that_runs(render: dict[str, Any], outputs: dict[str, str]) -> str:
+    needs = {"plan": {"outputs": outputs}}
+    (job,) = [job for job in ("render", "sharded") if expression(render["jobs"][job]["if"], {"needs": needs})]
+    return job
+
+
+@needs_bash
+@needs_git
+@pytest.mark.parametrize(("services", "per_shard"), [(1, 1), (3, 3)])
+def test_render_plan_keeps_a_push_within_per_shard_services_in_one_job_without_installing(
+    services: int, per_shard: int, render: dict[str, Any], pushed: Path, tmp_path: Path
+) -> None:
+    before = git(pushed, "rev-parse", "HEAD").strip()
+    _edit_services(pushed, services)
+    git(pushed, "commit", "-q", "-am", "bump tags")
+    outputs, stdout, calls = run_render_plan(render, pushed, tmp_path, "push", before, per_shard, "uncalled")
+    assert calls == []  # decided from git diff alone
+    assert outputs == {"shards": "1", "base": before, "per_shard": str(per_shard)}
+    assert f"{services} service folder(s), 0 other input file(s)" in stdout
+    assert job_that_runs(render, outputs) == "render"
+
+
+@needs_bash
+@needs_git
+def test_render_plan_shards_a_bulk_edit_of_services(render: dict[str, Any], pushed: Path, tmp_path: Path) -> None:
+    before = git(pushed, "rev-parse", "HEAD").strip()
+    _edit_services(pushed, 3)
+    git(pushed, "commit", "-q", "-am", "bump three tags")
+    outputs, _stdout, _calls = run_render_plan(render, pushed, tmp_path, "push", before, 2)
+    assert outputs == {"shards": "2", "base": before, "per_shard": "2"}  # ceil(3 / 2)
+    assert job_that_runs(render, outputs) == "sharded"
+
+
+@needs_bash
+@needs_git
+def test_render_plan_shards_a_platform_wide_change_counted_from_before(
+    render: dict[str, Any], sharded: dict[str, Any], pushed: Path, tmp_path: Path
+) -> None:
+    # merged with its re-rendered tree, as pr.yaml requires: the index on disk is current, so
+    # only the index committed at the push's before commit tells that all 6 services changed
+    before = git(pushed, "rev-parse", "HEAD").strip()
+    _edit_platform(pushed)
+    _render_tree(pushed)
+    git(pushed, "add", "-A")
+    git(pushed, "commit", "-q", "-m", "raise default replicas")
+    outputs, stdout, _calls = run_render_plan(render, pushed, tmp_path, "push", before, 2)
+    assert outputs == {"shards": "3", "base": before, "per_shard": "2"}
+    assert "0 service folder(s), 1 other input file(s)" in stdout
+    assert job_that_runs(render, outputs) == "sharded"
+    # handed over: the called workflow's plan step, with the inputs render.yaml passes, comes to
+    # the same matrix
+    needs = {"plan": {"outputs": outputs}}
+    inputs = {name: expression(v, {"needs": needs}) if isinstance(v, str) else v
+              for name, v in render["jobs"]["sharded"]["with"].items()}
+    s = job_step(sharded, "plan", "plan")
+    called = {"inputs": inputs, "github": {"event_name": "push", "event": {"before": before}}}
+    env = {name: text(expression(v, called)) for name, v in s["env"].items()}
+    assert env == {"BASE": before, "PER_SHARD": "2"}
+    output = tmp_path / "sharded-output"
+    result = bash(s["run"], pushed, {**env, "GITHUB_OUTPUT": str(output),
+                                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split("=", 1) for line in output.read_text(encoding="utf-8").splitlines())
+    assert json.loads(lines["matrix"]) == ["1/3", "2/3", "3/3"]
+
+
+@needs_bash
+@needs_git
+@pytest.mark.parametrize("before", [ZEROS, "1234567890abcdef1234567890abcdef12345678"],
+                         ids=["push-created-main", "forced-push"])
+def test_render_plan_without_a_before_commit_counts_against_the_tree_on_disk(
+    before: str, render: dict[str, Any], pushed: Path, tmp_path: Path
+) -> None:
+    # a first push whose tree was never rendered: every service is new to the (absent) index
+    git(pushed, "rm", "-r", "-q", "rendered")
+    git(pushed, "commit", "-q", "-m", "no tree yet")
+    outputs, stdout, _calls = run_render_plan(render, pushed, tmp_path, "push", before, 2)
+    assert outputs == {"shards": "3", "base": "", "per_shard": "2"}
+    assert "planning against the tree on disk" in stdout
+    assert job_that_runs(render, outputs) == "sharded"
+
+
+@needs_bash
+@needs_git
+@pytest.mark.parametrize("before", [ZEROS, "1234567890abcdef1234567890abcdef12345678"],
+                         ids=["push-created-main", "forced-push"])
+def test_render_plan_without_a_before_commit_and_a_current_tree_renders_in_one_job(
+    before: str, render: dict[str, Any], pushed: Path, tmp_path: Path
+) -> None:
+    outputs, _stdout, _calls = run_render_plan(render, pushed, tmp_path, "push", before, 1)
+    assert outputs["shards"] == "1"
+    assert job_that_runs(render, outputs) == "render"
+
+
+@needs_bash
+@needs_git
+def test_render_plan_run_by_hand_renders_in_one_job(render: dict[str, Any], pushed: Path, tmp_path: Path) -> None:
+    _edit_platform(pushed)
+    git(pushed, "commit", "-q", "-am", "raise default replicas")
+    outputs, _stdout, calls = run_render_plan(render, pushed, tmp_path, "workflow_dispatch", "", 1, "uncalled")
+    assert (outputs["shards"], calls) == ("1", [])
+    assert job_that_runs(render, outputs) == "render"
+
+
+@needs_bash
+@needs_git
+def test_render_plan_that_fails_falls_back_to_one_job(render: dict[str, Any], pushed: Path,
+                                                      tmp_path: Path) -> None:
+    # shards reads leniently (render reports bad inputs); a usage error, here from a bad
+    # PLATFORM_GEN_PER_SHARD, still must not leave main unrendered
+    before = git(pushed, "rev-parse", "HEAD").strip()
+    _edit_platform(pushed)
+    git(pushed, "commit", "-q", "-am", "raise default replicas")
+    outputs, stdout, _calls = run_render_plan(render, pushed, tmp_path, "push", before, 0)
+    assert outputs["shards"] == "1"
+    assert "::warning::platform-gen shards failed" in stdout
+    assert job_that_runs(render, outputs) == "render"

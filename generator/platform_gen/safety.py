@@ -18,6 +18,7 @@ applications could not be counted.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ import yaml
 from . import yamlio
 from .errors import InputError, Problem, ToolError, format_path
 from .gitref import default_base, locate, read_files
-from .index import INDEX, DamagedIndex, Index, Services, Summary, parse_fresh
+from .index import INDEX, DamagedIndex, Index, Services, parse_fresh
 from .index import parse as parse_index
 from .load import ENVIRONMENTS_DIR, PLATFORM_FILE
 from .model import Platform, protected_names
@@ -502,10 +503,24 @@ def check_removals(before: Deployed, apps: Mapping[str, tuple[str, str]], platfo
     return Refusal("; ".join(reasons), shown, before.source, len(in_protected))
 
 
-def _apps_of(summary: Summary) -> Iterator[tuple[str, str, str, bool]]:
-    """(Application, environment, namespace, retired) of every target of a service."""
-    for app, env, _cluster in summary.apps():
-        yield app, env, summary.namespace, summary.retire
+def _apps_of(services: Services, name: str) -> Iterator[tuple[str, str, str]]:
+    """(Application, environment, namespace) of every target of a service; from its line as read, when it was
+    read from an index, without keeping its summary (whose list of files is most of it)."""
+    line = services.read_line(name)
+    if line is None:
+        summary = services[name]
+        placements, namespace = summary.placements, summary.namespace
+    else:
+        try:
+            doc = json.loads(line[line.index(b":") + 1:])
+            placements, namespace = doc["placements"], doc["namespace"]
+            if not (isinstance(placements, dict) and isinstance(namespace, str)):
+                raise TypeError(name)
+        except (ValueError, KeyError, TypeError):
+            raise DamagedIndex(name) from None
+    for env, clusters in sorted(placements.items()):
+        for cluster in clusters:
+            yield f"{name}-{cluster}", env, namespace
 
 
 def guard(root: Path, out: Path, shown: str, platform: Platform, index: Index,
@@ -530,6 +545,8 @@ def guard(root: Path, out: Path, shown: str, platform: Platform, index: Index,
         disk_data = None
     disk = parse_index(disk_data, None) if disk_data is not None else None
     base_index = known.parsed if known is not None and known.gitops_path is not None else None
+    if base_index is not None and disk is not None and known is not None and known.index == disk_data:
+        base_index = disk  # the same tree: its lines are compared (and parsed) once
     protected_now = {e.name for e in platform.environments if e.protected}
     fast = (disk is not None or not (out / APPSETS_DIR).exists()) and (
         known is None or known.gitops_path is None
@@ -561,13 +578,13 @@ def _differing_removals(now: Services, disk: Services | None, base: Services | N
     may remove an application: one of its applications on either side is gone, or deploys to another
     environment or namespace now (a retirement too: ``check_removals`` then tells whether it may go)."""
     sides = [s for s in (disk, base) if s is not None]
+    if len(sides) == 2 and sides[0] is sides[1]:
+        sides = sides[:1]
     differ: list[str] = []
     for name in set(now).union(*sides):
         line = now.read_line(name)
         if line is None or any(side.read_line(name) != line for side in sides):
             differ.append(name)
-    after = {app: (env, namespace) for name in differ if name in now
-             for app, env, namespace, _retired in _apps_of(now[name])}
+    after = {app: (env, namespace) for name in differ if name in now for app, env, namespace in _apps_of(now, name)}
     return any(after.get(app) != (env, namespace)
-               for side in sides for name in differ if name in side
-               for app, env, namespace, _retired in _apps_of(side[name]))
+               for side in sides for name in differ if name in side for app, env, namespace in _apps_of(side, name))

@@ -332,11 +332,11 @@ def plan_shards(root: Path, index: bytes | None, per_shard: int = PER_SHARD,
     previous: Index | None = parse_index(index, generator_digest()) if index is not None else None
     shared = load_shared(root)
     inputs = shared.shared_inputs()
-    known: Mapping[str, Summary] = previous.services if previous is not None else {}
+    head = previous.entries.head if previous is not None else (lambda _name: None)
     changed: list[str] = []
 
     def select(folder: str, config: str) -> bool:
-        before = known.get(folder)
+        before = head(folder)
         if before is None or before.config != config or before.inputs != service_inputs(
                 inputs, config, before.template, before.envs):
             changed.append(folder)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,6 +331,7 @@ def load_shared(root: Path) -> Sources:
 #: How the quick path opens a config.yaml: never through a link (the careful path checks where one leads),
 #: and without blocking on a FIFO (which the careful path then reports).
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_CHUNK = 1 << 16
 
 
 def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool] | None = None, *,
@@ -366,7 +366,7 @@ def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool
         if names is not None:
             wanted = set(names)
             found = [e for e in found if e.name in wanted]
-        lexists, S_ISREG = os.path.lexists, stat.S_ISREG
+        lexists = os.path.lexists
         for item in found:
             # the common case without a Path or a resolve: a real folder holding a real config.yaml
             # (no link anywhere below a folder that is inside the repo, so it is inside too)
@@ -382,20 +382,17 @@ def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool
                 except OSError:
                     fd = -1
                 if fd >= 0:
-                    try:
-                        st = os.fstat(fd)
-                        if S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES:
-                            data = os.read(fd, st.st_size + 1)
-                            while len(data) < st.st_size:  # a short read
-                                more = os.read(fd, MAX_FILE_BYTES + 1 - len(data))
-                                if not more:
-                                    break
-                                data += more
+                    try:  # no fstat: what is not a regular file reads as nothing, or fails, or has no end
+                        data = chunk = os.read(fd, _CHUNK)
+                        while len(chunk) == _CHUNK and len(data) <= MAX_FILE_BYTES:
+                            chunk = os.read(fd, _CHUNK)
+                            data += chunk
                     except OSError:
                         data = None
                     finally:
                         os.close(fd)
-                if data is not None and len(data) <= MAX_FILE_BYTES and not lexists(cfg_path[:-4] + "yml"):
+                # an empty file, a FIFO, one too large: the careful path below tells which
+                if data and len(data) <= MAX_FILE_BYTES and not lexists(cfg_path[:-4] + "yml"):
                     rel = f"{SERVICES_DIR}/{item.name}/config.yaml"
                     digests[rel] = digest(data)
                     take(item.name, rel, data)

@@ -414,3 +414,34 @@ def test_guard_each_removal_kind(edit: Edit, example: Path) -> None:
     assert render(example, "--allow-delete")[0] == 0
     edit(example, 3)
     _guard_both_ways(example)
+
+
+@pytest.mark.parametrize("damage", [
+    (b'"n":', b'"n":"x",'),  # the first fields no longer read
+    (b'"placements":{', b'"placements":[{'),  # the summary no longer parses
+], ids=["first-fields", "summary"])
+def test_an_index_edited_with_its_checksum_is_an_error(example: Path, damage: tuple[bytes, bytes]) -> None:
+    """An edit that also fixes the checksum is no accident: exit 1 naming the service, nothing written, and
+    --full (which does not read the index) repairs the tree."""
+    from platform_gen.index import digest
+
+    committed(example)
+    counts(example)
+    path = example / "rendered" / INDEX
+    head, _sep, rest = path.read_bytes().partition(b'"checksum":"')
+    rest = rest.split(b"\n", 1)[1]
+    lines = rest.split(b"\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith(b'"auth-service":'))
+    old, new = damage
+    lines[at] = lines[at].replace(old, new, 1)
+    rest = b"\n".join(lines)
+    path.write_bytes(head + b'"checksum":"' + digest(rest).encode() + b'",\n' + rest)
+    change_tag(example, 0)  # auth-service: its line is read to render it again
+    before = tree(example / "rendered")
+    code, out, err = render(example)
+    assert code == 1, out + err
+    assert "entry of service 'auth-service' is damaged" in err and "render --full" in err
+    assert tree(example / "rendered") == before
+    assert render(example, "--full")[0] == 0
+    committed(example)
+    assert counts(example) == {"rendered": 0, "unchanged": 6}

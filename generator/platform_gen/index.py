@@ -414,34 +414,40 @@ def parse_fresh(data: bytes) -> Index | None:
 _MARK = b'\n"services":{'
 
 
+#: The name at the start of each service's line (every line follows a newline: JSON text holds none).
+_NAMES = re.compile(rb'\n"([^"\\\n]+)":\{"config":"')
+
+
 def _parse(data: bytes) -> Index | None:
-    head = data.split(b"\n", 3)
-    if len(head) != 4 or head[2] != f'"checksum":"{digest(head[3])}",'.encode():
+    # the checksum covers what follows its line; read without copying the megabytes of a large index
+    first = data.find(b"\n")
+    second = data.find(b"\n", first + 1)
+    third = data.find(b"\n", second + 1)
+    if first < 0 or second < 0 or third < 0:
         return None
-    rest = b"\n" + head[3]
-    at = rest.find(_MARK)
-    if at < 0 or not rest.endswith(b"}\n}\n"):
+    view = memoryview(data)[third + 1:]
+    check = _blake2b(len(view).to_bytes(8, "little"), digest_size=16)
+    check.update(view)
+    if data[second + 1:third] != f'"checksum":"{check.hexdigest()}",'.encode():
+        return None
+    at = data.find(_MARK, third)
+    if at < 0 or not data.endswith(b"}\n}\n"):
         return None
     try:
-        doc = json.loads(b"{" + rest[:at].rstrip(b",") + b"}")
+        doc = json.loads(b"{" + data[third + 1:at].rstrip(b",") + b"}")
         if doc.get("format") != FORMAT:
             return None
-        body = rest[at + len(_MARK):-len(b"}\n}\n")]
-        lines: dict[str, bytes] = {}
-        count = 0
-        if body:
-            if not body.startswith(b"\n") or not body.endswith(b"\n"):
-                return None
-            for line in body[1:-1].split(b",\n"):
-                end = line.find(b'":{"config":"', 1)
-                if end < 0 or line[:1] != b'"':
-                    return None
-                lines[line[1:end].decode()] = line
-                count += 1
-        names = dict.fromkeys(lines)
-        if len(names) != count or list(names) != sorted(names):
+        body = data[at + len(_MARK):-len(b"}\n}\n")]
+        if body and (not body.startswith(b"\n") or not body.endswith(b"\n")):
             return None
-        return Index(str(doc["generator"]), Services(names, lines, {}), tuple(str(f) for f in doc["shared_files"]),
+        lines = body[1:-1].split(b",\n") if body else []
+        # one name a line, at its start (a line holds no newline), or the index is not this format
+        names = [n.decode() for n in _NAMES.findall(body)]
+        if len(names) != len(lines) or len(set(names)) != len(names) or names != sorted(names):
+            return None
+        lines_of = dict(zip(names, lines, strict=True))
+        return Index(str(doc["generator"]), Services(dict.fromkeys(names), lines_of, {}),
+                     tuple(str(f) for f in doc["shared_files"]),
                      {str(k): str(v) for k, v in doc["samples"].items()}, str(doc["shared"]),
                      str(doc["manifest"]))
     except (ValueError, KeyError, TypeError, AttributeError):

@@ -445,3 +445,45 @@ def test_an_index_edited_with_its_checksum_is_an_error(example: Path, damage: tu
     assert render(example, "--full")[0] == 0
     committed(example)
     assert counts(example) == {"rendered": 0, "unchanged": 6}
+
+
+# --- git vouches for the config.yaml files it knows unchanged: they are not read -------------------
+
+
+def test_git_vouches_only_for_files_as_at_the_base(example: Path) -> None:
+    from platform_gen.gitref import unchanged_ids
+    from platform_gen.index import blob_id
+
+    committed(example)
+    names = _services(example)
+    rel = [f"{SERVICES}/{n}/config.yaml" for n in names]
+    (example / rel[0]).write_text((example / rel[0]).read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    (example / rel[1]).write_text((example / rel[1]).read_text(encoding="utf-8") + "# staged\n", encoding="utf-8")
+    git(example, "add", rel[1])
+    (example / rel[2]).unlink()
+    shutil.copytree(example / SERVICES / names[3], example / SERVICES / "untracked-svc")
+    ids = unchanged_ids(example, SERVICES)
+    assert ids is not None
+    assert set(ids) == set(rel[3:])  # edited, staged, deleted and untracked files are not vouched for
+    assert all(ids[r] == blob_id((example / r).read_bytes()) for r in ids)
+    shutil.rmtree(example / ".git")
+    assert unchanged_ids(example, SERVICES) is None  # outside git nothing is vouched for
+
+
+@pytest.mark.parametrize("how", ["edit", "stage", "commit", "untracked"])
+def test_a_config_edit_is_rendered_however_git_holds_it(example: Path, how: str) -> None:
+    committed(example)
+    assert counts(example) == {"rendered": 6, "unchanged": 0}
+    if how == "untracked":
+        add_service(example, 0)  # a copy of a service without claims
+    else:
+        change_tag(example, 1)
+        if how in ("stage", "commit"):
+            git(example, "add", "-A", SERVICES)
+        if how == "commit":
+            git(example, "commit", "-q", "-m", "config only")
+    code, out, err = render(example, "--format", "json")
+    assert code == 0, out + err
+    assert json.loads(out)["services"] == {"rendered": 1, "unchanged": 6 if how == "untracked" else 5}
+    code, out, err = render(example, "--check", "--full")
+    assert code == 0, out + err

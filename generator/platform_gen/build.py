@@ -24,9 +24,9 @@ from typing import Protocol
 
 from . import schemas
 from .errors import InputError, Problem
-from .gitref import tree_changes
+from .gitref import tree_changes, unchanged_ids
 from .index import INDEX, Index, Services, Summary, owner, service_inputs
-from .load import Sources, load_services, load_shared, parse_services
+from .load import SERVICES_DIR, Sources, load_services, load_shared, parse_services
 from .model import Platform, Service
 from .render import (
     MANIFEST,
@@ -140,14 +140,17 @@ def _run(raw: Sequence[tuple[str, bytes]], jobs: int) -> list[_Part]:
 
 def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jobs: int | None = None,
                  only: Callable[[str], bool] | None = None,
-                 changes_of: Callable[[Path, Path], set[str] | None] = tree_changes
+                 changes_of: Callable[[Path, Path], set[str] | None] = tree_changes,
+                 ids_of: Callable[[Path, str], dict[str, str] | None] = unchanged_ids
                  ) -> tuple[Platform, Rendered, Index | None]:
     """Load, validate and render the platform at ``root``: only the services whose inputs differ from
     the previous index (``previous_of(guessed tree folder)``, None for everything), all of them otherwise.
 
     ``out_dir_of`` tells the tree's folder from the raw platform.yaml (a guess, checked once the
     platform is validated). ``changes_of(root, tree folder)`` lists the tree's files not to trust
-    (their services are rendered again; None: trust nothing). Raise InputError with every problem found.
+    (their services are rendered again; None: trust nothing). ``ids_of(root, folder)`` gives the ids of
+    the files below ``folder`` that git vouches are unchanged (see ``gitref.unchanged_ids``): a service's
+    config.yaml among them is not read unless it is rendered again. Raise InputError with every problem found.
 
     ``only`` (a shard, see ``shard.py``) keeps just the services it names: all of them are
     rendered, no previous index is read, and no sample render is made (``merge`` makes those).
@@ -155,10 +158,11 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     global _shared, _shared_trusted
     shared = load_shared(root)
     guess = out_dir_of(shared, None)
-    # git lists the tree's files edited since the base (it looks at every file of the tree) while this
-    # thread reads the index and every config.yaml
-    asking = ThreadPoolExecutor(1) if only is None and guess is not None else None
+    # git tells which config.yaml files are as committed at the base (their ids, without reading them) and,
+    # looking at every file of the tree, which of its files were edited since, while this thread reads the index
+    asking = ThreadPoolExecutor(2) if only is None and guess is not None else None
     try:
+        vouched = asking.submit(ids_of, root, SERVICES_DIR) if asking is not None else None
         edits = asking.submit(changes_of, root, guess) if asking is not None and guess is not None else None
         previous = previous_of(guess) if only is None else None
         select = None if only is None else (lambda folder, _config: only(folder))
@@ -171,7 +175,8 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
                 return before is None or folder in suspects or before.config != config or \
                     before.inputs != service_inputs(inputs, config, before.template, before.envs)
 
-        sources = load_services(root, shared, select, parse=False)
+        known = vouched.result() if vouched is not None and previous is not None else None
+        sources = load_services(root, shared, select, parse=False, known=known)
         changed = edits.result() if edits is not None and previous is not None else None
     finally:
         if asking is not None:  # (before any worker is forked)

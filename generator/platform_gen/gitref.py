@@ -21,7 +21,8 @@ from typing import Any
 
 from .errors import ToolError
 
-__all__ = ["Base", "Checkout", "default_base", "export_inputs", "locate", "read_files", "resolve_base"]
+__all__ = ["Base", "Checkout", "default_base", "export_inputs", "locate", "read_files", "resolve_base", "tree_changes",
+           "unchanged_ids"]
 
 #: Where the default base comes from: the merge base of HEAD with the first of these that exists.
 DEFAULT_BASES = ("origin/main", "main")
@@ -255,3 +256,36 @@ def tree_changes(root: Path, out: Path) -> set[str] | None:
     prefix = inside.rstrip("/") + "/"
     names = proc.stdout.decode("utf-8", "surrogateescape").split("\0")
     return {n[len(prefix):] for n in names if n.startswith(prefix)}
+
+
+def unchanged_ids(root: Path, folder: str) -> dict[str, str] | None:
+    """The files below ``folder`` (relative to the platform repo's root ``root``) that are on disk as they are
+    at the git base (as :func:`tree_changes` finds it), each with its git blob id; None when git cannot tell.
+
+    One ``git ls-tree`` of the base and one ``git diff`` of the working tree against it (which lists edits
+    committed since, staged or not): a file in the first and not in the second has the base's bytes. Files
+    git does not track are in neither, and are read by the caller.
+    """
+    try:
+        checkout = locate(root)
+        base = default_base(checkout)
+    except ToolError:
+        return None
+    commit = base.commit if base is not None else _commit(checkout, "HEAD")
+    if commit is None:
+        return None
+    path = checkout.prefix + folder
+    listed = _git(checkout.toplevel, "ls-tree", "-r", "-z", "--full-tree", commit, "--", path)
+    edited = _git(checkout.toplevel, "diff", "--no-renames", "--name-only", "-z", commit, "--", path)
+    if listed.returncode != 0 or edited.returncode != 0:
+        return None
+    changed = set(edited.stdout.decode("utf-8", "surrogateescape").split("\0"))
+    ids: dict[str, str] = {}
+    for entry in listed.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        meta, _, name = entry.partition("\t")
+        fields = meta.split()
+        # regular files only: a link or a submodule is read (and refused) by the caller
+        if len(fields) == 3 and fields[1] == "blob" and fields[0] in ("100644", "100755") and \
+                name not in changed and name.startswith(checkout.prefix):
+            ids[name[len(checkout.prefix):]] = fields[2]
+    return ids

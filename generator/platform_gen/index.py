@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, NamedTuple
 
-__all__ = ["FORMAT", "INDEX", "DamagedIndex", "Head", "Index", "Services", "SharedInputs", "Summary", "digest",
-           "generator_digest", "owner", "parse", "parse_fresh", "serialize", "service_inputs", "shared_inputs"]
+__all__ = ["FORMAT", "INDEX", "DamagedIndex", "Head", "Index", "Services", "SharedInputs", "Summary", "blob_id",
+           "digest", "generator_digest", "owner", "parse", "parse_fresh", "serialize", "service_inputs",
+           "shared_inputs"]
 
 #: The index file, at the top of the tree.
 INDEX = ".platform-gen.index.json"
@@ -46,6 +47,12 @@ def digest(*parts: bytes | str) -> str:
 
 
 _blake2b = hashlib.blake2b
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives a file of these bytes (``git hash-object``): an input file's digest, so that git can
+    vouch for a file it knows unchanged without the file being read (see ``load_services``)."""
+    return hashlib.sha1(b"blob %d\0%s" % (len(data), data), usedforsecurity=False).hexdigest()
 
 
 _GENERATOR: list[str] = []
@@ -211,7 +218,7 @@ def _head(s: Summary) -> Head:
 
 
 #: The fields every service's line starts with, in this order (the rest follow sorted).
-_LINE = re.compile(rb'"([^"\\]+)":\{"config":"([0-9a-f]{32})","envs":(\[[^\]\\]*\]),"inputs":"([0-9a-f]{32})",'
+_LINE = re.compile(rb'"([^"\\]+)":\{"config":"([0-9a-f]{40})","envs":(\[[^\]\\]*\]),"inputs":"([0-9a-f]{32})",'
                    rb'"n":([0-9]{1,9}),"team":"([^"\\]*)","template":"([^"\\]*)",')
 _COMPACT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, Problem
-from .index import SharedInputs, digest, shared_inputs
+from .index import SharedInputs, blob_id, shared_inputs
 from .limits import MAX_FILE_BYTES, human_bytes, undecodable
 from .yamlio import Located, load_located
 
@@ -131,7 +131,7 @@ class _Reader:
             self.problems.append(Problem(rel, 0, 0, "", f"file is larger than the limit of "
                                          f"{human_bytes(MAX_FILE_BYTES)}", "split it or keep it out of the repo"))
             return None
-        self.digests[rel] = digest(data)
+        self.digests[rel] = blob_id(data)
         return data
 
     def read_text(self, path: Path, data: bytes | None = None) -> str | None:
@@ -335,11 +335,14 @@ _CHUNK = 1 << 16
 
 
 def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool] | None = None, *,
-                  parse: bool = True, names: Iterable[str] | None = None) -> Sources:
+                  parse: bool = True, names: Iterable[str] | None = None,
+                  known: Mapping[str, str] | None = None) -> Sources:
     """``shared`` with the services' config.yaml files read (parsed where ``select`` says so; see ``load``).
 
     With ``parse`` false, the selected files' bytes are kept in ``raw`` for :func:`parse_services`.
-    ``names``: read only the service folders of these names.
+    ``names``: read only the service folders of these names. ``known``: the ids (``blob_id``) of
+    config.yaml files that git vouches for, unchanged since a commit: one that ``select`` leaves out is
+    not read at all.
     """
     problems: list[Problem] = list(shared.problems)
     reader = _Reader(root, problems)
@@ -376,6 +379,13 @@ def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool
                 is_dir = False
             if is_dir:
                 cfg_path = item.path + "/config.yaml"
+                vouched = known.get(f"{SERVICES_DIR}/{item.name}/config.yaml") if known is not None else None
+                if vouched is not None and select is not None and not lexists(cfg_path[:-4] + "yml"):
+                    rel = f"{SERVICES_DIR}/{item.name}/config.yaml"
+                    digests[rel] = vouched
+                    if not select(item.name, vouched):
+                        skipped.append(item.name)
+                        continue
                 data = None
                 try:
                     fd = os.open(cfg_path, _READ_FLAGS)
@@ -394,7 +404,7 @@ def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool
                 # an empty file, a FIFO, one too large: the careful path below tells which
                 if data and len(data) <= MAX_FILE_BYTES and not lexists(cfg_path[:-4] + "yml"):
                     rel = f"{SERVICES_DIR}/{item.name}/config.yaml"
-                    digests[rel] = digest(data)
+                    digests[rel] = blob_id(data)
                     take(item.name, rel, data)
                     continue
             entry = Path(item.path)

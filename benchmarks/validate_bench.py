@@ -20,7 +20,7 @@ timed, each in its own process:
 the same interpreter with DIR/generator first on ``PYTHONPATH``; the runs of the two
 versions alternate, so both see the same load. ``uptime`` is printed before and after.
 
-Usage: python benchmarks/validate_bench.py [--services 1000] [--before DIR] [--jobs N] [--out-dir DIR]
+Usage: python benchmarks/validate_bench.py [--services 1000] [--before DIR] [--jobs N] [--no-cold] [--out-dir DIR]
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def _has_full(version: Version) -> bool:
     return "--full" in proc.stdout
 
 
-def bench(workdir: Path, services: int, versions: list[Version], jobs: int | None) -> None:
+def bench(workdir: Path, services: int, versions: list[Version], jobs: int | None, cold: bool = True) -> None:
     root = workdir / "repo"
     out = root / "rendered"
     generate(root, services)
@@ -137,7 +137,7 @@ def bench(workdir: Path, services: int, versions: list[Version], jobs: int | Non
         base += ["--jobs", str(jobs)]
     for v in versions:
         v.has_full = _has_full(v)
-    for label in ("cold", "cold-full", "fill", "warm"):
+    for label in ("cold", "cold-full", "fill", "warm") if cold else ("fill", "warm"):
         for v in versions:
             if label.startswith("cold"):
                 argv = [*base, "--no-cache", *(["--full"] if label == "cold-full" and v.has_full else [])]
@@ -156,9 +156,10 @@ def table(versions: Sequence[Version]) -> str:
              "| services rendered (one service) | peak RSS MiB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for v in versions:
-        secs = " | ".join(f"{v.runs[label].seconds:.1f} (CPU {v.cpu[label]:.1f})" for label in LABELS)
+        secs = " | ".join(f"{v.runs[label].seconds:.1f} (CPU {v.cpu[label]:.1f})" if label in v.runs else "-"
+                          for label in LABELS)
         rendered = (v.docs["one-svc"].get("services") or {}).get("rendered", "all")
-        lines.append(f"| {v.name} | {secs} | {v.docs['cold'].get('builds')} | {v.docs['one-svc'].get('built')} "
+        lines.append(f"| {v.name} | {secs} | {v.docs['fill'].get('builds')} | {v.docs['one-svc'].get('built')} "
                      f"| {rendered} | {max(r.peak_rss_mib for r in v.runs.values()):.0f} |")
     return "\n".join(lines)
 
@@ -180,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, metavar="DIR",
                         help="also time the code in DIR/generator (e.g. the main branch), alternating runs")
     parser.add_argument("--jobs", type=int, help="pass --jobs N to validate (default: validate's own)")
+    parser.add_argument("--no-cold", action="store_true", help="skip the two cold runs (--no-cache)")
     parser.add_argument("--out-dir", type=Path, help="generate into DIR/v<N> (kept) instead of a temp folder")
     args = parser.parse_args(argv)
     if not 1 <= args.services <= 9999:
@@ -198,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for v in versions:
             print(f"{v.name}: {_where(v)}", file=sys.stderr)
         print(f"load before: {_load()}", file=sys.stderr, flush=True)
-        bench(workdir, args.services, versions, args.jobs)
+        bench(workdir, args.services, versions, args.jobs, cold=not args.no_cold)
         print(f"load after:  {_load()}", file=sys.stderr, flush=True)
     finally:
         if args.out_dir is None:

@@ -417,7 +417,8 @@ def explain_cmd(service: str, env: str, cluster: str | None, root: Path, fmt: st
               help="Skip the deletion guard, as 'render --allow-delete' does.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
               help="Verdicts of overlays and files already validated [default: <root>/.cache/platform-gen/validate].")
-@click.option("--no-cache", is_flag=True, help="Validate everything again; read and write no cache.")
+@click.option("--no-cache", is_flag=True,
+              help="Build and check every overlay and file of the tree again; read and write no cache.")
 @click.option("--lint-tree", is_flag=True,
               help="Run yamllint over the rendered tree too, not only over the input files.")
 @click.option("--full", is_flag=True,

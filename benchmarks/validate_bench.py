@@ -152,7 +152,7 @@ def bench(workdir: Path, services: int, versions: list[Version], jobs: int | Non
 
 def table(versions: Sequence[Version]) -> str:
     lines = ["| version | cold (--no-cache) s | cold, every service (--full) s | fill (empty cache) s | warm s "
-             "| one service changed s | kustomize runs (cold) | overlays built (one service) "
+             "| one service changed s | kustomize runs (fill) | overlays built (one service) "
              "| services rendered (one service) | peak RSS MiB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for v in versions:

@@ -1,21 +1,26 @@
 """Benchmark ``platform-gen validate`` on a synthetic platform of N services.
 
 The platform is the one ``render_bench.py`` generates (N services x 3 environments x
-4 clusters). It is rendered once, then four runs of ``validate --format json`` are
+4 clusters), in a git repo with its tree (``rendered/``, with the render index) committed
+on ``main``, as a pull request finds it. Five runs of ``validate --format json`` are
 timed, each in its own process:
 
-1. cold:    ``validate --no-cache``: everything is validated, no cache is read or written;
-2. fill:    ``validate`` with an empty cache folder (validates everything and stores it);
-3. warm:    ``validate`` again, nothing changed;
-4. one-svc: one service's image tag is changed and the tree rendered again (not timed),
-   then ``validate`` with the warm cache.
+1. cold:      ``validate --no-cache``: every overlay is built and checked, no cache is read
+   or written (the inputs of services that the base's render index records unchanged are
+   not validated again);
+2. cold-full: ``validate --no-cache --full``: the same, and every service's inputs are
+   validated and rendered again (a version without ``--full`` runs plain ``--no-cache``);
+3. fill:      ``validate`` with an empty cache folder (validates everything and stores it);
+4. warm:      ``validate`` again, nothing changed;
+5. one-svc:   one service's image tag is changed and the tree rendered again (not timed,
+   not committed: the pull request's working copy), then ``validate`` with the warm cache.
 
 ``--before DIR`` times the same runs with a second copy of the code (DIR holds its
 ``generator/`` folder, e.g. ``git archive main generator | tar -x -C DIR``), run from
 the same interpreter with DIR/generator first on ``PYTHONPATH``; the runs of the two
 versions alternate, so both see the same load. ``uptime`` is printed before and after.
 
-Usage: python benchmarks/validate_bench.py [--services 1000] [--before DIR] [--jobs N] [--out-dir DIR]
+Usage: python benchmarks/validate_bench.py [--services 1000] [--before DIR] [--jobs N] [--no-cold] [--out-dir DIR]
 """
 
 from __future__ import annotations
@@ -35,9 +40,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from render_bench import MARKER, Run, generate, measure
+from render_bench import MARKER, Run, _commit, generate, measure
 
-LABELS = ("cold", "fill", "warm", "one-svc")
+LABELS = ("cold", "cold-full", "fill", "warm", "one-svc")
 
 
 @dataclass
@@ -51,6 +56,7 @@ class Version:
     runs: dict[str, Run] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    has_full: bool = False  #: its validate takes --full
 
 
 def _load() -> str:
@@ -93,7 +99,8 @@ def _run(version: Version, label: str, argv: list[str]) -> None:
     print(f"  {version.name:7} {label:8} {run.seconds:7.2f} s  CPU {version.cpu[label]:7.2f} s  "
           f"{run.peak_rss_mib:6.0f} MiB  "
           f"built {doc.get('built')} cached {doc.get('cached')} kustomize runs {doc.get('builds')} "
-          f"linted {doc.get('linted')} lint_cached {doc.get('lint_cached')}", file=sys.stderr, flush=True)
+          f"linted {doc.get('linted')} lint_cached {doc.get('lint_cached')} services {doc.get('services')}",
+          file=sys.stderr, flush=True)
 
 
 def _bump_tag(root: Path, step: int) -> str:
@@ -113,16 +120,30 @@ def _render(root: Path, out: Path) -> None:
         raise SystemExit(f"error: render exited {proc.returncode}:\n{proc.stderr[-3000:]}")
 
 
-def bench(workdir: Path, services: int, versions: list[Version], jobs: int | None) -> None:
-    root, out = workdir / "repo", workdir / "rendered"
+def _has_full(version: Version) -> bool:
+    proc = subprocess.run([*version.argv, "validate", "--help"], capture_output=True, text=True, env=version.env,
+                          check=False)
+    return "--full" in proc.stdout
+
+
+def bench(workdir: Path, services: int, versions: list[Version], jobs: int | None, cold: bool = True) -> None:
+    root = workdir / "repo"
+    out = root / "rendered"
     generate(root, services)
     _render(root, out)
+    _commit(root)  # main, whose tree and render index a pull request's validate starts from
     base = ["validate", "--root", str(root), "--out", str(out), "--format", "json"]
     if jobs is not None:
         base += ["--jobs", str(jobs)]
-    for label in ("cold", "fill", "warm"):
+    for v in versions:
+        v.has_full = _has_full(v)
+    for label in ("cold", "cold-full", "fill", "warm") if cold else ("fill", "warm"):
         for v in versions:
-            _run(v, label, [*base, "--no-cache"] if label == "cold" else [*base, "--cache-dir", str(v.cache)])
+            if label.startswith("cold"):
+                argv = [*base, "--no-cache", *(["--full"] if label == "cold-full" and v.has_full else [])]
+            else:
+                argv = [*base, "--cache-dir", str(v.cache)]
+            _run(v, label, argv)
     for step, v in enumerate(versions):
         _bump_tag(root, step)
         _render(root, out)
@@ -130,13 +151,16 @@ def bench(workdir: Path, services: int, versions: list[Version], jobs: int | Non
 
 
 def table(versions: Sequence[Version]) -> str:
-    lines = ["| version | cold (--no-cache) s | fill (empty cache) s | warm s | one service changed s "
-             "| kustomize runs (cold) | overlays built (one service) | files linted (cold) | peak RSS MiB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| version | cold (--no-cache) s | cold, every service (--full) s | fill (empty cache) s | warm s "
+             "| one service changed s | kustomize runs (fill) | overlays built (one service) "
+             "| services rendered (one service) | peak RSS MiB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for v in versions:
-        secs = " | ".join(f"{v.runs[label].seconds:.1f} (CPU {v.cpu[label]:.1f})" for label in LABELS)
-        lines.append(f"| {v.name} | {secs} | {v.docs['cold'].get('builds')} | {v.docs['one-svc'].get('built')} "
-                     f"| {v.docs['cold'].get('linted')} | {max(r.peak_rss_mib for r in v.runs.values()):.0f} |")
+        secs = " | ".join(f"{v.runs[label].seconds:.1f} (CPU {v.cpu[label]:.1f})" if label in v.runs else "-"
+                          for label in LABELS)
+        rendered = (v.docs["one-svc"].get("services") or {}).get("rendered", "all")
+        lines.append(f"| {v.name} | {secs} | {v.docs['fill'].get('builds')} | {v.docs['one-svc'].get('built')} "
+                     f"| {rendered} | {max(r.peak_rss_mib for r in v.runs.values()):.0f} |")
     return "\n".join(lines)
 
 
@@ -157,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, metavar="DIR",
                         help="also time the code in DIR/generator (e.g. the main branch), alternating runs")
     parser.add_argument("--jobs", type=int, help="pass --jobs N to validate (default: validate's own)")
+    parser.add_argument("--no-cold", action="store_true", help="skip the two cold runs (--no-cache)")
     parser.add_argument("--out-dir", type=Path, help="generate into DIR/v<N> (kept) instead of a temp folder")
     args = parser.parse_args(argv)
     if not 1 <= args.services <= 9999:
@@ -175,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for v in versions:
             print(f"{v.name}: {_where(v)}", file=sys.stderr)
         print(f"load before: {_load()}", file=sys.stderr, flush=True)
-        bench(workdir, args.services, versions, args.jobs)
+        bench(workdir, args.services, versions, args.jobs, cold=not args.no_cold)
         print(f"load after:  {_load()}", file=sys.stderr, flush=True)
     finally:
         if args.out_dir is None:

@@ -247,6 +247,48 @@ def _previous_index(out_dir: Path | None) -> Index | None:
     return parse_index(data, generator_digest())
 
 
+def _base_index(root: Path, out_dir: Path | None) -> Index | None:
+    """The render index of the tree at ``out_dir`` as committed at the git base (the merge base with
+    origin/main, else main; on main: HEAD), when this generator wrote it; None otherwise (outside git,
+    no base, the tree outside the repo, no index there, another generator, a shallow clone)."""
+    from .gitref import default_base, locate, read_files
+
+    if out_dir is None:
+        return None
+    try:
+        rel = out_dir.resolve().relative_to(root.resolve()).as_posix()
+        checkout = locate(root)
+        base = default_base(checkout)
+        if base is None or rel in ("", "."):
+            return None
+        data = read_files(checkout, base.commit, (f"{rel}/{INDEX}",)).get(f"{rel}/{INDEX}")
+    except (ValueError, OSError, ToolError):
+        return None
+    return parse_index(data, generator_digest()) if data is not None else None
+
+
+def compile_validated(opts: Options, full: bool) -> tuple[Platform, Rendered]:
+    """load, validate and render for ``validate``: every service whose inputs differ from those the render
+    index committed at the git base records (all of them with ``full``, or without such an index).
+
+    The base's index, not the one on disk: a service it lists was rendered, so validated, from these very
+    inputs by a render whose tree the base holds; an index on disk could be edited along with a config.yaml.
+    The tree's own files are not trusted from it: validate checks every byte of them with kustomize and the
+    schemas (its verdict cache is keyed by those bytes), so which tree files git reports changed does not
+    matter here (#9).
+    """
+    from .build import compile_tree
+
+    def tree_dir(shared: Sources, platform: Platform | None) -> Path | None:
+        return _tree_dir(opts, shared, platform)
+
+    def previous(out_dir: Path | None) -> Index | None:
+        return None if full else _base_index(opts.root, out_dir)
+
+    platform, rendered, _previous = compile_tree(opts.root, tree_dir, previous, changes_of=lambda _r, _o: set())
+    return platform, rendered
+
+
 def compile_incremental(opts: Options, full: bool, at_base: list[Callable[[], AtBase | None]] | None = None
                         ) -> tuple[Platform, Rendered, Index | None]:
     """load, validate and render, re-rendering only the services whose inputs changed since the
@@ -405,14 +447,18 @@ def explain_cmd(service: str, env: str, cluster: str | None, root: Path, fmt: st
               help="Skip the deletion guard, as 'render --allow-delete' does.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
               help="Verdicts of overlays and files already validated [default: <root>/.cache/platform-gen/validate].")
-@click.option("--no-cache", is_flag=True, help="Validate everything again; read and write no cache.")
+@click.option("--no-cache", is_flag=True,
+              help="Build and check every overlay and file of the tree again; read and write no cache.")
 @click.option("--lint-tree", is_flag=True,
               help="Run yamllint over the rendered tree too, not only over the input files.")
+@click.option("--full", is_flag=True,
+              help="Validate and render the inputs of every service, not only those that differ from what the "
+                   "render index committed at the git base records.")
 @_shard_option("Validate only the overlays and files of the services of shard I of N (shard 1: also the "
                "platform-wide files); no deletion guard.")
 @_common
 def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow_delete: bool,
-                 cache_dir: Path | None, no_cache: bool, lint_tree: bool, shard: Shard | None, root: Path,
+                 cache_dir: Path | None, no_cache: bool, lint_tree: bool, full: bool, shard: Shard | None, root: Path,
                  out: Path | None, fmt: str, verbose: int, quiet: int, color: str) -> int:
     """Validate the inputs (yamllint included), then the rendered tree with kustomize and the Kubernetes,
     Argo CD and Crossplane schemas."""
@@ -425,7 +471,7 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
         from .kustomize_tool import find_kustomize
         from .load import load_yamllint_config, yaml_inputs
 
-        platform, rendered = compile_platform(opts.root) if shard is None else _compile_shard(opts, shard)
+        platform, rendered = compile_validated(opts, full) if shard is None else _compile_shard(opts, shard)
         out_dir = opts.out_dir(platform)
         shown = opts.shown(out_dir)
         if not (out_dir / MANIFEST).is_file():
@@ -460,7 +506,11 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
             doc.update({"overlays": report.overlays, "objects": report.objects, "builds": report.builds,
                         "built": report.built, "cached": report.cached,
                         "linted": report.linted, "lint_cached": report.lint_cached,
-                        "lint_scope": "inputs+tree" if lint_tree else "inputs"})
+                        "lint_scope": "inputs+tree" if lint_tree else "inputs",
+                        # services whose inputs were validated and rendered again, and those the base's index
+                        # records with the same inputs (not again; --full does every one)
+                        "services": {"rendered": len(rendered.rendered_services),
+                                     "unchanged": len(rendered.keep_services)}})
             click.echo(report_mod.to_json(doc), nl=False)
         else:
             if report.problems:

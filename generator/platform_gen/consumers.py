@@ -199,12 +199,27 @@ _Only = Callable[[str], bool] | None
 
 
 def _overlays(out: Path, only: _Only = None) -> list[_Overlay]:
+    """Every ``services/*/overlays/*/*/kustomization.yaml`` of the tree, as ``out.glob`` finds them, sorted.
+
+    Listed with ``os.scandir`` (no Path per entry): globbing 11,200 overlays took a tenth of a warm run (#9).
+    """
+    def folders(path: str) -> list[str]:
+        try:
+            return sorted(e.name for e in os.scandir(path) if e.is_dir())
+        except OSError:
+            return []
+
     found = []
-    for k in sorted(out.glob("services/*/overlays/*/*/kustomization.yaml")):
-        d = k.parent
-        if only is not None and not only(d.relative_to(out).as_posix() + "/kustomization.yaml"):
-            continue
-        found.append(_Overlay(d.relative_to(out).as_posix(), d.parent.parent.parent.name, d.parent.name, d.name))
+    root = os.fspath(out)
+    for service in folders(os.path.join(root, "services")):
+        for env in folders(os.path.join(root, "services", service, "overlays")):
+            for cluster in folders(os.path.join(root, "services", service, "overlays", env)):
+                rel = f"services/{service}/overlays/{env}/{cluster}"
+                if not os.path.lexists(os.path.join(root, rel, "kustomization.yaml")):
+                    continue
+                if only is not None and not only(rel + "/kustomization.yaml"):
+                    continue
+                found.append(_Overlay(rel, service, env, cluster))
     return found
 
 

@@ -159,7 +159,7 @@ class _Reader:
         return self.dirs[folder]
 
     def _listing(self, folder: str) -> list[str] | None:
-        found = sorted(str(p) for p in Path(folder).rglob("*") if p.is_file() or p.is_symlink())
+        found = _files_below(folder)
         for name in _KUSTOMIZATIONS:
             k = os.path.join(folder, name)
             if os.path.isfile(k):
@@ -186,6 +186,24 @@ class _Reader:
             else:
                 found.append(f"missing:{target}")
         return sorted(set(found))
+
+
+def _files_below(folder: str) -> list[str]:
+    """Every file (or link) below ``folder``, as ``Path(folder).rglob("*")`` finds them, without a Path and a
+    stat call per entry: keying 11,200 overlays spent seconds there (#9)."""
+    found: list[str] = []
+    pending = [folder]
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(entry.path)
+            elif entry.is_symlink() or entry.is_file():
+                found.append(entry.path)
+    return sorted(found)
 
 
 def _references(doc: Any) -> Iterator[str]:

@@ -208,16 +208,24 @@ def foreign(out: Path, only: Iterable[str] | None = None) -> list[str]:
     """
     if only is not None:
         return _foreign_among(out, only)
-    found = []
-    for dirpath, dirnames, filenames in os.walk(out):
-        for name in (*dirnames, *filenames):
-            full = os.path.join(dirpath, name)
-            rel = Path(full).relative_to(out).as_posix()
-            mode = os.lstat(full).st_mode
-            if stat.S_ISLNK(mode):
-                found.append(f"{rel} (a symbolic link)")
-            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                found.append(f"{rel} (not a regular file)")
+    found: list[str] = []
+    # os.scandir gives each entry's type without a stat call (an lstat and a Path of each of the
+    # ~35,000 entries of a 1,000-service tree took seconds of every validate, #9)
+    pending = [("", os.fspath(out))]
+    while pending:
+        rel, folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue  # as os.walk did: a folder that cannot be listed is passed over
+        for entry in entries:
+            sub = f"{rel}{entry.name}"
+            if entry.is_symlink():
+                found.append(f"{sub} (a symbolic link)")
+            elif entry.is_dir(follow_symlinks=False):
+                pending.append((sub + "/", entry.path))
+            elif not entry.is_file(follow_symlinks=False):
+                found.append(f"{sub} (not a regular file)")
     return sorted(found)
 
 

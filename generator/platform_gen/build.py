@@ -160,7 +160,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     guess = out_dir_of(shared, None)
     # git tells which config.yaml files are as committed at the base (their ids, without reading them) and,
     # looking at every file of the tree, which of its files were edited since, while this thread reads the index
-    asking = ThreadPoolExecutor(2) if only is None and guess is not None else None
+    asking = ThreadPoolExecutor(1) if only is None and guess is not None else None
     try:
         vouched = asking.submit(ids_of, root, SERVICES_DIR) if asking is not None else None
         edits = asking.submit(changes_of, root, guess) if asking is not None and guess is not None else None

@@ -231,6 +231,18 @@ def export_inputs(checkout: Checkout, commit: str, names: tuple[str, ...], dest:
     return root
 
 
+def _base_commit(root: Path) -> tuple[Checkout, str] | None:
+    """The checkout holding ``root`` and the commit an incremental render compares with: the default
+    base, else HEAD; None outside git or before the first commit."""
+    try:
+        checkout = locate(root)
+        base = default_base(checkout)
+    except ToolError:
+        return None
+    commit = base.commit if base is not None else _commit(checkout, "HEAD")
+    return (checkout, commit) if commit is not None else None
+
+
 def tree_changes(root: Path, out: Path) -> set[str] | None:
     """The files below ``out`` that differ, on disk, from the git base (the merge base with origin/main,
     else main, else HEAD), relative to ``out``; None when git cannot tell (not a checkout, ``out``
@@ -238,14 +250,10 @@ def tree_changes(root: Path, out: Path) -> set[str] | None:
 
     One ``git diff`` of the working tree against that commit: committed and uncommitted edits alike.
     """
-    try:
-        checkout = locate(root)
-        base = default_base(checkout)
-    except ToolError:
+    found = _base_commit(root)
+    if found is None:
         return None
-    commit = base.commit if base is not None else _commit(checkout, "HEAD")
-    if commit is None:
-        return None
+    checkout, commit = found
     try:
         inside = out.resolve().relative_to(checkout.toplevel.resolve()).as_posix()
     except (ValueError, OSError):
@@ -266,14 +274,10 @@ def unchanged_ids(root: Path, folder: str) -> dict[str, str] | None:
     committed since, staged or not): a file in the first and not in the second has the base's bytes. Files
     git does not track are in neither, and are read by the caller.
     """
-    try:
-        checkout = locate(root)
-        base = default_base(checkout)
-    except ToolError:
+    found = _base_commit(root)
+    if found is None:
         return None
-    commit = base.commit if base is not None else _commit(checkout, "HEAD")
-    if commit is None:
-        return None
+    checkout, commit = found
     path = checkout.prefix + folder
     listed = _git(checkout.toplevel, "ls-tree", "-r", "-z", "--full-tree", commit, "--", path)
     edited = _git(checkout.toplevel, "diff", "--no-renames", "--name-only", "-z", commit, "--", path)

@@ -419,7 +419,8 @@ def test_guard_each_removal_kind(edit: Edit, example: Path) -> None:
 @pytest.mark.parametrize("damage", [
     (b'"n":', b'"n":"x",'),  # the first fields no longer read
     (b'"placements":{', b'"placements":[{'),  # the summary no longer parses
-], ids=["first-fields", "summary"])
+    (b'"files":[', b'"files":["VICTIM.txt",'),  # a file that is not the service's (it would go with it)
+], ids=["first-fields", "summary", "foreign-file"])
 def test_an_index_edited_with_its_checksum_is_an_error(example: Path, damage: tuple[bytes, bytes]) -> None:
     """An edit that also fixes the checksum is no accident: exit 1 naming the service, nothing written, and
     --full (which does not read the index) repairs the tree."""
@@ -437,12 +438,14 @@ def test_an_index_edited_with_its_checksum_is_an_error(example: Path, damage: tu
     rest = b"\n".join(lines)
     path.write_bytes(head + b'"checksum":"' + digest(rest).encode() + b'",\n' + rest)
     change_tag(example, 0)  # auth-service: its line is read to render it again
+    (example / "rendered" / "VICTIM.txt").write_text("a file of someone else's\n", encoding="utf-8")
     before = tree(example / "rendered")
     code, out, err = render(example)
     assert code == 1, out + err
     assert "entry of service 'auth-service' is damaged" in err and "render --full" in err
     assert tree(example / "rendered") == before
     assert render(example, "--full")[0] == 0
+    assert (example / "rendered" / "VICTIM.txt").is_file()  # not the manifest's: left alone
     committed(example)
     assert counts(example) == {"rendered": 0, "unchanged": 6}
 
@@ -487,3 +490,26 @@ def test_a_config_edit_is_rendered_however_git_holds_it(example: Path, how: str)
     assert json.loads(out)["services"] == {"rendered": 1, "unchanged": 6 if how == "untracked" else 5}
     code, out, err = render(example, "--check", "--full")
     assert code == 0, out + err
+
+
+def test_a_pull_request_that_commits_the_index_but_stale_files_fails_check(example: Path) -> None:
+    """The index says a service was rendered again since the base, its files are the base's: the lines of
+    the index that differ from the base's are not taken on trust, so --check finds the stale files and render
+    repairs them."""
+    committed(example)
+    assert render(example)[0] == 0
+    committed(example)
+    git(example, "checkout", "-q", "-b", "pr")
+    change_tag(example, 0)  # auth-service
+    assert render(example)[0] == 0
+    stale = ["rendered/services/auth-service", "rendered/argocd/applicationsets/auth-service.yaml"]
+    git(example, "checkout", "main", "--", *stale)  # a mis-resolved conflict, a "restore" of the tree
+    git(example, "add", "-A")
+    git(example, "commit", "-q", "-m", "config and index, with the files of main")
+    code, out, err = render(example, "--check")
+    assert code == 1, out + err
+    assert "changed:  services/auth-service/overlays/" in out + err
+    code, out, err = render(example, "--format", "json")
+    assert code == 0, out + err
+    assert json.loads(out)["services"]["rendered"] == 1 and json.loads(out)["changed"]
+    assert render(example, "--check", "--full")[0] == 0

@@ -141,7 +141,8 @@ def _run(raw: Sequence[tuple[str, bytes]], jobs: int) -> list[_Part]:
 def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jobs: int | None = None,
                  only: Callable[[str], bool] | None = None,
                  changes_of: Callable[[Path, Path], set[str] | None] = tree_changes,
-                 ids_of: Callable[[Path, str], dict[str, str] | None] = unchanged_ids
+                 ids_of: Callable[[Path, str], dict[str, str] | None] = unchanged_ids,
+                 base_index_of: Callable[[], Index | None] | None = None
                  ) -> tuple[Platform, Rendered, Index | None]:
     """Load, validate and render the platform at ``root``: only the services whose inputs differ from
     the previous index (``previous_of(guessed tree folder)``, None for everything), all of them otherwise.
@@ -150,7 +151,10 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     platform is validated). ``changes_of(root, tree folder)`` lists the tree's files not to trust
     (their services are rendered again; None: trust nothing). ``ids_of(root, folder)`` gives the ids of
     the files below ``folder`` that git vouches are unchanged (see ``gitref.unchanged_ids``): a service's
-    config.yaml among them is not read unless it is rendered again. Raise InputError with every problem found.
+    config.yaml among them is not read unless it is rendered again. When the index is among the tree's files
+    edited since the base, ``base_index_of()`` gives the index committed at the base (None when there is none
+    to compare with: then no line of the index is trusted), and every service whose line differs from it is
+    rendered again. Raise InputError with every problem found.
 
     ``only`` (a shard, see ``shard.py``) keeps just the services it names: all of them are
     rendered, no previous index is read, and no sample render is made (``merge`` makes those).
@@ -191,7 +195,18 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
         else:
             edited = changed
             suspects = {o for o in map(owner, edited) if o is not None}
-            again = [name for name in sources.skipped if name in suspects]
+            if INDEX in edited:
+                # the index itself changed since the base: a service whose line differs from the base's
+                # index claims to have been rendered again since, which only its files can show (a pull
+                # request may commit the index and config.yaml without the files, or with the base's)
+                at_base = base_index_of() if base_index_of is not None else None
+                if at_base is None:  # nothing to compare it with: trust no line of it
+                    previous = None
+                    sources = load_services(root, shared, parse=False)
+                else:
+                    mine, theirs = previous.entries, at_base.entries
+                    suspects |= {n for n in mine if mine.read_line(n) != theirs.read_line(n)}
+            again = [name for name in sources.skipped if name in suspects] if previous is not None else []
             if again:  # services whose inputs are as the index says, but whose files were edited
                 more = load_services(root, shared, parse=False, names=again)
                 sources = replace(sources, raw=tuple(sorted((*sources.raw, *more.raw))),

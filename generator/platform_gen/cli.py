@@ -318,7 +318,15 @@ def compile_incremental(opts: Options, full: bool, at_base: list[Callable[[], At
                 at_base.append(fail)
         return found
 
-    return compile_tree(opts.root, tree_dir, (lambda _dir: None) if full else _previous_index, changes_of=changes_of)
+    def base_index_of() -> Index | None:
+        try:
+            base = at_base[0]() if at_base else read_base(opts.root)
+        except PlatformGenError:
+            return None
+        return base.parsed if base is not None else None
+
+    return compile_tree(opts.root, tree_dir, (lambda _dir: None) if full else _previous_index, changes_of=changes_of,
+                        base_index_of=base_index_of)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -78,6 +78,11 @@ def generator_digest() -> str:
     return _GENERATOR[0]
 
 
+def _plain(rel: str) -> bool:
+    """A path of the tree as platform-gen writes it: relative, no empty, '.' or '..' part."""
+    return not rel.startswith("/") and all(part not in ("", ".", "..") for part in rel.split("/"))
+
+
 def owner(rel: str) -> str | None:
     """The service a file of the tree belongs to; None for the platform-wide files (index, manifest too)."""
     parts = rel.split("/")
@@ -187,6 +192,8 @@ class Summary:
                 doc["out"], *doc["envs"], *doc["files"])
         if not all(type(t) is str for t in text):
             raise TypeError("not a string")
+        if not all(owner(f) == name and _plain(f) for f in doc["files"]):
+            raise ValueError("a file that is not the service's")  # it would be removed with the service
         return Summary(
             name=name, team=doc["team"], template=doc["template"], file=doc["file"], namespace=doc["namespace"],
             config=doc["config"], inputs=doc["inputs"], envs=tuple(doc["envs"]),
@@ -453,8 +460,10 @@ def _parse(data: bytes) -> Index | None:
         if len(names) != len(lines) or len(set(names)) != len(names) or names != sorted(names):
             return None
         lines_of = dict(zip(names, lines, strict=True))
-        return Index(str(doc["generator"]), Services(dict.fromkeys(names), lines_of, {}),
-                     tuple(str(f) for f in doc["shared_files"]),
+        shared_files = tuple(str(f) for f in doc["shared_files"])
+        if not all(owner(f) is None and _plain(f) for f in shared_files):
+            return None
+        return Index(str(doc["generator"]), Services(dict.fromkeys(names), lines_of, {}), shared_files,
                      {str(k): str(v) for k, v in doc["samples"].items()}, str(doc["shared"]),
                      str(doc["manifest"]))
     except (ValueError, KeyError, TypeError, AttributeError):

@@ -37,9 +37,8 @@ from .render import (
     cross_neighbours,
     cross_problems,
     pack,
+    platform_files,
     render_services,
-    render_shared,
-    repo_files,
     reuse,
     sample_digests,
     summarize,
@@ -235,10 +234,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
             # nothing to render: the index and the manifest, whose checksums held, are the previous render's;
             # the platform-wide files too, unless one was edited since the git base (then they are made again
             # and compared)
-            if reused.shared is None:
-                shared_files, repo_files_ = render_shared(base, previous.services)
-            else:
-                shared_files, repo_files_ = {}, repo_files(base, previous.services)
+            shared_files, repo_files_ = platform_files(base, previous.services, reused)
             keep = Kept(previous.services, {*(reused.shared or ()), INDEX, MANIFEST})
             return replace(base, services=()), Rendered(shared_files, (), repo_files_, previous, keep,
                                                         frozenset(kept)), previous
@@ -250,13 +246,11 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
         _shared, _shared_trusted = None, False
 
     fresh = [f for p in parts for f in p.facts]
-    if previous is not None and previous.shared == base.inputs.digest():
-        # the kept services passed these rules together before: only conflicts with a service rendered again
-        # can be new, so the rules look at those and at the kept services they could conflict with
-        neighbours = kept.only(cross_neighbours(base, fresh, kept))
-        facts = [Facts(s.name, s.team, s.placements, s.claims) for s in map(neighbours.__getitem__, neighbours)]
-    else:
-        facts = [Facts(s.name, s.team, s.placements, s.claims) for s in map(kept.__getitem__, kept)]
+    # with the shared inputs the index recorded, the kept services passed these rules together before: only
+    # conflicts with a service rendered again can be new, so the rules look at those and at the kept services
+    # they could conflict with
+    looked_at = kept.only(cross_neighbours(base, fresh, kept)) if trusted and previous is not None else kept
+    facts = [Facts.of_summary(looked_at[name]) for name in looked_at]
     problems = [q for p in parts for q in p.problems.get(0, ())] + cross_problems(base, [*facts, *fresh])
     if problems:
         raise InputError(problems)

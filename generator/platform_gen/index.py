@@ -373,6 +373,12 @@ class Index:
         assert isinstance(self.services, Services)
         return self.services
 
+    def apps(self) -> dict[str, tuple[str, str]]:
+        """Every Application of the tree: its environment and namespace."""
+        services = self.services
+        return {app: (env, s.namespace) for s in map(services.__getitem__, services)
+                for app, env, _cluster in s.apps()}
+
     def owned(self, but: Iterable[str] = ()) -> set[str]:
         """Every file of the tree this index accounts for (but those of the services ``but``)."""
         skip = set(but)

@@ -30,8 +30,8 @@ from .validate import Facts, cross_check
 from .yamlio import Located
 
 __all__ = ["MANIFEST", "Kept", "Rendered", "Reuse", "assemble", "cross_neighbours", "cross_problems", "manifest",
-           "render", "render_bases", "render_services", "render_shared", "render_tree", "repo_files", "reuse",
-           "sample_digests", "summarize"]
+           "platform_files", "render", "render_bases", "render_services", "render_shared", "render_tree",
+           "repo_files", "reuse", "sample_digests", "summarize"]
 
 #: The file that marks a folder as platform-gen's output and lists what it wrote.
 MANIFEST = ".platform-gen.yaml"
@@ -122,9 +122,7 @@ class Rendered:
     def apps(self, platform: Platform) -> dict[str, tuple[str, str]]:
         """Every Application of the tree: its environment and namespace."""
         assert self.index is not None
-        services = self.index.services
-        return {app: (env, s.namespace) for s in map(services.__getitem__, services)
-                for app, env, _cluster in s.apps()}
+        return self.index.apps()
 
 
 def _header(*inputs: str) -> str:
@@ -430,6 +428,15 @@ def repo_files(platform: Platform, summaries: Mapping[str, Summary]) -> dict[str
         platform, platform.codeowners, [(name, teams[name].team) for name in summaries]).encode()}
 
 
+def platform_files(platform: Platform, summaries: Mapping[str, Summary], reused: Reuse
+                   ) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """The platform-wide files of the tree to compare and write (none when ``reused`` takes them as they
+    are) and the repo files (CODEOWNERS, made every time)."""
+    if reused.shared is None:
+        return render_shared(platform, summaries)
+    return {}, repo_files(platform, summaries)
+
+
 def reuse(platform: Platform, previous: Index, summaries: Services, rendered: Collection[str],
           suspects: Collection[str], read_manifest: Callable[[], bytes | None]) -> Reuse:
     """What of ``previous``'s tree ``assemble`` may take as it is, for the services ``summaries`` of which
@@ -536,12 +543,6 @@ def sample_digests(platform: Platform, used: Iterable[str]) -> dict[str, str]:
             for t in sorted(set(platform.templates) - set(used))}
 
 
-def _facts(summaries: Mapping[str, Summary], names: Iterable[str]) -> Iterator[Facts]:
-    for name in names:
-        s = summaries[name]
-        yield Facts(s.name, s.team, s.placements, s.claims)
-
-
 def cross_problems(platform: Platform, facts: Iterable[Facts]) -> list[Problem]:
     """The rules that span services, over every service of the platform (``facts``)."""
     return cross_check(sorted(facts, key=lambda f: f.name), platform.teams,
@@ -555,10 +556,7 @@ def assemble(platform: Platform, summaries: Mapping[str, Summary], files: dict[s
     compressed with :func:`pack`), every service's summary and the platform-wide files, the index and
     the manifest made from them (or taken as they are, as ``reused`` says)."""
     summaries = Services.of(summaries)
-    if reused.shared is None:
-        shared_files, repos = render_shared(platform, summaries)
-    else:
-        shared_files, repos = {}, repo_files(platform, summaries)
+    shared_files, repos = platform_files(platform, summaries, reused)
     plain = dict(shared_files)
     keep = Kept(kept, reused.shared or ())
     plain[MANIFEST] = reused.manifest if reused.manifest is not None else manifest([*files, *plain, *keep, INDEX])
@@ -582,7 +580,7 @@ def render_tree(platform: Platform, kept: Mapping[str, Summary], previous: Index
     produced, kinds, targets = render_services(platform, [t for t, d in digests.items()
                                                           if old_samples.get(t) != d])
     summaries = {**kept, **summarize(platform, produced, kinds)}
-    problems = cross_problems(platform, (Facts(s.name, s.team, s.placements, s.claims) for s in summaries.values()))
+    problems = cross_problems(platform, map(Facts.of_summary, summaries.values()))
     if problems:
         raise InputError(problems)
     files: dict[str, bytes] = {}

@@ -568,9 +568,7 @@ def guard(root: Path, out: Path, shown: str, platform: Platform, index: Index,
 
 
 def _every_app(before: Deployed, platform: Platform, index: Index) -> tuple[Refusal | None, str]:
-    services = index.services
-    apps = {app: (env, s.namespace) for s in map(services.__getitem__, services) for app, env, _cluster in s.apps()}
-    return check_removals(before, apps, platform), before.source
+    return check_removals(before, index.apps(), platform), before.source
 
 
 def _differing_removals(now: Services, disk: Services | None, base: Services | None) -> bool:

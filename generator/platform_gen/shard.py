@@ -299,7 +299,7 @@ def merge(root: Path, partials: list[Partial]) -> tuple[Platform, Rendered]:
     for p in partials:
         summaries.update(p.summaries)
         files.update(p.files)
-    problems = cross_problems(base, (Facts(s.name, s.team, s.placements, s.claims) for s in summaries.values()))
+    problems = cross_problems(base, map(Facts.of_summary, summaries.values()))
     if problems:
         raise InputError(problems)
     samples = sample_digests(base, {s.template for s in summaries.values()})

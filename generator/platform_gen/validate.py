@@ -14,7 +14,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .index import Summary
 
 from . import schemas
 from .errors import InputError, Problem
@@ -333,6 +336,11 @@ class Facts:
     @staticmethod
     def of(service: Service) -> Facts:
         return Facts(service.name, service.team, service.placements, service.claimed())
+
+    @staticmethod
+    def of_summary(summary: Summary) -> Facts:
+        """The same facts, from a service's entry in the render index."""
+        return Facts(summary.name, summary.team, summary.placements, summary.claims)
 
 
 def _claim_collisions(services: list[Facts], teams: dict[str, Team], doc_of: Callable[[str], Located]

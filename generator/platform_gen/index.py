@@ -344,11 +344,6 @@ class Services(Mapping[str, Summary]):
         found._heads = {n: h for n, h in self._heads.items() if n not in summaries}
         return found
 
-    def load_all(self) -> None:
-        """Parse every summary now (DamagedIndex for the first that cannot be read)."""
-        for name in self._names:
-            self[name]
-
 
 @dataclass(frozen=True)
 class Index:
@@ -404,7 +399,14 @@ def serialize(index: Index) -> bytes:
     rest = b"\n".join(lines) + b"\n"
     # a checksum of the rest: an index edited by hand (or half merged) is not used
     return (b'{\n"about":"The render index of platform-gen (see its README); do not edit.",\n'
-            + f'"checksum":"{digest(rest)}",\n'.encode() + rest)
+            + f'"checksum":"{_checksum(rest)}",\n'.encode() + rest)
+
+
+def _checksum(rest: bytes | memoryview) -> str:
+    """``digest(rest)``, without copying the megabytes of a large index."""
+    check = _blake2b(len(rest).to_bytes(8, "little"), digest_size=16)
+    check.update(rest)
+    return check.hexdigest()
 
 
 _parsed: dict[bytes, Index | None] = {}
@@ -445,10 +447,7 @@ def _parse(data: bytes) -> Index | None:
     third = data.find(b"\n", second + 1)
     if first < 0 or second < 0 or third < 0:
         return None
-    view = memoryview(data)[third + 1:]
-    check = _blake2b(len(view).to_bytes(8, "little"), digest_size=16)
-    check.update(view)
-    if data[second + 1:third] != f'"checksum":"{check.hexdigest()}",'.encode():
+    if data[second + 1:third] != f'"checksum":"{_checksum(memoryview(data)[third + 1:])}",'.encode():
         return None
     at = data.find(_MARK, third)
     if at < 0 or not data.endswith(b"}\n}\n"):

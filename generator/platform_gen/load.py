@@ -379,9 +379,9 @@ def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool
                 is_dir = False
             if is_dir:
                 cfg_path = item.path + "/config.yaml"
-                vouched = known.get(f"{SERVICES_DIR}/{item.name}/config.yaml") if known is not None else None
+                rel = f"{SERVICES_DIR}/{item.name}/config.yaml"
+                vouched = known.get(rel) if known is not None else None
                 if vouched is not None and select is not None and not lexists(cfg_path[:-4] + "yml"):
-                    rel = f"{SERVICES_DIR}/{item.name}/config.yaml"
                     digests[rel] = vouched
                     if not select(item.name, vouched):
                         skipped.append(item.name)
@@ -403,7 +403,6 @@ def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool
                         os.close(fd)
                 # an empty file, a FIFO, one too large: the careful path below tells which
                 if data and len(data) <= MAX_FILE_BYTES and not lexists(cfg_path[:-4] + "yml"):
-                    rel = f"{SERVICES_DIR}/{item.name}/config.yaml"
                     digests[rel] = blob_id(data)
                     take(item.name, rel, data)
                     continue

@@ -389,6 +389,19 @@ def read_base(root: Path) -> AtBase | None:
                   parse_fresh(data) if data is not None else None)
 
 
+def _source(base: AtBase | None, shown: str) -> str:
+    """What the guard compares with, as ``-v`` and a refusal's hint say it."""
+    if base is None:
+        return f"{shown}/ on disk only (no git base: not in a git checkout with origin/main or main)"
+    return f"{_base_source(base)}, and {shown}/ on disk"
+
+
+def _base_source(base: AtBase) -> str:
+    if base.gitops_path is None:
+        return f"the commit at the {base.label}, where there is no platform repo"
+    return f"{base.gitops_path}/ as committed at the {base.label}"
+
+
 def _from_git(root: Path, memo: Memo, known: tuple[AtBase | None] | None = None) -> Deployed | None:
     """What the base commit deployed; None outside git or when there is no base branch (``known``: the base
     as already read)."""
@@ -396,8 +409,8 @@ def _from_git(root: Path, memo: Memo, known: tuple[AtBase | None] | None = None)
     if base is None:
         return None
     if base.gitops_path is None:
-        return Deployed({}, frozenset(), f"the commit at the {base.label}, where there is no platform repo")
-    source = f"{base.gitops_path}/ as committed at the {base.label}"
+        return Deployed({}, frozenset(), _base_source(base))
+    source = _base_source(base)
     found = _index_apps(base.index)
     if found is None:  # a tree without a render index: its ApplicationSets
         checkout = locate(root)
@@ -432,8 +445,7 @@ def deployed(root: Path, out: Path, shown: str, known: tuple[AtBase | None] | No
     if problems:
         raise InputError(problems)
     if base is None:
-        return Deployed(on_disk.apps, frozenset(), f"{shown}/ on disk only (no git base: not in a git "
-                        "checkout with origin/main or main)", retired=on_disk.retired,
+        return Deployed(on_disk.apps, frozenset(), _source(None, shown), retired=on_disk.retired,
                         namespaces=on_disk.namespaces)
     # the base's environment and namespace win for applications on both sides
     apps = {**on_disk.apps, **base.apps}
@@ -545,8 +557,8 @@ def guard(root: Path, out: Path, shown: str, platform: Platform, index: Index,
         disk_data = None
     disk = parse_index(disk_data, None) if disk_data is not None else None
     base_index = known.parsed if known is not None and known.gitops_path is not None else None
-    if base_index is not None and disk is not None and known is not None and known.index == disk_data:
-        base_index = disk  # the same tree: its lines are compared (and parsed) once
+    # the base's tree the same as the disk's: its lines are compared (and parsed) once
+    same = base_index is not None and disk is not None and known is not None and known.index == disk_data
     protected_now = {e.name for e in platform.environments if e.protected}
     fast = (disk is not None or not (out / APPSETS_DIR).exists()) and (
         known is None or known.gitops_path is None
@@ -555,15 +567,11 @@ def guard(root: Path, out: Path, shown: str, platform: Platform, index: Index,
     if fast:
         try:
             removed = _differing_removals(index.entries, disk.entries if disk is not None else None,
-                                          base_index.entries if base_index is not None else None)
+                                          base_index.entries if base_index is not None and not same else None)
         except DamagedIndex:
             removed = True
         if not removed:
-            if known is None:
-                return None, f"{shown}/ on disk only (no git base: not in a git checkout with origin/main or main)"
-            if known.gitops_path is None:
-                return None, f"the commit at the {known.label}, where there is no platform repo, and {shown}/ on disk"
-            return None, f"{known.gitops_path}/ as committed at the {known.label}, and {shown}/ on disk"
+            return None, _source(known, shown)
     return _every_app(deployed(root, out, shown, (known,)), platform, index)
 
 
@@ -574,10 +582,9 @@ def _every_app(before: Deployed, platform: Platform, index: Index) -> tuple[Refu
 def _differing_removals(now: Services, disk: Services | None, base: Services | None) -> bool:
     """Whether a service whose line differs between the new index (``now``), the one on disk and the base's
     may remove an application: one of its applications on either side is gone, or deploys to another
-    environment or namespace now (a retirement too: ``check_removals`` then tells whether it may go)."""
+    environment or namespace now (a retirement too: ``check_removals`` then tells whether it may go).
+    ``base`` is None without a base, or when its index is the disk's."""
     sides = [s for s in (disk, base) if s is not None]
-    if len(sides) == 2 and sides[0] is sides[1]:
-        sides = sides[:1]
     differ: list[str] = []
     for name in set(now).union(*sides):
         line = now.read_line(name)

@@ -11,7 +11,7 @@ import contextvars
 import datetime
 import difflib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .errors import Problem
@@ -417,28 +417,27 @@ _TRUSTED: contextvars.ContextVar[bool] = contextvars.ContextVar("trusted", defau
 
 
 @contextmanager
-def trusted() -> Iterator[None]:
-    """Within it, :func:`check` passes every non-empty document without loading jsonschema: for files
-    whose exact bytes passed before (the render index says so)."""
-    token = _TRUSTED.set(True)
+def _setting(var: contextvars.ContextVar[bool]) -> Iterator[None]:
+    token = var.set(True)
     try:
         yield
     finally:
-        _TRUSTED.reset(token)
+        var.reset(token)
+
+
+def trusted() -> AbstractContextManager[None]:
+    """Within it, :func:`check` passes every non-empty document without loading jsonschema: for files
+    whose exact bytes passed before (the render index says so)."""
+    return _setting(_TRUSTED)
 
 
 _SHARED_TRUSTED: contextvars.ContextVar[bool] = contextvars.ContextVar("shared_trusted", default=False)
 
 
-@contextmanager
-def trusted_shared() -> Iterator[None]:
+def trusted_shared() -> AbstractContextManager[None]:
     """Within it, the inputs every service shares are known to have passed before (the render index says
     so): their costlier checks (the Crossplane files) are not made again; every other document still is."""
-    token = _SHARED_TRUSTED.set(True)
-    try:
-        yield
-    finally:
-        _SHARED_TRUSTED.reset(token)
+    return _setting(_SHARED_TRUSTED)
 
 
 def shared_is_trusted() -> bool:

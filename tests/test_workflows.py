@@ -1164,10 +1164,14 @@ def test_render_plan_shards_a_platform_wide_change_counted_from_before(
     assert json.loads(lines["matrix"]) == ["1/3", "2/3", "3/3"]
 
 
+#: A push with no commit before it to compare with: main created by it, or history rewritten.
+WITHOUT_BEFORE = pytest.mark.parametrize("before", [ZEROS, "1234567890abcdef1234567890abcdef12345678"],
+                                         ids=["push-created-main", "forced-push"])
+
+
 @needs_bash
 @needs_git
-@pytest.mark.parametrize("before", [ZEROS, "1234567890abcdef1234567890abcdef12345678"],
-                         ids=["push-created-main", "forced-push"])
+@WITHOUT_BEFORE
 def test_render_plan_without_a_before_commit_counts_against_the_tree_on_disk(
     before: str, render: dict[str, Any], pushed: Path, tmp_path: Path
 ) -> None:
@@ -1182,8 +1186,7 @@ def test_render_plan_without_a_before_commit_counts_against_the_tree_on_disk(
 
 @needs_bash
 @needs_git
-@pytest.mark.parametrize("before", [ZEROS, "1234567890abcdef1234567890abcdef12345678"],
-                         ids=["push-created-main", "forced-push"])
+@WITHOUT_BEFORE
 def test_render_plan_without_a_before_commit_and_a_current_tree_renders_in_one_job(
     before: str, render: dict[str, Any], pushed: Path, tmp_path: Path
 ) -> None:

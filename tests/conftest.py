@@ -15,6 +15,8 @@ from platform_gen.errors import ToolError
 from platform_gen.kustomize_tool import Kustomize, find_kustomize
 
 REPO = Path(__file__).resolve().parent.parent
+#: How many files the example platform's tree has (the committed one, which `render --check` keeps current).
+EXAMPLE_FILES = sum(1 for p in (REPO / "rendered").rglob("*") if p.is_file())
 INPUT_DIRS = ("platform-config", "environments", "overlays")
 
 

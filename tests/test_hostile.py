@@ -144,17 +144,27 @@ def _pattern_keys(schema: object, here: tuple[str, ...] = ()) -> list[tuple[str,
 
 # A valid instance for each pattern-validated key, per schema: the test appends "\n".
 _RES = {"cpu": "1", "memory": "1", "ephemeral-storage": "1"}
-_VALUES = {"image": "i", "tag": "1", "env": {"K": "v"}, "resources": {"requests": _RES, "limits": _RES}}
+_VALUES = {"image": "i", "tag": "1", "env": {"K": "v"}, "resources": {"requests": _RES, "limits": _RES},
+           "secrets": {"s": {"key": "k", "env": {"V": "p"}, "mount": "/m"}},
+           "expose": {"http": {"path": "/", "host": "h.example.com"}},
+           "slo": {"latency": {p: "1ms" for p in ("p50", "p90", "p95", "p99", "p999")}}, "allowFrom": ["a"]}
+_METRICS = {"port": 9090, "path": "/metrics", "interval": "30s"}
+_GATEWAY = {"name": "g", "namespace": "n", "domain": "d.io", "sectionName": "https"}
+_CAPS = {"externalSecrets": {"store": "s", "refreshInterval": "1h"},
+         "gateways": {"public": _GATEWAY, "internal": _GATEWAY},
+         "prometheus": {"namespace": "m", "selector": {"release": "p"}},
+         "grafana": {"dashboardLabel": "grafana_dashboard", "dashboardLabelValue": "1", "folder": "f"}}
 _PLATFORM = {"organization": "acme", "gitops": {"repoURL": "https://x", "targetRevision": "main", "path": "out"},
              "argocd": {"namespace": "argocd"},
              "teams": {"a": {"namespace": "ns", "groups": ["g"], "codeowners": "@acme/a"}},
              "codeowners": {"path": ".github/CODEOWNERS", "platform": "@acme/p"}, "reservedNamespaces": ["x"],
              "teamResources": [{"group": "apps", "kind": "Deployment"}],
-             "defaults": {**_VALUES, "healthPath": "/h"}}
-_ENV = {"name": "dev", "order": 0, "clusters": [{"name": "c", "server": "https://c", "values": _VALUES}],
-        "defaults": _VALUES}
+             "defaults": {**_VALUES, "healthPath": "/h", "metrics": _METRICS}}
+_ENV = {"name": "dev", "order": 0,
+        "clusters": [{"name": "c", "server": "https://c", "values": _VALUES, "capabilities": _CAPS}],
+        "defaults": _VALUES, "capabilities": _CAPS}
 _SERVICE = {"name": "s", "team": "t", "template": "w", **_VALUES, "tier": "t1",
-            "infrastructure": [{"kind": "K", "name": "db"}], "healthPath": "/h",
+            "infrastructure": [{"kind": "K", "name": "db"}], "healthPath": "/h", "metrics": _METRICS,
             "environments": {"dev": {**_VALUES, "clusters": {"c": _VALUES}}}}
 SCHEMAS = {"platform": (schemas.PLATFORM, _PLATFORM), "environment": (schemas.ENVIRONMENT, _ENV),
            "service": (schemas.SERVICE, _SERVICE)}

@@ -16,6 +16,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
+from .capabilities import check_targets, secret_problems
 from .deep import MERGER
 from .errors import InputError, Problem
 from .model import Layer, Origin, Platform, Service, Target, connection_env_prefix
@@ -122,6 +123,8 @@ def _checks(target: Target, base_has_hpa: bool) -> list[Problem]:
                                     "hides a variable of the connection Secret of "
                                     f"'{claim.name}' (its variables are {prefix}*)",
                                     f"rename the variable; {prefix}* is reserved for {claim.kind} {claim.name}"))
+    if v.get("secrets"):
+        problems.extend(secret_problems(target))
     if base_has_hpa and "replicas" in v:
         maximum = (v.get("autoscaling") or {}).get("maxReplicas")
         if maximum is not None and v["replicas"] > maximum:
@@ -147,6 +150,7 @@ def resolve(platform: Platform, hpa_services: frozenset[str] = frozenset()) -> l
                 target = Target(service, env, cluster, merge_values(layers), tuple(layers))
                 problems.extend(_checks(target, service.name in hpa_services))
                 targets.append(target)
+    problems.extend(check_targets(targets))
     if problems:
         raise InputError(problems)
     return targets

@@ -84,6 +84,9 @@ class Cluster:
     server: str
     env: str
     values: Layer
+    # what the cluster runs that services may ask for (the environment's capabilities with the cluster's
+    # merged over them): externalSecrets, gateways, prometheus, grafana (README "Declaring capabilities")
+    capabilities: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

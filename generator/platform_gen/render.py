@@ -22,7 +22,7 @@ from .errors import InputError, Problem
 from .index import INDEX, Index, Services, Summary, digest, generator_digest, owner, serialize, service_inputs
 from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, TEMPLATES_DIR
 from .model import Platform, Service, Target, connection_env_prefix
-from .outputs import argocd, codeowners, crossplane, kustomize
+from .outputs import argocd, codeowners, crossplane, kustomize, runtime
 from .outputs import labels as L
 from .renderers import TemplateFailure, entries, worker
 from .scope import check_kinds, cluster_scoped, group_of, team_resources
@@ -355,22 +355,29 @@ def render_services(platform: Platform, samples: Iterable[str] = ()
         text.update(kustomize.base_files(service, bases[service.name], _header(service.file, tpl)))
         base_image = values[service.name]["image"]
         mine = by_service.get(service.name, [])
+        added_kinds: set[tuple[str, str]] = set()
         for t in mine:
             header = _header(service.file, t.env.file, PLATFORM_FILE)
             path = kustomize.overlay_dir(service.name, t.env.name, t.cluster.name) + "/kustomization.yaml"
             claims = service.claims.get(t.env.name, ())
-            text[path] = kustomize.overlay_kustomization(platform, t, bases[service.name], base_image, header,
-                                                         extra_resources=["infrastructure.yaml"] if claims else [])
+            extra = runtime.overlay_files(platform, t, bases[service.name])
+            text[path] = kustomize.overlay_kustomization(
+                platform, t, bases[service.name], base_image, header,
+                extra_resources=[*(["infrastructure.yaml"] if claims else []), *extra])
+            folder = path[: -len("kustomization.yaml")]
             if claims:
-                text[path.replace("kustomization.yaml", "infrastructure.yaml")] = header + yamlio.dump_all(
+                text[folder + "infrastructure.yaml"] = header + yamlio.dump_all(
                     [crossplane.claim_object(t, c) for c in claims])
+            for name, objects in extra.items():
+                text[folder + name] = header + yamlio.dump_all(objects)
+                added_kinds.update((group_of(str(o["apiVersion"])), str(o["kind"])) for o in objects)
         if mine:
             appset = argocd.application_set(platform, service, mine, service.name in hpa)
             text[f"argocd/applicationsets/{service.name}.yaml"] = (
                 _header(service.file, *sorted({t.env.file for t in mine}), PLATFORM_FILE) + yamlio.dump(appset))
         out[service.name] = {k: v.encode() for k, v in sorted(text.items())}
         kinds[service.name] = tuple(sorted({(group_of(str(o["apiVersion"])), str(o["kind"]))
-                                            for o in bases[service.name]}))
+                                            for o in bases[service.name]} | added_kinds))
     return out, kinds, targets
 
 
@@ -380,8 +387,10 @@ def render_shared(platform: Platform, summaries: Mapping[str, Summary]) -> tuple
     text: dict[str, str] = {}
     clusters_of = {c.name: c for e in platform.environments for c in e.clusters}
     env_file = {e.name: e.file for e in platform.environments}
-    team_kinds = team_resources(platform.team_resources, _claim_kinds(platform),
-                                (k for s in summaries.values() for k in s.kinds))
+    used = {k for s in summaries.values() for k in s.kinds}
+    # the claims and the runtime kinds services use are allowed even when the platform lists teamResources
+    team_kinds = team_resources(platform.team_resources, [*_claim_kinds(platform), *(used & runtime.RUNTIME_KINDS)],
+                                used)
     for team in sorted(platform.teams):
         mine = [s for s in summaries.values() if s.team == team]
         env_files = sorted({env_file[e] for s in mine for e, cs in s.placements.items() if cs})

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 __all__ = [
+    "CAPABILITIES",
     "ENVIRONMENT",
     "ENV_VALUE_KEYS",
     "PLATFORM",
@@ -54,6 +55,74 @@ _RESOURCE_MAP = {
     "properties": {"cpu": QUANTITY, "memory": QUANTITY, "ephemeral-storage": QUANTITY},
 }
 
+#: A duration as Prometheus, Argo CD and External Secrets write it: 30s, 5m, 1h, 1h30m.
+DURATION = r"^([0-9]+(ms|s|m|h))+\Z"
+#: A host name (RFC 1123), lower case: what a route's hostnames and a cluster's domain take.
+HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z"
+#: An environment variable's name, as a container's env takes it.
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*\Z"
+
+#: A service's secrets, by reference only (README "Using a secret"): a mapping by name, so that an
+#: environment or cluster overrides one secret's ``key`` as it overrides any other value.
+SECRETS_PROP: dict[str, Any] = {
+    "type": "object",
+    "propertyNames": {"pattern": DNS_LABEL, "maxLength": 40},
+    "additionalProperties": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["key"],
+        "properties": {
+            "key": {"type": "string", "minLength": 1, "maxLength": 253, "pattern": r"^[A-Za-z0-9_./@:-]+\Z"},
+            "env": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": ENV_NAME},
+                "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 253,
+                                         "pattern": r"^[A-Za-z0-9_.-]+\Z"},
+            },
+            "mount": {"type": "string", "pattern": r"^/[A-Za-z0-9_./-]*\Z"},
+        },
+    },
+}
+
+#: A service's URL (README "Getting a URL").
+EXPOSE_PROP: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "http": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "path": {"type": "string", "pattern": PATH, "maxLength": 1024},
+                "public": {"type": "boolean"},
+                "host": {"type": "string", "pattern": HOSTNAME, "maxLength": 253},
+            },
+        },
+    },
+}
+
+#: Its objectives (README "Metrics, alerts and dashboards"): availability in percent, latency per percentile.
+SLO_PROP: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "availability": {"type": "number"},
+        "latency": {
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {p: {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(ms|s)\Z"}
+                           for p in ("p50", "p90", "p95", "p99", "p999")},
+        },
+    },
+}
+
+#: The services whose pods may call this one (README "Team guardrails").
+ALLOW_FROM_PROP: dict[str, Any] = {
+    "type": "array", "uniqueItems": True, "items": {"type": "string", "pattern": SERVICE_NAME, "maxLength": 40},
+}
+
 #: Values that may vary per environment and cluster (the overlays patch them).
 ENV_VALUE_PROPS: dict[str, Any] = {
     "image": {"type": "string", "minLength": 1, "pattern": r"^[^\s:@]+(:[0-9]+)?[^\s:@]*\Z"},
@@ -77,11 +146,25 @@ ENV_VALUE_PROPS: dict[str, Any] = {
             "targetCPUUtilizationPercentage": {"type": "integer", "minimum": 1, "maximum": 100},
         },
     },
+    "secrets": SECRETS_PROP,
+    "expose": EXPOSE_PROP,
+    "slo": SLO_PROP,
+    "allowFrom": ALLOW_FROM_PROP,
 }
 #: Values that shape the base and so are set only in platform defaults or a service's top level.
 BASE_ONLY_PROPS: dict[str, Any] = {
     "port": {"type": "integer", "minimum": 1, "maximum": 65535},
     "healthPath": {"type": "string", "pattern": PATH},
+    # where the workload serves Prometheus metrics: its container port and the Service's are named "metrics"
+    "metrics": {
+        "type": ["object", "null"],
+        "additionalProperties": False,
+        "properties": {
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+            "path": {"type": "string", "pattern": PATH},
+            "interval": {"type": "string", "pattern": DURATION},
+        },
+    },
 }
 VALUE_PROPS = {**ENV_VALUE_PROPS, **BASE_ONLY_PROPS}
 VALUE_KEYS = frozenset(VALUE_PROPS)
@@ -162,6 +245,79 @@ PLATFORM: dict[str, Any] = {
     },
 }
 
+_GATEWAY = {
+    "type": ["object", "null"],
+    "additionalProperties": False,
+    "required": ["name", "namespace", "domain"],
+    "properties": {
+        "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 253},
+        "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+        "domain": {"type": "string", "pattern": HOSTNAME, "maxLength": 200},
+        "sectionName": {"type": "string", "pattern": DNS_LABEL, "maxLength": 253},
+    },
+}
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?\Z"
+LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?\Z"
+_LABELS = {
+    "type": "object",
+    "propertyNames": {"pattern": LABEL_KEY, "maxLength": 316},
+    "additionalProperties": {"type": "string", "pattern": LABEL_VALUE, "maxLength": 63},
+}
+
+#: What a cluster runs that services may ask for (README "Declaring capabilities"): set for an environment's
+#: clusters under ``capabilities``, and per cluster under ``clusters[].capabilities`` (merged over the
+#: environment's; ``null`` takes one away).
+CAPABILITIES: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "externalSecrets": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "required": ["store"],
+            "properties": {
+                "store": {"type": "string", "pattern": DNS_LABEL, "maxLength": 253},
+                "kind": {"type": "string", "enum": ["ClusterSecretStore", "SecretStore"]},
+                "refreshInterval": {"type": "string", "pattern": DURATION},
+            },
+        },
+        "gateways": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "properties": {"public": _GATEWAY, "internal": _GATEWAY},
+        },
+        "prometheus": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "required": ["namespace"],
+            "properties": {
+                "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+                "selector": _LABELS,
+            },
+        },
+        "grafana": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "properties": {
+                "dashboardLabel": {"type": "string", "pattern": LABEL_KEY, "maxLength": 316},
+                "dashboardLabelValue": {"type": "string", "pattern": LABEL_VALUE, "maxLength": 63},
+                "folder": {"type": "string", "pattern": ONE_LINE, "maxLength": 100},
+            },
+        },
+    },
+}
+
+def _without_required(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _without_required(v) for k, v in schema.items() if k != "required"}
+    return schema
+
+
+#: A cluster's own capabilities: merged over its environment's, so each may name only what it changes (the
+#: merged capabilities are then checked for what each one requires).
+CLUSTER_CAPABILITIES: dict[str, Any] = _without_required(CAPABILITIES)
+
+
 ENVIRONMENT: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -181,10 +337,12 @@ ENVIRONMENT: dict[str, Any] = {
                     "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 40},
                     "server": {"type": "string", "pattern": HTTPS_URL},
                     "values": _ENV_VALUES,
+                    "capabilities": CLUSTER_CAPABILITIES,
                 },
             },
         },
         "defaults": _ENV_VALUES,
+        "capabilities": CAPABILITIES,
         "sync": {
             "type": "object",
             "additionalProperties": False,

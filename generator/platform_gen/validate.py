@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .index import Summary
 
 from . import schemas
+from .capabilities import capabilities_of, literal_secrets
 from .errors import InputError, Problem
 from .infrastructure import InfraKind, check_crossplane, claims_for, offered_kinds
 from .load import ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, SERVICES_DIR, TEMPLATES_DIR, Sources
@@ -101,7 +102,7 @@ def _numbers_as_written(doc: Located) -> list[Problem]:
 
 
 def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], dict[str, Team]] | None:
-    found = schemas.check(doc, schemas.PLATFORM) + _numbers_as_written(doc)
+    found = schemas.check(doc, schemas.PLATFORM) + _numbers_as_written(doc) + literal_secrets(doc)
     data = doc.data
     limits = data.get("limits") if isinstance(data, dict) else None
     seconds = limits.get("templateSeconds") if isinstance(limits, dict) else None
@@ -184,7 +185,7 @@ def _budget(limits: dict[str, Any]) -> TemplateBudget:
 
 
 def _environment(doc: Located, problems: list[Problem]) -> Environment | None:
-    found = schemas.check(doc, schemas.ENVIRONMENT) + _numbers_as_written(doc)
+    found = schemas.check(doc, schemas.ENVIRONMENT) + _numbers_as_written(doc) + literal_secrets(doc)
     problems.extend(found)
     if found:
         return None
@@ -200,9 +201,15 @@ def _environment(doc: Located, problems: list[Problem]) -> Environment | None:
             server=c["server"],
             env=data["name"],
             values=_layer(f"cluster {c['name']} values", doc, ("clusters", i, "values")),
+            capabilities=capabilities_of(data.get("capabilities"), c.get("capabilities")),
         )
         for i, c in enumerate(data["clusters"])
     )
+    for i, cluster in enumerate(clusters):
+        for key, spec in sorted(cluster.capabilities.items()):
+            problems.extend(_incomplete(doc, i, key, spec, schemas.CAPABILITIES["properties"][key]))
+    if any(p.file == doc.file for p in problems):
+        return None
     sync = data.get("sync") or {}
     return Environment(
         name=data["name"],
@@ -218,6 +225,35 @@ def _environment(doc: Located, problems: list[Problem]) -> Environment | None:
     )
 
 
+def _incomplete(doc: Located, index: int, key: str, spec: Any, schema: dict[str, Any],
+                path: tuple[str, ...] = ()) -> list[Problem]:
+    """The keys a cluster's merged capability ``key`` lacks (at the cluster's capabilities, else the
+    environment's)."""
+    if not isinstance(spec, dict):
+        return []
+    problems = []
+    own = doc.data["clusters"][index].get("capabilities") or {}
+    for name in schema.get("required", ()):
+        if name not in spec:
+            at: tuple[str | int, ...] = ("clusters", index, "capabilities", key, *path) \
+                if _has(own, (key, *path)) else ("capabilities", key, *path)
+            cluster = doc.data["clusters"][index]["name"]
+            problems.append(doc.problem(at, f"capability {'.'.join((key, *path))} of cluster '{cluster}' has no "
+                                        f"'{name}'", f"add {name}: here or in the environment's capabilities"))
+    for sub, sub_schema in (schema.get("properties") or {}).items():
+        if isinstance(sub_schema, dict) and isinstance(spec.get(sub), dict):
+            problems.extend(_incomplete(doc, index, key, spec[sub], sub_schema, (*path, sub)))
+    return problems
+
+
+def _has(data: Any, path: tuple[str, ...]) -> bool:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return False
+        data = data[key]
+    return True
+
+
 def _service(
     folder: str,
     doc: Located,
@@ -228,7 +264,7 @@ def _service(
     problems: list[Problem],
     broken_envs: frozenset[str] = frozenset(),
 ) -> Service | None:
-    found = schemas.check(doc, schemas.SERVICE) + _numbers_as_written(doc)
+    found = schemas.check(doc, schemas.SERVICE) + _numbers_as_written(doc) + literal_secrets(doc)
     problems.extend(found)
     data = doc.data
     if not isinstance(data, dict):

@@ -11,6 +11,7 @@ from typing import Any
 from .. import yamlio
 from ..model import Platform, Service, Target
 from . import labels as L
+from . import runtime
 
 __all__ = [
     "KUSTOMIZE_API",
@@ -82,20 +83,26 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _workload_patch(obj: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+def _workload_patch(obj: dict[str, Any], values: dict[str, Any], target: Target) -> dict[str, Any]:
     container: dict[str, Any] = {"name": APP_CONTAINER}
-    if values.get("env"):
-        container["env"] = _env_list(values["env"])
+    added = runtime.container_additions(target)
+    if values.get("env") or added.get("env"):
+        # one list in name order: the plain values and the secrets' references (a name in both is a problem)
+        container["env"] = sorted([*_env_list(values.get("env") or {}), *added.get("env", [])],
+                                  key=lambda e: str(e["name"]))
     if values.get("resources"):
         container["resources"] = {
             part: {k: _str(v) for k, v in sorted(values["resources"][part].items())}
             for part in ("requests", "limits") if values["resources"].get(part)
         }
+    if added.get("volumeMounts"):
+        container["volumeMounts"] = added["volumeMounts"]
+    pod: dict[str, Any] = {"containers": [container], **runtime.pod_additions(target)}
     return {
         "apiVersion": obj["apiVersion"],
         "kind": obj["kind"],
         "metadata": {"name": obj["metadata"]["name"]},
-        "spec": {"template": {"spec": {"containers": [container]}}},
+        "spec": {"template": {"spec": pod}},
     }
 
 
@@ -155,8 +162,8 @@ def overlay_kustomization(
     doc["replicas"] = [{"name": o["metadata"]["name"], "count": values["replicas"]} for o in workloads]
     patches = []
     for obj in objects:
-        if obj["kind"] in WORKLOAD_KINDS and (values.get("env") or values.get("resources")):
-            patch = _workload_patch(obj, values)
+        if obj["kind"] in WORKLOAD_KINDS and (values.get("env") or values.get("resources") or values.get("secrets")):
+            patch = _workload_patch(obj, values, target)
         elif obj["kind"] == "HorizontalPodAutoscaler":
             patch = _hpa_patch(obj, values)
         else:

@@ -1,0 +1,232 @@
+"""What each cluster runs that services may ask for, and the rules on asking.
+
+The platform declares capabilities per environment (``capabilities:`` in ``environments/<env>.yaml``)
+and per cluster (``clusters[].capabilities``, merged over the environment's; ``null`` takes one away).
+A service asks with a few values of its config.yaml (``secrets``, ``expose``, ``slo``); a value that
+needs a capability some of its clusters lack is a problem at the value, naming those clusters. What
+the platform only offers (a ServiceMonitor where Prometheus runs, a dashboard where Grafana does) is
+rendered where the capability is and left out elsewhere, without a word.
+
+Secrets are referenced, never written: :func:`literal_secrets` finds a secret value written into an
+input file and reports where, without echoing it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .deep import MERGER
+from .errors import Problem
+from .model import Origin, Target
+from .yamlio import Located
+
+__all__ = ["ASKS", "Ask", "capabilities_of", "check_targets", "gateway_of", "literal_secrets", "secret_problems"]
+
+EXTERNAL_SECRETS = "externalSecrets"
+GATEWAYS = "gateways"
+PROMETHEUS = "prometheus"
+GRAFANA = "grafana"
+
+
+def capabilities_of(env: Mapping[str, Any] | None, cluster: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A cluster's capabilities: its environment's with its own merged over them, those set to null removed."""
+    merged: dict[str, Any] = {}
+    for layer in (env, cluster):
+        if layer:
+            MERGER.merge(merged, _plain(layer))
+    return _drop_nulls(merged)
+
+
+def _plain(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return data
+
+
+def _drop_nulls(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _drop_nulls(v) if isinstance(v, dict) else v for k, v in data.items() if v is not None}
+
+
+def gateway_of(target: Target) -> tuple[str, dict[str, Any] | None]:
+    """Which gateway a target's ``expose.http`` attaches to ('public' or 'internal'), and the cluster's."""
+    http = (target.values.get("expose") or {}).get("http") or {}
+    which = "public" if http.get("public") is True else "internal"
+    found = (target.cluster.capabilities.get(GATEWAYS) or {}).get(which)
+    return which, found if isinstance(found, dict) else None
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A value of a service that needs a capability of every cluster it runs on."""
+
+    key: str  # the value's key in config.yaml
+    what: str  # what it asks for, as people call it
+    capability: str  # the key under capabilities: that provides it
+
+    def asked(self, target: Target) -> bool:
+        return bool(target.values.get(self.key))
+
+    def lacking(self, target: Target) -> str | None:
+        """What the target's cluster lacks of it (a capability path), or None."""
+        if self.key == "expose":
+            which, gateway = gateway_of(target)
+            return None if gateway is not None else f"{GATEWAYS}.{which}"
+        return None if target.cluster.capabilities.get(self.capability) else self.capability
+
+
+ASKS = (
+    Ask("secrets", "secrets from the platform's store (External Secrets)", EXTERNAL_SECRETS),
+    Ask("expose", "a URL (a Gateway API gateway)", GATEWAYS),
+    Ask("slo", "SLO alerts (Prometheus)", PROMETHEUS),
+)
+
+
+def _first_origin(origins: Any) -> Origin | None:
+    if isinstance(origins, Origin):
+        return origins
+    if isinstance(origins, dict):
+        found = [o for o in (_first_origin(v) for v in origins.values()) if o is not None]
+        return min(found) if found else None
+    return None
+
+
+def check_targets(targets: Iterable[Target]) -> list[Problem]:
+    """A problem for each value of a service that asks for a capability some of its clusters lack:
+    at the value (where it is set for the first such cluster), naming every cluster that lacks it."""
+    lacking: dict[tuple[str, str], list[tuple[Target, str]]] = {}
+    for t in targets:
+        for ask in ASKS:
+            if ask.asked(t):
+                missing = ask.lacking(t)
+                if missing is not None:
+                    lacking.setdefault((t.service.name, ask.key), []).append((t, missing))
+    problems = []
+    for (_service, key), found in sorted(lacking.items()):
+        ask = next(a for a in ASKS if a.key == key)
+        first = found[0][0]
+        origin = _first_origin(first.origins.get(key)) or Origin(first.service.file, 1)
+        clusters = ", ".join(sorted(f"{t.cluster.name} ({t.env.name})" for t, _m in found))
+        needs = sorted({m for _t, m in found})
+        files = sorted({t.env.file for t, _m in found})
+        problems.append(Problem(
+            origin.file, origin.line, 0, key,
+            f"{key} asks for {ask.what}, which cluster{'s' if len(found) > 1 else ''} {clusters} "
+            f"lack{'' if len(found) > 1 else 's'}",
+            f"the platform team declares capabilities.{' / '.join(needs)} in {', '.join(files)}; or keep the "
+            "service off those clusters (onlyClusters) or set the value only for the environments that have it"))
+    return problems
+
+
+# --- secret values written into a file ------------------------------------------------
+
+#: Key names whose value is a secret: a literal value there belongs in the platform's store.
+_SECRET_KEY = re.compile(
+    r"(^|[_.-])(pass(word|wd|phrase)?|pwd|secret|token|api[_.-]?key|private[_.-]?key|credentials?|"
+    r"access[_.-]?key|secret[_.-]?key)$", re.IGNORECASE)
+#: Values that are switches rather than secrets, whatever the key (ENABLE_TOKEN: "true").
+_SWITCHES = frozenset({"true", "false", "yes", "no", "on", "off", "enabled", "disabled"})
+#: Values that are secrets whatever their key: private keys and well-known token formats.
+_SECRET_VALUES = (
+    (re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"), "a private key"),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}"), "a GitHub token"),
+    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,}"), "a GitHub token"),
+    (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), "a GitLab token"),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), "a Slack token"),
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "an AWS access key"),
+    (re.compile(r"\b[sr]k_live_[A-Za-z0-9]{16,}"), "a Stripe key"),
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), "a Google API key"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"), "a JSON Web Token"),
+    (re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"), "an npm token"),
+    (re.compile(r"://[^/\s:@]+:[^/\s@]+@"), "a URL with a password"),
+)
+_HINT = ("secret values never go into config files: put it in the platform's secret store and reference it "
+         "under secrets: (README \"Using a secret\")")
+
+
+def _walk(data: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    yield path, data
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _walk(v, (*path, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from _walk(v, (*path, i))
+
+
+def _in_env(path: tuple[str | int, ...]) -> bool:
+    """Whether ``path`` is a variable of an ``env`` mapping (of the values at any layer)."""
+    # (a secret's env maps a variable to a property of the store: a name, not a value)
+    return len(path) >= 2 and path[-2] == "env" and isinstance(path[-1], str) and "secrets" not in path[:-2]
+
+
+def literal_secrets(doc: Located) -> list[Problem]:
+    """A problem for each secret value written in ``doc``: a variable of an ``env`` mapping whose name
+    says it holds a secret, or any value that looks like a private key or a known token. The value is
+    never repeated in the message."""
+    problems = []
+    for path, value in _walk(doc.data, ()):
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool) or value == "":
+            continue
+        text = str(value)
+        if _in_env(path) and _SECRET_KEY.search(str(path[-1])) and text.lower() not in _SWITCHES:
+            problems.append(doc.problem(path, f"'{path[-1]}' holds a secret value written into the file", _HINT))
+            continue
+        for pattern, what in _SECRET_VALUES:
+            if pattern.search(text):
+                problems.append(doc.problem(path, f"the value looks like {what}; it is not shown here", _HINT))
+                break
+    return problems
+
+
+def secret_problems(target: Target) -> list[Problem]:
+    """A target's secrets clash with nothing: a variable is set once (by ``env`` or one secret), a path is
+    mounted once."""
+    secrets = target.values.get("secrets") or {}
+    env = target.values.get("env") or {}
+    problems: list[Problem] = []
+    by_var: dict[str, str] = {}
+    by_mount: dict[str, str] = {}
+    where = f"{target.service.name} in {target.env.name}/{target.cluster.name}"
+
+    def at(*path: str) -> Origin:
+        node: Any = target.origins
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return _first_origin(node) or Origin(target.service.file, 1)
+
+    for name, spec in sorted(secrets.items()):
+        if not isinstance(spec, dict):
+            continue
+        if not spec.get("env") and not spec.get("mount"):
+            o = at("secrets", name)
+            problems.append(Problem(o.file, o.line, 0, f"secrets.{name}",
+                                    f"secret '{name}' is neither read into env nor mounted",
+                                    "add env: {VARIABLE: property} or mount: /a/path"))
+        for var in sorted(spec.get("env") or {}):
+            o = at("secrets", name, "env", var)
+            if var in env:
+                problems.append(Problem(o.file, o.line, 0, f"secrets.{name}.env.{var}",
+                                        f"'{var}' is also a plain variable of env (set at {at('env', var)}) "
+                                        f"for {where}", "a variable comes from env or from one secret; remove one"))
+            elif var in by_var:
+                problems.append(Problem(o.file, o.line, 0, f"secrets.{name}.env.{var}",
+                                        f"'{var}' is also read from secret '{by_var[var]}' for {where}",
+                                        "a variable comes from one secret; rename one"))
+            by_var.setdefault(var, name)
+        mount = spec.get("mount")
+        if isinstance(mount, str):
+            o = at("secrets", name, "mount")
+            clash = next((m for m in by_mount if m == mount or m.startswith(mount.rstrip("/") + "/")
+                          or mount.startswith(m.rstrip("/") + "/")), None)
+            if clash is not None or mount.rstrip("/") in ("", "/tmp"):
+                other = f"secret '{by_mount[clash]}' at {clash}" if clash is not None else "the pod's own folders"
+                problems.append(Problem(o.file, o.line, 0, f"secrets.{name}.mount",
+                                        f"mount path {mount} overlaps {other} for {where}",
+                                        "mount each secret in a folder of its own, such as /etc/secrets/<name>"))
+            by_mount.setdefault(mount, name)
+    return problems

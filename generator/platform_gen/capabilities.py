@@ -185,13 +185,12 @@ def literal_secrets(doc: Located) -> list[Problem]:
 
 def secret_problems(target: Target) -> list[Problem]:
     """A target's secrets clash with nothing: a variable is set once (by ``env`` or one secret), a path is
-    mounted once."""
+    mounted once. (The messages do not name the target: the same value fails alike on every cluster.)"""
     secrets = target.values.get("secrets") or {}
     env = target.values.get("env") or {}
     problems: list[Problem] = []
     by_var: dict[str, str] = {}
     by_mount: dict[str, str] = {}
-    where = f"{target.service.name} in {target.env.name}/{target.cluster.name}"
 
     def at(*path: str) -> Origin:
         node: Any = target.origins
@@ -211,11 +210,11 @@ def secret_problems(target: Target) -> list[Problem]:
             o = at("secrets", name, "env", var)
             if var in env:
                 problems.append(Problem(o.file, o.line, 0, f"secrets.{name}.env.{var}",
-                                        f"'{var}' is also a plain variable of env (set at {at('env', var)}) "
-                                        f"for {where}", "a variable comes from env or from one secret; remove one"))
+                                        f"'{var}' is also a plain variable of env (set at {at('env', var)})",
+                                        "a variable comes from env or from one secret; remove one"))
             elif var in by_var:
                 problems.append(Problem(o.file, o.line, 0, f"secrets.{name}.env.{var}",
-                                        f"'{var}' is also read from secret '{by_var[var]}' for {where}",
+                                        f"'{var}' is also read from secret '{by_var[var]}'",
                                         "a variable comes from one secret; rename one"))
             by_var.setdefault(var, name)
         mount = spec.get("mount")
@@ -226,7 +225,7 @@ def secret_problems(target: Target) -> list[Problem]:
             if clash is not None or mount.rstrip("/") in ("", "/tmp"):
                 other = f"secret '{by_mount[clash]}' at {clash}" if clash is not None else "the pod's own folders"
                 problems.append(Problem(o.file, o.line, 0, f"secrets.{name}.mount",
-                                        f"mount path {mount} overlaps {other} for {where}",
+                                        f"mount path {mount} overlaps {other}",
                                         "mount each secret in a folder of its own, such as /etc/secrets/<name>"))
             by_mount.setdefault(mount, name)
     return problems

@@ -151,6 +151,6 @@ def resolve(platform: Platform, hpa_services: frozenset[str] = frozenset()) -> l
                 problems.extend(_checks(target, service.name in hpa_services))
                 targets.append(target)
     problems.extend(check_targets(targets))
-    if problems:
-        raise InputError(problems)
+    if problems:  # a value that fails alike on several clusters is one problem
+        raise InputError(list(dict.fromkeys(problems)))
     return targets

@@ -533,6 +533,9 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
             hint = f"quote it: \"{written if written is not None else _describe(inst)}\""
         elif inst is None:
             hint = f"give it a value ({_types(err.validator_value)}), or remove the key"
+        elif path and path[-1] == "secrets" and isinstance(inst, list):
+            hint = ("secrets is a mapping by name: "
+                    "secrets: {stripe: {key: payments/stripe, env: {STRIPE_API_KEY: api_key}}}")
         else:
             hint = f"write {_types(err.validator_value)} here"
         return [doc.problem(path, f"expected {_types(err.validator_value)}, got {got}", hint)]

@@ -1,0 +1,184 @@
+"""Secrets by reference: capabilities per cluster, ExternalSecrets, the workload's references, and
+secret values written into files (refused, never repeated)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from platform_gen import yamlio
+
+from .conftest import Run, edit, snapshot
+
+AUTH = "platform-config/services/auth-service/config.yaml"
+PROD = "environments/prod.yaml"
+DEV = "environments/dev.yaml"
+
+
+def _refused(run: Run, root: Path, expected: str) -> str:
+    """Render fails with exit 1, writes nothing, and prints ``expected`` (whole lines)."""
+    before = snapshot(root)
+    code, _out, err = run("render", "--root", root)
+    assert code == 1, err
+    assert snapshot(root) == before
+    assert not (root / "rendered").exists()
+    assert expected in err, err
+    return err
+
+
+def _objects(path: Path) -> list[dict]:
+    return [d for d in yamlio.safe_load_all(path.read_text()) if d]
+
+
+def test_external_secrets_per_cluster_store_and_per_env_key(rendered_once: Path) -> None:
+    over = rendered_once / "rendered/services/auth-service/overlays"
+    dev = {o["metadata"]["name"]: o for o in _objects(over / "dev/dev-1/secrets.yaml")}
+    prod = {o["metadata"]["name"]: o for o in _objects(over / "prod/prod-us/secrets.yaml")}
+    assert sorted(dev) == ["auth-service-oauth", "auth-service-signing-keys"]
+    oauth = dev["auth-service-oauth"]
+    assert oauth["apiVersion"] == "external-secrets.io/v1"
+    assert oauth["spec"] == {
+        "refreshInterval": "15m",  # dev's capability sets it
+        "secretStoreRef": {"name": "vault-dev", "kind": "ClusterSecretStore"},
+        "target": {"name": "auth-service-oauth", "creationPolicy": "Owner"},
+        "data": [{"secretKey": "client_id", "remoteRef": {"key": "identity/oauth-client", "property": "client_id"}},
+                 {"secretKey": "client_secret",
+                  "remoteRef": {"key": "identity/oauth-client", "property": "client_secret"}}],
+    }
+    # a mounted secret takes every property; prod overrides the key, the store is prod's
+    assert dev["auth-service-signing-keys"]["spec"]["dataFrom"] == [{"extract": {"key": "identity/auth-signing"}}]
+    signing = prod["auth-service-signing-keys"]["spec"]
+    assert signing["dataFrom"] == [{"extract": {"key": "identity/auth-signing-live"}}]
+    assert signing["secretStoreRef"] == {"name": "vault-prod", "kind": "ClusterSecretStore"}
+    assert signing["refreshInterval"] == "1h"
+
+
+def test_the_workload_reads_each_variable_by_reference(rendered_once: Path) -> None:
+    overlay = rendered_once / "rendered/services/auth-service/overlays/prod/prod-us"
+    built = subprocess.run(["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, check=True)
+    objs = {(o["kind"], o["metadata"]["name"]): o for o in yamlio.safe_load_all(built.stdout) if o}
+    pod = objs[("Deployment", "auth-service")]["spec"]["template"]["spec"]
+    app = next(c for c in pod["containers"] if c["name"] == "app")
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in app["env"] if "valueFrom" in e}
+    assert refs == {"OAUTH_CLIENT_ID": {"name": "auth-service-oauth", "key": "client_id"},
+                    "OAUTH_CLIENT_SECRET": {"name": "auth-service-oauth", "key": "client_secret"}}
+    assert "envFrom" not in app  # never a whole Secret: its keys could collide
+    assert {"name": "secret-signing-keys", "mountPath": "/etc/secrets/signing", "readOnly": True} \
+        in app["volumeMounts"]
+    assert {"name": "secret-signing-keys", "secret": {"secretName": "auth-service-signing-keys"}} in pod["volumes"]
+    # kustomize puts the ExternalSecrets in the team's namespace, with the target's labels
+    es = objs[("ExternalSecret", "auth-service-oauth")]
+    assert es["metadata"]["namespace"] == "identity"
+    assert es["metadata"]["labels"]["platform-gen.io/cluster"] == "prod-us"
+
+
+def test_the_team_project_allows_external_secrets(rendered_once: Path) -> None:
+    project = yamlio.safe_load((rendered_once / "rendered/argocd/projects/identity.yaml").read_text())
+    assert {"group": "external-secrets.io", "kind": "ExternalSecret"} in project["spec"]["namespaceResourceWhitelist"]
+
+
+def test_a_cluster_override_takes_a_capability_away(example: Path, run: Run) -> None:
+    edit(example, PROD, "    capabilities:              # merged over the environment's\n",
+         "    capabilities:              # merged over the environment's\n      externalSecrets: null\n")
+    err = _refused(run, example, "")
+    assert err.splitlines()[:2] == [
+        f"{AUTH}:22: error: secrets: secrets asks for secrets from the platform's store (External Secrets), "
+        "which cluster prod-eu (prod) lacks",
+        "  hint: the platform team declares capabilities.externalSecrets in environments/prod.yaml; or keep the "
+        "service off those clusters (onlyClusters) or set the value only for the environments that have it",
+    ]
+
+
+def test_clusters_lacking_a_capability_are_all_named(example: Path, run: Run) -> None:
+    edit(example, PROD, "  externalSecrets: {store: vault-prod, kind: ClusterSecretStore}\n", "")
+    _refused(run, example, f"{AUTH}:22: error: secrets: secrets asks for secrets from the platform's store "
+                           "(External Secrets), which clusters prod-eu (prod), prod-us (prod) lack\n")
+
+
+def test_a_capability_completed_by_its_environment(example: Path, run: Run) -> None:
+    # the environment's capabilities are complete; a cluster names only what it changes, and what the
+    # merged capability lacks is reported at the cluster
+    edit(example, PROD, "  gateways:\n    public: {name: public, namespace: gateway-system, domain: acme.io}\n",
+         "  gateways:\n    public: {name: public, domain: acme.io}\n")
+    _refused(run, example, f"{PROD}:31:13: error: capabilities.gateways.public: missing required key "
+                           "'namespace'\n")
+    edit(example, PROD, "    public: {name: public, domain: acme.io}\n",
+         "    public: {name: public, namespace: gateway-system, domain: acme.io}\n")
+    edit(example, PROD, "  externalSecrets: {store: vault-prod, kind: ClusterSecretStore}\n", "")
+    edit(example, PROD, "      gateways:\n        public: {domain: eu.acme.io}\n",
+         "      gateways:\n        public: {domain: eu.acme.io}\n      externalSecrets: {kind: SecretStore}\n")
+    _refused(run, example, f"{PROD}:18:24: error: clusters[1].capabilities.externalSecrets: capability "
+                           "externalSecrets of cluster 'prod-eu' has no 'store'\n"
+                           "  hint: add store: here or in the environment's capabilities\n")
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("  DB_PASSWORD: hunter2", "env.DB_PASSWORD: 'DB_PASSWORD' holds a secret value written into the file"),
+    ("  API_TOKEN: abc", "env.API_TOKEN: 'API_TOKEN' holds a secret value written into the file"),
+    ("  GH: ghp_" + "a1B2" * 9, "env.GH: the value looks like a GitHub token; it is not shown here"),
+    ("  KEY: AKIAIOSFODNN7EXAMPLE", "env.KEY: the value looks like an AWS access key; it is not shown here"),
+    ("  DSN: postgres://app:s3cret@db:5432/app", "env.DSN: the value looks like a URL with a password; it is not "
+                                                 "shown here"),
+    ("  PEM: '-----BEGIN RSA PRIVATE KEY-----'", "env.PEM: the value looks like a private key; it is not shown "
+                                                 "here"),
+])
+def test_a_secret_value_in_a_config_is_refused_and_not_repeated(example: Path, run: Run, line: str,
+                                                                 problem: str) -> None:
+    svc = "platform-config/services/payment-service/config.yaml"
+    edit(example, svc, "  LOG_LEVEL: info", line)
+    err = _refused(run, example, f"{svc}:14:")
+    assert f"error: {problem}\n  hint: secret values never go into config files: put it in the platform's " \
+           "secret store and reference it under secrets: (README \"Using a secret\")\n" in err
+    value = line.split(":", 1)[1].strip().strip("'")
+    assert value not in err
+
+
+def test_a_secret_value_in_an_environment_file_is_refused(example: Path, run: Run) -> None:
+    edit(example, DEV, "    LOG_LEVEL: debug", "    LOG_LEVEL: debug\n    SLACK_TOKEN: xoxb-1234567890-abcdef")
+    err = _refused(run, example, f"{DEV}:11:18: error: defaults.env.SLACK_TOKEN: 'SLACK_TOKEN' holds a secret "
+                                 "value written into the file\n")
+    assert "xoxb" not in err
+
+
+def test_switches_and_names_are_not_secrets(example: Path, run: Run) -> None:
+    svc = "platform-config/services/payment-service/config.yaml"
+    edit(example, svc, "  LOG_LEVEL: info", "  LOG_LEVEL: info\n  ENABLE_TOKEN: \"true\"\n  TOKEN_TTL: 3600\n"
+                                            "  SECRET_NAME: stripe")
+    code, _out, err = run("render", "--root", example)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(("addition", "problem"), [
+    ("secrets:\n    clash: {key: identity/x, env: {OAUTH_CLIENT_ID: id}}\n",
+     f"{AUTH}:29: error: secrets.oauth.env.OAUTH_CLIENT_ID: 'OAUTH_CLIENT_ID' is also read from secret 'clash'\n"
+     "  hint: a variable comes from one secret; rename one\n1 problem found"),
+    ("secrets:\n    nowhere: {key: identity/x}\n",
+     f"{AUTH}:19: error: secrets.nowhere: secret 'nowhere' is neither read into env nor mounted\n"
+     "  hint: add env: {VARIABLE: property} or mount: /a/path"),
+    ("secrets:\n    tmp: {key: identity/x, mount: /tmp}\n",
+     f"{AUTH}:19: error: secrets.tmp.mount: mount path /tmp overlaps the pod's own folders\n"
+     "  hint: mount each secret in a folder of its own, such as /etc/secrets/<name>\n1 problem found"),
+])
+def test_secrets_that_clash_are_refused(example: Path, run: Run, addition: str, problem: str) -> None:
+    edit(example, AUTH, "  dev: {}\n", "  dev:\n    " + addition.replace("\n    ", "\n      "))
+    _refused(run, example, problem)
+
+
+def test_a_secret_variable_also_in_env_is_refused(example: Path, run: Run) -> None:
+    path = example / AUTH
+    path.write_text(path.read_text() + "env:\n  OAUTH_CLIENT_ID: web\n")
+    _refused(run, example, f"{AUTH}:27: error: secrets.oauth.env.OAUTH_CLIENT_ID: 'OAUTH_CLIENT_ID' is also a "
+                           f"plain variable of env (set at {AUTH}:32)\n"
+                           "  hint: a variable comes from env or from one secret; remove one\n1 problem found")
+
+
+def test_secrets_as_a_list_is_refused_with_the_mapping_form(example: Path, run: Run) -> None:
+    path = example / AUTH
+    text = path.read_text()
+    path.write_text(text[:text.index("# From the platform's secret store")]
+                    + "secrets:\n  - name: oauth\n    key: identity/oauth-client\n")
+    _refused(run, example, f"{AUTH}:24:3: error: secrets: expected a mapping, got a list\n"
+                           "  hint: secrets is a mapping by name: secrets: {stripe: {key: payments/stripe, env: "
+                           "{STRIPE_API_KEY: api_key}}}")

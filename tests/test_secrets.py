@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from platform_gen import yamlio
+from platform_gen import schemas, yamlio
 
 from .conftest import Run, edit, snapshot
 
@@ -182,3 +185,42 @@ def test_secrets_as_a_list_is_refused_with_the_mapping_form(example: Path, run: 
     _refused(run, example, f"{AUTH}:24:3: error: secrets: expected a mapping, got a list\n"
                            "  hint: secrets is a mapping by name: secrets: {stripe: {key: payments/stripe, env: "
                            "{STRIPE_API_KEY: api_key}}}")
+
+
+# --- a secret value is never repeated, wherever it is written ------------------------------------
+
+_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def _tokens() -> st.SearchStrategy[str]:
+    alnum = st.text(_ALNUM, min_size=36, max_size=40)
+    return st.one_of(
+        alnum.map(lambda t: "ghp_" + t),
+        st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", min_size=16, max_size=16).map(lambda t: "AKIA" + t),
+        alnum.map(lambda t: "sk_live_" + t),
+        st.text(_ALNUM + "!#%&*", min_size=4, max_size=30).map(lambda t: f"https://app:{t}@db.example.com/x"),
+        alnum.map(lambda t: "-----BEGIN PRIVATE KEY-----" + t),
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(token=_tokens(), where=st.sampled_from(["image", "tag", "description", "tier", "team", "template",
+                                               "env.X", "env.DB_PASSWORD", "environments.dev.env.Y",
+                                               "infrastructure.0.parameters.p"]))
+def test_no_problem_repeats_a_secret_value(token: str, where: str) -> None:
+    from platform_gen.validate import _checked
+
+    doc_data: dict = {"name": "s", "team": "t", "template": "w", "image": "i", "tag": "1",
+                      "environments": {"dev": {}}, "infrastructure": [{"kind": "K", "name": "db", "parameters": {}}]}
+    node: Any = doc_data
+    *parents, last = where.split(".")
+    for key in parents:
+        node = node[int(key)] if key.isdigit() else node.setdefault(key, {})
+    node[last] = token
+    loc, problems = yamlio.load_located(yamlio.dump(doc_data), "config.yaml")
+    assert loc is not None and problems == []
+    found = _checked(loc, schemas.SERVICE)
+    assert any("secret" in p.message or "looks like" in p.message for p in found), found
+    for p in found:
+        text = f"{p.path} {p.message} {p.hint}"
+        assert token not in text and token[:20] not in text, p

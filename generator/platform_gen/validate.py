@@ -101,8 +101,16 @@ def _numbers_as_written(doc: Located) -> list[Problem]:
     return problems
 
 
+def _checked(doc: Located, schema: dict[str, Any]) -> list[Problem]:
+    """The problems of ``doc`` against ``schema``, its numbers as written, and the secret values written into
+    it; a value that looks like a secret has that problem only, as the others could repeat the value."""
+    secrets = literal_secrets(doc)
+    flagged = {p.path for p in secrets}
+    return [p for p in schemas.check(doc, schema) + _numbers_as_written(doc) if p.path not in flagged] + secrets
+
+
 def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], dict[str, Team]] | None:
-    found = schemas.check(doc, schemas.PLATFORM) + _numbers_as_written(doc) + literal_secrets(doc)
+    found = _checked(doc, schemas.PLATFORM)
     data = doc.data
     limits = data.get("limits") if isinstance(data, dict) else None
     seconds = limits.get("templateSeconds") if isinstance(limits, dict) else None
@@ -185,7 +193,7 @@ def _budget(limits: dict[str, Any]) -> TemplateBudget:
 
 
 def _environment(doc: Located, problems: list[Problem]) -> Environment | None:
-    found = schemas.check(doc, schemas.ENVIRONMENT) + _numbers_as_written(doc) + literal_secrets(doc)
+    found = _checked(doc, schemas.ENVIRONMENT)
     problems.extend(found)
     if found:
         return None
@@ -264,7 +272,7 @@ def _service(
     problems: list[Problem],
     broken_envs: frozenset[str] = frozenset(),
 ) -> Service | None:
-    found = schemas.check(doc, schemas.SERVICE) + _numbers_as_written(doc) + literal_secrets(doc)
+    found = _checked(doc, schemas.SERVICE)
     problems.extend(found)
     data = doc.data
     if not isinstance(data, dict):

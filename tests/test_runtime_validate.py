@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from platform_gen import consumers, crdschema, vcache, yamlio
+from platform_gen import consumers, crdschema, runtimecheck, vcache, yamlio
 from platform_gen.consumers import Report, validate_tree
 from platform_gen.kustomize_tool import Kustomize
 from platform_gen.load import load
@@ -314,9 +314,99 @@ def test_schema_errors_in_monitors_and_secrets(platform: Platform, kustomize: Ku
     ]
 
 
+def test_promql_that_does_not_parse(platform: Platform, kustomize: Kustomize, tmp_path: Path) -> None:
+    rules = RULES.replace("(rate(http_requests_total[5m]))", "(rate(http_requests_total[5m])")
+    assert findings(platform, kustomize, tmp_path, {**GOOD, "prometheusrule.yaml": rules})[0] == [
+        f"{WHERE}: PrometheusRule team-web/web: spec.groups[0].rules[0].expr: record 'job:http_requests:rate5m': "
+        "invalid PromQL: unclosed left parenthesis",
+    ]
+
+
+def test_unknown_recording_rule(platform: Platform, kustomize: Kustomize, tmp_path: Path) -> None:
+    files = {**GOOD}
+    del files["prometheusrule-errors.yaml"]  # it records job:http_errors:ratio5m, which WebDown reads
+    assert findings(platform, kustomize, tmp_path, files)[0] == [
+        f"{WHERE}: PrometheusRule team-web/web: spec.groups[0].rules[1].expr: alert 'WebDown': unknown recording "
+        "rule 'job:http_errors:ratio5m': no PrometheusRule of this overlay records it",
+    ]
+
+
+def test_promql_beyond_the_limits_is_not_parsed(platform: Platform, kustomize: Kustomize, tmp_path: Path) -> None:
+    deep = "(" * 5000 + "1" + ")" * 5000  # the parser would overflow its stack and kill the process
+    chain = "x" + " + x" * 600
+    rules = RULES.replace("sum by (job) (rate(http_requests_total[5m]))", deep).replace(
+        'job:http_requests:rate5m{job="web"} == 0 or job:http_errors:ratio5m > 0.5', chain)
+    assert findings(platform, kustomize, tmp_path, {**GOOD, "prometheusrule.yaml": rules})[0] == [
+        f"{WHERE}: PrometheusRule team-web/web: spec.groups[0].rules[0].expr: record 'job:http_requests:rate5m': "
+        "PromQL not parsed: nested more than 64 levels deep",
+        f"{WHERE}: PrometheusRule team-web/web: spec.groups[0].rules[1].expr: alert 'WebDown': "
+        "PromQL not parsed: more than 500 operators",
+    ]
+    assert runtimecheck._parse("(" * 64 + "1" + ")" * 64)[1] == ""
+    assert runtimecheck._parse("x" * 16385) == (None, "PromQL not parsed: longer than 16384 characters")
+
+
+def test_metrics_an_expression_reads() -> None:
+    expr, error = runtimecheck._parse('sum(rate(a:b:c[5m])) / on() {__name__="d:e:f", job="q"} '
+                                      '+ max_over_time(g:h[1h:5m]) or absent({__name__=~"x:.*"}) # i:j:k')
+    assert error == ""
+    assert runtimecheck.referenced_metrics(expr) == {"a:b:c", "d:e:f", "g:h"}
+
+
+def test_service_monitor_port_not_on_the_service(platform: Platform, kustomize: Kustomize, tmp_path: Path) -> None:
+    monitor = SERVICE_MONITOR.replace("port: http-metrics", "port: metrics")
+    assert findings(platform, kustomize, tmp_path, {**GOOD, "servicemonitor.yaml": monitor})[0] == [
+        f"{WHERE}: ServiceMonitor team-web/web: spec.endpoints[0].port: 'metrics' is not the name of a port of "
+        "the Service(s) it selects (web: http, http-metrics)",
+    ]
+
+
+def test_service_monitor_that_selects_nothing(platform: Platform, kustomize: Kustomize, tmp_path: Path) -> None:
+    monitor = SERVICE_MONITOR.replace("app: web", "app: webb")
+    assert findings(platform, kustomize, tmp_path, {**GOOD, "servicemonitor.yaml": monitor})[0] == [
+        f"{WHERE}: ServiceMonitor team-web/web: spec.selector: selects no Service of this overlay in namespace "
+        "team-web: the selector app=webb, but web has app=web",
+    ]
+
+
+def test_pod_monitor_that_selects_nothing(platform: Platform, kustomize: Kustomize, tmp_path: Path) -> None:
+    monitor = POD_MONITOR.replace("values: [web, api]", "values: [api]")
+    assert findings(platform, kustomize, tmp_path, {**GOOD, "podmonitor.yaml": monitor})[0] == [
+        f"{WHERE}: PodMonitor team-web/web: spec.selector: selects no Deployment, StatefulSet or DaemonSet pod "
+        "template of this overlay in namespace team-web: the selector app in (api),app, but web has app=web",
+    ]
+    monitor = POD_MONITOR + "  namespaceSelector:\n    matchNames: [other]\n"
+    assert findings(platform, kustomize, tmp_path / "2", {**GOOD, "podmonitor.yaml": monitor})[0] == [
+        f"{WHERE}: PodMonitor team-web/web: spec.selector: selects no Deployment, StatefulSet or DaemonSet pod "
+        "template of this overlay in namespace(s) other: the selector app in (web,api),app, but there is no "
+        "Deployment, StatefulSet or DaemonSet pod template",
+    ]
+
+
+def test_pod_monitor_port_and_selector_operators(platform: Platform, kustomize: Kustomize, tmp_path: Path) -> None:
+    monitor = POD_MONITOR.replace("port: metrics", "port: http-metrics")
+    assert findings(platform, kustomize, tmp_path, {**GOOD, "podmonitor.yaml": monitor})[0] == [
+        f"{WHERE}: PodMonitor team-web/web: spec.podMetricsEndpoints[0].port: 'http-metrics' is not the name of a "
+        "container port of the workload(s) it selects (web: http, metrics)",
+    ]
+    monitor = POD_MONITOR.replace("operator: Exists", "operator: Present")
+    assert findings(platform, kustomize, tmp_path / "2", {**GOOD, "podmonitor.yaml": monitor})[0] == [
+        f"{WHERE}: PodMonitor team-web/web: spec.selector.matchExpressions[1].operator: 'Present' is not a label "
+        "selector operator (In, NotIn, Exists, DoesNotExist)",
+    ]
+    monitor = POD_MONITOR.replace("operator: In", "operator: NotIn").replace("operator: Exists",
+                                                                             "operator: DoesNotExist")
+    assert findings(platform, kustomize, tmp_path / "3", {**GOOD, "podmonitor.yaml": monitor})[0] == [
+        f"{WHERE}: PodMonitor team-web/web: spec.selector: selects no Deployment, StatefulSet or DaemonSet pod "
+        "template of this overlay in namespace team-web: the selector app notin (web,api),!app, but web has app=web",
+    ]
+    any_namespace = POD_MONITOR + "  namespaceSelector:\n    any: true\n"
+    assert findings(platform, kustomize, tmp_path / "4", {**GOOD, "podmonitor.yaml": any_namespace})[0] == []
+
+
 def test_a_cached_verdict_is_the_same(platform: Platform, kustomize: Kustomize, tmp_path: Path) -> None:
-    route = HTTP_ROUTE.replace("  hostnames:", "  hostname:")
-    out = write_tree(tmp_path, {**GOOD, "httproute.yaml": route})
+    monitor = SERVICE_MONITOR.replace("port: http-metrics", "port: metrics")
+    out = write_tree(tmp_path, {**GOOD, "servicemonitor.yaml": monitor})
     config = (resources.files("platform_gen") / "data" / "yamllint.yaml").read_text(encoding="utf-8")
     cold, warm = (validate_tree(platform, out, "rendered", kustomize, "1.32", config, jobs=1,
                                 cache_dir=tmp_path / "cache") for _ in range(2))

@@ -14,6 +14,8 @@
   Argo CD objects against the Argo CD schemas and the platform's Crossplane objects
   against the Crossplane CRDs, all strictly: unknown fields fail; an unserved
   version (``external-secrets.io/v1beta1``) is refused as such;
+- across the objects of one overlay (:mod:`runtimecheck`): PromQL parses, recording
+  rules read are recorded, monitors select a target with the ports they name;
 - yamllint runs over the YAML files people write (the inputs), and over the tree's
   only when asked: the tree is written by one emitter, whose output a test lints.
 
@@ -39,7 +41,7 @@ import referencing
 import yaml
 from kubernetes_validate import utils as kv
 
-from . import crdschema, fastschema, vcache, yamlio
+from . import crdschema, fastschema, runtimecheck, vcache, yamlio
 from .errors import Problem, ToolError, format_path
 from .kustomize_tool import Build, Kustomize
 from .limits import undecodable
@@ -313,7 +315,8 @@ def _obj_name(obj: Mapping[str, Any]) -> str:
 
 def _check_built(objs: Sequence[dict[str, Any]], where: str, kube: KubeSchemas,
                  claims: dict[tuple[str, str], dict[str, Any]]) -> tuple[list[Problem], int]:
-    """The findings of one overlay's built objects, each against its schema, and their count."""
+    """The findings of one overlay's built objects (each against its schema, then those across them), and
+    their count."""
     problems: list[Problem] = []
     count = 0
     for obj in objs:
@@ -333,6 +336,8 @@ def _check_built(objs: Sequence[dict[str, Any]], where: str, kube: KubeSchemas,
             errors = [("", f"no schema for {api} {kind}: not a Kubernetes {kube.version} kind, a kind "
                            "offered by the platform's XRDs nor a vendored CRD kind")]
         problems.extend(Problem(where, 0, 0, f"{_obj_name(obj)}{': ' + p if p else ''}", m) for p, m in errors)
+    problems.extend(Problem(where, 0, 0, f"{_obj_name(obj)}: {path}", message)
+                    for obj, path, message in runtimecheck.overlay_findings(objs))
     return problems, count
 
 
@@ -502,7 +507,7 @@ def _fingerprint(kustomize: Kustomize, kube: KubeSchemas, claims: dict[tuple[str
     sources = _package_sources(Path(__file__).parent)
     return vcache.digest("platform-gen", __version__, *sources, kustomize.identity(), kube.version,
                          json.dumps(sorted(([*k], v) for k, v in claims.items()), sort_keys=True, default=str),
-                         version("jsonschema"), version("kubernetes-validate"),
+                         version("jsonschema"), version("kubernetes-validate"), version("promql-parser"),
                          str(out), str(out.resolve()))
 
 

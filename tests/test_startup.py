@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import REPO
 
-HEAVY = ("jsonschema", "jinja2", "_jsonnet", "kubernetes_validate")
+HEAVY = ("jsonschema", "jinja2", "_jsonnet", "kubernetes_validate", "promql_parser")
 CASES = REPO / "tests" / "cases"
 
 

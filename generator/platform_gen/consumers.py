@@ -9,9 +9,13 @@
 - every built object is validated against the Kubernetes schemas of the chosen
   version (from the ``kubernetes-validate`` package; each validator is built once,
   with a compiled fast check in front, see :mod:`fastschema`), claims and namespaced
-  XRs against their XRDs, Argo CD objects against the Argo CD schemas and the
-  platform's Crossplane objects against the Crossplane CRDs, all strictly: unknown
-  fields fail;
+  XRs against their XRDs, the runtime kinds (ExternalSecret, HTTPRoute,
+  ServiceMonitor, PodMonitor, PrometheusRule) against their vendored upstream schemas,
+  Argo CD objects against the Argo CD schemas and the platform's Crossplane objects
+  against the Crossplane CRDs, all strictly: unknown fields fail; an unserved
+  version (``external-secrets.io/v1beta1``) is refused as such;
+- across the objects of one overlay (:mod:`runtimecheck`): PromQL parses, recording
+  rules read are recorded, monitors select a target with the ports they name;
 - yamllint runs over the YAML files people write (the inputs), and over the tree's
   only when asked: the tree is written by one emitter, whose output a test lints.
 
@@ -37,7 +41,7 @@ import referencing
 import yaml
 from kubernetes_validate import utils as kv
 
-from . import crdschema, fastschema, vcache, yamlio
+from . import crdschema, fastschema, runtimecheck, vcache, yamlio
 from .errors import Problem, ToolError, format_path
 from .kustomize_tool import Build, Kustomize
 from .limits import undecodable
@@ -309,8 +313,10 @@ def _obj_name(obj: Mapping[str, Any]) -> str:
 # --- the checks --------------------------------------------------------------------
 
 
-def _check_built(objs: Iterable[dict[str, Any]], where: str, kube: KubeSchemas,
+def _check_built(objs: Sequence[dict[str, Any]], where: str, kube: KubeSchemas,
                  claims: dict[tuple[str, str], dict[str, Any]]) -> tuple[list[Problem], int]:
+    """The findings of one overlay's built objects (each against its schema, then those across them), and
+    their count."""
     problems: list[Problem] = []
     count = 0
     for obj in objs:
@@ -320,13 +326,35 @@ def _check_built(objs: Iterable[dict[str, Any]], where: str, kube: KubeSchemas,
         errors: list[tuple[str, str]]
         if validator is not None:
             errors = kube.errors(validator, obj)
+        elif crdschema.runtime_kind(api, kind) is not None:
+            errors = _runtime_errors(api, kind, obj)
         elif (api, kind) in claims:
             errors = [(format_path(p), m) for p, m in crdschema.validate(obj, claims[(api, kind)])]
+        elif (refused := crdschema.runtime_version_problem(api, kind)) is not None:
+            errors = [("", refused)]
         else:
-            errors = [("", f"no schema for {api} {kind}: not a Kubernetes {kube.version} kind nor a kind "
-                           "offered by the platform's XRDs")]
+            errors = [("", f"no schema for {api} {kind}: not a Kubernetes {kube.version} kind, a kind "
+                           "offered by the platform's XRDs nor a vendored CRD kind")]
         problems.extend(Problem(where, 0, 0, f"{_obj_name(obj)}{': ' + p if p else ''}", m) for p, m in errors)
+    problems.extend(Problem(where, 0, 0, f"{_obj_name(obj)}: {path}", message)
+                    for obj, path, message in runtimecheck.overlay_findings(objs))
     return problems, count
+
+
+@cache
+def _runtime_validator(api: str, kind: str) -> tuple[jsonschema.protocols.Validator, fastschema.Check | None]:
+    """The validator of a runtime kind and its compiled fast check, built once per process."""
+    schema = crdschema.runtime_schema(api, kind)
+    return jsonschema.Draft7Validator(schema), fastschema.compile_schema(schema, _no_refs)
+
+
+def _no_refs(ref: str, base: str) -> tuple[Mapping[str, Any], str]:
+    raise LookupError(ref)  # the vendored runtime schemas are self-contained
+
+
+def _runtime_errors(api: str, kind: str, obj: Any) -> list[tuple[str, str]]:
+    validator, fast = _runtime_validator(api, kind)
+    return [] if fast is not None and fast(obj) else _errors(validator, obj)
 
 
 def _file_objects(data: bytes | OSError, where: str, problems: list[Problem]) -> list[dict[str, Any]]:
@@ -476,13 +504,18 @@ def _fingerprint(kustomize: Kustomize, kube: KubeSchemas, claims: dict[tuple[str
 
     from . import __version__
 
-    package = Path(__file__).parent
-    sources = [vcache.digest(p.relative_to(package).as_posix(), p.read_bytes())  # the vendored schemas too
-               for p in sorted(package.rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+    sources = _package_sources(Path(__file__).parent)
     return vcache.digest("platform-gen", __version__, *sources, kustomize.identity(), kube.version,
                          json.dumps(sorted(([*k], v) for k, v in claims.items()), sort_keys=True, default=str),
-                         version("jsonschema"), version("kubernetes-validate"),
+                         version("jsonschema"), version("kubernetes-validate"), version("promql-parser"),
                          str(out), str(out.resolve()))
+
+
+def _package_sources(package: Path) -> list[str]:
+    """A digest of each file of the package, by path: its code and its data, the vendored schemas included
+    (a new schema must not pass on a verdict cached under the old one)."""
+    return [vcache.digest(p.relative_to(package).as_posix(), p.read_bytes())
+            for p in sorted(package.rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
 
 
 def _lint_key(base: str, path: str, data: bytes) -> str:

@@ -19,8 +19,10 @@ Not checked (only a real API server does): CEL rules (``x-kubernetes-validations
 ``format`` (``int32``, ``date-time``, ...), unique keys of ``x-kubernetes-list-type:
 map`` lists, and the ObjectMeta rules of ``metadata``.
 
-The vendored schemas (``generator/vendor/``: Crossplane CRDs, Argo CD JSON schemas;
-see the NOTICE.md files there) are read on first use and cached (``functools.cache``).
+The vendored schemas (``generator/vendor/``: Crossplane CRDs, Argo CD JSON schemas, and
+the JSON schemas of the runtime kinds overlays build: ExternalSecret, HTTPRoute,
+ServiceMonitor, PodMonitor, PrometheusRule; see the NOTICE.md files there) are read on
+first use and cached (``functools.cache``).
 The cached schemas are shared: treat them as read-only (they are typed as ``Mapping``).
 """
 
@@ -31,6 +33,7 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -44,7 +47,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ARGOCD_KINDS",
     "DRAFT7",
+    "RUNTIME_KINDS",
     "KeyPath",
+    "RuntimeKind",
     "SchemaErrors",
     "argocd_schema",
     "crd_schemas",
@@ -54,6 +59,9 @@ __all__ = [
     "located_problems",
     "points_at_key",
     "resource_schema",
+    "runtime_kind",
+    "runtime_schema",
+    "runtime_version_problem",
     "to_json_schema",
     "validate",
     "validator_errors",
@@ -509,3 +517,104 @@ def argocd_schema(kind: str) -> Mapping[str, Any]:
         raise KeyError(f"no vendored Argo CD schema for {kind!r}; known: {', '.join(ARGOCD_KINDS)}")
     loaded: dict[str, Any] = json.loads(_vendor_text("argocd", f"{kind.lower()}_v1alpha1.json"))
     return loaded
+
+
+# --- Runtime kinds: the CRD objects that overlays build --------------------------------
+
+
+@dataclass(frozen=True)
+class RuntimeKind:
+    """A CRD kind overlays may build, checked against a vendored JSON schema."""
+
+    api_version: str
+    kind: str
+    folder: str  #: under ``vendor/``
+    file: str
+    upstream: str  #: the project and release the schema is converted from, for messages
+
+
+#: The runtime kinds, by ``(apiVersion, kind)``; see the NOTICE.md of each vendor folder.
+RUNTIME_KINDS: Mapping[tuple[str, str], RuntimeKind] = {
+    (k.api_version, k.kind): k
+    for k in (
+        RuntimeKind("external-secrets.io/v1", "ExternalSecret", "external-secrets", "externalsecret_v1.json",
+                    "External Secrets Operator v2.9.0"),
+        RuntimeKind("gateway.networking.k8s.io/v1", "HTTPRoute", "gateway-api", "httproute_v1.json",
+                    "Gateway API v1.6.1, standard channel"),
+        RuntimeKind("monitoring.coreos.com/v1", "ServiceMonitor", "prometheus-operator", "servicemonitor_v1.json",
+                    "prometheus-operator v0.93.0"),
+        RuntimeKind("monitoring.coreos.com/v1", "PodMonitor", "prometheus-operator", "podmonitor_v1.json",
+                    "prometheus-operator v0.93.0"),
+        RuntimeKind("monitoring.coreos.com/v1", "PrometheusRule", "prometheus-operator", "prometheusrule_v1.json",
+                    "prometheus-operator v0.93.0"),
+    )
+}
+
+#: Versions that upstream's CRDs still list but no longer serve: the API server refuses their objects.
+#: ``(apiVersion, kind)`` -> since when. External Secrets stopped serving v1beta1 in v0.17.0.
+_UNSERVED: Mapping[tuple[str, str], str] = {
+    ("external-secrets.io/v1beta1", kind): "External Secrets Operator v0.17.0"
+    for kind in ("ExternalSecret", "SecretStore", "ClusterSecretStore")
+}
+
+
+def runtime_kind(api_version: str, kind: str) -> RuntimeKind | None:
+    """The runtime kind of ``(apiVersion, kind)``, or None if it is not one."""
+    return RUNTIME_KINDS.get((api_version, kind))
+
+
+@functools.cache
+def runtime_schema(api_version: str, kind: str) -> Mapping[str, Any]:
+    """Strict JSON Schema for a runtime kind (vendored, cached, shared); ``KeyError`` for anything else.
+
+    As vendored, but ready for Python's ``re``: each ``pattern`` goes through :func:`go_pattern` (``$``
+    ends the text, as in Go), and the OpenAPI ``nullable`` left beside its translation is dropped.
+    """
+    found = runtime_kind(api_version, kind)
+    if found is None:
+        known = ", ".join(f"{a} {k}" for a, k in sorted(RUNTIME_KINDS))
+        raise KeyError(f"no vendored schema for {api_version} {kind}; known: {known}")
+    loaded: dict[str, Any] = _for_python(json.loads(_vendor_text(found.folder, found.file)))
+    return loaded
+
+
+def _for_python(node: Any) -> Any:
+    """A converted CRD schema node with Go patterns made Python's (the vendored files keep Go's)."""
+    if isinstance(node, list):
+        return [_for_python(sub) for sub in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "pattern" and isinstance(value, str):
+            out[key] = go_pattern(value)
+        elif key == "patternProperties" and isinstance(value, dict):
+            out[key] = {go_pattern(str(name)): _for_python(sub) for name, sub in value.items()}
+        elif key == "nullable":
+            continue  # translated already: "null" is in the type
+        elif key in ("default", "enum", "example", "x-kubernetes-validations") or key.startswith("x-"):
+            out[key] = value  # values, not schemas
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {name: _for_python(sub) for name, sub in value.items()}
+        else:
+            out[key] = _for_python(value)
+    return out
+
+
+def runtime_version_problem(api_version: str, kind: str) -> str | None:
+    """Why ``(apiVersion, kind)`` is refused, if it is another version of a runtime kind's group.
+
+    An unserved version (``external-secrets.io/v1beta1``) is named as such; a version upstream still serves
+    but platform-gen does not check (``gateway.networking.k8s.io/v1beta1`` HTTPRoute) names the one it does.
+    None if the group is not one of the runtime kinds'.
+    """
+    group = api_version.rpartition("/")[0]
+    served = sorted(k.api_version for k in RUNTIME_KINDS.values() if k.api_version.rpartition("/")[0] == group
+                    and (k.kind == kind or (api_version, kind) in _UNSERVED))
+    if not group or not served:
+        return None
+    if (api_version, kind) in _UNSERVED:
+        return (f"{api_version} {kind} is no longer served (not since {_UNSERVED[(api_version, kind)]}): "
+                f"use {served[0]}")
+    return (f"no schema for {api_version} {kind}: platform-gen checks {kind} as {served[0]} only "
+            f"({RUNTIME_KINDS[(served[0], kind)].upstream}); use {served[0]}")

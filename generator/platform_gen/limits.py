@@ -16,6 +16,9 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_LABEL_VALUE",
     "MAX_PROBLEMS_PER_FILE",
+    "MAX_PROMQL_CHARS",
+    "MAX_PROMQL_DEPTH",
+    "MAX_PROMQL_OPERATORS",
     "MAX_STRING",
     "control_char",
     "human_bytes",
@@ -34,6 +37,13 @@ MAX_DESCRIPTION = 1024
 MAX_LABEL_VALUE = 63
 #: Problems of one kind reported per file before the rest are summarised.
 MAX_PROBLEMS_PER_FILE = 10
+
+#: Bounds on a PrometheusRule ``expr`` that validate parses: the parser's time grows faster than the
+#: expression (seconds at a few thousand operators) and it crashes the process on some thousands of
+#: nesting levels. Real rules stay far below these.
+MAX_PROMQL_CHARS = 16 << 10
+MAX_PROMQL_DEPTH = 64
+MAX_PROMQL_OPERATORS = 500
 
 #: C0 controls other than tab and newline, DEL, C1 controls (NEL included) and the
 #: Unicode line and paragraph separators: never legitimate in a value.

@@ -228,8 +228,11 @@ def test_the_key_covers_what_the_build_reads(tree_root: Path, tmp_path: Path) ->
 
     base = {p.relative_to(out).as_posix() for p in (out / "services/auth-service/base").iterdir()}
     components = {p.relative_to(out).as_posix() for p in (out / "components/prod").iterdir()}
-    assert files(prod) == {"services/auth-service/overlays/prod/prod-us/kustomization.yaml"} | base | components
-    assert files(dev) == {"services/auth-service/overlays/dev/dev-1/kustomization.yaml"} | base
+    def overlay(rel: str) -> set[str]:  # the overlay's own files: its kustomization.yaml and runtime files
+        return {p.relative_to(out).as_posix() for p in (out / rel).iterdir()}
+
+    assert files(prod) == overlay("services/auth-service/overlays/prod/prod-us") | base | components
+    assert files(dev) == overlay("services/auth-service/overlays/dev/dev-1") | base
     # a reference that is missing is part of the key; one on the network cannot be keyed
     folder = tmp_path / "k"
     folder.mkdir()

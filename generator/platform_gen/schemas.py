@@ -85,6 +85,10 @@ SECRETS_PROP: dict[str, Any] = {
     },
 }
 
+#: A route's path prefix, as Gateway API takes it: '/' or segments of URL characters, no '.' or '..'
+#: segment, no '//', '%' or '#'.
+ROUTE_PATH = r"^(/|(/(?!\.\.?(/|\Z))[A-Za-z0-9._~!$&'()*+,;=:@-]+)+/?)\Z"
+
 #: A service's URL (README "Getting a URL").
 EXPOSE_PROP: dict[str, Any] = {
     "type": "object",
@@ -94,7 +98,7 @@ EXPOSE_PROP: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "path": {"type": "string", "pattern": PATH, "maxLength": 1024},
+                "path": {"type": "string", "pattern": ROUTE_PATH, "maxLength": 1024},
                 "public": {"type": "boolean"},
                 "host": {"type": "string", "pattern": HOSTNAME, "maxLength": 253},
             },

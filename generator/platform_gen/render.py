@@ -348,6 +348,10 @@ def render_services(platform: Platform, samples: Iterable[str] = ()
     by_service: dict[str, list[Target]] = {}
     for t in targets:
         by_service.setdefault(t.service.name, []).append(t)
+    # a value asking for what the base cannot give (a URL without a Service port to send it to)
+    found = [p for s in platform.services for p in runtime.route_problems(by_service.get(s.name, []), bases[s.name])]
+    if found:
+        raise InputError(found, stage="values")
     out: dict[str, dict[str, bytes]] = {}
     kinds: dict[str, tuple[tuple[str, str], ...]] = {}
     for service in platform.services:

@@ -24,7 +24,7 @@ from .model import Origin, Target
 from .yamlio import Located
 
 __all__ = ["ASKS", "Ask", "capabilities_of", "check_targets", "first_origin", "gateway_of", "literal_secrets",
-           "secret_problems"]
+           "origin_of", "secret_problems"]
 
 EXTERNAL_SECRETS = "externalSecrets"
 GATEWAYS = "gateways"
@@ -97,6 +97,18 @@ def first_origin(origins: Any) -> Origin | None:
     return None
 
 
+def origin_of(target: Target, key: str) -> Origin:
+    """Where a target's value ``key`` is set: its first leaf's origin, else (a value of empty mappings, such as
+    ``expose: {http: {}}``) the key in the most specific layer that sets it."""
+    found = first_origin(target.origins.get(key))
+    if found is not None:
+        return found
+    for layer in reversed(target.layers):
+        if key in layer.data:
+            return Origin(layer.doc.file, layer.doc.pos((*layer.base, key)).line)
+    return Origin(target.service.file, 1)
+
+
 def check_targets(targets: Iterable[Target]) -> list[Problem]:
     """A problem for each value of a service that asks for a capability some of its clusters lack:
     at the value (where it is set for the first such cluster), naming every cluster that lacks it."""
@@ -111,7 +123,7 @@ def check_targets(targets: Iterable[Target]) -> list[Problem]:
     for (_service, key), found in sorted(lacking.items()):
         ask = next(a for a in ASKS if a.key == key)
         first = found[0][0]
-        origin = first_origin(first.origins.get(key)) or Origin(first.service.file, 1)
+        origin = origin_of(first, key)
         clusters = ", ".join(sorted(f"{t.cluster.name} ({t.env.name})" for t, _m in found))
         needs = sorted({m for _t, m in found})
         files = sorted({t.env.file for t, _m in found})

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..capabilities import EXTERNAL_SECRETS, first_origin, gateway_of
+from ..capabilities import EXTERNAL_SECRETS, gateway_of, origin_of
 from ..errors import Problem
-from ..model import Origin, Platform, Target
+from ..model import Platform, Target
 
 __all__ = ["FILES", "HTTP_PORT", "RUNTIME_KINDS", "Route", "container_additions", "http_port", "overlay_files",
            "pod_additions", "route_objects", "route_of", "route_problems", "routes_of", "secret_name",
@@ -163,7 +163,7 @@ def route_problems(targets: list[Target], base: _Objects) -> list[Problem]:
         return []
     first = asking[0]
     name, template = first.service.name, first.service.template
-    o = first_origin(first.origins.get("expose")) or Origin(first.service.file, 1)
+    o = origin_of(first, "expose")
     return [Problem(o.file, o.line, 0, "expose",
                     f"expose asks for a URL, but template '{template}' renders no Service '{name}' with a port "
                     f"named '{HTTP_PORT}'",

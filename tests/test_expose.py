@@ -146,13 +146,20 @@ def test_a_worker_cannot_be_exposed(rendered_once: Path, run: Run) -> None:
         "'ledger-worker' with a port named 'http'\n" in err
 
 
-@pytest.mark.parametrize(("path", "message"), [
-    ("//", "'//' is not valid"),
-    ("/a/../b", "'/a/../b' is not valid"),
-    ("/a%2fb", "'/a%2fb' is not valid"),
-    ("api", "'api' is not valid"),
-])
-def test_a_path_gateway_api_refuses(rendered_once: Path, run: Run, path: str, message: str) -> None:
+_PATH_RULE = ("a path prefix such as / or /api: segments of letters, digits and -._~!$&'()*+,;=:@ after each '/', "
+              "none empty, '.' or '..'")
+
+
+@pytest.mark.parametrize("path", ["//", "/a/../b", "/a%2fb", "api", "/a#b"])
+def test_a_path_gateway_api_refuses(rendered_once: Path, run: Run, path: str) -> None:
     edit(rendered_once, PAY, "http: {path: /payments}", f"http: {{path: '{path}'}}")
     err = _refused(rendered_once, run)
-    assert f"{PAY}:37:" in err and "expose.http.path: " in err and message in err, err
+    assert err == f"{PAY}:37:16: error: expose.http.path: '{path}' is not valid: {_PATH_RULE}\n" \
+        "1 problem found; nothing was written.\n"
+
+
+def test_a_host_that_is_no_host_name(rendered_once: Path, run: Run) -> None:
+    edit(rendered_once, PAY, "http: {path: /payments}", "http: {path: /payments, host: Pay_Service.acme.io}")
+    err = _refused(rendered_once, run)
+    assert err == f"{PAY}:37:33: error: expose.http.host: 'Pay_Service.acme.io' is not valid: a lower-case host " \
+        "name such as shop.acme.io\n1 problem found; nothing was written.\n"

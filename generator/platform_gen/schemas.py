@@ -438,6 +438,9 @@ _PATTERNS = {
     ENV_VALUE_PROPS["env"]["propertyNames"]["pattern"]: "letters, digits, '_', '.' and '-', not starting with a digit",
     HTTPS_URL: "an https:// URL",
     PATH: "a path starting with '/'",
+    ROUTE_PATH: "a path prefix such as / or /api: segments of letters, digits and -._~!$&'()*+,;=:@ after each '/', "
+                "none empty, '.' or '..'",
+    HOSTNAME: "a lower-case host name such as shop.acme.io",
     NO_SPACE: "no spaces or line breaks",
     ONE_LINE: "one line, without leading or trailing spaces",
 }

@@ -176,8 +176,26 @@ def touch_platform(root: Path, n: int) -> None:
     _edit(root, "platform-config/platform.yaml", "defaults:\n", f"defaults:\n  # edit {n}\n")
 
 
+def set_host(root: Path, n: int) -> None:
+    """A service's URL gets one of two shared hosts (or loses its host): two services with the
+    same host and path on a cluster are a problem, found alike when one of them is kept from the index."""
+    names = _services(root)
+    if not names:
+        return
+    rel = f"{SERVICES}/{names[n % len(names)]}/config.yaml"
+    text = (root / rel).read_text(encoding="utf-8")
+    k = n // len(names)
+    host = f", host: shared-{k % 2}.acme.io" if k % 3 != 2 else ""
+    found = re.search(r"^expose:\n  http: \{(.*?)(?:, host: [a-z0-9.-]+)?\}\n", text, re.M)
+    if found:
+        text = text[:found.start()] + f"expose:\n  http: {{{found.group(1)}{host}}}\n" + text[found.end():]
+    elif host:
+        text += f"expose:\n  http: {{path: /{host}}}\n"
+    (root / rel).write_text(text, encoding="utf-8")
+
+
 EDITS: list[Edit] = [add_service, remove_service, rename_service, move_team, change_tag, edit_template,
-                     edit_environment, edit_component, delete_cluster, touch_platform]
+                     edit_environment, edit_component, delete_cluster, touch_platform, set_host]
 
 
 def _compare(root: Path, scratch: Path) -> None:
@@ -212,6 +230,25 @@ def test_each_edit_alone(edit: Edit, example: Path, tmp_path: Path) -> None:
     assert render(example)[0] == 0
     committed(example)
     edit(example, 2)
+    _compare(example, tmp_path / "full")
+
+
+def test_a_url_two_services_take_is_found_alike(example: Path, tmp_path: Path) -> None:
+    """user-profile, then auth-service (kept from the index when user-profile is not rendered again) take
+    shared-0.acme.io/ on dev-1 and staging-1: the incremental render finds it as the full one does."""
+    assert render(example)[0] == 0
+    committed(example)
+    set_host(example, 5)  # user-profile
+    _compare(example, tmp_path / "full")
+    committed(example)
+    set_host(example, 0)  # auth-service
+    code, out, _err = render(example, "--format", "json")
+    assert code == 1
+    assert [p["message"] for p in json.loads(out)["problems"]] == [
+        "URL shared-0.acme.io/ on cluster 'dev-1' is also taken by service 'user-profile'",
+        "URL shared-0.acme.io/ on cluster 'staging-1' is also taken by service 'user-profile'",
+        "URL shared-0.acme.io/ on cluster 'dev-1' is also taken by service 'auth-service'",
+        "URL shared-0.acme.io/ on cluster 'staging-1' is also taken by service 'auth-service'"]
     _compare(example, tmp_path / "full")
 
 

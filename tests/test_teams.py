@@ -186,6 +186,7 @@ def test_listed_team_resources_limit_what_templates_render(example: Path, run: R
         {"group": "", "kind": "Service"}, {"group": "", "kind": "ServiceAccount"},
         {"group": "apps", "kind": "Deployment"}, {"group": "autoscaling", "kind": "HorizontalPodAutoscaler"},
         {"group": "external-secrets.io", "kind": "ExternalSecret"},
+        {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"},
         {"group": "platform.acme.io", "kind": "MessageQueue"}, {"group": "platform.acme.io", "kind": "ObjectBucket"},
         {"group": "platform.acme.io", "kind": "PostgreSQLInstance"}, {"group": "policy", "kind": "PodDisruptionBudget"},
     ]

@@ -76,14 +76,14 @@ class _Part:
 def _render_part(platform: Platform, services: list[Service], samples: Sequence[str], part: _Part) -> None:
     chunk = replace(platform, services=tuple(services))
     try:
-        produced, kinds, _targets = render_services(chunk, samples)
+        produced, kinds, targets = render_services(chunk, samples)
     except InputError as exc:
         # render_services raises the templates' problems before it merges any values
         part.problems.setdefault(2 if _merged(exc) else 1, []).extend(exc.problems)
         return
     for own in produced.values():
         part.files.update((rel, pack(data)) for rel, data in own.items())
-    part.summaries.update(summarize(chunk, produced, kinds))
+    part.summaries.update(summarize(chunk, produced, kinds, targets))
 
 
 def _merged(exc: InputError) -> bool:
@@ -109,9 +109,11 @@ def _chunk(raw: tuple[tuple[str, bytes], ...]) -> _Part:
         part.templates = {s.template for s in found}
         part.problems[0] = list(exc.problems)
         return part
-    part.facts = [Facts.of(s) for s in platform.services]
     part.templates = {s.template for s in platform.services}
     _render_part(platform, list(platform.services), (), part)
+    # the facts of a rendered service come from its summary: its URLs are known once its values are merged
+    part.facts = [Facts.of_summary(part.summaries[s.name]) if s.name in part.summaries else Facts.of(s)
+                  for s in platform.services]
     return part
 
 

@@ -23,7 +23,8 @@ from .errors import Problem
 from .model import Origin, Target
 from .yamlio import Located
 
-__all__ = ["ASKS", "Ask", "capabilities_of", "check_targets", "gateway_of", "literal_secrets", "secret_problems"]
+__all__ = ["ASKS", "Ask", "capabilities_of", "check_targets", "first_origin", "gateway_of", "literal_secrets",
+           "origin_of", "secret_problems"]
 
 EXTERNAL_SECRETS = "externalSecrets"
 GATEWAYS = "gateways"
@@ -86,13 +87,26 @@ ASKS = (
 )
 
 
-def _first_origin(origins: Any) -> Origin | None:
+def first_origin(origins: Any) -> Origin | None:
+    """The first (file, line) of a value's origin tree (None when it has none)."""
     if isinstance(origins, Origin):
         return origins
     if isinstance(origins, dict):
-        found = [o for o in (_first_origin(v) for v in origins.values()) if o is not None]
+        found = [o for o in (first_origin(v) for v in origins.values()) if o is not None]
         return min(found) if found else None
     return None
+
+
+def origin_of(target: Target, key: str) -> Origin:
+    """Where a target's value ``key`` is set: its first leaf's origin, else (a value of empty mappings, such as
+    ``expose: {http: {}}``) the key in the most specific layer that sets it."""
+    found = first_origin(target.origins.get(key))
+    if found is not None:
+        return found
+    for layer in reversed(target.layers):
+        if key in layer.data:
+            return Origin(layer.doc.file, layer.doc.pos((*layer.base, key)).line)
+    return Origin(target.service.file, 1)
 
 
 def check_targets(targets: Iterable[Target]) -> list[Problem]:
@@ -109,7 +123,7 @@ def check_targets(targets: Iterable[Target]) -> list[Problem]:
     for (_service, key), found in sorted(lacking.items()):
         ask = next(a for a in ASKS if a.key == key)
         first = found[0][0]
-        origin = _first_origin(first.origins.get(key)) or Origin(first.service.file, 1)
+        origin = origin_of(first, key)
         clusters = ", ".join(sorted(f"{t.cluster.name} ({t.env.name})" for t, _m in found))
         needs = sorted({m for _t, m in found})
         files = sorted({t.env.file for t, _m in found})
@@ -196,7 +210,7 @@ def secret_problems(target: Target) -> list[Problem]:
         node: Any = target.origins
         for key in path:
             node = node.get(key) if isinstance(node, dict) else None
-        return _first_origin(node) or Origin(target.service.file, 1)
+        return first_origin(node) or Origin(target.service.file, 1)
 
     for name, spec in sorted(secrets.items()):
         if not isinstance(spec, dict):

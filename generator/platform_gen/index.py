@@ -169,6 +169,7 @@ class Summary:
     files: tuple[str, ...] = ()  # the tree files it owns, sorted
     out: str = ""  # digest of those files' paths and bytes
     retire: bool = False
+    routes: tuple[tuple[str, str, str], ...] = ()  # (cluster, host, path) of each URL (expose)
 
     def apps(self) -> Iterable[tuple[str, str, str]]:
         """(Application, environment, cluster) of every target."""
@@ -182,7 +183,7 @@ class Summary:
             "file": self.file, "files": list(self.files), "inputs": self.inputs,
             "kinds": [list(k) for k in self.kinds], "namespace": self.namespace, "out": self.out,
             "placements": {e: list(c) for e, c in sorted(self.placements.items())}, "retire": self.retire,
-            "team": self.team, "template": self.template,
+            "routes": [list(r) for r in self.routes], "team": self.team, "template": self.template,
         }
 
     @staticmethod
@@ -201,6 +202,8 @@ class Summary:
             kinds=tuple((str(g), str(k)) for g, k in doc["kinds"]),
             claims=tuple((str(n), str(k), tuple(str(e) for e in es)) for n, k, es in doc["claims"]),
             files=tuple(doc["files"]), out=doc["out"], retire=doc["retire"] is True,
+            # (an index of the generator before routes has none: the deletion guard reads such an index)
+            routes=tuple((str(c), str(h), str(p)) for c, h, p in doc.get("routes", ())),
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import re
 import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Set
@@ -347,6 +348,10 @@ def render_services(platform: Platform, samples: Iterable[str] = ()
     by_service: dict[str, list[Target]] = {}
     for t in targets:
         by_service.setdefault(t.service.name, []).append(t)
+    # a value asking for what the base cannot give (a URL without a Service port to send it to)
+    found = [p for s in platform.services for p in runtime.route_problems(by_service.get(s.name, []), bases[s.name])]
+    if found:
+        raise InputError(found, stage="values")
     out: dict[str, dict[str, bytes]] = {}
     kinds: dict[str, tuple[tuple[str, str], ...]] = {}
     for service in platform.services:
@@ -474,12 +479,15 @@ def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services)
     """The services of ``kept`` that the rules spanning services could find in conflict with the services
     ``fresh``: those that may produce one of their Application names, and for a service with claims, those of
     its team (its namespace). With the platform-wide inputs unchanged, conflicts among the kept services were
-    ruled out by the render that wrote them, so these and ``fresh`` are all the rules need to see."""
+    ruled out by the render that wrote them, so these and ``fresh`` are all the rules need to see. For a
+    service with URLs, those whose index line names one of its hosts (they may take the same URL)."""
     clusters = sorted({c.name for e in platform.environments for c in e.clusters})
     heads = kept.heads()
     found: set[str] = set()
     teams: set[str] = set()
+    hosts: set[str] = set()
     for f in fresh:
+        hosts.update(host for _cluster, host, _path in f.routes)
         if f.claims:
             teams.add(f.team)
         for cs in f.placements.values():
@@ -490,6 +498,9 @@ def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services)
                         found.add(app[:-len(d) - 1])
     if teams:
         found.update(n for n, h in heads.items() if h.team in teams)
+    if hosts:  # a host is written in a line as a JSON string: lines without it hold no such URL
+        needles = [json.dumps(h, ensure_ascii=False).encode() for h in sorted(hosts)]
+        found.update(n for n in heads if n not in found and any(x in kept.line(n) for x in needles))
     return sorted(found)
 
 
@@ -527,9 +538,13 @@ def render(platform: Platform) -> Rendered:
 
 
 def summarize(platform: Platform, produced: Mapping[str, dict[str, bytes]],
-              kinds: Mapping[str, tuple[tuple[str, str], ...]]) -> dict[str, Summary]:
-    """The index entries of ``platform.services``, rendered into ``produced``."""
+              kinds: Mapping[str, tuple[tuple[str, str], ...]], targets: Iterable[Target] = ()
+              ) -> dict[str, Summary]:
+    """The index entries of ``platform.services``, rendered into ``produced`` from ``targets``."""
     shared = platform.inputs
+    by_service: dict[str, list[Target]] = {}
+    for t in targets:
+        by_service.setdefault(t.service.name, []).append(t)
     summaries: dict[str, Summary] = {}
     for svc in platform.services:
         config = platform.digests.get(svc.file, "")
@@ -541,7 +556,7 @@ def summarize(platform: Platform, produced: Mapping[str, dict[str, bytes]],
             inputs=service_inputs(shared, config, svc.template, envs), envs=envs,
             placements=dict(sorted(svc.placements.items())), kinds=kinds[svc.name],
             claims=svc.claimed(), files=tuple(own), out=digest(*(p for kv in own.items() for p in kv)),
-            retire=svc.retire)
+            retire=svc.retire, routes=runtime.routes_of(by_service.get(svc.name, [])))
     return summaries
 
 
@@ -588,7 +603,7 @@ def render_tree(platform: Platform, kept: Mapping[str, Summary], previous: Index
     old_samples = previous.samples if previous is not None else {}
     produced, kinds, targets = render_services(platform, [t for t, d in digests.items()
                                                           if old_samples.get(t) != d])
-    summaries = {**kept, **summarize(platform, produced, kinds)}
+    summaries = {**kept, **summarize(platform, produced, kinds, targets)}
     problems = cross_problems(platform, map(Facts.of_summary, summaries.values()))
     if problems:
         raise InputError(problems)

@@ -85,6 +85,10 @@ SECRETS_PROP: dict[str, Any] = {
     },
 }
 
+#: A route's path prefix, as Gateway API takes it: '/' or segments of URL characters, no '.' or '..'
+#: segment, no '//', '%' or '#'.
+ROUTE_PATH = r"^(/|(/(?!\.\.?(/|\Z))[A-Za-z0-9._~!$&'()*+,;=:@-]+)+/?)\Z"
+
 #: A service's URL (README "Getting a URL").
 EXPOSE_PROP: dict[str, Any] = {
     "type": "object",
@@ -94,7 +98,7 @@ EXPOSE_PROP: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "path": {"type": "string", "pattern": PATH, "maxLength": 1024},
+                "path": {"type": "string", "pattern": ROUTE_PATH, "maxLength": 1024},
                 "public": {"type": "boolean"},
                 "host": {"type": "string", "pattern": HOSTNAME, "maxLength": 253},
             },
@@ -434,6 +438,9 @@ _PATTERNS = {
     ENV_VALUE_PROPS["env"]["propertyNames"]["pattern"]: "letters, digits, '_', '.' and '-', not starting with a digit",
     HTTPS_URL: "an https:// URL",
     PATH: "a path starting with '/'",
+    ROUTE_PATH: "a path prefix such as / or /api: segments of letters, digits and -._~!$&'()*+,;=:@ after each '/', "
+                "none empty, '.' or '..'",
+    HOSTNAME: "a lower-case host name such as shop.acme.io",
     NO_SPACE: "no spaces or line breaks",
     ONE_LINE: "one line, without leading or trailing spaces",
 }

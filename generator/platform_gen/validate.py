@@ -39,7 +39,7 @@ from .model import (
 from .schemas import did_you_mean
 from .yamlio import Located
 
-__all__ = ["RESERVED_PROJECT", "SYSTEM_NAMESPACES", "Facts", "cross_check", "validate"]
+__all__ = ["RESERVED_PROJECT", "SYSTEM_NAMESPACES", "Facts", "cross_check", "route_key", "validate"]
 
 #: The AppProject of the platform itself; no team may take its name.
 RESERVED_PROJECT = "platform"
@@ -376,6 +376,8 @@ class Facts:
     team: str
     placements: dict[str, tuple[str, ...]]
     claims: tuple[tuple[str, str, tuple[str, ...]], ...]  # (name, kind, environments)
+    # (cluster, host, path) of each URL: known once its values are merged (so not from a Service alone)
+    routes: tuple[tuple[str, str, str], ...] = ()
 
     @staticmethod
     def of(service: Service) -> Facts:
@@ -384,7 +386,48 @@ class Facts:
     @staticmethod
     def of_summary(summary: Summary) -> Facts:
         """The same facts, from a service's entry in the render index."""
-        return Facts(summary.name, summary.team, summary.placements, summary.claims)
+        return Facts(summary.name, summary.team, summary.placements, summary.claims, summary.routes)
+
+
+def route_key(host: str, path: str) -> tuple[str, str]:
+    """What a gateway matches of a URL: a path prefix with and without its final '/' matches the same requests."""
+    return host, path.rstrip("/") or "/"
+
+
+def _expose_path(doc: Located, env: str, cluster: str) -> tuple[str | int, ...]:
+    """Where ``doc`` (a service's config.yaml) sets the expose value of one of its clusters: the most
+    specific layer that does (the cluster's, the environment's, the top level's)."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    for path in (("environments", env, "clusters", cluster, "expose"), ("environments", env, "expose"), ("expose",)):
+        if _has(data, tuple(str(p) for p in path)):
+            return path
+    return ("name",)  # set in platform or environment defaults: the service is named at its name
+
+
+def _route_collisions(services: list[Facts], doc_of: Callable[[str], Located]) -> list[Problem]:
+    """Two services may not take the same URL (host and path) on one cluster: the gateway would send its
+    requests to either. Reported at each service's expose value, naming the others."""
+    taken: dict[tuple[str, str, str], dict[str, tuple[str, str]]] = {}  # URL -> service -> (env, cluster)
+    for svc in services:
+        if not svc.routes:
+            continue
+        env_of = {c: e for e, cs in svc.placements.items() for c in cs}
+        for cluster, host, path in svc.routes:
+            key = (cluster, *route_key(host, path))
+            taken.setdefault(key, {})[svc.name] = (env_of.get(cluster, ""), cluster)
+    problems = []
+    for (_cluster, host, path), by_service in sorted(taken.items()):
+        if len(by_service) < 2:
+            continue
+        for name, (env, cluster) in sorted(by_service.items()):
+            others = sorted(set(by_service) - {name})
+            doc = doc_of(name)
+            problems.append(doc.problem(
+                _expose_path(doc, env, cluster),
+                f"URL {host}{path} on cluster '{cluster}' is also taken by service{'s' if len(others) > 1 else ''} "
+                f"{', '.join(repr(o) for o in others)}",
+                "each service needs a URL of its own on a cluster: set another expose.http.host or path"))
+    return problems
 
 
 def _claim_collisions(services: list[Facts], teams: dict[str, Team], doc_of: Callable[[str], Located]
@@ -419,7 +462,8 @@ def _claim_collisions(services: list[Facts], teams: dict[str, Team], doc_of: Cal
 
 def cross_check(services: list[Facts], teams: dict[str, Team], clusters: list[str],
                 doc_of: Callable[[str], Located]) -> list[Problem]:
-    """The rules that span services: Application names unique, not reserved, not too long; no claim clashes.
+    """The rules that span services: Application names unique, not reserved, not too long; no claim or URL
+    clashes.
 
     ``services`` in name order; ``doc_of`` gives a service's config.yaml (parsed only for a problem).
     """
@@ -444,7 +488,7 @@ def cross_check(services: list[Facts], teams: dict[str, Team], clusters: list[st
                         path, f"Application name '{app}' is also produced by service '{app_names[app]}'",
                         "Applications are named <service>-<cluster>; rename one service", key=True))
                 app_names.setdefault(app, svc.name)
-    return problems + _claim_collisions(services, teams, doc_of)
+    return problems + _claim_collisions(services, teams, doc_of) + _route_collisions(services, doc_of)
 
 
 def validate(sources: Sources, *, cross: bool = True, found: list[Service] | None = None) -> Platform:

@@ -4,16 +4,15 @@ function(ctx)
 local svc = ctx.service;
 local v = ctx.values;
 local labels = { 'app.kubernetes.io/name': svc.name };
-local metrics = if std.objectHas(v, 'metrics') && v.metrics != null then v.metrics else null;
-local metricsPort = if metrics != null && std.objectHas(metrics, 'port') then metrics.port else null;
 
 local container = {
   name: 'app',
   image: v.image + ':' + v.tag,
   ports: [{ name: 'health', containerPort: v.port, protocol: 'TCP' }] + (
     // the metrics port, when it is not the health port (a PodMonitor scrapes it: workers have no Service)
-    if metricsPort != null && metricsPort != v.port
-    then [{ name: 'metrics', containerPort: metricsPort, protocol: 'TCP' }] else []
+    local m = if std.objectHas(v, 'metrics') && v.metrics != null then v.metrics else {};
+    if std.objectHas(m, 'port') && m.port != v.port
+    then [{ name: 'metrics', containerPort: m.port, protocol: 'TCP' }] else []
   ),
   [if std.length(std.objectFields(v.env)) > 0 then 'env']: [
     { name: k, value: v.env[k] }

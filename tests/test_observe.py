@@ -79,10 +79,15 @@ def test_a_web_service_gets_a_service_monitor_and_slo_rules(rendered_once: Path)
     assert 'le="0.3"' in records["rules"][4]["expr"]
 
 
-def test_same_port_metrics_are_scraped_on_the_app_port(rendered_once: Path) -> None:
-    (monitor,) = _docs(rendered_once, "services/user-profile/overlays/dev/dev-1/monitoring.yaml")
-    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
-    (worker,) = _docs(rendered_once, "services/ledger-worker/overlays/prod/prod-us/monitoring.yaml")
+def test_same_port_metrics_are_scraped_on_the_app_port(example: Path, run: Run) -> None:
+    edit(example, "platform-config/services/user-profile/config.yaml", "metrics: {port: 9102}", "metrics: {port: 8080}")
+    code, _out, err = run("render", "--root", example)
+    assert code == 0, err
+    (monitor,) = _docs(example, "services/user-profile/overlays/dev/dev-1/monitoring.yaml")
+    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    service = (example / "rendered/services/user-profile/base/service.yaml").read_text()
+    assert "name: metrics" not in service
+    (worker,) = _docs(example, "services/ledger-worker/overlays/prod/prod-us/monitoring.yaml")
     assert worker["kind"] == "PodMonitor"
     assert worker["spec"]["podMetricsEndpoints"] == [{"port": "health", "path": "/metrics", "interval": "30s"}]
 

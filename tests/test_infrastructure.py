@@ -254,7 +254,8 @@ SECOND_DB = """  - kind: PostgreSQLInstance
 
 def test_two_databases_never_overwrite_each_others_variables(rendered_once: Path, run: Run,
                                                              kustomize: Kustomize) -> None:
-    (rendered_once / SVC).write_text((rendered_once / SVC).read_text() + SECOND_DB)
+    last = '    parameters: {storageGB: 20, version: "16", tier: small}\n'
+    (rendered_once / SVC).write_text((rendered_once / SVC).read_text().replace(last, last + SECOND_DB))
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 0, err
     build = kustomize.build(rendered_once / "rendered/services/payment-service/overlays/prod/prod-us")

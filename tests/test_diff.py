@@ -252,7 +252,7 @@ def test_markdown_is_a_pull_request_comment(run: Run, repo: Path) -> None:
 
 
 def test_markdown_is_cut_at_object_boundaries(run: Run, repo: Path) -> None:
-    services = 12  # about 7,000 characters of diff each
+    services = 6  # about 12,000 characters of diff each (its dashboard is 5,000)
     for i in range(services):
         new_service(repo, f"bulk-{i:02d}", "data", "  dev: {}\n")
     code, out, _ = run("diff", "--root", repo, "--base", "HEAD", "--format", "markdown")
@@ -270,8 +270,8 @@ def test_markdown_is_cut_at_object_boundaries(run: Run, repo: Path) -> None:
     assert len(fences) % 2 == 0 and out.count("<details>") == out.count("</details>")
     assert len(fences) // 2 + int(note[1]) == sum(int(n) for n in rows) + services  # + the ApplicationSets
     # the applications' manifests come before the ApplicationSets that repeat them
-    assert "<details><summary><code>bulk-00-dev-1</code> (dev/dev-1): added (5 objects)</summary>" in out
-    assert out.index("<code>bulk-11-dev-1</code>") < out.index("<summary>ApplicationSets: 12 added</summary>")
+    assert "<details><summary><code>bulk-00-dev-1</code> (dev/dev-1): added (6 objects)</summary>" in out
+    assert out.index("<code>bulk-05-dev-1</code>") < out.index("<summary>ApplicationSets: 6 added</summary>")
 
 
 def test_the_working_copy_is_untouched(run: Run, repo: Path) -> None:
@@ -336,6 +336,14 @@ def test_invalid_input_at_the_base(run: Run, repo: Path) -> None:
 
 
 def test_markdown_headline_adds_up_to_its_sections(run: Run, repo: Path) -> None:
+    # the example without its dashboards and SLO rules: a diff small enough that no section is cut
+    for env in ("dev", "staging", "prod"):
+        path = repo / f"environments/{env}.yaml"
+        path.write_text("".join(line for line in path.read_text(encoding="utf-8").splitlines(True)
+                                if not line.startswith("  grafana:")), encoding="utf-8")
+    text = (repo / PAYMENT).read_text(encoding="utf-8")
+    (repo / PAYMENT).write_text(text[: text.index("# Prometheus scrapes")], encoding="utf-8")
+    commit(repo, "no dashboards, no SLO")
     edit(repo / PAYMENT, "team: payments", "team: data")
     code, out, _ = run("diff", "--root", repo, "--base", "HEAD", "--format", "markdown")
     assert code == 0

@@ -157,7 +157,7 @@ _CAPS = {"externalSecrets": {"store": "s", "refreshInterval": "1h"},
          "grafana": {"dashboardLabel": "grafana_dashboard", "dashboardLabelValue": "1", "folder": "f"}}
 _PLATFORM = {"organization": "acme", "gitops": {"repoURL": "https://x", "targetRevision": "main", "path": "out"},
              "argocd": {"namespace": "argocd"},
-             "teams": {"a": {"namespace": "ns", "groups": ["g"], "codeowners": "@acme/a"}},
+             "teams": {"a": {"namespace": "ns", "groups": ["g"], "codeowners": "@acme/a", "routing": "a-oncall"}},
              "codeowners": {"path": ".github/CODEOWNERS", "platform": "@acme/p"}, "reservedNamespaces": ["x"],
              "teamResources": [{"group": "apps", "kind": "Deployment"}],
              "defaults": {**_VALUES, "healthPath": "/h", "metrics": _METRICS}}

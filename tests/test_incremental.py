@@ -194,8 +194,29 @@ def set_host(root: Path, n: int) -> None:
     (root / rel).write_text(text, encoding="utf-8")
 
 
+def edit_observability(root: Path, n: int) -> None:
+    """An slo or metrics added, an objective changed, Grafana taken from a cluster, a team's alert routing."""
+    names = _services(root)
+    kind = n % 4
+    if kind == 0 and names:
+        rel = f"{SERVICES}/{names[n % len(names)]}/config.yaml"
+        text = (root / rel).read_text(encoding="utf-8")
+        if "\nslo:" not in text and "\nmetrics:" not in text:
+            (root / rel).write_text(text + ("slo: {availability: 99.5}\n" if n % 8 == 0 else "metrics: {port: 9100}\n"),
+                                    encoding="utf-8")
+    elif kind == 1:
+        _edit(root, f"{SERVICES}/payment-service/config.yaml", "availability: 99.9", f"availability: 9{n % 10}.5")
+    elif kind == 2:
+        _edit(root, "environments/prod.yaml", "        public: {domain: eu.acme.io}\n",
+              "        public: {domain: eu.acme.io}\n      grafana: null\n")
+    else:
+        _edit(root, "platform-config/platform.yaml", '    codeowners: "@acme/payments"\n',
+              f'    codeowners: "@acme/payments"\n    routing: pay-{n}\n')
+
+
 EDITS: list[Edit] = [add_service, remove_service, rename_service, move_team, change_tag, edit_template,
-                     edit_environment, edit_component, delete_cluster, touch_platform, set_host]
+                     edit_environment, edit_component, delete_cluster, touch_platform, set_host,
+                     edit_observability]
 
 
 def _compare(root: Path, scratch: Path) -> None:
@@ -249,6 +270,14 @@ def test_a_url_two_services_take_is_found_alike(example: Path, tmp_path: Path) -
         "URL shared-0.acme.io/ on cluster 'staging-1' is also taken by service 'user-profile'",
         "URL shared-0.acme.io/ on cluster 'dev-1' is also taken by service 'auth-service'",
         "URL shared-0.acme.io/ on cluster 'staging-1' is also taken by service 'auth-service'"]
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 4])
+def test_each_observability_edit(n: int, example: Path, tmp_path: Path) -> None:
+    """Each of the observability edits (n=2 runs above): incremental render equals a full one."""
+    assert render(example)[0] == 0
+    committed(example)
+    edit_observability(example, n)
     _compare(example, tmp_path / "full")
 
 

@@ -183,10 +183,14 @@ def test_listed_team_resources_limit_what_templates_render(example: Path, run: R
     project = yamlio.safe_load((example / "rendered/argocd/projects/payments.yaml").read_text())
     # the listed kinds, the claim kinds the platform offers and the runtime kinds services use
     assert project["spec"]["namespaceResourceWhitelist"] == [
-        {"group": "", "kind": "Service"}, {"group": "", "kind": "ServiceAccount"},
+        {"group": "", "kind": "ConfigMap"}, {"group": "", "kind": "Service"},
+        {"group": "", "kind": "ServiceAccount"},
         {"group": "apps", "kind": "Deployment"}, {"group": "autoscaling", "kind": "HorizontalPodAutoscaler"},
         {"group": "external-secrets.io", "kind": "ExternalSecret"},
         {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"},
+        {"group": "monitoring.coreos.com", "kind": "PodMonitor"},
+        {"group": "monitoring.coreos.com", "kind": "PrometheusRule"},
+        {"group": "monitoring.coreos.com", "kind": "ServiceMonitor"},
         {"group": "platform.acme.io", "kind": "MessageQueue"}, {"group": "platform.acme.io", "kind": "ObjectBucket"},
         {"group": "platform.acme.io", "kind": "PostgreSQLInstance"}, {"group": "policy", "kind": "PodDisruptionBudget"},
     ]

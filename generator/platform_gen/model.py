@@ -66,6 +66,8 @@ class Team:
     groups: tuple[str, ...]
     # its code-owner handle for CODEOWNERS; empty: the platform's handle stands in
     codeowners: str = ""
+    # the ``routing`` label of its alerts, which Alertmanager routes on; empty: the team's name
+    routing: str = ""
 
 
 @dataclass(frozen=True)

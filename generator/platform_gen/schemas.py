@@ -106,18 +106,25 @@ EXPOSE_PROP: dict[str, Any] = {
     },
 }
 
+#: A latency objective above zero, in milliseconds or seconds: 300ms, 1.5s (a histogram bucket boundary).
+LATENCY = r"^(?=[0-9.]*[1-9])[0-9]+(\.[0-9]+)?(ms|s)\Z"
+#: A team's alert routing: a Prometheus label value that Alertmanager routes on.
+ROUTING = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?\Z"
+
 #: Its objectives (README "Metrics, alerts and dashboards"): availability in percent, latency per percentile.
 SLO_PROP: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "availability": {"type": "number"},
+        # 100 leaves no error budget (every failed request would breach it); below 50 is no objective
+        "availability": {"type": "number", "minimum": 50, "exclusiveMaximum": 100,
+                         "x-hint": "availability is the percentage of requests that succeed, at least 50 and "
+                                   "below 100 (100 leaves no error budget), such as 99.9"},
         "latency": {
             "type": "object",
             "additionalProperties": False,
             "minProperties": 1,
-            "properties": {p: {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?(ms|s)\Z"}
-                           for p in ("p50", "p90", "p95", "p99", "p999")},
+            "properties": {p: {"type": "string", "pattern": LATENCY} for p in ("p50", "p90", "p95", "p99", "p999")},
         },
     },
 }
@@ -210,6 +217,8 @@ PLATFORM: dict[str, Any] = {
                     "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
                     "groups": {"type": "array", "items": {"type": "string", "minLength": 1, "pattern": ONE_LINE}},
                     "codeowners": {"type": "string", "pattern": HANDLE},
+                    # where the team's alerts go (README "Metrics, alerts and dashboards"); default: the team name
+                    "routing": {"type": "string", "pattern": ROUTING, "maxLength": 63},
                 },
             },
         },
@@ -443,6 +452,8 @@ _PATTERNS = {
     HOSTNAME: "a lower-case host name such as shop.acme.io",
     NO_SPACE: "no spaces or line breaks",
     ONE_LINE: "one line, without leading or trailing spaces",
+    LATENCY: "a duration above zero in ms or s, such as 300ms or 1.5s",
+    ROUTING: "letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
 }
 
 _HINTS_BASE_ONLY = (
@@ -561,7 +572,9 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
         word = {"minimum": "less than the minimum", "maximum": "greater than the maximum",
                 "exclusiveMinimum": "less than or equal to the minimum",
                 "exclusiveMaximum": "greater than or equal to the maximum"}[v]
-        return [doc.problem(path, f"{inst} is {word} of {err.validator_value}", _range_hint(err.schema))]
+        sch = err.schema
+        hint = str(sch["x-hint"]) if isinstance(sch, dict) and sch.get("x-hint") else _range_hint(sch)
+        return [doc.problem(path, f"{inst} is {word} of {err.validator_value}", hint)]
     if v == "maxLength":
         size = f" ({len(inst)})" if isinstance(inst, str) else ""
         return [doc.problem(path, f"{_brief(inst)} is longer than {err.validator_value} characters{size}")]

@@ -137,6 +137,7 @@ def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], di
             description=spec.get("description", ""),
             groups=tuple(spec.get("groups", ())),
             codeowners=spec.get("codeowners", ""),
+            routing=spec.get("routing", name),
         )
     problems.extend(_team_namespaces(doc, teams))
     problems.extend(_codeowners(doc, path))

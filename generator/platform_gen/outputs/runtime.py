@@ -22,6 +22,7 @@ from typing import Any
 from ..capabilities import EXTERNAL_SECRETS, gateway_of, origin_of
 from ..errors import Problem
 from ..model import Platform, Target
+from .observe import dashboard_objects, monitoring_objects
 
 __all__ = ["FILES", "HTTP_PORT", "RUNTIME_KINDS", "Route", "container_additions", "http_port", "overlay_files",
            "pod_additions", "route_objects", "route_of", "route_problems", "routes_of", "secret_name",
@@ -196,6 +197,8 @@ def route_objects(platform: Platform, target: Target, base: _Objects) -> _Object
 FILES: tuple[tuple[str, _Maker], ...] = (
     ("secrets.yaml", secret_objects),
     ("route.yaml", route_objects),
+    ("monitoring.yaml", monitoring_objects),
+    ("dashboard.yaml", dashboard_objects),
 )
 
 

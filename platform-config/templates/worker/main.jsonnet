@@ -8,7 +8,12 @@ local labels = { 'app.kubernetes.io/name': svc.name };
 local container = {
   name: 'app',
   image: v.image + ':' + v.tag,
-  ports: [{ name: 'health', containerPort: v.port, protocol: 'TCP' }],
+  ports: [{ name: 'health', containerPort: v.port, protocol: 'TCP' }] + (
+    // the metrics port, when it is not the health port (a PodMonitor scrapes it: workers have no Service)
+    local m = if std.objectHas(v, 'metrics') && v.metrics != null then v.metrics else {};
+    if std.objectHas(m, 'port') && m.port != v.port
+    then [{ name: 'metrics', containerPort: m.port, protocol: 'TCP' }] else []
+  ),
   [if std.length(std.objectFields(v.env)) > 0 then 'env']: [
     { name: k, value: v.env[k] }
     for k in std.objectFields(v.env)

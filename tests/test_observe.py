@@ -18,17 +18,17 @@ AVAILABILITY_HINT = ("  hint: availability is the percentage of requests that su
 
 CASES = [
     pytest.param(SVC, "availability: 99.9", "availability: 100",
-                 f"{SVC}:39:17: error: slo.availability: 100 is greater than or equal to the maximum of 100\n"
+                 f"{SVC}:42:17: error: slo.availability: 100 is greater than or equal to the maximum of 100\n"
                  + AVAILABILITY_HINT, id="availability-100"),
     pytest.param(SVC, "availability: 99.9", "availability: 0",
-                 f"{SVC}:39:17: error: slo.availability: 0 is less than the minimum of 50\n" + AVAILABILITY_HINT,
+                 f"{SVC}:42:17: error: slo.availability: 0 is less than the minimum of 50\n" + AVAILABILITY_HINT,
                  id="availability-0"),
     pytest.param(SVC, "latency: {p99: 300ms}", "latency: {p99: 0ms}",
-                 f"{SVC}:40:18: error: slo.latency.p99: '0ms' is not valid: a duration above zero in ms or s, "
+                 f"{SVC}:43:18: error: slo.latency.p99: '0ms' is not valid: a duration above zero in ms or s, "
                  "such as 300ms or 1.5s", id="latency-0ms"),
     pytest.param("environments/prod.yaml", "        public: {domain: eu.acme.io}\n",
                  "        public: {domain: eu.acme.io}\n      prometheus: null\n",
-                 f"{SVC}:39: error: slo: slo asks for SLO alerts (Prometheus), which cluster prod-eu (prod) lacks\n"
+                 f"{SVC}:42: error: slo: slo asks for SLO alerts (Prometheus), which cluster prod-eu (prod) lacks\n"
                  "  hint: the platform team declares capabilities.prometheus in environments/prod.yaml; or keep the "
                  "service off those clusters (onlyClusters) or set the value only for the environments that have it",
                  id="slo-without-prometheus"),
@@ -119,7 +119,7 @@ def test_nothing_is_rendered_where_prometheus_and_grafana_are_not(example: Path,
     code, _out, err = run("render", "--root", example)
     assert code == 0, err
     overlay = example / "rendered/services/payment-service/overlays/prod/prod-eu"
-    assert sorted(p.name for p in overlay.iterdir()) == ["infrastructure.yaml", "kustomization.yaml"]
+    assert sorted(p.name for p in overlay.iterdir()) == ["infrastructure.yaml", "kustomization.yaml", "route.yaml"]
     assert "monitoring.yaml" not in (overlay / "kustomization.yaml").read_text()
     assert (example / "rendered/services/payment-service/overlays/prod/prod-us/monitoring.yaml").is_file()
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..capabilities import EXTERNAL_SECRETS
 from ..model import Platform, Target
+from .guardrails import allow_from_objects
 
 __all__ = ["FILES", "RUNTIME_KINDS", "container_additions", "overlay_files", "pod_additions", "secret_name",
            "secret_objects"]
@@ -108,6 +109,7 @@ def pod_additions(target: Target) -> dict[str, list[dict[str, Any]]]:
 #: The overlay's runtime files, in the order its kustomization.yaml lists them, each with its maker.
 FILES: tuple[tuple[str, _Maker], ...] = (
     ("secrets.yaml", secret_objects),
+    ("networkpolicy.yaml", allow_from_objects),
 )
 
 

@@ -47,9 +47,9 @@ def test_alias_bomb_in_a_config_is_refused_at_once(example: Path, run: Run) -> N
     path = example / CFG
     path.write_text(path.read_text() + bomb)
     err = _refused(run, example,
-                   f"{CFG}:35:8: error: bomb0: anchors (&name) are not supported",
-                   f"{CFG}:36:8: error: bomb1: anchors (&name) are not supported",
-                   f"{CFG}:36:13: error: bomb1[0]: aliases (*name) are not supported")
+                   f"{CFG}:37:8: error: bomb0: anchors (&name) are not supported",
+                   f"{CFG}:38:8: error: bomb1: anchors (&name) are not supported",
+                   f"{CFG}:38:13: error: bomb1[0]: aliases (*name) are not supported")
     assert "more anchors and aliases from here on; only the first 10 are listed" in err
 
 
@@ -154,9 +154,14 @@ _CAPS = {"externalSecrets": {"store": "s", "refreshInterval": "1h"},
          "gateways": {"public": _GATEWAY, "internal": _GATEWAY},
          "prometheus": {"namespace": "m", "selector": {"release": "p"}},
          "grafana": {"dashboardLabel": "grafana_dashboard", "dashboardLabelValue": "1", "folder": "f"}}
+_RES = {"cpu": "1", "memory": "1Mi", "ephemeral-storage": "1Gi"}
+_GUARDRAILS = {"podSecurity": "baseline",
+               "quota": {**{k: "1" for k in schemas.QUOTA_KEYS}, **{k: 1 for k in schemas.QUOTA_COUNTS}},
+               "limitRange": {k: _RES for k in ("default", "defaultRequest", "min", "max")}}
 _PLATFORM = {"organization": "acme", "gitops": {"repoURL": "https://x", "targetRevision": "main", "path": "out"},
              "argocd": {"namespace": "argocd"},
-             "teams": {"a": {"namespace": "ns", "groups": ["g"], "codeowners": "@acme/a"}},
+             "teams": {"a": {"namespace": "ns", "groups": ["g"], "codeowners": "@acme/a", "guardrails": _GUARDRAILS}},
+             "namespaceDefaults": _GUARDRAILS,
              "codeowners": {"path": ".github/CODEOWNERS", "platform": "@acme/p"}, "reservedNamespaces": ["x"],
              "teamResources": [{"group": "apps", "kind": "Deployment"}],
              "defaults": {**_VALUES, "healthPath": "/h", "metrics": _METRICS}}

@@ -115,9 +115,9 @@ CASES = [
                  "  hint: rename the file to environments/production.yaml or set name: prod",
                  id="env-name-mismatch"),
     # team guardrails (README "Team guardrails")
-    pytest.param(SVC, "allowFrom: [user-profile]", "allowFrom: [user-profil]",
-                 f"{SVC}:36:13: error: allowFrom[0]: allowFrom names service 'user-profil', which does not exist\n"
-                 "  hint: did you mean 'user-profile'?",
+    pytest.param(SVC, "allowFrom: [event-ingest]", "allowFrom: [event-ingets]",
+                 f"{SVC}:36:13: error: allowFrom[0]: allowFrom names service 'event-ingets', which does not exist\n"
+                 "  hint: did you mean 'event-ingest'?",
                  id="allow-from-unknown"),
     pytest.param("platform-config/platform.yaml", 'requests.cpu: "8"', 'requests.cpu: "8 cores"',
                  "platform-config/platform.yaml:41:25: error: namespaceDefaults.quota.requests.cpu: '8 cores' is "

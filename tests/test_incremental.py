@@ -527,12 +527,12 @@ def test_a_pull_request_that_commits_the_index_but_stale_files_fails_check(examp
 
 
 def test_removing_a_service_another_allows_is_caught_incrementally(example: Path) -> None:
-    """payment-service (not rendered again) lets user-profile in: removing user-profile is an error there."""
+    """payment-service (not rendered again) lets event-ingest in: removing event-ingest is an error there."""
     root = example
     assert render(root)[0] == 0
     committed(root)
-    shutil.rmtree(root / SERVICES / "user-profile")
+    shutil.rmtree(root / SERVICES / "event-ingest")
     code, _out, err = render(root, "--allow-delete")
     assert code == 1
     assert (f"{SERVICES}/payment-service/config.yaml:36:13: error: allowFrom[0]: allowFrom names service "
-            "'user-profile', which does not exist") in err, err
+            "'event-ingest', which does not exist") in err, err

@@ -254,7 +254,8 @@ SECOND_DB = """  - kind: PostgreSQLInstance
 
 def test_two_databases_never_overwrite_each_others_variables(rendered_once: Path, run: Run,
                                                              kustomize: Kustomize) -> None:
-    (rendered_once / SVC).write_text((rendered_once / SVC).read_text() + SECOND_DB)
+    # a second entry of the infrastructure list (the file's last key but allowFrom)
+    edit(rendered_once, SVC, "\n# the pods of these services", "\n" + SECOND_DB + "# the pods of these services")
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 0, err
     build = kustomize.build(rendered_once / "rendered/services/payment-service/overlays/prod/prod-us")

@@ -234,7 +234,9 @@ def test_retiring_a_service_is_flagged(run: Run, repo: Path) -> None:
     shutil.rmtree(repo / "platform-config/services/payment-service")
     removed = [f["message"] for f in diff_json(run, repo, "--base", "HEAD")["flags"] if f["id"] == "app-removed"]
     assert "payment-service-prod-us (prod/prod-us) is removed; its service is retired, so Argo CD also deletes " \
-           "what it deployed, claims included" in removed and len(removed) == 4
+           "what it deployed, claims included" in removed
+    # and payments' namespace on staging-1, where it has no other service (its Namespace is kept)
+    assert len([m for m in removed if m.startswith("payment-service-")]) == 4 and len(removed) == 5
 
 
 def test_markdown_is_a_pull_request_comment(run: Run, repo: Path) -> None:
@@ -312,8 +314,9 @@ def test_platform_in_a_subfolder_and_an_empty_base(run: Run, tmp_path: Path, kus
     commit(repo, "platform")
     doc = diff_json(run, root, "--base", "HEAD~1")
     assert doc["base_empty"] is True
-    assert changes(doc) == {"report-builder-dev-1": "added", **{f"platform-crossplane-{c}": "added" for c in
-                                                                ("dev-1", "staging-1", "prod-us", "prod-eu")}}
+    assert changes(doc) == {"report-builder-dev-1": "added", "platform-namespaces-data-dev-1": "added",
+                            **{f"platform-crossplane-{c}": "added" for c in ("dev-1", "staging-1", "prod-us",
+                                                                             "prod-eu")}}
     assert "app-removed" not in flag_ids(doc) and "appproject-changed" in flag_ids(doc)
     # the same tree at HEAD: no changes, read from the subfolder
     assert diff_json(run, root, "--base", "HEAD")["applications"] == []

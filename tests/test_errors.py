@@ -114,6 +114,23 @@ CASES = [
                  "environments/prod.yaml:2:7: error: name: name 'production' does not match the file name\n"
                  "  hint: rename the file to environments/production.yaml or set name: prod",
                  id="env-name-mismatch"),
+    # team guardrails (README "Team guardrails")
+    pytest.param(SVC, "allowFrom: [event-ingest]", "allowFrom: [event-ingets]",
+                 f"{SVC}:36:13: error: allowFrom[0]: allowFrom names service 'event-ingets', which does not exist\n"
+                 "  hint: did you mean 'event-ingest'?",
+                 id="allow-from-unknown"),
+    pytest.param("platform-config/platform.yaml", 'requests.cpu: "8"', 'requests.cpu: "8 cores"',
+                 "platform-config/platform.yaml:41:25: error: namespaceDefaults.quota.requests.cpu: '8 cores' is "
+                 "not valid: a Kubernetes quantity such as 250m, 0.5, 512Mi or 2Gi",
+                 id="quota-not-a-quantity"),
+    pytest.param("platform-config/platform.yaml", "max: {memory: 4Gi}", "max: {memory: 64Mi}",
+                 "platform-config/platform.yaml:45:19: error: namespaceDefaults.limitRange.max.memory: "
+                 "limitRange.max.memory (64Mi) is below limitRange.default.memory (256Mi) for team 'data'\n"
+                 "  hint: Kubernetes rejects the LimitRange: keep min <= defaultRequest <= default <= max",
+                 id="limit-range-order"),
+    pytest.param("platform-config/platform.yaml", "  podSecurity: restricted", "  podSecurity: strict",
+                 "platform-config/platform.yaml:40:16: error: namespaceDefaults.podSecurity: ",
+                 id="pod-security-level"),
     pytest.param("platform-config/platform.yaml", "  maxReplicas: 10", "  maxReplicas: 4",
                  f"{SVC}:25:19: error: replicas: replicas (5) exceeds autoscaling.maxReplicas (4) for "
                  "payment-service in prod/prod-us".replace(":25:19:", ":25:"),

@@ -155,9 +155,15 @@ _CAPS = {"externalSecrets": {"store": "s", "refreshInterval": "1h"},
          "gateways": {"public": _GATEWAY, "internal": _GATEWAY},
          "prometheus": {"namespace": "m", "selector": {"release": "p"}},
          "grafana": {"dashboardLabel": "grafana_dashboard", "dashboardLabelValue": "1", "folder": "f"}}
+_RES = {"cpu": "1", "memory": "1Mi", "ephemeral-storage": "1Gi"}
+_GUARDRAILS = {"podSecurity": "baseline",
+               "quota": {**{k: "1" for k in schemas.QUOTA_KEYS}, **{k: 1 for k in schemas.QUOTA_COUNTS}},
+               "limitRange": {k: _RES for k in ("default", "defaultRequest", "min", "max")}}
 _PLATFORM = {"organization": "acme", "gitops": {"repoURL": "https://x", "targetRevision": "main", "path": "out"},
              "argocd": {"namespace": "argocd"},
-             "teams": {"a": {"namespace": "ns", "groups": ["g"], "codeowners": "@acme/a", "routing": "a-oncall"}},
+             "teams": {"a": {"namespace": "ns", "groups": ["g"], "codeowners": "@acme/a", "routing": "a-oncall",
+                             "guardrails": _GUARDRAILS}},
+             "namespaceDefaults": _GUARDRAILS,
              "codeowners": {"path": ".github/CODEOWNERS", "platform": "@acme/p"}, "reservedNamespaces": ["x"],
              "teamResources": [{"group": "apps", "kind": "Deployment"}],
              "defaults": {**_VALUES, "healthPath": "/h", "metrics": _METRICS}}

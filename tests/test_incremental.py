@@ -214,9 +214,20 @@ def edit_observability(root: Path, n: int) -> None:
               f'    codeowners: "@acme/payments"\n    routing: pay-{n}\n')
 
 
+def allow_from(root: Path, n: int) -> None:
+    """A service lets another in (allowFrom); removing or renaming that one later must be caught."""
+    names = _services(root)
+    if len(names) < 2:
+        return
+    rel = f"{SERVICES}/{names[n % len(names)]}/config.yaml"
+    text = (root / rel).read_text(encoding="utf-8")
+    if "\nallowFrom:" not in text:
+        (root / rel).write_text(text + f"allowFrom: [{names[(n + 1) % len(names)]}]\n", encoding="utf-8")
+
+
 EDITS: list[Edit] = [add_service, remove_service, rename_service, move_team, change_tag, edit_template,
                      edit_environment, edit_component, delete_cluster, touch_platform, set_host,
-                     edit_observability]
+                     edit_observability, allow_from]
 
 
 def _compare(root: Path, scratch: Path) -> None:
@@ -579,3 +590,15 @@ def test_a_pull_request_that_commits_the_index_but_stale_files_fails_check(examp
     assert code == 0, out + err
     assert json.loads(out)["services"]["rendered"] == 1 and json.loads(out)["changed"]
     assert render(example, "--check", "--full")[0] == 0
+
+
+def test_removing_a_service_another_allows_is_caught_incrementally(example: Path) -> None:
+    """payment-service (not rendered again) lets event-ingest in: removing event-ingest is an error there."""
+    root = example
+    assert render(root)[0] == 0
+    committed(root)
+    shutil.rmtree(root / SERVICES / "event-ingest")
+    code, _out, err = render(root, "--allow-delete")
+    assert code == 1
+    assert (f"{SERVICES}/payment-service/config.yaml:36:13: error: allowFrom[0]: allowFrom names service "
+            "'event-ingest', which does not exist") in err, err

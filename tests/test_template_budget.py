@@ -85,17 +85,17 @@ def test_default_budget(example: Path) -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("limits:\n  templateSeconds: 0\n",
-     f"{PLATFORM}:39:20: error: limits.templateSeconds: 0 is less than or equal to the minimum of 0"),
+     f"{PLATFORM}:47:20: error: limits.templateSeconds: 0 is less than or equal to the minimum of 0"),
     ("limits:\n  templateSeconds: 7200\n",
-     f"{PLATFORM}:39:20: error: limits.templateSeconds: 7200 is greater than the maximum of 3600"),
+     f"{PLATFORM}:47:20: error: limits.templateSeconds: 7200 is greater than the maximum of 3600"),
     ("limits:\n  templateMemoryMiB: 16\n",
-     f"{PLATFORM}:39:22: error: limits.templateMemoryMiB: 16 is less than the minimum of 64"),
+     f"{PLATFORM}:47:22: error: limits.templateMemoryMiB: 16 is less than the minimum of 64"),
     ("limits:\n  templateMemoryMiB: 100.5\n",
-     f"{PLATFORM}:39:22: error: limits.templateMemoryMiB: expected an integer, got 100.5"),
+     f"{PLATFORM}:47:22: error: limits.templateMemoryMiB: expected an integer, got 100.5"),
     ("limits:\n  templateSeconds: .nan\n",
-     f"{PLATFORM}:39:20: error: limits.templateSeconds: expected a number of seconds, got .nan"),
+     f"{PLATFORM}:47:20: error: limits.templateSeconds: expected a number of seconds, got .nan"),
     ("limits:\n  templateSecond: 5\n",
-     f"{PLATFORM}:39:3: error: limits.templateSecond: unknown key 'templateSecond'"),
+     f"{PLATFORM}:47:3: error: limits.templateSecond: unknown key 'templateSecond'"),
 ])
 def test_limits_are_validated(example: Path, run: Run, text: str, message: str) -> None:
     with (example / PLATFORM).open("a") as f:

@@ -251,9 +251,13 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     # with the shared inputs the index recorded, the kept services passed these rules together before: only
     # conflicts with a service rendered again can be new, so the rules look at those and at the kept services
     # they could conflict with
-    looked_at = kept.only(cross_neighbours(base, fresh, kept)) if trusted and previous is not None else kept
+    # every service folder (a shard's others, and services with problems of their own, too): the names
+    # allowFrom may use
+    names = {*kept, *(f.name for f in fresh), *sources.skipped, *(f.rsplit("/", 1)[-1] for f, _d in sources.raw)}
+    gone = [n for n in previous.services if n not in names] if previous is not None else []
+    looked_at = kept.only(cross_neighbours(base, fresh, kept, gone)) if trusted and previous is not None else kept
     facts = [Facts.of_summary(looked_at[name]) for name in looked_at]
-    problems = [q for p in parts for q in p.problems.get(0, ())] + cross_problems(base, [*facts, *fresh])
+    problems = [q for p in parts for q in p.problems.get(0, ())] + cross_problems(base, [*facts, *fresh], names)
     if problems:
         raise InputError(problems)
     new: dict[str, Summary] = {}

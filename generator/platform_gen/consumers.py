@@ -445,6 +445,32 @@ def _check_platform(out: Path, shown: str, kube: KubeSchemas, cache: vcache.Cach
     return _checked_files(out, shown, paths, errors_of, cache or vcache.Cache(None), fingerprint)
 
 
+def _check_namespaces(kustomize: Kustomize, out: Path, shown: str, kube: KubeSchemas, only: _Only = None
+                      ) -> tuple[list[Problem], int]:
+    """Each team namespace's folder (``namespaces/<team>/<cluster>/``) builds with kustomize, and its objects
+    (Namespace, ResourceQuota, LimitRange, NetworkPolicies) pass the Kubernetes schemas."""
+    problems: list[Problem] = []
+    count = 0
+    for kfile in sorted((out / "namespaces").glob("*/*/kustomization.yaml")):
+        rel = kfile.parent.relative_to(out).as_posix()
+        if only is not None and not only(rel + "/kustomization.yaml"):
+            continue
+        where = f"{shown}/{rel}/kustomization.yaml"
+        build = kustomize.build(kfile.parent)
+        if not build.ok:
+            problems.append(Problem(where, 0, 0, "", f"kustomize build failed: {build.error}"))
+            continue
+        problems.extend(Problem(where, 0, 0, "", f"kustomize warning: {w}") for w in build.warnings)
+        objs, error = _objects(build.output)
+        if objs is None:
+            problems.append(Problem(where, 0, 0, "", f"{kustomize.name} printed output that is {error}"))
+            continue
+        found, n = _check_built(objs, where, kube, {})
+        problems.extend(found)
+        count += n
+    return problems, count
+
+
 _Ident = tuple[str, str, str, str, str]  # apiVersion, kind, namespace, name; and the name shown
 
 
@@ -643,7 +669,8 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
         # the tree's own objects are checked while kustomize builds the first batches
         objects = 0
         for check in (_check_argocd(out, shown, cache, fingerprint, only),
-                      _check_platform(out, shown, kube, cache, fingerprint, only)):
+                      _check_platform(out, shown, kube, cache, fingerprint, only),
+                      _check_namespaces(kustomize, out, shown, kube, only)):
             problems.extend(check[0])
             objects += check[1]
         for (_cluster, ovs), future in zip(chunks, futures, strict=True):

@@ -170,6 +170,7 @@ class Summary:
     out: str = ""  # digest of those files' paths and bytes
     retire: bool = False
     routes: tuple[tuple[str, str, str], ...] = ()  # (cluster, host, path) of each URL (expose)
+    allow_from: tuple[str, ...] = ()  # the services its file lets in (allowFrom), sorted
 
     def apps(self) -> Iterable[tuple[str, str, str]]:
         """(Application, environment, cluster) of every target."""
@@ -178,7 +179,9 @@ class Summary:
                 yield f"{self.name}-{cluster}", env, cluster
 
     def to_json(self) -> dict[str, Any]:
+        # allowFrom only when set: the lines of other services stay as they were
         return {
+            **({"allowFrom": list(self.allow_from)} if self.allow_from else {}),
             "claims": [[n, k, list(e)] for n, k, e in self.claims], "config": self.config, "envs": list(self.envs),
             "file": self.file, "files": list(self.files), "inputs": self.inputs,
             "kinds": [list(k) for k in self.kinds], "namespace": self.namespace, "out": self.out,
@@ -190,7 +193,7 @@ class Summary:
     def from_json(name: str, doc: dict[str, Any]) -> Summary:
         """From the index's JSON; a value of the wrong type is an error (the index is then not used)."""
         text = (doc["team"], doc["template"], doc["file"], doc["namespace"], doc["config"], doc["inputs"],
-                doc["out"], *doc["envs"], *doc["files"])
+                doc["out"], *doc["envs"], *doc["files"], *doc.get("allowFrom", ()))
         if not all(type(t) is str for t in text):
             raise TypeError("not a string")
         if not all(owner(f) == name and _plain(f) for f in doc["files"]):
@@ -204,6 +207,7 @@ class Summary:
             files=tuple(doc["files"]), out=doc["out"], retire=doc["retire"] is True,
             # (an index of the generator before routes has none: the deletion guard reads such an index)
             routes=tuple((str(c), str(h), str(p)) for c, h, p in doc.get("routes", ())),
+            allow_from=tuple(doc.get("allowFrom", ())),
         )
 
 

@@ -68,6 +68,11 @@ class Team:
     codeowners: str = ""
     # the ``routing`` label of its alerts, which Alertmanager routes on; empty: the team's name
     routing: str = ""
+    # its namespace's guardrails (platform namespaceDefaults with the team's own merged over them):
+    # the Pod Security level, the ResourceQuota's hard limits and the LimitRange's container limits
+    pod_security: str = "restricted"
+    quota: dict[str, Any] = field(default_factory=dict, compare=False)
+    limit_range: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,15 @@ class Service:
     claims: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     # retire: true: Argo CD deletes what its applications deployed once they are removed
     retire: bool = False
+
+    def callers(self) -> tuple[str, ...]:
+        """Every service its own file lets in (``allowFrom``, at any layer), sorted."""
+        found: set[str] = set()
+        for layer in (self.top, *self.env_layers.values(), *self.cluster_layers.values()):
+            names = layer.data.get("allowFrom")
+            if isinstance(names, list):
+                found.update(n for n in names if isinstance(n, str))
+        return tuple(sorted(found))
 
     def claimed(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
         """Each infrastructure entry once: (name, kind, the environments it is claimed in), by name."""

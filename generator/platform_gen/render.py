@@ -22,8 +22,8 @@ from .deep import MERGER
 from .errors import InputError, Problem
 from .index import INDEX, Index, Services, Summary, digest, generator_digest, owner, serialize, service_inputs
 from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, TEMPLATES_DIR
-from .model import Platform, Service, Target, connection_env_prefix
-from .outputs import argocd, codeowners, crossplane, kustomize, runtime
+from .model import Cluster, Platform, Service, Target, Team, connection_env_prefix
+from .outputs import argocd, codeowners, crossplane, guardrails, kustomize, runtime
 from .outputs import labels as L
 from .renderers import TemplateFailure, entries, worker
 from .scope import check_kinds, cluster_scoped, group_of, team_resources
@@ -396,6 +396,7 @@ def render_shared(platform: Platform, summaries: Mapping[str, Summary]) -> tuple
     # the claims and the runtime kinds services use are allowed even when the platform lists teamResources
     team_kinds = team_resources(platform.team_resources, [*_claim_kinds(platform), *(used & runtime.RUNTIME_KINDS)],
                                 used)
+    namespaces: list[tuple[Team, Cluster]] = []
     for team in sorted(platform.teams):
         mine = [s for s in summaries.values() if s.team == team]
         env_files = sorted({env_file[e] for s in mine for e, cs in s.placements.items() if cs})
@@ -403,10 +404,21 @@ def render_shared(platform: Platform, summaries: Mapping[str, Summary]) -> tuple
         text[f"argocd/projects/{team}.yaml"] = (
             _header(PLATFORM_FILE, *env_files) + yamlio.dump(argocd.team_project(platform, team, clusters,
                                                                                       team_kinds)))
+        # the team's namespace on each cluster it runs on, rendered by the platform (README "Team guardrails")
+        for cluster in sorted({c.name: c for c in clusters}.values(), key=lambda c: c.name):
+            namespaces.append((platform.teams[team], cluster))
+            text.update(guardrails.namespace_files(platform, platform.teams[team], cluster,
+                                                   _header(PLATFORM_FILE, env_file[cluster.env]),
+                                                   yamlio.dump_all, yamlio.dump))
+    if namespaces:
+        text["argocd/platform-namespaces.yaml"] = (
+            _header(PLATFORM_FILE, *sorted({env_file[c.env] for _t, c in namespaces}))
+            + yamlio.dump(guardrails.namespaces_application_set(platform, namespaces, argocd.RETRY)))
     clusters = [c for e in platform.environments for c in e.clusters]
     has_xp = any(isinstance(d.data, dict) for d in platform.crossplane)
-    text["argocd/platform.yaml"] = _header(PLATFORM_FILE) + yamlio.dump_all(
-        argocd.platform_bootstrap(platform, clusters if has_xp else []))
+    text["argocd/platform.yaml"] = _header(PLATFORM_FILE, *sorted({env_file[c.env] for _t, c in namespaces})) \
+        + yamlio.dump_all(argocd.platform_bootstrap(platform, clusters if has_xp else [],
+                                                    [(t.namespace, c) for t, c in namespaces]))
     if has_xp:
         xp_header = _header(f"{CROSSPLANE_DIR}/")
         text.update(crossplane.platform_files(platform.crossplane, xp_header))
@@ -475,12 +487,14 @@ def reuse(platform: Platform, previous: Index, summaries: Services, rendered: Co
     return Reuse(shared, found)
 
 
-def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services) -> list[str]:
+def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services, gone: Collection[str] = ()
+                     ) -> list[str]:
     """The services of ``kept`` that the rules spanning services could find in conflict with the services
-    ``fresh``: those that may produce one of their Application names, and for a service with claims, those of
-    its team (its namespace). With the platform-wide inputs unchanged, conflicts among the kept services were
-    ruled out by the render that wrote them, so these and ``fresh`` are all the rules need to see. For a
-    service with URLs, those whose index line names one of its hosts (they may take the same URL)."""
+    ``fresh``: those that may produce one of their Application names; for a service with claims, those of
+    its team (its namespace); for a service with URLs, those whose index line names one of its hosts (they
+    may take the same URL); and with services ``gone`` (deleted or renamed), those whose allowFrom names one.
+    With the platform-wide inputs unchanged, conflicts among the kept services were ruled out by the render
+    that wrote them, so these and ``fresh`` are all the rules need to see."""
     clusters = sorted({c.name for e in platform.environments for c in e.clusters})
     heads = kept.heads()
     found: set[str] = set()
@@ -501,6 +515,10 @@ def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services)
     if hosts:  # a host is written in a line as a JSON string: lines without it hold no such URL
         needles = [json.dumps(h, ensure_ascii=False).encode() for h in sorted(hosts)]
         found.update(n for n in heads if n not in found and any(x in kept.line(n) for x in needles))
+    if gone:
+        # rare (a service removed): each kept service's allowFrom is read from its line
+        lost = set(gone)
+        found.update(n for n in kept if lost.intersection(kept[n].allow_from))
     return sorted(found)
 
 
@@ -556,7 +574,7 @@ def summarize(platform: Platform, produced: Mapping[str, dict[str, bytes]],
             inputs=service_inputs(shared, config, svc.template, envs), envs=envs,
             placements=dict(sorted(svc.placements.items())), kinds=kinds[svc.name],
             claims=svc.claimed(), files=tuple(own), out=digest(*(p for kv in own.items() for p in kv)),
-            retire=svc.retire, routes=runtime.routes_of(by_service.get(svc.name, [])))
+            retire=svc.retire, routes=runtime.routes_of(by_service.get(svc.name, [])), allow_from=svc.callers())
     return summaries
 
 
@@ -567,10 +585,12 @@ def sample_digests(platform: Platform, used: Iterable[str]) -> dict[str, str]:
             for t in sorted(set(platform.templates) - set(used))}
 
 
-def cross_problems(platform: Platform, facts: Iterable[Facts]) -> list[Problem]:
-    """The rules that span services, over every service of the platform (``facts``)."""
+def cross_problems(platform: Platform, facts: Iterable[Facts], names: Collection[str] | None = None
+                   ) -> list[Problem]:
+    """The rules that span services, over the services ``facts`` (every service of the platform, unless
+    ``names`` lists them all)."""
     return cross_check(sorted(facts, key=lambda f: f.name), platform.teams,
-                       [c.name for e in platform.environments for c in e.clusters], _doc_of(platform))
+                       [c.name for e in platform.environments for c in e.clusters], _doc_of(platform), names)
 
 
 def assemble(platform: Platform, summaries: Mapping[str, Summary], files: dict[str, bytes],

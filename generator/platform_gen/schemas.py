@@ -181,6 +181,31 @@ VALUE_PROPS = {**ENV_VALUE_PROPS, **BASE_ONLY_PROPS}
 VALUE_KEYS = frozenset(VALUE_PROPS)
 ENV_VALUE_KEYS = frozenset(ENV_VALUE_PROPS)
 
+#: A team's namespace guardrails (README "Team guardrails"): platform-wide ``namespaceDefaults``, and a
+#: team's own ``guardrails`` merged over them, key by key.
+POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
+_COUNT = {"type": "integer", "minimum": 0, "maximum": 1000000}
+QUOTA_KEYS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "requests.storage",
+              "requests.ephemeral-storage", "limits.ephemeral-storage")
+QUOTA_COUNTS = ("pods", "services", "persistentvolumeclaims", "configmaps", "secrets")
+GUARDRAILS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "podSecurity": {"type": "string", "enum": list(POD_SECURITY_LEVELS)},
+        "quota": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {**{k: QUANTITY for k in QUOTA_KEYS}, **{k: _COUNT for k in QUOTA_COUNTS}},
+        },
+        "limitRange": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {k: _RESOURCE_MAP for k in ("default", "defaultRequest", "min", "max")},
+        },
+    },
+}
+
 _ENV_VALUES = {"type": "object", "additionalProperties": False, "properties": ENV_VALUE_PROPS}
 _VALUES = {"type": "object", "additionalProperties": False, "properties": VALUE_PROPS}
 
@@ -219,6 +244,7 @@ PLATFORM: dict[str, Any] = {
                     "codeowners": {"type": "string", "pattern": HANDLE},
                     # where the team's alerts go (README "Metrics, alerts and dashboards"); default: the team name
                     "routing": {"type": "string", "pattern": ROUTING, "maxLength": 63},
+                    "guardrails": GUARDRAILS,
                 },
             },
         },
@@ -231,6 +257,7 @@ PLATFORM: dict[str, Any] = {
                 "platform": {"type": "string", "pattern": HANDLE},
             },
         },
+        "namespaceDefaults": GUARDRAILS,
         "reservedNamespaces": {"type": "array", "items": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63}},
         "teamResources": {
             "type": "array",

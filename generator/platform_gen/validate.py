@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +46,8 @@ RESERVED_PROJECT = "platform"
 #: Names of the platform's own Argo CD objects (kept in step with outputs/argocd.py).
 ROOT_APP = "platform-root"
 CROSSPLANE_APPSET = "platform-crossplane"
-RESERVED_APPSETS = frozenset({CROSSPLANE_APPSET, ROOT_APP})
+NAMESPACES_APPSET = "platform-namespaces"
+RESERVED_APPSETS = frozenset({CROSSPLANE_APPSET, NAMESPACES_APPSET, ROOT_APP})
 IDENTITY_KEYS = ("name", "team", "description", "tier", "template", "environments", "infrastructure", "retire")
 MAX_APP_NAME = 63
 #: Kubernetes' own namespaces: no team may deploy into them.
@@ -126,8 +127,10 @@ def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], di
                                     "use a relative folder without '.' or '..' segments, such as rendered"))
         return None
     teams: dict[str, Team] = {}
+    defaults = data.get("namespaceDefaults") or {}
     for name, spec in data["teams"].items():
         spec = spec or {}
+        own = spec.get("guardrails") or {}
         if name == RESERVED_PROJECT:
             problems.append(doc.problem(("teams", name), f"team name '{name}' is reserved",
                                         "the platform's own AppProject uses it; pick another name", key=True))
@@ -138,10 +141,50 @@ def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], di
             groups=tuple(spec.get("groups", ())),
             codeowners=spec.get("codeowners", ""),
             routing=spec.get("routing", name),
+            pod_security=own.get("podSecurity", defaults.get("podSecurity", "restricted")),
+            quota={**(defaults.get("quota") or {}), **(own.get("quota") or {})},
+            limit_range={k: v for k in ("default", "defaultRequest", "min", "max")
+                         if (v := {**((defaults.get("limitRange") or {}).get(k) or {}),
+                                   **((own.get("limitRange") or {}).get(k) or {})})},
         )
+        problems.extend(_limit_order(doc, name, teams[name]))
     problems.extend(_team_namespaces(doc, teams))
     problems.extend(_codeowners(doc, path))
     return data, teams
+
+
+_UNITS = {"m": 0.001, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?\Z")
+
+
+def quantity(value: str | float) -> float:
+    """A Kubernetes quantity (already matched by the schema's pattern) as a number: 250m is 0.25, 1Ki 1024."""
+    m = _QUANTITY.match(str(value))
+    assert m is not None
+    return float(m.group(1)) * _UNITS.get(m.group(2) or "", 1)
+
+
+#: The LimitRange's bounds that must not cross: (lower, higher), as Kubernetes checks them.
+_LIMIT_ORDER = (("min", "defaultRequest"), ("defaultRequest", "default"), ("default", "max"), ("min", "max"))
+
+
+def _limit_order(doc: Located, name: str, team: Team) -> list[Problem]:
+    """A team's LimitRange, as merged, keeps min <= defaultRequest <= default <= max for each resource;
+    reported where the higher bound is set (the team's guardrails, else namespaceDefaults)."""
+    problems = []
+    lr = team.limit_range
+    own = ((doc.data["teams"][name] or {}).get("guardrails") or {}).get("limitRange") or {}
+    for low, high in _LIMIT_ORDER:
+        for res in sorted(set(lr.get(low, {})) & set(lr.get(high, {}))):
+            if quantity(lr[high][res]) < quantity(lr[low][res]):
+                path: tuple[str, ...] = (("teams", name, "guardrails") if res in (own.get(high) or {})
+                                         else ("namespaceDefaults",))
+                problems.append(doc.problem(
+                    (*path, "limitRange", high, res),
+                    f"limitRange.{high}.{res} ({lr[high][res]}) is below limitRange.{low}.{res} "
+                    f"({lr[low][res]}) for team '{name}'",
+                    "Kubernetes rejects the LimitRange: keep min <= defaultRequest <= default <= max"))
+    return problems
 
 
 def _reserved_namespaces(data: dict[str, Any]) -> dict[str, str]:
@@ -379,15 +422,18 @@ class Facts:
     claims: tuple[tuple[str, str, tuple[str, ...]], ...]  # (name, kind, environments)
     # (cluster, host, path) of each URL: known once its values are merged (so not from a Service alone)
     routes: tuple[tuple[str, str, str], ...] = ()
+    allow_from: tuple[str, ...] = ()  # the services its file lets in
 
     @staticmethod
     def of(service: Service) -> Facts:
-        return Facts(service.name, service.team, service.placements, service.claimed())
+        return Facts(service.name, service.team, service.placements, service.claimed(),
+                     allow_from=service.callers())
 
     @staticmethod
     def of_summary(summary: Summary) -> Facts:
         """The same facts, from a service's entry in the render index."""
-        return Facts(summary.name, summary.team, summary.placements, summary.claims, summary.routes)
+        return Facts(summary.name, summary.team, summary.placements, summary.claims, summary.routes,
+                     summary.allow_from)
 
 
 def route_key(host: str, path: str) -> tuple[str, str]:
@@ -461,15 +507,47 @@ def _claim_collisions(services: list[Facts], teams: dict[str, Team], doc_of: Cal
     return problems
 
 
-def cross_check(services: list[Facts], teams: dict[str, Team], clusters: list[str],
-                doc_of: Callable[[str], Located]) -> list[Problem]:
-    """The rules that span services: Application names unique, not reserved, not too long; no claim or URL
-    clashes.
+def _allow_from_entries(doc: Located) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each entry of ``allowFrom`` in a service's config.yaml (at the top, per environment, per cluster)."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    found: list[tuple[tuple[str | int, ...], Any]] = [(("allowFrom",), data.get("allowFrom"))]
+    for env, spec in sorted((data.get("environments") or {}).items()):
+        if isinstance(spec, dict):
+            found.append((("environments", env, "allowFrom"), spec.get("allowFrom")))
+            for cluster, values in sorted((spec.get("clusters") or {}).items()):
+                if isinstance(values, dict):
+                    found.append((("environments", env, "clusters", cluster, "allowFrom"), values.get("allowFrom")))
+    return [((*path, i), name) for path, names in found if isinstance(names, list)
+            for i, name in enumerate(names) if isinstance(name, str)]
 
-    ``services`` in name order; ``doc_of`` gives a service's config.yaml (parsed only for a problem).
+
+def _unknown_callers(services: list[Facts], names: Collection[str], doc_of: Callable[[str], Located]
+                     ) -> list[Problem]:
+    """Every service ``allowFrom`` names exists (``names``: every service of the platform)."""
+    problems = []
+    for svc in services:
+        if all(n in names for n in svc.allow_from):
+            continue
+        for path, name in _allow_from_entries(doc_of(svc.name)):
+            if name not in names:
+                problems.append(doc_of(svc.name).problem(
+                    path, f"allowFrom names service '{name}', which does not exist",
+                    did_you_mean(name, set(names), "services")))
+    return problems
+
+
+def cross_check(services: list[Facts], teams: dict[str, Team], clusters: list[str],
+                doc_of: Callable[[str], Located], every: Collection[str] | None = None) -> list[Problem]:
+    """The rules that span services: Application names unique, not reserved, not too long; no claim or URL
+    clashes; the services ``allowFrom`` names exist.
+
+    ``services`` in name order; ``doc_of`` gives a service's config.yaml (parsed only for a problem);
+    ``every``: the name of every service of the platform (when ``services`` are not all of them).
     """
     problems: list[Problem] = []
     reserved = {ROOT_APP} | {f"{CROSSPLANE_APPSET}-{c}" for c in clusters}
+    # the namespaces ApplicationSet's Applications (kept in step with outputs/guardrails.py)
+    reserved |= {f"{NAMESPACES_APPSET}-{t}-{c}" for t in teams for c in clusters}
     app_names: dict[str, str] = {}
     for svc in services:
         for env_name, names in svc.placements.items():
@@ -489,7 +567,9 @@ def cross_check(services: list[Facts], teams: dict[str, Team], clusters: list[st
                         path, f"Application name '{app}' is also produced by service '{app_names[app]}'",
                         "Applications are named <service>-<cluster>; rename one service", key=True))
                 app_names.setdefault(app, svc.name)
-    return problems + _claim_collisions(services, teams, doc_of) + _route_collisions(services, doc_of)
+    known = every if every is not None else {s.name for s in services}
+    return problems + _claim_collisions(services, teams, doc_of) + _route_collisions(services, doc_of) \
+        + _unknown_callers(services, known, doc_of)
 
 
 def validate(sources: Sources, *, cross: bool = True, found: list[Service] | None = None) -> Platform:

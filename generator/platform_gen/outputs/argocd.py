@@ -7,14 +7,17 @@ that environment's sync policy (no ``templatePatch``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..model import Cluster, Environment, Platform, Service, Target
 from ..validate import CROSSPLANE_APPSET, CROSSPLANE_NAMESPACE, RESERVED_PROJECT, ROOT_APP
 from . import labels as L
+from .guardrails import GUARDRAIL_KINDS
 from .kustomize import overlay_dir, overlay_reads
 
-__all__ = ["IN_CLUSTER", "ROOT_APP", "application_set", "platform_bootstrap", "team_project"]
+__all__ = ["IN_CLUSTER", "RETRY", "ROOT_APP", "application_set", "platform_bootstrap", "team_policies",
+           "team_project"]
 
 API = "argoproj.io/v1alpha1"
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -29,11 +32,27 @@ def _meta(platform: Platform, name: str, labels: dict[str, str]) -> dict[str, An
             "labels": {L.MANAGED_BY: L.TOOL, L.PART_OF: platform.organization, **labels}}
 
 
+#: How an Application retries a failed sync (its namespace may land moments after it).
+RETRY: dict[str, Any] = {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}}
+
+
+def team_policies(team: str, clusters: list[Cluster], protected: frozenset[str]) -> list[str]:
+    """The team role's policy lines: view, sync, run actions and read logs of the team's Applications; delete
+    and override only those of the clusters of environments that are not ``protected``."""
+    role = f"proj:{team}:team"
+    lines = [f"p, {role}, applications, {action}, {team}/*, allow" for action in ("get", "sync", "action/*")]
+    lines.append(f"p, {role}, logs, get, {team}/*, allow")
+    for name in sorted({c.name for c in clusters if c.env not in protected}):
+        lines += [f"p, {role}, applications, {action}, {team}/*-{name}, allow" for action in ("delete", "override")]
+    return lines
+
+
 def team_project(platform: Platform, team: str, clusters: list[Cluster],
                  kinds: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
     """The AppProject of a team: its namespace on the ``clusters`` its services deploy to, and only ``kinds``."""
     t = platform.teams[team]
     servers = sorted({c.server: c.name for c in clusters}.items())
+    protected = frozenset(e.name for e in platform.environments if e.protected)
     spec: dict[str, Any] = {
         "description": t.description or f"Services of team {team}",
         "sourceRepos": [platform.repo_url],
@@ -41,8 +60,7 @@ def team_project(platform: Platform, team: str, clusters: list[Cluster],
     if servers:
         spec["destinations"] = [{"name": name, "server": server, "namespace": t.namespace}
                                 for server, name in servers]
-    # Only the team's Namespace may be created cluster-wide (CreateNamespace=true).
-    spec["clusterResourceWhitelist"] = [{"group": "", "kind": "Namespace"}]
+    # No cluster-scoped object: the platform renders the team's namespace (README "Team guardrails").
     # Only the kinds the golden paths render (or the platform lists) and the offered claims.
     spec["namespaceResourceWhitelist"] = [{"group": group, "kind": kind} for group, kind in kinds]
     if t.groups:
@@ -50,7 +68,7 @@ def team_project(platform: Platform, team: str, clusters: list[Cluster],
             "name": "team",
             "description": f"Members of team {team}",
             "groups": list(t.groups),
-            "policies": [f"p, proj:{team}:team, applications, *, {team}/*, allow"],
+            "policies": team_policies(team, clusters, protected),
         }]
     return {"apiVersion": API, "kind": "AppProject", "metadata": _meta(platform, team, {L.TEAM: team}),
             "spec": spec}
@@ -60,7 +78,9 @@ def _sync_policy(env: Environment, options: list[str]) -> dict[str, Any]:
     policy: dict[str, Any] = {}
     if env.sync.automated:
         policy["automated"] = {"prune": env.sync.prune, "selfHeal": env.sync.self_heal}
-    policy["syncOptions"] = list(options)
+    if options:
+        policy["syncOptions"] = list(options)
+    policy["retry"] = RETRY
     return policy
 
 
@@ -69,7 +89,8 @@ def application_set(platform: Platform, service: Service, targets: list[Target],
     team = platform.teams[service.team]
     destination = {"server": "{{.server}}", "namespace": "{{.namespace}}"}
     # With an autoscaler, the HorizontalPodAutoscaler owns the replica count once running.
-    options = ["CreateNamespace=true", *(["RespectIgnoreDifferences=true"] if has_hpa else [])]
+    # no CreateNamespace=true: the platform's namespaces ApplicationSet creates the team's namespace
+    options = ["RespectIgnoreDifferences=true"] if has_hpa else []
     generators: list[dict[str, Any]] = []
     for env in platform.environments:
         mine = [t for t in targets if t.env.name == env.name]
@@ -104,7 +125,7 @@ def application_set(platform: Platform, service: Service, targets: list[Target],
         "source": {"repoURL": platform.repo_url, "targetRevision": platform.target_revision, "path": "{{.path}}"},
         "destination": destination,
         "info": [{"name": "image", "value": "{{.image}}"}],
-        "syncPolicy": {"syncOptions": list(options)},
+        "syncPolicy": {**({"syncOptions": list(options)} if options else {}), "retry": RETRY},
     }
     if has_hpa:
         spec["ignoreDifferences"] = [{"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}]
@@ -161,17 +182,22 @@ def crossplane_application_set(platform: Platform, clusters: list[Cluster]) -> d
     }
 
 
-def platform_bootstrap(platform: Platform, clusters: list[Cluster] | None = None) -> list[dict[str, Any]]:
+def platform_bootstrap(platform: Platform, clusters: list[Cluster] | None = None,
+                       namespaces: Sequence[tuple[str, Cluster]] = ()) -> list[dict[str, Any]]:
     """The platform AppProject and the root Application (app of apps) over ``argocd/``.
 
     With Crossplane objects to install (``clusters`` given), the platform project may
     also reach every cluster and create the cluster-scoped Crossplane kinds; it is the
-    only project allowed cluster-scoped objects beyond a team's Namespace.
+    only project allowed cluster-scoped objects. With ``namespaces`` (team namespace, cluster), it also
+    reaches those namespaces and creates them with their quota, limits and NetworkPolicies.
     """
     ns = platform.argocd_namespace
     destinations = [{"name": "in-cluster", "server": IN_CLUSTER, "namespace": ns}]
     destinations += [{"name": c.name, "server": c.server, "namespace": CROSSPLANE_NAMESPACE}
                      for c in sorted(clusters or [], key=lambda c: c.server)]
+    # the team namespaces and what guards them (README "Team guardrails")
+    destinations += [{"name": c.name, "server": c.server, "namespace": ns_name}
+                     for ns_name, c in sorted(namespaces, key=lambda p: (p[1].server, p[0]))]
     project = {
         "apiVersion": API,
         "kind": "AppProject",
@@ -184,15 +210,19 @@ def platform_bootstrap(platform: Platform, clusters: list[Cluster] | None = None
                 {"group": "argoproj.io", "kind": "AppProject"},
                 {"group": "argoproj.io", "kind": "ApplicationSet"},
                 {"group": "argoproj.io", "kind": "Application"},
+                *([{"group": g, "kind": k} for g, k in GUARDRAIL_KINDS] if namespaces else []),
             ],
         },
     }
+    cluster_kinds = [{"group": "", "kind": "Namespace"}] if namespaces else []
     if clusters:
-        project["spec"]["clusterResourceWhitelist"] = [  # type: ignore[index]
+        cluster_kinds += [
             {"group": "apiextensions.crossplane.io", "kind": "CompositeResourceDefinition"},
             {"group": "apiextensions.crossplane.io", "kind": "Composition"},
             {"group": "pkg.crossplane.io", "kind": "Function"},
         ]
+    if cluster_kinds:
+        project["spec"]["clusterResourceWhitelist"] = cluster_kinds  # type: ignore[index]
     root = {
         "apiVersion": API,
         "kind": "Application",

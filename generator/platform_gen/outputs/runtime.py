@@ -22,6 +22,7 @@ from typing import Any
 from ..capabilities import EXTERNAL_SECRETS, gateway_of, origin_of
 from ..errors import Problem
 from ..model import Platform, Target
+from .guardrails import allow_from_objects
 from .observe import dashboard_objects, monitoring_objects
 
 __all__ = ["FILES", "HTTP_PORT", "RUNTIME_KINDS", "Route", "container_additions", "http_port", "overlay_files",
@@ -199,6 +200,7 @@ FILES: tuple[tuple[str, _Maker], ...] = (
     ("route.yaml", route_objects),
     ("monitoring.yaml", monitoring_objects),
     ("dashboard.yaml", dashboard_objects),
+    ("networkpolicy.yaml", allow_from_objects),
 )
 
 

@@ -1,0 +1,156 @@
+"""Team guardrails: each team's namespace on each cluster it runs on, rendered by the platform.
+
+``namespaces/<team>/<cluster>/`` holds the ``Namespace`` (with its Pod Security Admission labels), a
+``ResourceQuota`` and a ``LimitRange`` from the team's settings in platform.yaml, and the namespace's
+NetworkPolicies: ingress denied by default, allowed from the namespace itself, from the cluster's
+gateways' namespaces and from Prometheus's. One platform ApplicationSet
+(``argocd/platform-namespaces.yaml``) syncs each folder a wave before the team applications, so no
+application creates its own namespace. A service lets other services' pods in with ``allowFrom``
+(:func:`allow_from_objects`, in its overlay).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..capabilities import GATEWAYS, PROMETHEUS
+from ..model import Cluster, Platform, Target, Team
+from ..validate import NAMESPACES_APPSET
+from . import labels as L
+
+__all__ = ["GUARDRAIL_KINDS", "NAMESPACES_APPSET", "allow_from_objects", "namespace_dir", "namespace_files",
+           "namespaces_application_set"]
+
+#: The namespaced kinds of a namespace's folder: the platform AppProject allows them (and Namespace).
+GUARDRAIL_KINDS = (("", "LimitRange"), ("", "ResourceQuota"), ("networking.k8s.io", "NetworkPolicy"))
+#: The label every namespace carries with its name (Kubernetes sets it): what NetworkPolicies select by.
+NAMESPACE_NAME = "kubernetes.io/metadata.name"
+PSA = "pod-security.kubernetes.io"
+API = "argoproj.io/v1alpha1"
+KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
+
+
+def namespace_dir(team: str, cluster: str) -> str:
+    """The folder of a team's namespace on a cluster, relative to the tree."""
+    return f"namespaces/{team}/{cluster}"
+
+
+def _from_namespaces(names: list[str]) -> list[dict[str, Any]]:
+    return [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME: n}}} for n in names]
+
+
+def namespace_objects(platform: Platform, team: Team, cluster: Cluster) -> list[dict[str, Any]]:
+    """The Namespace of ``team`` on ``cluster`` and what guards it."""
+    ns = team.namespace
+    labels = {L.MANAGED_BY: L.TOOL, L.PART_OF: platform.organization, L.TEAM: team.name, L.CLUSTER: cluster.name}
+    for mode in ("enforce", "audit", "warn"):
+        labels[f"{PSA}/{mode}"] = team.pod_security
+        labels[f"{PSA}/{mode}-version"] = "latest"
+    objects: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace",
+                                      "metadata": {"name": ns, "labels": dict(sorted(labels.items()))}}]
+    meta_labels = {L.MANAGED_BY: L.TOOL, L.TEAM: team.name}
+
+    def meta(name: str) -> dict[str, Any]:
+        return {"name": name, "namespace": ns, "labels": dict(meta_labels)}
+
+    if team.quota:
+        objects.append({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": meta("team-quota"),
+                        "spec": {"hard": {k: str(v) for k, v in sorted(team.quota.items())}}})
+    if team.limit_range:
+        limit: dict[str, Any] = {"type": "Container"}
+        for key in ("default", "defaultRequest", "max", "min"):
+            if key in team.limit_range:
+                limit[key] = {k: str(v) for k, v in sorted(team.limit_range[key].items())}
+        objects.append({"apiVersion": "v1", "kind": "LimitRange", "metadata": meta("team-limits"),
+                        "spec": {"limits": [limit]}})
+    objects.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("default-deny"),
+                    "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}})
+    objects.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                    "metadata": meta("allow-same-namespace"),
+                    "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                             "ingress": [{"from": [{"podSelector": {}}]}]}})
+    caps = cluster.capabilities
+    gateways = sorted({g["namespace"] for g in (caps.get(GATEWAYS) or {}).values()
+                       if isinstance(g, dict) and isinstance(g.get("namespace"), str)})
+    if gateways:
+        objects.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                        "metadata": meta("allow-gateways"),
+                        "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                                 "ingress": [{"from": _from_namespaces(gateways)}]}})
+    prometheus = (caps.get(PROMETHEUS) or {}).get("namespace")
+    if isinstance(prometheus, str):
+        objects.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                        "metadata": meta("allow-prometheus"),
+                        "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                                 "ingress": [{"from": _from_namespaces([prometheus])}]}})
+    return objects
+
+
+def namespace_files(platform: Platform, team: Team, cluster: Cluster, header: str,
+                    dump_all: Any, dump: Any) -> dict[str, str]:
+    """The folder of ``team``'s namespace on ``cluster``: its objects and a kustomization.yaml listing them."""
+    folder = namespace_dir(team.name, cluster.name)
+    kustomization = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": ["namespace.yaml"]}
+    return {f"{folder}/kustomization.yaml": header + dump(kustomization),
+            f"{folder}/namespace.yaml": header + dump_all(namespace_objects(platform, team, cluster))}
+
+
+def namespaces_application_set(platform: Platform, pairs: list[tuple[Team, Cluster]],
+                               retry: dict[str, Any]) -> dict[str, Any]:
+    """One Application per (team, cluster) syncing the namespace folder, a wave before the team apps."""
+    elements = [{"app": f"{NAMESPACES_APPSET}-{t.name}-{c.name}", "cluster": c.name, "env": c.env,
+                 "namespace": t.namespace, "path": f"{platform.gitops_path}/{namespace_dir(t.name, c.name)}",
+                 "server": c.server, "team": t.name}
+                for t, c in sorted(pairs, key=lambda p: (p[0].name, p[1].name))]
+    return {
+        "apiVersion": API,
+        "kind": "ApplicationSet",
+        "metadata": {"name": NAMESPACES_APPSET, "namespace": platform.argocd_namespace,
+                     "labels": {L.MANAGED_BY: L.TOOL, L.PART_OF: platform.organization},
+                     # a lower wave than the team ApplicationSets, so the namespaces come first
+                     "annotations": {"argocd.argoproj.io/sync-wave": "-1"}},
+        "spec": {
+            "goTemplate": True,
+            "goTemplateOptions": ["missingkey=error"],
+            # a namespace holds a team's objects: removing its Application never deletes it
+            "syncPolicy": {"preserveResourcesOnDeletion": True},
+            "generators": [{"list": {"elements": elements}}],
+            "template": {
+                "metadata": {"name": "{{.app}}", "labels": {L.MANAGED_BY: L.TOOL, L.TEAM: "{{.team}}",
+                                                           L.ENVIRONMENT: "{{.env}}", L.CLUSTER: "{{.cluster}}"},
+                             "annotations": {"argocd.argoproj.io/manifest-generate-paths": "."}},
+                "spec": {
+                    "project": "platform",
+                    "source": {"repoURL": platform.repo_url, "targetRevision": platform.target_revision,
+                               "path": "{{.path}}"},
+                    "destination": {"server": "{{.server}}", "namespace": "{{.namespace}}"},
+                    # never prune: the Namespace's deletion would take the team's objects with it
+                    "syncPolicy": {"automated": {"prune": False, "selfHeal": True}, "retry": retry},
+                },
+            },
+        },
+    }
+
+
+def allow_from_objects(platform: Platform, target: Target, base: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The NetworkPolicy that lets the pods of the services ``allowFrom`` names call this one, in any namespace.
+
+    Callers are selected by the labels the platform sets on every service's pods (its name and the
+    organization), with ``namespaceSelector: {}``: the policy needs no other service's data (its namespace),
+    so a service renders alone and an incremental render stays exact."""
+    callers = sorted(set(target.values.get("allowFrom") or ()))
+    if not callers:
+        return []
+    name = target.service.name
+    return [{
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"{name}-allow-from"},
+        "spec": {
+            "podSelector": {"matchLabels": {L.NAME: name}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"namespaceSelector": {},
+                                   "podSelector": {"matchLabels": {L.NAME: c, L.PART_OF: platform.organization}}}
+                                  for c in callers]}],
+        },
+    }]

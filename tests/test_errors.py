@@ -116,7 +116,7 @@ CASES = [
                  id="env-name-mismatch"),
     # team guardrails (README "Team guardrails")
     pytest.param(SVC, "allowFrom: [event-ingest]", "allowFrom: [event-ingets]",
-                 f"{SVC}:36:13: error: allowFrom[0]: allowFrom names service 'event-ingets', which does not exist\n"
+                 f"{SVC}:45:13: error: allowFrom[0]: allowFrom names service 'event-ingets', which does not exist\n"
                  "  hint: did you mean 'event-ingest'?",
                  id="allow-from-unknown"),
     pytest.param("platform-config/platform.yaml", 'requests.cpu: "8"', 'requests.cpu: "8 cores"',

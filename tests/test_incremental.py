@@ -600,5 +600,5 @@ def test_removing_a_service_another_allows_is_caught_incrementally(example: Path
     shutil.rmtree(root / SERVICES / "event-ingest")
     code, _out, err = render(root, "--allow-delete")
     assert code == 1
-    assert (f"{SERVICES}/payment-service/config.yaml:36:13: error: allowFrom[0]: allowFrom names service "
+    assert (f"{SERVICES}/payment-service/config.yaml:45:13: error: allowFrom[0]: allowFrom names service "
             "'event-ingest', which does not exist") in err, err

@@ -119,7 +119,8 @@ def test_nothing_is_rendered_where_prometheus_and_grafana_are_not(example: Path,
     code, _out, err = run("render", "--root", example)
     assert code == 0, err
     overlay = example / "rendered/services/payment-service/overlays/prod/prod-eu"
-    assert sorted(p.name for p in overlay.iterdir()) == ["infrastructure.yaml", "kustomization.yaml", "networkpolicy.yaml", "route.yaml"]
+    assert sorted(p.name for p in overlay.iterdir()) == ["infrastructure.yaml", "kustomization.yaml",
+                                                         "networkpolicy.yaml", "route.yaml"]
     assert "monitoring.yaml" not in (overlay / "kustomization.yaml").read_text()
     assert (example / "rendered/services/payment-service/overlays/prod/prod-us/monitoring.yaml").is_file()
 

@@ -105,8 +105,12 @@ def test_a_capability_completed_by_its_environment(example: Path, run: Run) -> N
     # merged capability lacks is reported at the cluster
     edit(example, PROD, "  gateways:\n    public: {name: public, namespace: gateway-system, domain: acme.io}\n",
          "  gateways:\n    public: {name: public, domain: acme.io}\n")
-    _refused(run, example, f"{PROD}:31:13: error: capabilities.gateways.public: missing required key "
-                           "'namespace'\n")
+    _refused(run, example, f"{PROD}:17:17: error: clusters[1].capabilities.gateways.public: capability "
+                           "gateways.public of cluster 'prod-eu' has no 'namespace'\n"
+                           "  hint: add namespace: here or in the environment's capabilities\n"
+                           f"{PROD}:31:13: error: capabilities.gateways.public: capability gateways.public of "
+                           "cluster 'prod-us' has no 'namespace'\n"
+                           "  hint: add namespace: to the cluster or in the environment's capabilities\n")
     edit(example, PROD, "    public: {name: public, domain: acme.io}\n",
          "    public: {name: public, namespace: gateway-system, domain: acme.io}\n")
     edit(example, PROD, "  externalSecrets: {store: vault-prod, kind: ClusterSecretStore}\n", "")
@@ -224,3 +228,49 @@ def test_no_problem_repeats_a_secret_value(token: str, where: str) -> None:
     for p in found:
         text = f"{p.path} {p.message} {p.hint}"
         assert token not in text and token[:20] not in text, p
+
+
+@pytest.mark.parametrize(("mount", "problem"), [
+    ("/tmp/c", "secrets.x.mount: mount path /tmp/c overlaps the pod's own folders\n"
+               "  hint: mount each secret in a folder of its own, such as /etc/secrets/<name>"),
+    ("/etc/../tmp", "secrets.x.mount: mount path /etc/../tmp is not written plainly (it means /tmp)\n"
+                    "  hint: write mount: /tmp"),
+    ("/etc/./x//y", "secrets.x.mount: mount path /etc/./x//y is not written plainly (it means /etc/x/y)\n"
+                    "  hint: write mount: /etc/x/y"),
+])
+def test_a_mount_path_is_plain_and_clear_of_the_pods_folders(example: Path, run: Run, mount: str,
+                                                            problem: str) -> None:
+    path = example / AUTH
+    path.write_text(path.read_text() + f"  x: {{key: identity/x, mount: {mount}}}\n")
+    _refused(run, example, f"{AUTH}:31: error: {problem}\n1 problem found")
+
+
+def test_a_gateway_completed_per_cluster(example: Path, run: Run) -> None:
+    # each cluster names its own domain: the environment's part need not be complete on its own
+    edit(example, PROD, "    public: {name: public, namespace: gateway-system, domain: acme.io}\n",
+         "    public: {name: public, namespace: gateway-system}\n")
+    _refused(run, example, f"{PROD}:31:13: error: capabilities.gateways.public: capability gateways.public of "
+                           "cluster 'prod-us' has no 'domain'\n  hint: add domain: to the cluster or in the "
+                           "environment's capabilities\n1 problem found")
+    edit(example, PROD, "    values:\n      env:\n        REGION: us-east-1\n",
+         "    values:\n      env:\n        REGION: us-east-1\n"
+         "    capabilities: {gateways: {public: {domain: us.acme.io}}}\n")
+    code, _out, err = run("render", "--root", example)
+    assert code == 0, err
+    route = yamlio.safe_load((example / "rendered/services/user-profile/overlays/dev/dev-1/route.yaml").read_text())
+    assert route["spec"]["hostnames"] == ["user-profile.dev.acme.io"]
+
+
+def test_a_team_may_not_take_a_gateways_namespace(example: Path, run: Run) -> None:
+    edit(example, "platform-config/platform.yaml", "    namespace: identity\n", "    namespace: gateway-system\n")
+    _refused(run, example, "platform-config/platform.yaml:14:16: error: teams.identity.namespace: namespace "
+                           "'gateway-system' is the internal gateway's on cluster 'dev-1' (environments/dev.yaml)\n"
+                           "  hint: give the team a namespace of its own\n")
+
+
+def test_an_slo_needs_metrics(example: Path, run: Run) -> None:
+    svc = "platform-config/services/payment-service/config.yaml"
+    edit(example, svc, "metrics: {port: 9090, path: /metrics}\n", "")
+    _refused(run, example, f"{svc}:41: error: slo: slo alerts on the service's metrics, but it declares no metrics\n"
+                           "  hint: add metrics: {port: <port>, path: /metrics}, where the app serves Prometheus "
+                           "metrics (README \"Metrics, alerts and dashboards\")\n1 problem found")

@@ -13,6 +13,7 @@ input file and reports where, without echoing it.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -234,12 +235,22 @@ def secret_problems(target: Target) -> list[Problem]:
         mount = spec.get("mount")
         if isinstance(mount, str):
             o = at("secrets", name, "mount")
-            clash = next((m for m in by_mount if m == mount or m.startswith(mount.rstrip("/") + "/")
-                          or mount.startswith(m.rstrip("/") + "/")), None)
-            if clash is not None or mount.rstrip("/") in ("", "/tmp"):
+            plain = posixpath.normpath(mount)
+            if plain != mount.rstrip("/") or mount.startswith("//"):
+                problems.append(Problem(o.file, o.line, 0, f"secrets.{name}.mount",
+                                        f"mount path {mount} is not written plainly (it means {plain})",
+                                        f"write mount: {plain}"))
+                continue
+            clash = next((m for m in by_mount if _overlaps(m, plain)), None)
+            if clash is not None or plain == "/" or _overlaps(plain, "/tmp"):
                 other = f"secret '{by_mount[clash]}' at {clash}" if clash is not None else "the pod's own folders"
                 problems.append(Problem(o.file, o.line, 0, f"secrets.{name}.mount",
                                         f"mount path {mount} overlaps {other}",
                                         "mount each secret in a folder of its own, such as /etc/secrets/<name>"))
-            by_mount.setdefault(mount, name)
+            by_mount.setdefault(plain, name)
     return problems
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Whether one of two normalised absolute paths is the other or below it."""
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")

@@ -16,7 +16,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from .capabilities import check_targets, secret_problems
+from .capabilities import check_targets, origin_of, secret_problems
 from .deep import MERGER
 from .errors import InputError, Problem
 from .model import Layer, Origin, Platform, Service, Target, connection_env_prefix
@@ -125,6 +125,12 @@ def _checks(target: Target, base_has_hpa: bool) -> list[Problem]:
                                     f"rename the variable; {prefix}* is reserved for {claim.kind} {claim.name}"))
     if v.get("secrets"):
         problems.extend(secret_problems(target))
+    if v.get("slo") and not v.get("metrics"):
+        origin = origin_of(target, "slo")
+        problems.append(Problem(origin.file, origin.line, 0, "slo",
+                                "slo alerts on the service's metrics, but it declares no metrics",
+                                "add metrics: {port: <port>, path: /metrics}, where the app serves Prometheus "
+                                "metrics (README \"Metrics, alerts and dashboards\")"))
     if base_has_hpa and "replicas" in v:
         maximum = (v.get("autoscaling") or {}).get("maxReplicas")
         if maximum is not None and v["replicas"] > maximum:

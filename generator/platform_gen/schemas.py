@@ -382,7 +382,8 @@ ENVIRONMENT: dict[str, Any] = {
             },
         },
         "defaults": _ENV_VALUES,
-        "capabilities": CAPABILITIES,
+        # what each capability requires is checked on each cluster's merged capabilities
+        "capabilities": CLUSTER_CAPABILITIES,
         "sync": {
             "type": "object",
             "additionalProperties": False,
@@ -578,6 +579,8 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
             hint = f"quote it: \"{written if written is not None else _describe(inst)}\""
         elif inst is None:
             hint = f"give it a value ({_types(err.validator_value)}), or remove the key"
+        elif len(path) >= 2 and path[-2] == "latency" and isinstance(inst, (int, float)):
+            hint = f"write a duration with its unit, such as {inst}ms"
         elif path and path[-1] == "secrets" and isinstance(inst, list):
             hint = ("secrets is a mapping by name: "
                     "secrets: {stripe: {key: payments/stripe, env: {STRIPE_API_KEY: api_key}}}")

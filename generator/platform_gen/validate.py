@@ -217,6 +217,30 @@ def _team_namespaces(doc: Located, teams: dict[str, Team]) -> list[Problem]:
     return problems
 
 
+def _capability_namespaces(doc: Located, teams: dict[str, Team], envs: dict[str, Environment]) -> list[Problem]:
+    """No team takes the namespace of a gateway or of Prometheus on any cluster: the platform renders a team's
+    namespace (its quota, limits and default-deny policy) and would take it over."""
+    used: dict[str, str] = {}
+    for env in sorted(envs.values(), key=lambda e: e.name):
+        for cluster in env.clusters:
+            caps = cluster.capabilities
+            for which, gateway in sorted((caps.get("gateways") or {}).items()):
+                if isinstance(gateway, dict) and gateway.get("namespace"):
+                    used.setdefault(gateway["namespace"], f"the {which} gateway's on cluster '{cluster.name}' "
+                                                          f"({env.file})")
+            prometheus = caps.get("prometheus") or {}
+            if prometheus.get("namespace"):
+                used.setdefault(prometheus["namespace"], f"Prometheus's on cluster '{cluster.name}' ({env.file})")
+    problems = []
+    for name, team in sorted(teams.items()):
+        if team.namespace in used:
+            explicit = isinstance(doc.data["teams"][name], dict) and "namespace" in doc.data["teams"][name]
+            where: tuple[str, ...] = ("teams", name, "namespace") if explicit else ("teams", name)
+            problems.append(doc.problem(where, f"namespace '{team.namespace}' is {used[team.namespace]}",
+                                        "give the team a namespace of its own", key=not explicit))
+    return problems
+
+
 def _codeowners(doc: Located, gitops_path: str) -> list[Problem]:
     """Team handles need the platform's CODEOWNERS file, which may not sit in the output tree."""
     declared = doc.data.get("codeowners")
@@ -287,11 +311,13 @@ def _incomplete(doc: Located, index: int, key: str, spec: Any, schema: dict[str,
     own = doc.data["clusters"][index].get("capabilities") or {}
     for name in schema.get("required", ()):
         if name not in spec:
+            mine = _has(own, (key, *path))
             at: tuple[str | int, ...] = ("clusters", index, "capabilities", key, *path) \
-                if _has(own, (key, *path)) else ("capabilities", key, *path)
+                if mine else ("capabilities", key, *path)
             cluster = doc.data["clusters"][index]["name"]
             problems.append(doc.problem(at, f"capability {'.'.join((key, *path))} of cluster '{cluster}' has no "
-                                        f"'{name}'", f"add {name}: here or in the environment's capabilities"))
+                                        f"'{name}'", f"add {name}: {'here' if mine else 'to the cluster'} or in "
+                                        "the environment's capabilities"))
     for sub, sub_schema in (schema.get("properties") or {}).items():
         if isinstance(sub_schema, dict) and isinstance(spec.get(sub), dict):
             problems.extend(_incomplete(doc, index, key, spec[sub], sub_schema, (*path, sub)))
@@ -639,6 +665,7 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
     if parsed is None:
         raise InputError(problems)
     data, teams = parsed
+    problems.extend(_capability_namespaces(sources.platform, teams, envs))
 
     crossplane_problems = [] if schemas.shared_is_trusted() else check_crossplane(sources.crossplane)
     problems.extend(crossplane_problems)

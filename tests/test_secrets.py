@@ -274,3 +274,20 @@ def test_an_slo_needs_metrics(example: Path, run: Run) -> None:
     _refused(run, example, f"{svc}:41: error: slo: slo alerts on the service's metrics, but it declares no metrics\n"
                            "  hint: add metrics: {port: <port>, path: /metrics}, where the app serves Prometheus "
                            "metrics (README \"Metrics, alerts and dashboards\")\n1 problem found")
+
+
+def test_a_quota_the_pods_cannot_meet_is_refused(example: Path, run: Run) -> None:
+    # limits.cpu counted, but no container sets a cpu limit and the LimitRange gives none
+    edit(example, "platform-config/platform.yaml", "limits.memory: 32Gi,", "limits.memory: 32Gi, limits.cpu: \"16\",")
+    err = _refused(run, example, "")
+    assert ("error: resources: team 'payments''s quota counts limits.cpu, but the app container sets no limits.cpu "
+            "and the team's LimitRange gives none by default: Kubernetes would refuse its pods\n"
+            "  hint: set resources.limits.cpu, or limitRange.default.cpu for the team in platform.yaml\n") in err
+
+
+def test_resources_above_the_limit_range_are_refused(example: Path, run: Run) -> None:
+    svc = "platform-config/services/payment-service/config.yaml"
+    edit(example, svc, "  limits: {memory: 512Mi}", "  limits: {memory: 8Gi}")
+    _refused(run, example, f"{svc}:12: error: resources.limits.memory: limits.memory 8Gi is above the max of team "
+                           "'payments''s LimitRange (4Gi): Kubernetes would refuse its pods\n"
+                           "  hint: keep it within limitRange.max.memory, or ask the platform team to change it\n")

@@ -24,8 +24,8 @@ from .errors import Problem
 from .model import Origin, Target
 from .yamlio import Located
 
-__all__ = ["ASKS", "Ask", "capabilities_of", "check_targets", "first_origin", "gateway_of", "literal_secrets",
-           "origin_of", "secret_problems"]
+__all__ = ["ASKS", "Ask", "capabilities_of", "check_targets", "first_origin", "gateway_of", "guardrail_problems",
+           "literal_secrets", "origin_of", "secret_problems"]
 
 EXTERNAL_SECRETS = "externalSecrets"
 GATEWAYS = "gateways"
@@ -254,3 +254,48 @@ def secret_problems(target: Target) -> list[Problem]:
 def _overlaps(a: str, b: str) -> bool:
     """Whether one of two normalised absolute paths is the other or below it."""
     return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+
+
+def guardrail_problems(target: Target, quota: dict[str, Any], limit_range: dict[str, dict[str, Any]],
+                       team: str) -> list[Problem]:
+    """The app container fits its team's namespace: what the quota counts it sets (or the LimitRange gives it
+    by default), and its resources stay within the LimitRange's min and max; else Kubernetes refuses its pods.
+    (``quantity`` as validate reads them; the bounds themselves are checked with the team.)"""
+    from .validate import quantity
+
+    resources = target.values.get("resources") or {}
+    problems: list[Problem] = []
+    for part, default in (("limits", "default"), ("requests", "defaultRequest")):
+        for res in ("cpu", "memory"):
+            counted = [k for k in (f"{part}.{res}", *([res] if part == "requests" else [])) if k in quota]
+            if not counted:
+                continue
+            given = res in (resources.get(part) or {}) or res in (limit_range.get(default) or {})
+            if part == "requests":  # a request defaults to the limit
+                given = given or res in (resources.get("limits") or {}) or res in (limit_range.get("default") or {})
+            if not given:
+                o = origin_of(target, "resources")
+                problems.append(Problem(
+                    o.file, o.line, 0, "resources",
+                    f"team '{team}''s quota counts {counted[0]}, but the app container sets no {part}.{res} and the "
+                    "team's LimitRange gives none by default: Kubernetes would refuse its pods",
+                    f"set resources.{part}.{res}, or limitRange.{default}.{res} for the team in platform.yaml"))
+    for part in ("limits", "requests"):
+        for res, value in sorted((resources.get(part) or {}).items()):
+            for bound, word in (("max", "above"), ("min", "below")):
+                edge = (limit_range.get(bound) or {}).get(res)
+                if edge is None or (bound == "min" and part == "limits"):
+                    continue
+                over = quantity(value) > quantity(edge) if bound == "max" else quantity(value) < quantity(edge)
+                if over:
+                    o = origin_of(target, "resources")
+                    node: Any = target.origins.get("resources")
+                    for key in (part, res):
+                        node = node.get(key) if isinstance(node, dict) else None
+                    o = node if isinstance(node, Origin) else o
+                    problems.append(Problem(
+                        o.file, o.line, 0, f"resources.{part}.{res}",
+                        f"{part}.{res} {value} is {word} the {bound} of team '{team}''s LimitRange ({edge}): "
+                        "Kubernetes would refuse its pods",
+                        f"keep it within limitRange.{bound}.{res}, or ask the platform team to change it"))
+    return problems

@@ -16,7 +16,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from .capabilities import check_targets, origin_of, secret_problems
+from .capabilities import check_targets, guardrail_problems, origin_of, secret_problems
 from .deep import MERGER
 from .errors import InputError, Problem
 from .model import Layer, Origin, Platform, Service, Target, connection_env_prefix
@@ -155,6 +155,9 @@ def resolve(platform: Platform, hpa_services: frozenset[str] = frozenset()) -> l
                 # origins are worked out only when asked for (a problem, explain)
                 target = Target(service, env, cluster, merge_values(layers), tuple(layers))
                 problems.extend(_checks(target, service.name in hpa_services))
+                team = platform.teams[service.team]
+                if team.quota or team.limit_range:
+                    problems.extend(guardrail_problems(target, team.quota, team.limit_range, team.name))
                 targets.append(target)
     problems.extend(check_targets(targets))
     if problems:  # a value that fails alike on several clusters is one problem

@@ -232,8 +232,9 @@ def _capability_namespaces(doc: Located, teams: dict[str, Team], envs: dict[str,
             if prometheus.get("namespace"):
                 used.setdefault(prometheus["namespace"], f"Prometheus's on cluster '{cluster.name}' ({env.file})")
     problems = []
+    reserved = _reserved_namespaces(doc.data)  # reported as such already
     for name, team in sorted(teams.items()):
-        if team.namespace in used:
+        if team.namespace in used and team.namespace not in reserved:
             explicit = isinstance(doc.data["teams"][name], dict) and "namespace" in doc.data["teams"][name]
             where: tuple[str, ...] = ("teams", name, "namespace") if explicit else ("teams", name)
             problems.append(doc.problem(where, f"namespace '{team.namespace}' is {used[team.namespace]}",

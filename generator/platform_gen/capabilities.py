@@ -159,6 +159,7 @@ _SECRET_VALUES = (
     (re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"), "an npm token"),
     (re.compile(r"://[^/\s:@]+:[^/\s@]+@"), "a URL with a password"),
 )
+_ANY_SECRET_VALUE = re.compile("|".join(f"(?:{p.pattern})" for p, _w in _SECRET_VALUES))
 _HINT = ("secret values never go into config files: put it in the platform's secret store and reference it "
          "under secrets: (README \"Using a secret\")")
 
@@ -191,10 +192,9 @@ def literal_secrets(doc: Located) -> list[Problem]:
         if _in_env(path) and _SECRET_KEY.search(str(path[-1])) and text.lower() not in _SWITCHES:
             problems.append(doc.problem(path, f"'{path[-1]}' holds a secret value written into the file", _HINT))
             continue
-        for pattern, what in _SECRET_VALUES:
-            if pattern.search(text):
-                problems.append(doc.problem(path, f"the value looks like {what}; it is not shown here", _HINT))
-                break
+        if _ANY_SECRET_VALUE.search(text):
+            what = next(w for pattern, w in _SECRET_VALUES if pattern.search(text))
+            problems.append(doc.problem(path, f"the value looks like {what}; it is not shown here", _HINT))
     return problems
 
 
@@ -257,13 +257,17 @@ def _overlaps(a: str, b: str) -> bool:
 
 
 def guardrail_problems(target: Target, quota: dict[str, Any], limit_range: dict[str, dict[str, Any]],
-                       team: str) -> list[Problem]:
+                       team: str, fits: dict[tuple[str, str], None] | None = None) -> list[Problem]:
     """The app container fits its team's namespace: what the quota counts it sets (or the LimitRange gives it
     by default), and its resources stay within the LimitRange's min and max; else Kubernetes refuses its pods.
-    (``quantity`` as validate reads them; the bounds themselves are checked with the team.)"""
+    (``quantity`` as validate reads them; the bounds themselves are checked with the team.) ``fits``: the
+    (team, resources) already found to fit, within one resolve of the platform."""
     from .validate import quantity
 
     resources = target.values.get("resources") or {}
+    key = (team, repr(resources))
+    if fits is not None and key in fits:  # the same resources in the same team's namespace: known to fit
+        return []
     problems: list[Problem] = []
     for part, default in (("limits", "default"), ("requests", "defaultRequest")):
         for res in ("cpu", "memory"):
@@ -290,12 +294,14 @@ def guardrail_problems(target: Target, quota: dict[str, Any], limit_range: dict[
                 if over:
                     o = origin_of(target, "resources")
                     node: Any = target.origins.get("resources")
-                    for key in (part, res):
-                        node = node.get(key) if isinstance(node, dict) else None
+                    for step in (part, res):
+                        node = node.get(step) if isinstance(node, dict) else None
                     o = node if isinstance(node, Origin) else o
                     problems.append(Problem(
                         o.file, o.line, 0, f"resources.{part}.{res}",
                         f"{part}.{res} {value} is {word} the {bound} of team '{team}''s LimitRange ({edge}): "
                         "Kubernetes would refuse its pods",
                         f"keep it within limitRange.{bound}.{res}, or ask the platform team to change it"))
+    if not problems and fits is not None:
+        fits[key] = None
     return problems

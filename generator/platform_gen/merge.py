@@ -147,6 +147,7 @@ def resolve(platform: Platform, hpa_services: frozenset[str] = frozenset()) -> l
     """Every (service, env, cluster) target with merged values, in a stable order."""
     targets: list[Target] = []
     problems: list[Problem] = []
+    fits: dict[tuple[str, str], None] = {}  # (team, resources) that fit the team's guardrails
     for service in platform.services:
         for env in platform.environments:
             for cluster_name in service.placements.get(env.name, ()):
@@ -157,7 +158,7 @@ def resolve(platform: Platform, hpa_services: frozenset[str] = frozenset()) -> l
                 problems.extend(_checks(target, service.name in hpa_services))
                 team = platform.teams[service.team]
                 if team.quota or team.limit_range:
-                    problems.extend(guardrail_problems(target, team.quota, team.limit_range, team.name))
+                    problems.extend(guardrail_problems(target, team.quota, team.limit_range, team.name, fits))
                 targets.append(target)
     problems.extend(check_targets(targets))
     if problems:  # a value that fails alike on several clusters is one problem

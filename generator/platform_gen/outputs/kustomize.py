@@ -85,7 +85,7 @@ def _str(value: Any) -> str:
 
 def _workload_patch(obj: dict[str, Any], values: dict[str, Any], target: Target) -> dict[str, Any]:
     container: dict[str, Any] = {"name": APP_CONTAINER}
-    added = runtime.container_additions(target)
+    added = runtime.container_additions(target) if values.get("secrets") else {}
     if values.get("env") or added.get("env"):
         # one list in name order: the plain values and the secrets' references (a name in both is a problem)
         container["env"] = sorted([*_env_list(values.get("env") or {}), *added.get("env", [])],
@@ -97,7 +97,8 @@ def _workload_patch(obj: dict[str, Any], values: dict[str, Any], target: Target)
         }
     if added.get("volumeMounts"):
         container["volumeMounts"] = added["volumeMounts"]
-    pod: dict[str, Any] = {"containers": [container], **runtime.pod_additions(target)}
+    pod: dict[str, Any] = {"containers": [container],
+                           **(runtime.pod_additions(target) if values.get("secrets") else {})}
     return {
         "apiVersion": obj["apiVersion"],
         "kind": obj["kind"],

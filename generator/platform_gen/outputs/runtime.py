@@ -207,6 +207,8 @@ FILES: tuple[tuple[str, _Maker], ...] = (
 def overlay_files(platform: Platform, target: Target, base: _Objects) -> dict[str, _Objects]:
     """The runtime files of one target's overlay (file name -> objects); a file with no object is left out."""
     out: dict[str, _Objects] = {}
+    if not target.cluster.capabilities and not target.values.get("allowFrom"):
+        return out  # every file needs a capability of the cluster, but the callers' NetworkPolicy
     for name, make in FILES:
         objects = make(platform, target, base)
         if objects:

@@ -115,3 +115,16 @@ def drop_prod_eu(root: Path) -> None:
         cfg = root / f"platform-config/services/{svc}/config.yaml"
         assert entry in cfg.read_text()
         cfg.write_text(cfg.read_text().replace(entry, ""))
+
+
+def refused_untouched(root: Path, run: Run, rel: str, old: str, new: str, expected: str) -> None:
+    """Editing ``rel`` (``old`` -> ``new``) makes render fail with ``expected`` in its output and leaves the
+    rendered tree as it was."""
+    before = snapshot(root / "rendered")
+    edit(root, rel, old, new)
+    code, out, err = run("render", "--root", root)
+    assert code == 1
+    assert out == ""
+    assert expected in err, err
+    assert "nothing was written" in err
+    assert snapshot(root / "rendered") == before

@@ -413,7 +413,7 @@ def render_shared(platform: Platform, summaries: Mapping[str, Summary]) -> tuple
     if namespaces:
         text["argocd/platform-namespaces.yaml"] = (
             _header(PLATFORM_FILE, *sorted({env_file[c.env] for _t, c in namespaces}))
-            + yamlio.dump(guardrails.namespaces_application_set(platform, namespaces, argocd.RETRY)))
+            + yamlio.dump(argocd.namespaces_application_set(platform, namespaces, argocd.RETRY)))
     clusters = [c for e in platform.environments for c in e.clusters]
     has_xp = any(isinstance(d.data, dict) for d in platform.crossplane)
     text["argocd/platform.yaml"] = _header(PLATFORM_FILE, *sorted({env_file[c.env] for _t, c in namespaces})) \

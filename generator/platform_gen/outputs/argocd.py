@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..model import Cluster, Environment, Platform, Service, Target
-from ..validate import CROSSPLANE_APPSET, CROSSPLANE_NAMESPACE, RESERVED_PROJECT, ROOT_APP
+from ..model import Cluster, Environment, Platform, Service, Target, Team
+from ..validate import CROSSPLANE_APPSET, CROSSPLANE_NAMESPACE, NAMESPACES_APPSET, RESERVED_PROJECT, ROOT_APP
 from . import labels as L
-from .guardrails import GUARDRAIL_KINDS
+from .guardrails import GUARDRAIL_KINDS, namespace_dir
 from .kustomize import overlay_dir, overlay_reads
 
-__all__ = ["IN_CLUSTER", "RETRY", "ROOT_APP", "application_set", "platform_bootstrap", "team_policies",
-           "team_project"]
+__all__ = ["IN_CLUSTER", "RETRY", "ROOT_APP", "application_set", "namespaces_application_set", "platform_bootstrap",
+           "team_policies", "team_project"]
 
 API = "argoproj.io/v1alpha1"
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -146,14 +146,13 @@ def application_set(platform: Platform, service: Service, targets: list[Target],
     }
 
 
-def crossplane_application_set(platform: Platform, clusters: list[Cluster]) -> dict[str, Any]:
-    """Installs the XRDs, Compositions and Functions on every cluster, before the team apps."""
-    elements = [{"app": f"{CROSSPLANE_APPSET}-{c.name}", "cluster": c.name, "env": c.env, "server": c.server}
-                for c in clusters]
-    meta = _meta(platform, CROSSPLANE_APPSET, {})
-    # a lower wave than the team ApplicationSets, so the root app creates it first
+def _platform_application_set(platform: Platform, name: str, elements: list[dict[str, Any]],
+                              labels: dict[str, str], spec: dict[str, Any]) -> dict[str, Any]:
+    """An ApplicationSet of the platform's own, over plain folders of manifests: a wave before the team
+    ApplicationSets (the root app creates it first), one list generator, Applications named ``{{.app}}``
+    that keep what they deployed when removed."""
+    meta = _meta(platform, name, {})
     meta["annotations"] = {"argocd.argoproj.io/sync-wave": "-1"}
-    destination = {"server": "{{.server}}", "namespace": CROSSPLANE_NAMESPACE}
     return {
         "apiVersion": API,
         "kind": "ApplicationSet",
@@ -164,22 +163,46 @@ def crossplane_application_set(platform: Platform, clusters: list[Cluster]) -> d
             "syncPolicy": {"preserveResourcesOnDeletion": True},
             "generators": [{"list": {"elements": elements}}],
             "template": {
-                "metadata": {"name": "{{.app}}", "labels": {L.MANAGED_BY: L.TOOL, L.ENVIRONMENT: "{{.env}}",
-                                                           L.CLUSTER: "{{.cluster}}"},
+                "metadata": {"name": "{{.app}}", "labels": {L.MANAGED_BY: L.TOOL, **labels},
                              # a plain folder of manifests reads nothing beyond itself
                              "annotations": {GENERATE_PATHS: "."}},
-                "spec": {
-                    "project": PLATFORM_PROJECT,
-                    "source": {"repoURL": platform.repo_url, "targetRevision": platform.target_revision,
-                               "path": f"{platform.gitops_path}/platform/crossplane"},
-                    "destination": destination,
-                    # never prune: deleting an XRD deletes every claim of its kind
-                    "syncPolicy": {"automated": {"prune": False, "selfHeal": True},
-                                   "syncOptions": ["ServerSideApply=true"]},
-                },
+                "spec": spec,
             },
         },
     }
+
+
+def crossplane_application_set(platform: Platform, clusters: list[Cluster]) -> dict[str, Any]:
+    """Installs the XRDs, Compositions and Functions on every cluster, before the team apps."""
+    elements = [{"app": f"{CROSSPLANE_APPSET}-{c.name}", "cluster": c.name, "env": c.env, "server": c.server}
+                for c in clusters]
+    return _platform_application_set(platform, CROSSPLANE_APPSET, elements,
+                                     {L.ENVIRONMENT: "{{.env}}", L.CLUSTER: "{{.cluster}}"}, {
+        "project": PLATFORM_PROJECT,
+        "source": {"repoURL": platform.repo_url, "targetRevision": platform.target_revision,
+                   "path": f"{platform.gitops_path}/platform/crossplane"},
+        "destination": {"server": "{{.server}}", "namespace": CROSSPLANE_NAMESPACE},
+        # never prune: deleting an XRD deletes every claim of its kind
+        "syncPolicy": {"automated": {"prune": False, "selfHeal": True}, "syncOptions": ["ServerSideApply=true"]},
+    })
+
+
+def namespaces_application_set(platform: Platform, pairs: list[tuple[Team, Cluster]],
+                               retry: dict[str, Any]) -> dict[str, Any]:
+    """One Application per (team, cluster) syncing the team's namespace folder, before the team apps; a
+    namespace holds a team's objects, so removing its Application never deletes it."""
+    elements = [{"app": f"{NAMESPACES_APPSET}-{t.name}-{c.name}", "cluster": c.name, "env": c.env,
+                 "namespace": t.namespace, "path": f"{platform.gitops_path}/{namespace_dir(t.name, c.name)}",
+                 "server": c.server, "team": t.name}
+                for t, c in sorted(pairs, key=lambda p: (p[0].name, p[1].name))]
+    return _platform_application_set(platform, NAMESPACES_APPSET, elements,
+                                     {L.TEAM: "{{.team}}", L.ENVIRONMENT: "{{.env}}", L.CLUSTER: "{{.cluster}}"}, {
+        "project": PLATFORM_PROJECT,
+        "source": {"repoURL": platform.repo_url, "targetRevision": platform.target_revision, "path": "{{.path}}"},
+        "destination": {"server": "{{.server}}", "namespace": "{{.namespace}}"},
+        # never prune: the Namespace's deletion would take the team's objects with it
+        "syncPolicy": {"automated": {"prune": False, "selfHeal": True}, "retry": retry},
+    })
 
 
 def platform_bootstrap(platform: Platform, clusters: list[Cluster] | None = None,

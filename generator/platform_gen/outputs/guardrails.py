@@ -19,7 +19,7 @@ from ..validate import NAMESPACES_APPSET
 from . import labels as L
 
 __all__ = ["GUARDRAIL_KINDS", "NAMESPACES_APPSET", "allow_from_objects", "namespace_dir", "namespace_files",
-           "namespaces_application_set"]
+]
 
 #: The namespaced kinds of a namespace's folder: the platform AppProject allows them (and Namespace).
 GUARDRAIL_KINDS = (("", "LimitRange"), ("", "ResourceQuota"), ("networking.k8s.io", "NetworkPolicy"))
@@ -93,43 +93,6 @@ def namespace_files(platform: Platform, team: Team, cluster: Cluster, header: st
     kustomization = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": ["namespace.yaml"]}
     return {f"{folder}/kustomization.yaml": header + dump(kustomization),
             f"{folder}/namespace.yaml": header + dump_all(namespace_objects(platform, team, cluster))}
-
-
-def namespaces_application_set(platform: Platform, pairs: list[tuple[Team, Cluster]],
-                               retry: dict[str, Any]) -> dict[str, Any]:
-    """One Application per (team, cluster) syncing the namespace folder, a wave before the team apps."""
-    elements = [{"app": f"{NAMESPACES_APPSET}-{t.name}-{c.name}", "cluster": c.name, "env": c.env,
-                 "namespace": t.namespace, "path": f"{platform.gitops_path}/{namespace_dir(t.name, c.name)}",
-                 "server": c.server, "team": t.name}
-                for t, c in sorted(pairs, key=lambda p: (p[0].name, p[1].name))]
-    return {
-        "apiVersion": API,
-        "kind": "ApplicationSet",
-        "metadata": {"name": NAMESPACES_APPSET, "namespace": platform.argocd_namespace,
-                     "labels": {L.MANAGED_BY: L.TOOL, L.PART_OF: platform.organization},
-                     # a lower wave than the team ApplicationSets, so the namespaces come first
-                     "annotations": {"argocd.argoproj.io/sync-wave": "-1"}},
-        "spec": {
-            "goTemplate": True,
-            "goTemplateOptions": ["missingkey=error"],
-            # a namespace holds a team's objects: removing its Application never deletes it
-            "syncPolicy": {"preserveResourcesOnDeletion": True},
-            "generators": [{"list": {"elements": elements}}],
-            "template": {
-                "metadata": {"name": "{{.app}}", "labels": {L.MANAGED_BY: L.TOOL, L.TEAM: "{{.team}}",
-                                                           L.ENVIRONMENT: "{{.env}}", L.CLUSTER: "{{.cluster}}"},
-                             "annotations": {"argocd.argoproj.io/manifest-generate-paths": "."}},
-                "spec": {
-                    "project": "platform",
-                    "source": {"repoURL": platform.repo_url, "targetRevision": platform.target_revision,
-                               "path": "{{.path}}"},
-                    "destination": {"server": "{{.server}}", "namespace": "{{.namespace}}"},
-                    # never prune: the Namespace's deletion would take the team's objects with it
-                    "syncPolicy": {"automated": {"prune": False, "selfHeal": True}, "retry": retry},
-                },
-            },
-        },
-    }
 
 
 def allow_from_objects(platform: Platform, target: Target, base: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -291,3 +291,19 @@ def test_resources_above_the_limit_range_are_refused(example: Path, run: Run) ->
     _refused(run, example, f"{svc}:12: error: resources.limits.memory: limits.memory 8Gi is above the max of team "
                            "'payments''s LimitRange (4Gi): Kubernetes would refuse its pods\n"
                            "  hint: keep it within limitRange.max.memory, or ask the platform team to change it\n")
+
+
+def test_an_empty_secret_key_is_one_problem(example: Path, run: Run) -> None:
+    edit(example, AUTH, "    key: identity/oauth-client\n", "    key: \"\"\n")
+    err = _refused(run, example, f"{AUTH}:26:10: error: secrets.oauth.key: '' is not valid: a path in the "
+                                 "platform's secret store: letters, digits and _ . / @ : -\n")
+    assert "1 problem found" in err
+
+
+def test_a_port_under_expose_gets_the_keys_of_expose(example: Path, run: Run) -> None:
+    svc = "platform-config/services/user-profile/config.yaml"
+    path = example / svc
+    path.write_text(path.read_text().replace("http: {path: /, public: true}",
+                                             "http: {path: /, public: true, port: 8080}"))
+    err = _refused(run, example, "error: expose.http.port: unknown key 'port'\n")
+    assert "hint: valid keys: host, path, public" in err

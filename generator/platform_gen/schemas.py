@@ -72,7 +72,7 @@ SECRETS_PROP: dict[str, Any] = {
         "additionalProperties": False,
         "required": ["key"],
         "properties": {
-            "key": {"type": "string", "minLength": 1, "maxLength": 253, "pattern": r"^[A-Za-z0-9_./@:-]+\Z"},
+            "key": {"type": "string", "maxLength": 253, "pattern": r"^[A-Za-z0-9_./@:-]+\Z"},
             "env": {
                 "type": "object",
                 "minProperties": 1,
@@ -474,6 +474,8 @@ _PATTERNS = {
     ENV_VALUE_PROPS["image"]["pattern"]: "an image name without a tag or digest, such as ghcr.io/acme/app",
     ENV_VALUE_PROPS["env"]["propertyNames"]["pattern"]: "letters, digits, '_', '.' and '-', not starting with a digit",
     HTTPS_URL: "an https:// URL",
+    SECRETS_PROP["additionalProperties"]["properties"]["key"]["pattern"]:
+        "a path in the platform's secret store: letters, digits and _ . / @ : -",
     PATH: "a path starting with '/'",
     ROUTE_PATH: "a path prefix such as / or /api: segments of letters, digits and -._~!$&'()*+,;=:@ after each '/', "
                 "none empty, '.' or '..'",
@@ -560,7 +562,8 @@ def _error_problems(doc: Located, err: ValidationError) -> list[Problem]:
         for key in sorted(k for k in inst if k not in props):
             hint = (
                 _HINTS_BASE_ONLY.format(key=key)
-                if key in BASE_ONLY_PROPS and not (BASE_ONLY_PROPS.keys() & props)
+                # (at a level of values: where the keys that may vary per environment are)
+                if key in BASE_ONLY_PROPS and not (BASE_ONLY_PROPS.keys() & props) and "replicas" in props
                 else did_you_mean(key, props)
             )
             out.append(doc.problem((*path, key), f"unknown key '{key}'", hint, key=True))

@@ -19,9 +19,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .deep import MERGER
+from .deep import deep_merge
 from .errors import Problem
 from .model import Origin, Target
+from .schemas import quantity
 from .yamlio import Located
 
 __all__ = ["ASKS", "Ask", "capabilities_of", "check_targets", "first_origin", "gateway_of", "guardrail_problems",
@@ -35,19 +36,7 @@ GRAFANA = "grafana"
 
 def capabilities_of(env: Mapping[str, Any] | None, cluster: Mapping[str, Any] | None) -> dict[str, Any]:
     """A cluster's capabilities: its environment's with its own merged over them, those set to null removed."""
-    merged: dict[str, Any] = {}
-    for layer in (env, cluster):
-        if layer:
-            MERGER.merge(merged, _plain(layer))
-    return _drop_nulls(merged)
-
-
-def _plain(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _plain(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_plain(v) for v in data]
-    return data
+    return _drop_nulls(deep_merge(dict(env or {}), dict(cluster or {})))
 
 
 def _drop_nulls(data: dict[str, Any]) -> dict[str, Any]:
@@ -260,10 +249,8 @@ def guardrail_problems(target: Target, quota: dict[str, Any], limit_range: dict[
                        team: str, fits: dict[tuple[str, str], None] | None = None) -> list[Problem]:
     """The app container fits its team's namespace: what the quota counts it sets (or the LimitRange gives it
     by default), and its resources stay within the LimitRange's min and max; else Kubernetes refuses its pods.
-    (``quantity`` as validate reads them; the bounds themselves are checked with the team.) ``fits``: the
+    (The bounds themselves are checked with the team.) ``fits``: the
     (team, resources) already found to fit, within one resolve of the platform."""
-    from .validate import quantity
-
     resources = target.values.get("resources") or {}
     key = (team, repr(resources))
     if fits is not None and key in fits:  # the same resources in the same team's namespace: known to fit

@@ -408,8 +408,7 @@ def render_shared(platform: Platform, summaries: Mapping[str, Summary]) -> tuple
         for cluster in sorted({c.name: c for c in clusters}.values(), key=lambda c: c.name):
             namespaces.append((platform.teams[team], cluster))
             text.update(guardrails.namespace_files(platform, platform.teams[team], cluster,
-                                                   _header(PLATFORM_FILE, env_file[cluster.env]),
-                                                   yamlio.dump_all, yamlio.dump))
+                                                   _header(PLATFORM_FILE, env_file[cluster.env])))
     if namespaces:
         text["argocd/platform-namespaces.yaml"] = (
             _header(PLATFORM_FILE, *sorted({env_file[c.env] for _t, c in namespaces}))

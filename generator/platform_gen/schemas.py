@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import datetime
 import difflib
+import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ __all__ = [
     "VALUE_KEYS",
     "check",
     "did_you_mean",
+    "quantity",
 ]
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z"
@@ -42,6 +44,17 @@ ONE_LINE = r"^\S(.*\S)?\Z"
 # Patterns end in \Z, never $: jsonschema applies them with re.search, and Python's $
 # also matches before a final newline ("1.4.2\n" would pass).
 QUANTITY = {"type": ["string", "integer", "number"], "pattern": r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?\Z"}
+_UNITS = {"m": 0.001, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?\Z")
+
+
+def quantity(value: str | float) -> float:
+    """A Kubernetes quantity (already matched by :data:`QUANTITY`'s pattern) as a number: 250m is 0.25, 1Ki 1024."""
+    m = _QUANTITY.match(str(value))
+    assert m is not None
+    return float(m.group(1)) * _UNITS.get(m.group(2) or "", 1)
+
+
 #: A code owner as GitHub's CODEOWNERS takes it: @org/team, @user or an e-mail address.
 HANDLE = r"^(@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(/[A-Za-z0-9][A-Za-z0-9._-]*)?|[^@\s]+@[^@\s]+\.[^@\s]+)\Z"
 #: Where GitHub reads a CODEOWNERS file, relative to the repository's root.

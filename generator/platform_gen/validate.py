@@ -36,7 +36,7 @@ from .model import (
     TemplateBudget,
     protected_names,
 )
-from .schemas import did_you_mean
+from .schemas import did_you_mean, quantity
 from .yamlio import Located
 
 __all__ = ["RESERVED_PROJECT", "SYSTEM_NAMESPACES", "Facts", "cross_check", "route_key", "validate"]
@@ -151,17 +151,6 @@ def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], di
     problems.extend(_team_namespaces(doc, teams))
     problems.extend(_codeowners(doc, path))
     return data, teams
-
-
-_UNITS = {"m": 0.001, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?\Z")
-
-
-def quantity(value: str | float) -> float:
-    """A Kubernetes quantity (already matched by the schema's pattern) as a number: 250m is 0.25, 1Ki 1024."""
-    m = _QUANTITY.match(str(value))
-    assert m is not None
-    return float(m.group(1)) * _UNITS.get(m.group(2) or "", 1)
 
 
 #: The LimitRange's bounds that must not cross: (lower, higher), as Kubernetes checks them.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import yamlio
 from ..capabilities import GATEWAYS, PROMETHEUS
 from ..model import Cluster, Platform, Target, Team
 from ..validate import NAMESPACES_APPSET
@@ -26,7 +27,6 @@ GUARDRAIL_KINDS = (("", "LimitRange"), ("", "ResourceQuota"), ("networking.k8s.i
 #: The label every namespace carries with its name (Kubernetes sets it): what NetworkPolicies select by.
 NAMESPACE_NAME = "kubernetes.io/metadata.name"
 PSA = "pod-security.kubernetes.io"
-API = "argoproj.io/v1alpha1"
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 
 
@@ -63,36 +63,32 @@ def namespace_objects(platform: Platform, team: Team, cluster: Cluster) -> list[
                 limit[key] = {k: str(v) for k, v in sorted(team.limit_range[key].items())}
         objects.append({"apiVersion": "v1", "kind": "LimitRange", "metadata": meta("team-limits"),
                         "spec": {"limits": [limit]}})
-    objects.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("default-deny"),
-                    "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}})
-    objects.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                    "metadata": meta("allow-same-namespace"),
-                    "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
-                             "ingress": [{"from": [{"podSelector": {}}]}]}})
+    def policy(name: str, sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """A NetworkPolicy of every pod of the namespace: ingress from ``sources`` only (none: denied)."""
+        spec: dict[str, Any] = {"podSelector": {}, "policyTypes": ["Ingress"]}
+        if sources is not None:
+            spec["ingress"] = [{"from": sources}]
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta(name), "spec": spec}
+
+    objects.append(policy("default-deny"))
+    objects.append(policy("allow-same-namespace", [{"podSelector": {}}]))
     caps = cluster.capabilities
     gateways = sorted({g["namespace"] for g in (caps.get(GATEWAYS) or {}).values()
                        if isinstance(g, dict) and isinstance(g.get("namespace"), str)})
     if gateways:
-        objects.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                        "metadata": meta("allow-gateways"),
-                        "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
-                                 "ingress": [{"from": _from_namespaces(gateways)}]}})
+        objects.append(policy("allow-gateways", _from_namespaces(gateways)))
     prometheus = (caps.get(PROMETHEUS) or {}).get("namespace")
     if isinstance(prometheus, str):
-        objects.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                        "metadata": meta("allow-prometheus"),
-                        "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
-                                 "ingress": [{"from": _from_namespaces([prometheus])}]}})
+        objects.append(policy("allow-prometheus", _from_namespaces([prometheus])))
     return objects
 
 
-def namespace_files(platform: Platform, team: Team, cluster: Cluster, header: str,
-                    dump_all: Any, dump: Any) -> dict[str, str]:
+def namespace_files(platform: Platform, team: Team, cluster: Cluster, header: str) -> dict[str, str]:
     """The folder of ``team``'s namespace on ``cluster``: its objects and a kustomization.yaml listing them."""
     folder = namespace_dir(team.name, cluster.name)
     kustomization = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": ["namespace.yaml"]}
-    return {f"{folder}/kustomization.yaml": header + dump(kustomization),
-            f"{folder}/namespace.yaml": header + dump_all(namespace_objects(platform, team, cluster))}
+    return {f"{folder}/kustomization.yaml": header + yamlio.dump(kustomization),
+            f"{folder}/namespace.yaml": header + yamlio.dump_all(namespace_objects(platform, team, cluster))}
 
 
 def allow_from_objects(platform: Platform, target: Target, base: list[dict[str, Any]]) -> list[dict[str, Any]]:

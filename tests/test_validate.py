@@ -29,7 +29,8 @@ def test_example_is_valid(tree_root: Path, run: Run) -> None:
     doc = json.loads(out)
     assert doc["status"] == "ok" and doc["problems"] == []
     assert doc["overlays"] == 18
-    assert doc["builds"] == 4  # one batch per cluster
+    # one batch per cluster of service overlays, and one per cluster of team namespace folders
+    assert doc["builds"] == 8
     assert doc["objects"] > 90
 
 
@@ -172,3 +173,48 @@ def test_needs_a_rendered_tree(example: Path, run: Run) -> None:
 def test_unknown_kube_version(tree_root: Path, run: Run) -> None:
     code, _out, err = run("validate", "--root", tree_root, "--kube-version", "1.99")
     assert code == 1 and "Kubernetes 1.99 is newer than the schemas installed" in err
+
+
+SPACE = "rendered/namespaces/payments/prod-eu"
+
+
+def test_team_namespace_folders_are_built_and_checked(tree_root: Path, run: Run) -> None:
+    """A namespace folder is built in its cluster's batch; a finding in it names its kustomization."""
+    edit(tree_root, f"{SPACE}/namespace.yaml", "  hard:\n", "  hardd:\n")
+    code, _out, err = run("validate", "--root", tree_root, "--no-cache")
+    assert code == 1
+    assert (f"{SPACE}/kustomization.yaml: error: ResourceQuota team-payments/team-quota: spec.hardd: "
+            "unknown field") in err, err
+    assert err.count("error:") == 1, err
+
+
+def test_team_namespace_folder_that_does_not_build(tree_root: Path, run: Run) -> None:
+    edit(tree_root, f"{SPACE}/kustomization.yaml", "- namespace.yaml\n", "- namespace.yaml\n- missing.yaml\n")
+    code, _out, err = run("validate", "--root", tree_root, "--no-cache")
+    assert code == 1
+    assert f"{SPACE}/kustomization.yaml: error: kustomize build failed:" in err
+    assert "rendered/namespaces/payments/prod-us" not in err  # its batch's other folders are not blamed
+
+
+def test_an_object_of_a_namespace_folder_taken_by_a_service(tree_root: Path, run: Run) -> None:
+    """A service overlay that produces an object of its team's namespace folder: two Applications would fight."""
+    edit(tree_root, "rendered/services/payment-service/overlays/prod/prod-eu/kustomization.yaml",
+         "resources:\n", "resources:\n- quota.yaml\n")
+    (tree_root / "rendered/services/payment-service/overlays/prod/prod-eu/quota.yaml").write_text(
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: team-quota\n  namespace: team-payments\n"
+        "spec: {hard: {pods: '1'}}\n")
+    code, _out, err = run("validate", "--root", tree_root, "--no-cache")
+    assert code == 1
+    assert ("rendered/services/payment-service/overlays/prod/prod-eu/kustomization.yaml: error: ResourceQuota "
+            f"team-payments/team-quota: also produced by {SPACE} on cluster prod-eu") in err, err
+
+
+def test_a_warm_validate_builds_only_the_namespace_folder_that_changed(tree_root: Path, run: Run,
+                                                                       tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert run("validate", "--root", tree_root, "--cache-dir", cache)[0] == 0
+    edit(tree_root, f"{SPACE}/namespace.yaml", "pods: '100'", "pods: '101'")
+    code, out, _err = run("validate", "--root", tree_root, "--cache-dir", cache, "--format", "json")
+    assert code == 0, out
+    doc = json.loads(out)
+    assert (doc["builds"], doc["built"], doc["cached"]) == (1, 0, 18)

@@ -192,10 +192,14 @@ def _claim_schemas(platform: Platform) -> dict[tuple[str, str], dict[str, Any]]:
 
 @dataclass(frozen=True)
 class _Overlay:
+    """A folder of the tree that kustomize builds: a service's overlay, or a team namespace's folder
+    (``namespaces/<team>/<cluster>/``, whose ``service`` is the team and ``env`` empty)."""
+
     rel: str  # relative to the output folder
     service: str
     env: str
     cluster: str
+    space: bool = False  #: a team namespace's folder: its objects carry the team label, not a service's
 
 
 #: Which files of the tree to check (a path relative to it), as ``validate --shard`` asks; None: all.
@@ -227,6 +231,25 @@ def _overlays(out: Path, only: _Only = None) -> list[_Overlay]:
     return found
 
 
+def _namespace_folders(out: Path, only: _Only = None) -> list[_Overlay]:
+    """Every ``namespaces/<team>/<cluster>/kustomization.yaml`` of the tree, sorted."""
+    found = []
+    for kfile in sorted((out / "namespaces").glob("*/*/kustomization.yaml")):
+        rel = kfile.parent.relative_to(out).as_posix()
+        if only is None or only(rel + "/kustomization.yaml"):
+            found.append(_Overlay(rel, kfile.parent.parent.name, "", kfile.parent.name, space=True))
+    return found
+
+
+def _owner(obj: Mapping[str, Any], cluster: str, space: bool) -> tuple[str, str, str]:
+    """Which folder of a batch built ``obj``: a service overlay by the service, environment and cluster
+    labels; a namespace folder (whose objects carry no service label) by the team label."""
+    lab = (obj.get("metadata") or {}).get("labels") or {}
+    if space:
+        return (str(lab.get(L.TEAM)), "", cluster)
+    return (str(lab.get(L.NAME)), str(lab.get(L.ENVIRONMENT)), str(lab.get(L.CLUSTER)))
+
+
 def _batch_build(kustomize: Kustomize, out: Path, overlays: list[_Overlay]) -> Build:
     with tempfile.TemporaryDirectory(prefix="platform-gen-validate-") as tmp:
         link = Path(tmp, "tree")
@@ -247,12 +270,12 @@ def _build_cluster(kustomize: Kustomize, out: Path, overlays: list[_Overlay], sh
     built, _error = _objects(batch.output)
     if batch.ok and not batch.warnings and built:
         index = {(o.service, o.env, o.cluster): o.rel for o in overlays}
+        space = overlays[0].space  # a batch is of one kind of folder, of one cluster
         for obj in built:
-            lab = (obj.get("metadata") or {}).get("labels") or {}
-            rel = index.get((str(lab.get(L.NAME)), str(lab.get(L.ENVIRONMENT)), str(lab.get(L.CLUSTER))))
+            rel = index.get(_owner(obj, overlays[0].cluster, space))
             if rel is None:
-                problems.append(Problem(shown, 0, 0, _obj_name(obj), "object without the platform labels "
-                                        f"({L.NAME}, {L.ENVIRONMENT}, {L.CLUSTER})"))
+                labels = L.TEAM if space else f"{L.NAME}, {L.ENVIRONMENT}, {L.CLUSTER}"
+                problems.append(Problem(shown, 0, 0, _obj_name(obj), f"object without the platform labels ({labels})"))
                 continue
             per[rel].append(obj)
         problems.extend(_empty(per, shown, kustomize))
@@ -445,32 +468,6 @@ def _check_platform(out: Path, shown: str, kube: KubeSchemas, cache: vcache.Cach
     return _checked_files(out, shown, paths, errors_of, cache or vcache.Cache(None), fingerprint)
 
 
-def _check_namespaces(kustomize: Kustomize, out: Path, shown: str, kube: KubeSchemas, only: _Only = None
-                      ) -> tuple[list[Problem], int]:
-    """Each team namespace's folder (``namespaces/<team>/<cluster>/``) builds with kustomize, and its objects
-    (Namespace, ResourceQuota, LimitRange, NetworkPolicies) pass the Kubernetes schemas."""
-    problems: list[Problem] = []
-    count = 0
-    for kfile in sorted((out / "namespaces").glob("*/*/kustomization.yaml")):
-        rel = kfile.parent.relative_to(out).as_posix()
-        if only is not None and not only(rel + "/kustomization.yaml"):
-            continue
-        where = f"{shown}/{rel}/kustomization.yaml"
-        build = kustomize.build(kfile.parent)
-        if not build.ok:
-            problems.append(Problem(where, 0, 0, "", f"kustomize build failed: {build.error}"))
-            continue
-        problems.extend(Problem(where, 0, 0, "", f"kustomize warning: {w}") for w in build.warnings)
-        objs, error = _objects(build.output)
-        if objs is None:
-            problems.append(Problem(where, 0, 0, "", f"{kustomize.name} printed output that is {error}"))
-            continue
-        found, n = _check_built(objs, where, kube, {})
-        problems.extend(found)
-        count += n
-    return problems, count
-
-
 _Ident = tuple[str, str, str, str, str]  # apiVersion, kind, namespace, name; and the name shown
 
 
@@ -634,7 +631,9 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
     """
     kube = KubeSchemas(kube_version)
     claims = _claim_schemas(platform)
-    overlays = _overlays(out, only)
+    services = _overlays(out, only)
+    # the team namespaces' folders are built and cached the same way, in batches of their own per cluster
+    overlays = services + _namespace_folders(out, only)
     cache = vcache.Cache(cache_dir)
     keys: dict[str, str | None] = {o.rel: None for o in overlays}
     verdicts: dict[str, _Verdict] = {}
@@ -653,11 +652,11 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
                     verdicts[o.rel] = hit
         if reader.used != known:
             cache.put("references", refs_key, reader.used)
-    by_cluster: dict[str, list[_Overlay]] = {}
+    by_cluster: dict[tuple[str, bool], list[_Overlay]] = {}
     for o in overlays:
         if o.rel not in verdicts:
-            by_cluster.setdefault(o.cluster, []).append(o)
-    chunks = [(cluster, ovs[i:i + BATCH]) for cluster, ovs in sorted(by_cluster.items())
+            by_cluster.setdefault((o.cluster, o.space), []).append(o)
+    chunks = [(cluster, ovs[i:i + BATCH]) for (cluster, _space), ovs in sorted(by_cluster.items())
               for i in range(0, len(ovs), BATCH)]
     problems: list[Problem] = []
     builds = 0
@@ -669,8 +668,7 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
         # the tree's own objects are checked while kustomize builds the first batches
         objects = 0
         for check in (_check_argocd(out, shown, cache, fingerprint, only),
-                      _check_platform(out, shown, kube, cache, fingerprint, only),
-                      _check_namespaces(kustomize, out, shown, kube, only)):
+                      _check_platform(out, shown, kube, cache, fingerprint, only)):
             problems.extend(check[0])
             objects += check[1]
         for (_cluster, ovs), future in zip(chunks, futures, strict=True):
@@ -702,6 +700,6 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
         except yaml.YAMLError as exc:  # pragma: no cover - the config is ours or the repo's
             raise ToolError(f"invalid yamllint config: {exc}") from None
         problems.extend(lint_problems)
-    built = sum(len(ovs) for _cluster, ovs in chunks)
-    return Report(tuple(sorted(set(problems))), len(overlays), objects, builds,
-                  built=built, cached=len(overlays) - built, linted=lint_runs, lint_cached=lint_cached)
+    built = sum(1 for _cluster, ovs in chunks for o in ovs if not o.space)  # the report counts service overlays
+    return Report(tuple(sorted(set(problems))), len(services), objects, builds,
+                  built=built, cached=len(services) - built, linted=lint_runs, lint_cached=lint_cached)

@@ -84,10 +84,16 @@ def test_every_workflow_edit_still_applies() -> None:
 
 
 def test_starter_is_in_the_wheel(tmp_path: Path) -> None:
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
-                           capture_output=True, text=True, check=False)
+    # built from a copy of the sources: a build writes build/ and *.egg-info/ beside them
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "generator", src / "generator",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
+                            str(src)], capture_output=True, text=True, check=False)
     assert built.returncode == 0, built.stderr
-    (wheel,) = tmp_path.glob("*.whl")
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
     prefix = "platform_gen/data/starter/"
     with zipfile.ZipFile(wheel) as zf:
         shipped = {name[len(prefix):]: zf.read(name) for name in zf.namelist() if name.startswith(prefix)}

@@ -30,6 +30,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-goldens", action="store_true", help="Rewrite tests/cases/*/expected.")
+    parser.addoption("--update-starter", action="store_true",
+                     help="Copy the example's golden paths, Crossplane APIs and workflows into the starter platform.")
 
 
 @pytest.fixture

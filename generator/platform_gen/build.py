@@ -25,7 +25,7 @@ from typing import Protocol
 from . import schemas
 from .errors import InputError, Problem
 from .gitref import tree_changes, unchanged_ids
-from .index import INDEX, Index, Services, Summary, owner, service_inputs
+from .index import INDEX, Index, Services, Summary, blob_id, owner, service_inputs
 from .load import SERVICES_DIR, Sources, load_services, load_shared, parse_services
 from .model import Platform, Service
 from .render import (
@@ -143,8 +143,8 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
                  only: Callable[[str], bool] | None = None,
                  changes_of: Callable[[Path, Path], set[str] | None] = tree_changes,
                  ids_of: Callable[[Path, str], dict[str, str] | None] = unchanged_ids,
-                 base_index_of: Callable[[], Index | None] | None = None
-                 ) -> tuple[Platform, Rendered, Index | None]:
+                 base_index_of: Callable[[], Index | None] | None = None,
+                 extra: Sequence[tuple[str, bytes]] = ()) -> tuple[Platform, Rendered, Index | None]:
     """Load, validate and render the platform at ``root``: only the services whose inputs differ from
     the previous index (``previous_of(guessed tree folder)``, None for everything), all of them otherwise.
 
@@ -159,8 +159,20 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
 
     ``only`` (a shard, see ``shard.py``) keeps just the services it names: all of them are
     rendered, no previous index is read, and no sample render is made (``merge`` makes those).
+
+    ``extra``: (folder, config.yaml bytes) of services that are not on disk, validated and rendered with
+    the others as if they were (``platform-gen new`` checks a service before it writes it).
     """
     global _shared, _shared_trusted
+
+    def read_services(root: Path, shared: Sources, select: Callable[[str, str], bool] | None = None, *,
+                      parse: bool = True, known: dict[str, str] | None = None) -> Sources:
+        found = load_services(root, shared, select, parse=parse, known=known)
+        if not extra:
+            return found
+        digests = {f"{SERVICES_DIR}/{folder}/config.yaml": blob_id(data) for folder, data in extra}
+        return replace(found, raw=tuple(sorted((*found.raw, *extra))), digests={**found.digests, **digests})
+
     shared = load_shared(root)
     guess = out_dir_of(shared, None)
     # git tells which config.yaml files are as committed at the base (their ids, without reading them) and,
@@ -181,7 +193,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
                     before.inputs != service_inputs(inputs, config, before.template, before.envs)
 
         known = vouched.result() if vouched is not None and previous is not None else None
-        sources = load_services(root, shared, select, parse=False, known=known)
+        sources = read_services(root, shared, select, parse=False, known=known)
         changed = edits.result() if edits is not None and previous is not None else None
     finally:
         if asking is not None:  # (before any worker is forked)
@@ -192,7 +204,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
         # platform-wide files made again and compared when one of them is among these
         if changed is None:  # git cannot tell: nothing is trusted unread
             previous = None
-            sources = load_services(root, shared, parse=False)
+            sources = read_services(root, shared, parse=False)
         else:
             edited = changed
             suspects = {o for o in map(owner, edited) if o is not None}
@@ -203,7 +215,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
                 at_base = base_index_of() if base_index_of is not None else None
                 if at_base is None:  # nothing to compare it with: trust no line of it
                     previous = None
-                    sources = load_services(root, shared, parse=False)
+                    sources = read_services(root, shared, parse=False)
                 else:
                     mine, theirs = previous.entries, at_base.entries
                     suspects |= {n for n in mine if mine.read_line(n) != theirs.read_line(n)}
@@ -221,7 +233,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     real = out_dir_of(shared, base)
     if previous is not None and (guess is None or real is None or real.resolve() != guess.resolve()):
         previous = None  # the index was looked for in the wrong place: render everything
-        sources = load_services(root, shared, parse=False)
+        sources = read_services(root, shared, parse=False)
     kept = previous.entries.only(sources.skipped) if previous is not None else Services.of({})
 
     def read_manifest() -> bytes | None:

@@ -6,7 +6,9 @@ Exit codes: 0 ok; 1 invalid input, findings or drift; 2 usage; 3 internal error.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -289,12 +291,13 @@ def compile_validated(opts: Options, full: bool) -> tuple[Platform, Rendered]:
     return platform, rendered
 
 
-def compile_incremental(opts: Options, full: bool, at_base: list[Callable[[], AtBase | None]] | None = None
-                        ) -> tuple[Platform, Rendered, Index | None]:
+def compile_incremental(opts: Options, full: bool, at_base: list[Callable[[], AtBase | None]] | None = None,
+                        extra: Sequence[tuple[str, bytes]] = ()) -> tuple[Platform, Rendered, Index | None]:
     """load, validate and render, re-rendering only the services whose inputs changed since the
     previous index (all of them with ``full``, or without a usable index). With ``at_base``, what the
     deletion guard reads at the git base is read too, while git is asked what changed in the tree,
-    and ``at_base`` gets a function that gives it (or raises what reading it raised)."""
+    and ``at_base`` gets a function that gives it (or raises what reading it raised). ``extra``: services
+    not on disk, (folder, config.yaml bytes), compiled as if they were (see ``build.compile_tree``)."""
     from .build import compile_tree
     from .gitref import tree_changes
 
@@ -326,7 +329,7 @@ def compile_incremental(opts: Options, full: bool, at_base: list[Callable[[], At
         return base.parsed if base is not None else None
 
     return compile_tree(opts.root, tree_dir, (lambda _dir: None) if full else _previous_index, changes_of=changes_of,
-                        base_index_of=base_index_of)
+                        base_index_of=base_index_of, extra=extra)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -477,7 +480,8 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
 
         from .consumers import validate_tree
         from .kustomize_tool import find_kustomize
-        from .load import load_yamllint_config, yaml_inputs
+        from .load import load_starters, load_yamllint_config, yaml_inputs
+        from .scaffold import starter_problems
 
         platform, rendered = compile_validated(opts, full) if shard is None else _compile_shard(opts, shard)
         out_dir = opts.out_dir(platform)
@@ -496,6 +500,9 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
                   or (resources.files("platform_gen") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
         cache = None if no_cache else (cache_dir or opts.root / ".cache" / "platform-gen" / "validate")
         inputs, unreadable_inputs = yaml_inputs(opts.root)
+        # the golden paths' starter values, which render does not read ('platform-gen new' does)
+        starters, starter_found = load_starters(opts.root)
+        unreadable_inputs += [p for doc in starters.values() for p in starter_problems(doc)] + starter_found
         if shard is not None:  # each input is linted by one shard only: no finding N times, no work N times
             inputs = [(rel, data) for rel, data in inputs if shard.owns_input(rel)]
             unreadable_inputs = [p for p in unreadable_inputs if shard.owns_input(p.file)]
@@ -698,6 +705,292 @@ def shards_cmd(base_ref: str | None, per_shard: int, max_shards: int, root: Path
         return EXIT_OK
 
     return _guarded(opts, body)
+
+# --- init and new (scaffold.py; README "Starting a platform", "Starting a new service") ------------
+
+
+def _interactive() -> bool:
+    """Whether to ask for what is missing: only with a terminal on stdin, never in CI or a pipe."""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _checked(why: Callable[[str], str | None]) -> Callable[[str], str]:
+    """A prompt's value_proc: the answer, or the reason it is refused (click asks again)."""
+    def check(value: str) -> str:
+        value = value.strip()
+        reason = why(value)
+        if reason is not None:
+            raise click.BadParameter(reason)
+        return value
+    return check
+
+
+def _output_options(f: Callable[..., int]) -> Callable[..., int]:
+    f = click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+                     help="Colour the output (honours NO_COLOR).")(f)
+    f = click.option("-q", "--quiet", count=True, help="Less output (repeatable).")(f)
+    f = click.option("-v", "--verbose", count=True, help="More output (repeatable).")(f)
+    f = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                     help="text for people, json (one document on stdout) for machines.")(f)
+    return f
+
+
+def _steps_text(opts: Options, headline: str, steps: Sequence[str]) -> None:
+    if opts.verbosity < 0:
+        return
+    click.echo(headline)
+    click.echo("Next steps:")
+    for step in steps:
+        click.echo(f"  {step}")
+
+
+@cli.command("init")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--organization", metavar="ORG",
+              help="The organization (platform.yaml's organization) [asked in a terminal; required otherwise].")
+@click.option("--repo-url", metavar="URL",
+              help="The Git repository Argo CD pulls the rendered tree from [default: the folder's git remote "
+                   "origin, else https://github.com/ORG/DIRECTORY.git].")
+@_output_options
+def init_cmd(directory: Path, organization: str | None, repo_url: str | None, fmt: str, verbose: int, quiet: int,
+             color: str) -> int:
+    """Start a platform repo in DIRECTORY (empty, or holding only .git): platform.yaml, environments, the
+    golden paths, the Crossplane APIs, workflows and hooks; then render it."""
+    from .gitref import origin_url
+    from .scaffold import (
+        create,
+        default_repo_url,
+        not_empty,
+        organization_problem,
+        repo_url_problem,
+        starter_files,
+        undo_init,
+    )
+
+    opts = _options(directory, None, fmt, verbose, quiet, color)
+    shown = str(directory)
+
+    def body() -> int:
+        if directory.exists() and not directory.is_dir():
+            return _emit_error(opts, f"{shown} is not a folder", "pass the folder for the new platform repo")
+        taken = not_empty(directory)
+        if taken:
+            listed = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+            return _emit_error(opts, f"{shown} is not empty: it holds {listed}; nothing was written",
+                               "init starts a platform repo in an empty folder (one holding only .git is fine): "
+                               "pass a new folder", status="refused")
+        ask = _interactive()
+        org = organization
+        if org is None:
+            if not ask:
+                raise click.UsageError("missing option '--organization' (there is no terminal to ask on)")
+            org = str(click.prompt("Organization (lower-case letters, digits and -)", err=True,
+                                   value_proc=_checked(organization_problem)))
+        elif (why := organization_problem(org)) is not None:
+            raise click.BadParameter(why, param_hint="'--organization'")
+        url = repo_url
+        if url is None:
+            default = default_repo_url(org, directory, origin_url(directory))
+            url = str(click.prompt("Repository Argo CD pulls the rendered tree from", default=default, err=True,
+                                   value_proc=_checked(repo_url_problem))) if ask else default
+        elif (why := repo_url_problem(url)) is not None:
+            raise click.BadParameter(why, param_hint="'--repo-url'")
+        files = starter_files(org, url, __version__)
+        existed = directory.exists()
+        create(directory, files)
+        try:  # render it as 'render --full' does; on any failure, nothing stays behind
+            platform, rendered, _previous = compile_incremental(opts, True)
+            out_dir = opts.out_dir(platform)
+            tree = opts.shown(out_dir)
+            check_out_dir(opts.root, out_dir, tree)
+            out_dir = out_dir.resolve()
+            repo_plan = plan_repo_files(opts.root, rendered.repo_files)
+            with lock(out_dir, tree):
+                the_plan = plan(out_dir, rendered.files, tree)
+                apply(out_dir, rendered.files, the_plan, tree)
+                apply_repo_files(opts.root, rendered.repo_files, repo_plan)
+        except BaseException:
+            undo_init(directory, existed)
+            raise
+        origin = origin_url(directory)
+        steps = [f"cd {shlex.quote(shown)}",
+                 "# put each cluster's API server in environments/*.yaml (server:), rename the team 'example' "
+                 "in platform-config/platform.yaml, then:",
+                 "platform-gen render",
+                 ("" if (directory / ".git").exists() else "git init -b main && ")
+                 + "git add -A && git commit -m 'Platform repo from platform-gen init'",
+                 ("" if origin else f"git remote add origin {shlex.quote(url)} && ") + "git push -u origin main",
+                 "platform-gen new my-service --team example --template web-service "
+                 f"--image ghcr.io/{org}/my-service:1.0.0"]
+        if opts.fmt == "json":
+            click.echo(report.to_json({"status": "created", "root": shown, "organization": org, "repo_url": url,
+                                       "version": __version__, "files": sorted(files),
+                                       "tree": {"path": tree, "files": len(the_plan.created)},
+                                       "next_steps": steps}), nl=False)
+            return EXIT_OK
+        _steps_text(opts, f"created the platform repo {shown} for organization {org} ({len(files)} files, "
+                          f"platform-gen {__version__}) and rendered it into {shown}/{tree} "
+                          f"({len(the_plan.created)} files)", steps)
+        return EXIT_OK
+
+    return _guarded(opts, body)
+
+
+@cli.command("new")
+@click.argument("service", required=False)
+@click.option("--team", metavar="TEAM", help="The team that owns it: a team of platform.yaml.")
+@click.option("--template", metavar="TEMPLATE", help="The golden path: a folder of platform-config/templates/.")
+@click.option("--image", metavar="IMAGE[:TAG]", help="The container image, such as ghcr.io/acme/search:1.0.0.")
+@click.option("--tag", metavar="TAG", help="The image's tag (when --image has none).")
+@click.option("--env", "envs", multiple=True, metavar="ENV",
+              help="An environment to run in (repeatable) [default: the first in promotion order].")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Any value of config.yaml, a dotted key and a YAML scalar: replicas=3, "
+                   "resources.requests.cpu=200m (repeatable).")
+@_common_no_out
+def new_cmd(service: str | None, team: str | None, template: str | None, image: str | None, tag: str | None,
+            envs: tuple[str, ...], sets: tuple[str, ...], root: Path, fmt: str, verbose: int, quiet: int,
+            color: str) -> int:
+    """Start a service on a golden path: write platform-config/services/SERVICE/config.yaml, checked as
+    render checks it first (nothing is written when it is not valid)."""
+    from .load import SERVICES_DIR, load_shared, load_starters
+    from .scaffold import (
+        NewService,
+        SetError,
+        create,
+        parse_set,
+        service_document,
+        service_file,
+        split_image,
+        starter_problems,
+    )
+
+    opts = _options(root, None, fmt, verbose, quiet, color)
+
+    def body() -> int:
+        try:
+            given = tuple(parse_set(text) for text in sets)
+        except SetError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--set'") from None
+        shared = load_shared(opts.root)
+        if shared.platform is None:
+            raise InputError(shared.problems)
+        data = shared.platform.data if isinstance(shared.platform.data, dict) else {}
+        teams = sorted(t for t in (data.get("teams") or {}) if isinstance(t, str)) \
+            if isinstance(data.get("teams"), dict) else []
+        templates = sorted(shared.templates)
+        orders = sorted((doc.data.get("order"), doc.data.get("name")) for doc in shared.environments
+                        if isinstance(doc.data, dict) and isinstance(doc.data.get("order"), int)
+                        and isinstance(doc.data.get("name"), str))
+        ask = _interactive()
+
+        def missing(what: str) -> click.UsageError:
+            return click.UsageError(f"missing {what} (there is no terminal to ask on)")
+
+        def name_problem(name: str) -> str | None:
+            found = _service_name_problems(name)
+            if found:
+                return found[0].message
+            if os.path.lexists(opts.root / SERVICES_DIR / name):
+                return f"service '{name}' already exists ({SERVICES_DIR}/{name})"
+            return None
+
+        name = service
+        if name is None:
+            if not ask:
+                raise missing("argument 'SERVICE'")
+            name = str(click.prompt("Service name", err=True, value_proc=_checked(name_problem)))
+        bad = _service_name_problems(name)
+        if bad:
+            raise InputError(bad)
+        if os.path.lexists(opts.root / SERVICES_DIR / name):
+            return _emit_error(opts, f"service '{name}' already exists: {SERVICES_DIR}/{name}; nothing was written",
+                               "pick another name, or edit its config.yaml", status="refused")
+        if team is None:
+            if not ask:
+                raise missing("option '--team'")
+            team_ = str(click.prompt("Team", err=True, type=click.Choice(teams) if teams else str))
+        else:
+            team_ = team
+        if template is None:
+            if not ask:
+                raise missing("option '--template'")
+            template_ = str(click.prompt("Golden path (template)", err=True,
+                                         type=click.Choice(templates) if templates else str,
+                                         default="web-service" if "web-service" in templates else None))
+        else:
+            template_ = template
+        starters, problems = load_starters(opts.root, only=template_)
+        problems += [p for doc in starters.values() for p in starter_problems(doc)]
+        if problems:
+            raise InputError(problems)
+        starter = starters[template_].data if template_ in starters else None
+        starter = starter if isinstance(starter, dict) else {}
+        set_keys = {path[0] for path, _value in given}
+        image_, tag_ = split_image(image) if image is not None else (None, None)
+        if tag is not None:
+            if tag_ is not None and tag_ != tag:
+                raise click.BadParameter(f"--image has the tag {tag_!r} and --tag says {tag!r}; give one",
+                                         param_hint="'--tag'")
+            tag_ = tag
+        if image_ is None and "image" not in starter and "image" not in set_keys:
+            if not ask:
+                raise missing("option '--image'")
+            image_, tag_from = split_image(str(click.prompt("Image (such as ghcr.io/acme/search:1.0.0)", err=True)))
+            tag_ = tag_ or tag_from
+        if tag_ is None and "tag" not in starter and "tag" not in set_keys:
+            if not ask:
+                raise click.UsageError("the image has no tag: give it as --image IMAGE:TAG, or --tag TAG")
+            tag_ = str(click.prompt("Image tag", err=True))
+        chosen = envs
+        if not chosen and "environments" not in starter and "environments" not in set_keys and orders:
+            first = str(orders[0][1])
+            if ask:
+                answer = str(click.prompt("Environments to run in (comma-separated)", default=first, err=True))
+                chosen = tuple(e.strip() for e in answer.replace(" ", ",").split(",") if e.strip())
+            else:
+                chosen = (first,)
+        new = NewService(name=name, team=team_, template=template_, image=image_, tag=tag_, envs=chosen, sets=given)
+        try:
+            doc = service_document(new, starter)
+        except SetError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--set'") from None
+        text = service_file(doc).encode("utf-8")
+        # the same checks as render, on the file as it would be written, before it is
+        platform, _rendered, _previous = compile_incremental(opts, False, extra=((name, text),))
+        rel = f"{SERVICES_DIR}/{name}/config.yaml"
+        create(opts.root, {rel: text})
+        where = sorted(doc.get("environments") or {})
+        cd = [] if opts.root == Path(".") else [f"cd {shlex.quote(str(opts.root))}"]
+        steps = [*cd, f"platform-gen render          # its manifests, into {platform.gitops_path}/",
+                 f"git add {SERVICES_DIR}/{name} {platform.gitops_path} && git commit -m 'Add service {name}'",
+                 "push, and open a pull request: the pr workflow validates it and comments what it changes"]
+        if opts.fmt == "json":
+            click.echo(report.to_json({"status": "created", "file": rel, "service": name, "team": team_,
+                                       "template": template_, "environments": where, "next_steps": steps}),
+                       nl=False)
+            return EXIT_OK
+        runs = f"runs in {', '.join(where)}" if where else "runs nowhere yet: add environments"
+        _steps_text(opts, f"created {rel} (team {team_}, golden path {template_}, {runs})", steps)
+        return EXIT_OK
+
+    return _guarded(opts, body)
+
+
+def _service_name_problems(name: str) -> list[Problem]:
+    """Render's problems with a service folder named ``name`` (as its config.yaml's name)."""
+    from . import schemas
+    from .load import SERVICES_DIR
+    from .scaffold import MODELINE
+    from .yamlio import load_located
+
+    # name: sits on line 4 of the file 'new' writes, below the modeline and two comments
+    doc, found = load_located(f"{MODELINE}#\n#\nname: {json.dumps(name)}\n", f"{SERVICES_DIR}/{name}/config.yaml")
+    if doc is None:
+        return found
+    schema = {"type": "object", "properties": {"name": schemas.SERVICE["properties"]["name"]}}
+    return found + schemas.check(doc, schema)
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:

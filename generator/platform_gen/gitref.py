@@ -21,8 +21,8 @@ from typing import Any
 
 from .errors import ToolError
 
-__all__ = ["Base", "Checkout", "default_base", "export_inputs", "locate", "read_files", "resolve_base", "tree_changes",
-           "unchanged_ids"]
+__all__ = ["Base", "Checkout", "default_base", "export_inputs", "locate", "origin_url", "read_files", "resolve_base",
+           "tree_changes", "unchanged_ids"]
 
 #: Where the default base comes from: the merge base of HEAD with the first of these that exists.
 DEFAULT_BASES = ("origin/main", "main")
@@ -68,6 +68,18 @@ def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
 def _err(proc: subprocess.CompletedProcess[bytes]) -> str:
     lines = [line for line in proc.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
     return lines[0] if lines else f"exit code {proc.returncode}"
+
+
+def origin_url(folder: Path) -> str | None:
+    """The URL of the remote ``origin`` of the git checkout at ``folder`` (its own .git only), or None."""
+    if not (folder / ".git").exists():
+        return None
+    try:
+        proc = _git(folder, "remote", "get-url", "origin")
+    except ToolError:
+        return None
+    url = _out(proc)
+    return url if proc.returncode == 0 and url and "\n" not in url else None
 
 
 _memo: dict[tuple[str, str], Any] | None = None

@@ -68,7 +68,8 @@ def generator_digest() -> str:
             for child in sorted(node.iterdir(), key=lambda c: c.name):
                 name = f"{rel}{child.name}"
                 if child.is_dir():
-                    if child.name != "__pycache__":
+                    # the starter platform of 'platform-gen init' renders nothing
+                    if child.name != "__pycache__" and name != "data/starter":
                         walk(child, name + "/")
                 elif child.name.endswith((".py", ".lua", ".yaml", ".json", ".libsonnet", ".jsonnet")):
                     parts.extend((name, child.read_bytes()))

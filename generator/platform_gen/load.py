@@ -18,8 +18,8 @@ from .index import SharedInputs, blob_id, shared_inputs
 from .limits import MAX_FILE_BYTES, human_bytes, undecodable
 from .yamlio import Located, load_located
 
-__all__ = ["PLATFORM_FILE", "YAMLLINT_FILE", "Sources", "load", "load_services", "load_shared", "load_yamllint_config",
-           "parse_services", "yaml_inputs"]
+__all__ = ["PLATFORM_FILE", "STARTER_FILE", "YAMLLINT_FILE", "Sources", "load", "load_services", "load_shared",
+           "load_starters", "load_yamllint_config", "parse_services", "yaml_inputs"]
 
 PLATFORM_FILE = "platform-config/platform.yaml"
 SERVICES_DIR = "platform-config/services"
@@ -504,4 +504,27 @@ def yaml_inputs(root: Path) -> tuple[list[tuple[str, bytes]], list[Problem]]:
                 data = reader.read_bytes(path)
                 if data is not None:
                     found.append((reader.rel(path), data))
+    return found, problems
+
+
+#: A golden path's starter values for ``platform-gen new`` (README "Starting a new service").
+STARTER_FILE = "starter.yaml"
+
+
+def load_starters(root: Path, only: str | None = None) -> tuple[dict[str, Located], list[Problem]]:
+    """The starter values of every golden path that has them (``templates/<t>/starter.yaml``), or of the
+    template ``only``: template -> document, read with the care of every input; not read by render."""
+    problems: list[Problem] = []
+    reader = _Reader(root, problems)
+    found: dict[str, Located] = {}
+    tpl_dir = root / TEMPLATES_DIR
+    if not tpl_dir.is_dir() or not reader.inside(tpl_dir):
+        return found, problems
+    for folder in sorted(p for p in tpl_dir.iterdir() if p.is_dir() and (only is None or p.name == only)):
+        path = folder / STARTER_FILE
+        if not (path.is_file() or path.is_symlink()) or not reader.pair(path):
+            continue
+        doc = reader.yaml(path)
+        if doc is not None:
+            found[folder.name] = doc
     return found, problems

@@ -247,7 +247,8 @@ def test_a_broken_environment_file_is_one_problem_not_one_per_service(rendered_o
 
 
 
-@pytest.mark.parametrize(("old", "new", "expected"), [
+#: Schema problems of payment-service's config.yaml (old, new, expected): each carries a hint.
+HINTED = [
     ("replicas: 2", "replicas: 5000",
      f"{SVC}:9:11: error: replicas: 5000 is greater than the maximum of 1000\n  hint: allowed: 0 to 1000\n"),
     ("  LOG_LEVEL: info", "  LOG_LEVEL: ~",
@@ -259,7 +260,10 @@ def test_a_broken_environment_file_is_one_problem_not_one_per_service(rendered_o
     ("    replicas: 3\n", "    replicas: 3\n    onlyClusters: [prod-us, prod-us]\n",
      f"{SVC}:23:19: error: environments.prod.onlyClusters: lists an item more than once\n"
      "  hint: list each item once\n"),
-])
+]
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), HINTED)
 def test_schema_errors_carry_a_hint(rendered_once: Path, run: Run, old: str, new: str, expected: str) -> None:
     edit(rendered_once, SVC, old, new)
     code, _out, err = run("render", "--root", rendered_once)

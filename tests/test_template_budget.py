@@ -83,7 +83,8 @@ def test_default_budget(example: Path) -> None:
     assert validate(load(example)).budget == TemplateBudget(seconds=1.5, memory_mib=300)
 
 
-@pytest.mark.parametrize(("text", "message"), [
+#: Bad ``limits`` appended to platform.yaml (text, the first line of the report).
+BAD_LIMITS = [
     ("limits:\n  templateSeconds: 0\n",
      f"{PLATFORM}:47:20: error: limits.templateSeconds: 0 is less than or equal to the minimum of 0"),
     ("limits:\n  templateSeconds: 7200\n",
@@ -96,7 +97,10 @@ def test_default_budget(example: Path) -> None:
      f"{PLATFORM}:47:20: error: limits.templateSeconds: expected a number of seconds, got .nan"),
     ("limits:\n  templateSecond: 5\n",
      f"{PLATFORM}:47:3: error: limits.templateSecond: unknown key 'templateSecond'"),
-])
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_LIMITS)
 def test_limits_are_validated(example: Path, run: Run, text: str, message: str) -> None:
     with (example / PLATFORM).open("a") as f:
         f.write(text)

@@ -24,8 +24,9 @@ from . import report as report_mod
 from .errors import InputError, OutputError, PlatformGenError, Problem, ToolError
 from .index import INDEX, DamagedIndex, Index, generator_digest
 from .index import parse as parse_index
-from .load import Sources, load
+from .load import SCHEMAS_DIR, Sources, load
 from .model import Platform
+from .outputs.editor import KINDS as EDITOR_KINDS
 from .render import MANIFEST, Rendered, render
 from .repofiles import RepoPlan, apply_repo_files, plan_repo_files
 from .safety import LABEL, AtBase, guard, read_base
@@ -195,7 +196,8 @@ def _report_plan(opts: Options, the_plan: Plan, repo_plan: RepoPlan, shown: str,
                        err=not check)
         for rel, status in repo_plan.entries:
             if status != "unchanged" or opts.verbosity > 0:
-                click.echo(f"{rel} is out of date: run 'platform-gen render' and commit the result" if check
+                stale = "is missing" if status == "created" else "is out of date"
+                click.echo(f"{rel} {stale}: run 'platform-gen render' and commit the result" if check
                            and status != "unchanged" else f"{rel}: {status}", err=not check)
     return EXIT_INVALID if check and dirty else EXIT_OK
 
@@ -443,6 +445,46 @@ def explain_cmd(service: str, env: str, cluster: str | None, root: Path, fmt: st
             click.echo(report.to_json(report.explain_json(targets)), nl=False)
         else:
             click.echo(report.explain_text(targets, opts.style), nl=False)
+        return EXIT_OK
+
+    return _guarded(opts, body)
+
+
+@cli.command("schema")
+@click.argument("kind", required=False, type=click.Choice(list(EDITOR_KINDS)))
+@click.option("--write", is_flag=True,
+              help="Write all three schemas into <root>/schemas/ (creating the folder); from then on 'render' "
+                   "keeps them current and 'render --check' fails when they are not.")
+@_common_no_out
+def schema_cmd(kind: str | None, write: bool, root: Path, fmt: str, verbose: int, quiet: int, color: str) -> int:
+    """Print the editor schema (JSON Schema, draft 2020-12) of a service's config.yaml, of platform.yaml or of an
+    environment file; or write all three into schemas/ with --write."""
+    opts = _options(root, None, fmt, verbose, quiet, color)
+    if kind is None and not write:
+        raise click.UsageError("name a schema (config, platform or environment), or pass --write")
+    if kind is not None and write:
+        raise click.UsageError("--write writes all three schemas: leave out the name")
+
+    def body() -> int:
+        from .load import load_shared
+        from .outputs import editor
+
+        # the schemas depend on the inputs every service shares only: services are not read
+        platform = validate(load_shared(opts.root), cross=False)
+        if kind is not None:
+            click.echo(editor.dump(editor.editor_schema(kind, platform)).decode("utf-8"), nl=False)
+            return EXIT_OK
+        files = editor.editor_schema_files(platform)
+        repo_plan = plan_repo_files(opts.root, files)
+        apply_repo_files(opts.root, files, repo_plan)
+        if opts.fmt == "json":
+            click.echo(report.to_json({"status": "ok", "repo_files": dict(repo_plan.entries)}), nl=False)
+        elif opts.verbosity >= 0:
+            for rel, status in repo_plan.entries:
+                if status != "unchanged" or opts.verbosity > 0:
+                    click.echo(f"{rel}: {status}", err=True)
+            if not repo_plan.dirty:
+                click.echo(f"the editor schemas in {SCHEMAS_DIR}/ are up to date", err=True)
         return EXIT_OK
 
     return _guarded(opts, body)

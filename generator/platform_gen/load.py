@@ -27,6 +27,8 @@ TEMPLATES_DIR = "platform-config/templates"
 CROSSPLANE_DIR = "platform-config/crossplane"
 ENVIRONMENTS_DIR = "environments"
 OVERLAYS_DIR = "overlays"
+#: The folder of the editor schemas (README "Editor support"), next to platform-config/.
+SCHEMAS_DIR = "schemas"
 YAMLLINT_FILE = ".yamllint.yaml"
 TEMPLATE_SUFFIXES = (".yaml.j2", ".jsonnet", ".libsonnet", ".j2")
 
@@ -49,6 +51,8 @@ class Sources:
     skipped: tuple[str, ...] = ()
     # the config.yaml bytes of the services selected but not parsed yet (``load_services(parse=False)``)
     raw: tuple[tuple[str, bytes], ...] = ()
+    # whether the repo keeps the editor schemas: it has a folder ``schemas/`` (README "Editor support")
+    editor_schemas: bool = False
     # parses one service's config.yaml on demand (a service left unparsed, named in a problem)
     reparse: Callable[[str], Located | None] | None = field(default=None, repr=False, compare=False)
 
@@ -325,6 +329,8 @@ def load_shared(root: Path) -> Sources:
         crossplane=tuple(crossplane),
         problems=tuple(problems),
         digests=reader.digests,
+        # a folder of the repo itself (a link is refused when the schemas are written)
+        editor_schemas=(root / SCHEMAS_DIR).is_dir() or (root / SCHEMAS_DIR).is_symlink(),
     )
 
 

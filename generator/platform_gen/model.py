@@ -204,6 +204,8 @@ class Platform:
     team_resources: tuple[tuple[str, str], ...] = ()
     # the time and memory a template may use (platform.yaml ``limits``)
     budget: TemplateBudget = field(default_factory=TemplateBudget)
+    # whether the repo keeps the editor schemas (it has a ``schemas/`` folder): render keeps them current
+    editor_schemas: bool = False
     # digests of the shared inputs (an index.SharedInputs) and of every input file read
     inputs: Any = None
     digests: dict[str, str] = field(default_factory=dict)

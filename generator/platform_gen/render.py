@@ -23,7 +23,7 @@ from .errors import InputError, Problem
 from .index import INDEX, Index, Services, Summary, digest, generator_digest, owner, serialize, service_inputs
 from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, TEMPLATES_DIR
 from .model import Cluster, Platform, Service, Target, Team, connection_env_prefix
-from .outputs import argocd, codeowners, crossplane, guardrails, kustomize, runtime
+from .outputs import argocd, codeowners, crossplane, editor, guardrails, kustomize, runtime
 from .outputs import labels as L
 from .renderers import TemplateFailure, entries, worker
 from .scope import check_kinds, cluster_scoped, group_of, team_resources
@@ -112,7 +112,8 @@ class Rendered:
 
     files: Mapping[str, bytes]
     targets: tuple[Target, ...]  # of the services rendered (not of those kept as they were)
-    # files platform-gen owns outside the output tree, relative to the platform repo's root (CODEOWNERS)
+    # files platform-gen owns outside the output tree, relative to the platform repo's root (CODEOWNERS, the
+    # editor schemas)
     repo_files: dict[str, bytes] = field(default_factory=dict)
     index: Index | None = None
     # files of the tree that were not rendered again: the previous render's, trusted as they are
@@ -388,7 +389,7 @@ def render_services(platform: Platform, samples: Iterable[str] = ()
 
 def render_shared(platform: Platform, summaries: Mapping[str, Summary]) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """The files that belong to no one service (AppProjects, the bootstrap, Crossplane, components) and
-    the repo files (CODEOWNERS), from every service's summary."""
+    the repo files (CODEOWNERS, the editor schemas), from every service's summary."""
     text: dict[str, str] = {}
     clusters_of = {c.name: c for e in platform.environments for c in e.clusters}
     env_file = {e.name: e.file for e in platform.environments}
@@ -445,18 +446,21 @@ def render_shared(platform: Platform, summaries: Mapping[str, Summary]) -> tuple
 
 
 def repo_files(platform: Platform, summaries: Mapping[str, Summary]) -> dict[str, bytes]:
-    """The files platform-gen owns outside the tree (CODEOWNERS), from every service's team."""
+    """The files platform-gen owns outside the tree: CODEOWNERS (from every service's team), when platform.yaml
+    declares it, and the editor schemas, when the repo keeps them (it has a ``schemas/`` folder)."""
+    out = editor.editor_schema_files(platform) if platform.editor_schemas else {}
     if platform.codeowners is None:
-        return {}
+        return out
     teams = summaries.heads() if isinstance(summaries, Services) else summaries
-    return {platform.codeowners.path: codeowners.codeowners(
-        platform, platform.codeowners, [(name, teams[name].team) for name in summaries]).encode()}
+    out[platform.codeowners.path] = codeowners.codeowners(
+        platform, platform.codeowners, [(name, teams[name].team) for name in summaries]).encode()
+    return dict(sorted(out.items()))
 
 
 def platform_files(platform: Platform, summaries: Mapping[str, Summary], reused: Reuse
                    ) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """The platform-wide files of the tree to compare and write (none when ``reused`` takes them as they
-    are) and the repo files (CODEOWNERS, made every time)."""
+    are) and the repo files (CODEOWNERS and the editor schemas, made every time)."""
     if reused.shared is None:
         return render_shared(platform, summaries)
     return {}, repo_files(platform, summaries)

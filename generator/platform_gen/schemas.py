@@ -32,6 +32,7 @@ __all__ = [
     "VALUE_KEYS",
     "check",
     "did_you_mean",
+    "pattern_words",
     "quantity",
 ]
 
@@ -62,10 +63,19 @@ CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 KIND = r"^[A-Z][A-Za-z0-9]*\Z"
 API_GROUP = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?\Z"
 
+def _quantity(description: str) -> dict[str, Any]:
+    """:data:`QUANTITY` with a description (what an editor shows on hover; the validator ignores it)."""
+    return {**QUANTITY, "description": description}
+
+
 _RESOURCE_MAP = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"cpu": QUANTITY, "memory": QUANTITY, "ephemeral-storage": QUANTITY},
+    "properties": {
+        "cpu": _quantity("CPU, in cores: 250m is a quarter of a core, 0.5 or 2 are cores."),
+        "memory": _quantity("Memory, in bytes with a unit: 256Mi, 1Gi."),
+        "ephemeral-storage": _quantity("Local scratch disk, in bytes with a unit: 1Gi."),
+    },
 }
 
 #: A duration as Prometheus, Argo CD and External Secrets write it: 30s, 5m, 1h, 1h30m.
@@ -79,21 +89,27 @@ ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*\Z"
 #: environment or cluster overrides one secret's ``key`` as it overrides any other value.
 SECRETS_PROP: dict[str, Any] = {
     "type": "object",
+    "description": "Secrets from the platform's secret store, by name; the values never appear in the repo "
+                   "(README \"Using a secret\").",
     "propertyNames": {"pattern": DNS_LABEL, "maxLength": 40},
     "additionalProperties": {
         "type": "object",
         "additionalProperties": False,
         "required": ["key"],
         "properties": {
-            "key": {"type": "string", "maxLength": 253, "pattern": r"^[A-Za-z0-9_./@:-]+\Z"},
+            "key": {"type": "string", "maxLength": 253, "pattern": r"^[A-Za-z0-9_./@:-]+\Z",
+                    "description": "The secret's path in the platform's secret store, such as payments/stripe."},
             "env": {
                 "type": "object",
+                "description": "Environment variables read from the secret: VARIABLE: property of the secret.",
                 "minProperties": 1,
                 "propertyNames": {"pattern": ENV_NAME},
                 "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 253,
                                          "pattern": r"^[A-Za-z0-9_.-]+\Z"},
             },
-            "mount": {"type": "string", "pattern": r"^/[A-Za-z0-9_./-]*\Z"},
+            "mount": {"type": "string", "pattern": r"^/[A-Za-z0-9_./-]*\Z",
+                      "description": "A folder to mount the secret's properties in as files, such as "
+                                     "/etc/secrets/stripe."},
         },
     },
 }
@@ -105,15 +121,20 @@ ROUTE_PATH = r"^(/|(/(?!\.\.?(/|\Z))[A-Za-z0-9._~!$&'()*+,;=:@-]+)+/?)\Z"
 #: A service's URL (README "Getting a URL").
 EXPOSE_PROP: dict[str, Any] = {
     "type": "object",
+    "description": "A URL for the service, through the cluster's Gateway API gateway (README \"Getting a URL\").",
     "additionalProperties": False,
     "properties": {
         "http": {
             "type": "object",
+            "description": "HTTP routes to the service's port.",
             "additionalProperties": False,
             "properties": {
-                "path": {"type": "string", "pattern": ROUTE_PATH, "maxLength": 1024},
-                "public": {"type": "boolean"},
-                "host": {"type": "string", "pattern": HOSTNAME, "maxLength": 253},
+                "path": {"type": "string", "pattern": ROUTE_PATH, "maxLength": 1024,
+                         "description": "The path prefix routed to the service (default: /)."},
+                "public": {"type": "boolean",
+                           "description": "true: on the public gateway; false (the default): on the internal one."},
+                "host": {"type": "string", "pattern": HOSTNAME, "maxLength": 253,
+                         "description": "The host name (default: <service>.<the gateway's domain>)."},
             },
         },
     },
@@ -127,17 +148,25 @@ ROUTING = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?\Z"
 #: Its objectives (README "Metrics, alerts and dashboards"): availability in percent, latency per percentile.
 SLO_PROP: dict[str, Any] = {
     "type": "object",
+    "description": "Service level objectives: burn-rate alerts to the team (README \"Metrics, alerts and "
+                   "dashboards\").",
     "additionalProperties": False,
     "properties": {
         # 100 leaves no error budget (every failed request would breach it); below 50 is no objective
         "availability": {"type": "number", "minimum": 50, "exclusiveMaximum": 100,
+                         "description": "The percentage of requests that succeed, such as 99.9.",
                          "x-hint": "availability is the percentage of requests that succeed, at least 50 and "
                                    "below 100 (100 leaves no error budget), such as 99.9"},
         "latency": {
             "type": "object",
+            "description": "Latency objectives per percentile, such as p99: 300ms.",
             "additionalProperties": False,
             "minProperties": 1,
-            "properties": {p: {"type": "string", "pattern": LATENCY} for p in ("p50", "p90", "p95", "p99", "p999")},
+            "properties": {p: {"type": "string", "pattern": LATENCY,
+                               "description": f"The {p[1:3]}.{p[3:]}th percentile's latency objective, such as "
+                                              "300ms or 1.5s." if len(p) > 3 else
+                                              f"The {p[1:]}th percentile's latency objective, such as 300ms or 1.5s."}
+                           for p in ("p50", "p90", "p95", "p99", "p999")},
         },
     },
 }
@@ -145,29 +174,40 @@ SLO_PROP: dict[str, Any] = {
 #: The services whose pods may call this one (README "Team guardrails").
 ALLOW_FROM_PROP: dict[str, Any] = {
     "type": "array", "uniqueItems": True, "items": {"type": "string", "pattern": SERVICE_NAME, "maxLength": 40},
+    "description": "The services whose pods may call this one (every other caller is denied).",
 }
 
 #: Values that may vary per environment and cluster (the overlays patch them).
 ENV_VALUE_PROPS: dict[str, Any] = {
-    "image": {"type": "string", "minLength": 1, "pattern": r"^[^\s:@]+(:[0-9]+)?[^\s:@]*\Z"},
-    "tag": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z"},
-    "replicas": {"type": "integer", "minimum": 0, "maximum": 1000},
+    "image": {"type": "string", "minLength": 1, "pattern": r"^[^\s:@]+(:[0-9]+)?[^\s:@]*\Z",
+              "description": "The container image, without tag or digest, such as ghcr.io/acme/app."},
+    "tag": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z",
+            "description": "The image tag, a string: quote versions (\"1.10\")."},
+    "replicas": {"type": "integer", "minimum": 0, "maximum": 1000, "description": "How many pods run."},
     "resources": {
         "type": "object",
+        "description": "The app container's resources.",
         "additionalProperties": False,
-        "properties": {"requests": _RESOURCE_MAP, "limits": _RESOURCE_MAP},
+        "properties": {"requests": {**_RESOURCE_MAP, "description": "What the scheduler reserves for it."},
+                       "limits": {**_RESOURCE_MAP, "description": "What it may use at most."}},
     },
     "env": {
         "type": "object",
+        "description": "Environment variables of the app container: NAME: value (a string or a number that reads "
+                       "as written). Never a secret value: see secrets.",
         "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_.-]*\Z"},
         "additionalProperties": {"type": ["string", "integer", "number"]},
     },
     "autoscaling": {
         "type": "object",
+        "description": "Horizontal pod autoscaling, for templates that render a HorizontalPodAutoscaler.",
         "additionalProperties": False,
         "properties": {
-            "maxReplicas": {"type": "integer", "minimum": 1, "maximum": 1000},
-            "targetCPUUtilizationPercentage": {"type": "integer", "minimum": 1, "maximum": 100},
+            "maxReplicas": {"type": "integer", "minimum": 1, "maximum": 1000,
+                            "description": "At most this many pods (at least replicas)."},
+            "targetCPUUtilizationPercentage": {"type": "integer", "minimum": 1, "maximum": 100,
+                                               "description": "The CPU use, in percent of the request, to scale "
+                                                              "at."},
         },
     },
     "secrets": SECRETS_PROP,
@@ -177,16 +217,23 @@ ENV_VALUE_PROPS: dict[str, Any] = {
 }
 #: Values that shape the base and so are set only in platform defaults or a service's top level.
 BASE_ONLY_PROPS: dict[str, Any] = {
-    "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-    "healthPath": {"type": "string", "pattern": PATH},
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535,
+             "description": "The port the app listens on (set here or in platform defaults only)."},
+    "healthPath": {"type": "string", "pattern": PATH,
+                   "description": "The path of the readiness and liveness probes, such as /healthz (set here or "
+                                  "in platform defaults only)."},
     # where the workload serves Prometheus metrics: its container port and the Service's are named "metrics"
     "metrics": {
         "type": ["object", "null"],
+        "description": "Where the app serves Prometheus metrics (a monitor is rendered where Prometheus runs); "
+                       "null: none.",
         "additionalProperties": False,
         "properties": {
-            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-            "path": {"type": "string", "pattern": PATH},
-            "interval": {"type": "string", "pattern": DURATION},
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535,
+                     "description": "The metrics port (default: the app's port)."},
+            "path": {"type": "string", "pattern": PATH, "description": "The metrics path (default: /metrics)."},
+            "interval": {"type": "string", "pattern": DURATION,
+                         "description": "How often Prometheus scrapes, such as 30s."},
         },
     },
 }
@@ -203,18 +250,27 @@ QUOTA_KEYS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory", 
 QUOTA_COUNTS = ("pods", "services", "persistentvolumeclaims", "configmaps", "secrets")
 GUARDRAILS: dict[str, Any] = {
     "type": "object",
+    "description": "A team namespace's guardrails (README \"Team guardrails\").",
     "additionalProperties": False,
     "properties": {
-        "podSecurity": {"type": "string", "enum": list(POD_SECURITY_LEVELS)},
+        "podSecurity": {"type": "string", "enum": list(POD_SECURITY_LEVELS),
+                        "description": "The Pod Security Standard enforced in the namespace (default: restricted)."},
         "quota": {
             "type": "object",
+            "description": "The namespace's ResourceQuota: totals of all its pods, and counts of objects.",
             "additionalProperties": False,
-            "properties": {**{k: QUANTITY for k in QUOTA_KEYS}, **{k: _COUNT for k in QUOTA_COUNTS}},
+            "properties": {**{k: _quantity(f"The total {k} of the namespace.") for k in QUOTA_KEYS},
+                           **{k: {**_COUNT, "description": f"At most this many {k}."} for k in QUOTA_COUNTS}},
         },
         "limitRange": {
             "type": "object",
+            "description": "The namespace's LimitRange for containers.",
             "additionalProperties": False,
-            "properties": {k: _RESOURCE_MAP for k in ("default", "defaultRequest", "min", "max")},
+            "properties": {k: {**_RESOURCE_MAP, "description": d} for k, d in (
+                ("default", "The limits of a container that sets none."),
+                ("defaultRequest", "The requests of a container that sets none."),
+                ("min", "The least a container may request."),
+                ("max", "The most a container may use."))},
         },
     },
 }
@@ -227,72 +283,100 @@ PLATFORM: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["organization", "gitops", "teams"],
     "properties": {
-        "organization": {"type": "string", "pattern": DNS_LABEL, "maxLength": 40},
+        "organization": {"type": "string", "pattern": DNS_LABEL, "maxLength": 40,
+                         "description": "The organisation's name: a label of every object, and the part-of of "
+                                        "every service."},
         "gitops": {
             "type": "object",
+            "description": "Where Argo CD pulls the rendered tree from.",
             "additionalProperties": False,
             "required": ["repoURL", "targetRevision"],
             "properties": {
-                "repoURL": {"type": "string", "minLength": 1, "pattern": NO_SPACE},
-                "targetRevision": {"type": "string", "minLength": 1, "pattern": NO_SPACE},
-                "path": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*\Z"},
+                "repoURL": {"type": "string", "minLength": 1, "pattern": NO_SPACE,
+                            "description": "The git repository of the rendered tree."},
+                "targetRevision": {"type": "string", "minLength": 1, "pattern": NO_SPACE,
+                                   "description": "The branch, tag or commit Argo CD follows, such as main."},
+                "path": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*\Z",
+                         "description": "The tree's folder in the repository (default: rendered)."},
             },
         },
         "argocd": {
             "type": "object",
+            "description": "The Argo CD installation.",
             "additionalProperties": False,
-            "properties": {"namespace": {"type": "string", "pattern": DNS_LABEL}},
+            "properties": {"namespace": {"type": "string", "pattern": DNS_LABEL,
+                                         "description": "Where Argo CD's objects live (default: argocd)."}},
         },
         "teams": {
             "type": "object",
+            "description": "The teams, by name: each gets an AppProject and a namespace per cluster it runs on.",
             "minProperties": 1,
             "propertyNames": {"pattern": DNS_LABEL, "maxLength": 50},
             "additionalProperties": {
                 "type": ["object", "null"],
                 "additionalProperties": False,
                 "properties": {
-                    "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
-                    "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
-                    "groups": {"type": "array", "items": {"type": "string", "minLength": 1, "pattern": ONE_LINE}},
-                    "codeowners": {"type": "string", "pattern": HANDLE},
+                    "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63,
+                                  "description": "The team's namespace (default: team-<name>)."},
+                    "description": {"type": "string", "maxLength": MAX_DESCRIPTION,
+                                    "description": "What the team does: its AppProject's description."},
+                    "groups": {"type": "array", "items": {"type": "string", "minLength": 1, "pattern": ONE_LINE},
+                               "description": "SSO groups: they become the AppProject's role."},
+                    "codeowners": {"type": "string", "pattern": HANDLE,
+                                   "description": "The team's code owner (@org/team, @user or an e-mail) for its "
+                                                  "services' folders."},
                     # where the team's alerts go (README "Metrics, alerts and dashboards"); default: the team name
-                    "routing": {"type": "string", "pattern": ROUTING, "maxLength": 63},
+                    "routing": {"type": "string", "pattern": ROUTING, "maxLength": 63,
+                                "description": "Where the team's alerts go: the label Alertmanager routes on "
+                                               "(default: the team's name)."},
                     "guardrails": GUARDRAILS,
                 },
             },
         },
         "codeowners": {
             "type": "object",
+            "description": "The CODEOWNERS file platform-gen renders.",
             "additionalProperties": False,
             "required": ["path", "platform"],
             "properties": {
-                "path": {"type": "string", "enum": list(CODEOWNERS_PATHS)},
-                "platform": {"type": "string", "pattern": HANDLE},
+                "path": {"type": "string", "enum": list(CODEOWNERS_PATHS),
+                         "description": "Where GitHub reads it."},
+                "platform": {"type": "string", "pattern": HANDLE,
+                             "description": "The platform team's handle: it owns the platform's files."},
             },
         },
-        "namespaceDefaults": GUARDRAILS,
-        "reservedNamespaces": {"type": "array", "items": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63}},
+        "namespaceDefaults": {**GUARDRAILS, "description": "Every team namespace's guardrails (a team's own "
+                                                           "guardrails merge over them)."},
+        "reservedNamespaces": {"type": "array", "items": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+                               "description": "Namespaces no team may take."},
         "teamResources": {
             "type": "array",
+            "description": "The kinds a team's application may hold (default: what the templates render).",
             "minItems": 1,
             "items": {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["group", "kind"],
                 "properties": {
-                    "group": {"type": "string", "pattern": API_GROUP},
-                    "kind": {"type": "string", "pattern": KIND},
+                    "group": {"type": "string", "pattern": API_GROUP,
+                              "description": "The API group, such as apps, or '' for the core group."},
+                    "kind": {"type": "string", "pattern": KIND, "description": "The kind, such as Deployment."},
                 },
             },
         },
-        "defaults": _VALUES,
+        "defaults": {**_VALUES, "description": "The lowest layer of every service's values."},
         # what a template may cost per service (README "Template budgets")
         "limits": {
             "type": "object",
+            "description": "What a template may cost per service (README \"Template budgets\").",
             "additionalProperties": False,
             "properties": {
-                "templateSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
-                "templateMemoryMiB": {"type": "integer", "minimum": 64, "maximum": 65536},
+                "templateSeconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600,
+                                    "description": "Wall-clock seconds for one template file and one service "
+                                                   "(default: 30)."},
+                "templateMemoryMiB": {"type": "integer", "minimum": 64, "maximum": 65536,
+                                      "description": "Memory the renderer may add while it renders, in MiB "
+                                                     "(default: 2048)."},
             },
         },
     },
@@ -303,10 +387,13 @@ _GATEWAY = {
     "additionalProperties": False,
     "required": ["name", "namespace", "domain"],
     "properties": {
-        "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 253},
-        "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
-        "domain": {"type": "string", "pattern": HOSTNAME, "maxLength": 200},
-        "sectionName": {"type": "string", "pattern": DNS_LABEL, "maxLength": 253},
+        "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 253, "description": "The Gateway's name."},
+        "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63,
+                      "description": "The Gateway's namespace."},
+        "domain": {"type": "string", "pattern": HOSTNAME, "maxLength": 200,
+                   "description": "Services get <service>.<domain> unless they name a host."},
+        "sectionName": {"type": "string", "pattern": DNS_LABEL, "maxLength": 253,
+                        "description": "The Gateway's listener to attach to."},
     },
 }
 LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?\Z"
@@ -322,39 +409,53 @@ _LABELS = {
 #: environment's; ``null`` takes one away).
 CAPABILITIES: dict[str, Any] = {
     "type": "object",
+    "description": "What the clusters run that services may ask for (README \"Declaring capabilities\"); null "
+                   "takes one away.",
     "additionalProperties": False,
     "properties": {
         "externalSecrets": {
             "type": ["object", "null"],
+            "description": "External Secrets: services' secrets come from this store.",
             "additionalProperties": False,
             "required": ["store"],
             "properties": {
-                "store": {"type": "string", "pattern": DNS_LABEL, "maxLength": 253},
-                "kind": {"type": "string", "enum": ["ClusterSecretStore", "SecretStore"]},
-                "refreshInterval": {"type": "string", "pattern": DURATION},
+                "store": {"type": "string", "pattern": DNS_LABEL, "maxLength": 253,
+                          "description": "The secret store's name."},
+                "kind": {"type": "string", "enum": ["ClusterSecretStore", "SecretStore"],
+                         "description": "The store's kind (default: ClusterSecretStore)."},
+                "refreshInterval": {"type": "string", "pattern": DURATION,
+                                    "description": "How often secrets are read again, such as 1h."},
             },
         },
         "gateways": {
             "type": ["object", "null"],
+            "description": "Gateway API gateways: services' URLs (expose) attach to them.",
             "additionalProperties": False,
-            "properties": {"public": _GATEWAY, "internal": _GATEWAY},
+            "properties": {"public": {**_GATEWAY, "description": "The gateway of public URLs."},
+                           "internal": {**_GATEWAY, "description": "The gateway of internal URLs."}},
         },
         "prometheus": {
             "type": ["object", "null"],
+            "description": "The Prometheus operator: services' monitors and SLO alerts.",
             "additionalProperties": False,
             "required": ["namespace"],
             "properties": {
-                "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
-                "selector": _LABELS,
+                "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63,
+                              "description": "Prometheus's namespace."},
+                "selector": {**_LABELS, "description": "The labels Prometheus selects monitors and rules by."},
             },
         },
         "grafana": {
             "type": ["object", "null"],
+            "description": "Grafana: a dashboard per service.",
             "additionalProperties": False,
             "properties": {
-                "dashboardLabel": {"type": "string", "pattern": LABEL_KEY, "maxLength": 316},
-                "dashboardLabelValue": {"type": "string", "pattern": LABEL_VALUE, "maxLength": 63},
-                "folder": {"type": "string", "pattern": ONE_LINE, "maxLength": 100},
+                "dashboardLabel": {"type": "string", "pattern": LABEL_KEY, "maxLength": 316,
+                                   "description": "The label Grafana's sidecar finds dashboards by."},
+                "dashboardLabelValue": {"type": "string", "pattern": LABEL_VALUE, "maxLength": 63,
+                                        "description": "The value of that label."},
+                "folder": {"type": "string", "pattern": ONE_LINE, "maxLength": 100,
+                           "description": "The Grafana folder of the dashboards."},
             },
         },
     },
@@ -376,34 +477,46 @@ ENVIRONMENT: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["name", "order", "clusters"],
     "properties": {
-        "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 30},
-        "order": {"type": "integer", "minimum": 0},
-        "protected": {"type": "boolean"},
+        "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 30,
+                 "description": "The environment's name: the file's name without .yaml."},
+        "order": {"type": "integer", "minimum": 0,
+                  "description": "The promotion order, unique: dev 0 < staging 1 < prod 2."},
+        "protected": {"type": "boolean",
+                      "description": "Whether the deletion guard keeps its applications (default: true for the "
+                                     "highest order only)."},
         "clusters": {
             "type": "array",
+            "description": "The environment's clusters; names and servers are unique across environments.",
             "minItems": 1,
             "items": {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["name", "server"],
                 "properties": {
-                    "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 40},
-                    "server": {"type": "string", "pattern": HTTPS_URL},
-                    "values": _ENV_VALUES,
-                    "capabilities": CLUSTER_CAPABILITIES,
+                    "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 40,
+                             "description": "The cluster's name, unique across environments."},
+                    "server": {"type": "string", "pattern": HTTPS_URL,
+                               "description": "The cluster's API server, as Argo CD knows it."},
+                    "values": {**_ENV_VALUES, "description": "Values for every service on this cluster."},
+                    "capabilities": {**CLUSTER_CAPABILITIES,
+                                     "description": "This cluster's capabilities, merged over the environment's; "
+                                                    "null takes one away."},
                 },
             },
         },
-        "defaults": _ENV_VALUES,
+        "defaults": {**_ENV_VALUES, "description": "Values for every service in this environment."},
         # what each capability requires is checked on each cluster's merged capabilities
-        "capabilities": CLUSTER_CAPABILITIES,
+        "capabilities": {**CLUSTER_CAPABILITIES,
+                         "description": "What every cluster of the environment runs that services may ask for "
+                                        "(README \"Declaring capabilities\")."},
         "sync": {
             "type": "object",
+            "description": "Argo CD's sync policy for the environment's applications.",
             "additionalProperties": False,
             "properties": {
-                "automated": {"type": "boolean"},
-                "prune": {"type": "boolean"},
-                "selfHeal": {"type": "boolean"},
+                "automated": {"type": "boolean", "description": "Sync on every change (default: true)."},
+                "prune": {"type": "boolean", "description": "Delete what the tree no longer has (default: true)."},
+                "selfHeal": {"type": "boolean", "description": "Undo changes made on the cluster (default: true)."},
             },
         },
     },
@@ -414,19 +527,25 @@ _INFRA_ENTRY = {
     "additionalProperties": False,
     "required": ["kind", "name"],
     "properties": {
-        "kind": {"type": "string", "minLength": 1},
-        "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 50},
-        "parameters": {"type": "object"},
-        "environments": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+        "kind": {"type": "string", "minLength": 1,
+                 "description": "What to ask for: a kind an XRD of platform-config/crossplane/ offers."},
+        "name": {"type": "string", "pattern": DNS_LABEL, "maxLength": 50,
+                 "description": "Its name, unique within the service (and its namespace); its connection Secret "
+                                "is <name>-credentials."},
+        "parameters": {"type": "object", "description": "What the kind's XRD lets a service choose."},
+        "environments": {"type": "array", "minItems": 1, "items": {"type": "string"},
+                         "description": "Only in these environments of the service (default: all of them)."},
     },
 }
 
 _INFRA_OVERRIDES = {
     "type": "object",
+    "description": "Per-environment parameters of infrastructure entries, by the entry's name.",
     "additionalProperties": {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"parameters": {"type": "object"}},
+        "properties": {"parameters": {"type": "object",
+                                      "description": "Merged over the entry's parameters in this environment."}},
     },
 }
 
@@ -436,9 +555,11 @@ _SERVICE_ENV = {
     "properties": {
         **ENV_VALUE_PROPS,
         "infrastructure": _INFRA_OVERRIDES,
-        "onlyClusters": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string"}},
+        "onlyClusters": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string"},
+                         "description": "Run on these clusters of the environment only (default: all of them)."},
         "clusters": {
             "type": "object",
+            "description": "Overrides for one cluster, by name; they never change where the service runs.",
             "minProperties": 1,
             "additionalProperties": {
                 "type": ["object", "null"],
@@ -454,15 +575,23 @@ SERVICE: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["name", "team", "template", "image", "tag"],
     "properties": {
-        "name": {"type": "string", "pattern": SERVICE_NAME, "maxLength": 40},
-        "team": {"type": "string"},
-        "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
-        "tier": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
-        "retire": {"type": "boolean"},
-        "template": {"type": "string"},
+        "name": {"type": "string", "pattern": SERVICE_NAME, "maxLength": 40,
+                 "description": "The service's name: its folder's name."},
+        "team": {"type": "string", "description": "The team that owns the service: a team of platform.yaml."},
+        "description": {"type": "string", "maxLength": MAX_DESCRIPTION, "description": "What the service does."},
+        "tier": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63,
+                 "description": "A label for the service's tier, such as tier-1."},
+        "retire": {"type": "boolean",
+                   "description": "true takes the service down for good (README \"Retiring a service\")."},
+        "template": {"type": "string",
+                     "description": "The golden path: a folder of platform-config/templates/."},
         **VALUE_PROPS,
-        "infrastructure": {"type": "array", "items": _INFRA_ENTRY},
-        "environments": {"type": ["object", "null"], "additionalProperties": _SERVICE_ENV},
+        "infrastructure": {"type": "array", "items": _INFRA_ENTRY,
+                           "description": "Databases, buckets and queues for the service (README \"Requesting a "
+                                          "database\")."},
+        "environments": {"type": ["object", "null"], "additionalProperties": _SERVICE_ENV,
+                         "description": "Where the service runs, with per-environment values: only these "
+                                        "environments are rendered."},
     },
 }
 
@@ -498,6 +627,12 @@ _PATTERNS = {
     LATENCY: "a duration above zero in ms or s, such as 300ms or 1.5s",
     ROUTING: "letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
 }
+
+
+def pattern_words(pattern: str) -> str:
+    """What a pattern of these schemas allows, in words ('' for a pattern without them)."""
+    return _PATTERNS.get(pattern, "")
+
 
 _HINTS_BASE_ONLY = (
     "{key} shapes the base manifests, so it can be set only in platform defaults "

@@ -707,6 +707,7 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
         codeowners=CodeOwners(**data["codeowners"]) if data.get("codeowners") else None,
         team_resources=tuple((r["group"], r["kind"]) for r in data.get("teamResources") or ()),
         budget=_budget(data.get("limits") or {}),
+        editor_schemas=sources.editor_schemas,
         inputs=sources.shared_inputs(),
         digests=sources.digests,
         doc_of=doc_of,

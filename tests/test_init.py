@@ -16,7 +16,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 from yamllint.config import YamlLintConfig
 
 from platform_gen import __version__
@@ -129,6 +131,15 @@ def test_init_new_render_validate(platform: Path, run: Run) -> None:
     overlays = sorted(p.relative_to(platform / "rendered/services").as_posix()
                       for p in (platform / "rendered/services").glob("*/overlays/*/*"))
     assert overlays == ["jobs/overlays/dev/dev-1", "search/overlays/dev/dev-1", "search/overlays/prod/prod-1"]
+    # every modeline names an editor schema that init wrote and render keeps current, and the schema takes the file
+    for rel in ("platform-config/services/search/config.yaml", "platform-config/platform.yaml",
+                "environments/dev.yaml"):
+        first = (platform / rel).read_text().splitlines()[0]
+        target = (platform / rel).parent / first.split("$schema=", 1)[1]
+        schema = json.loads(target.read_text())
+        jsonschema.Draft202012Validator(schema).validate(yaml.safe_load((platform / rel).read_text()))
+    config = json.loads((platform / "schemas/config.schema.json").read_text())
+    assert "search" not in json.dumps(config) and "example" in json.dumps(config)  # teams, not services
 
 
 def test_init_writes_the_platform_repo(tmp_path: Path, run: Run) -> None:

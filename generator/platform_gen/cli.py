@@ -841,6 +841,7 @@ def init_cmd(directory: Path, organization: str | None, repo_url: str | None, fm
         existed = directory.exists()
         create(directory, files)
         try:  # render it as 'render --full' does; on any failure, nothing stays behind
+            (directory / SCHEMAS_DIR).mkdir()  # the editor schemas: render writes them, and keeps them current
             platform, rendered, _previous = compile_incremental(opts, True)
             out_dir = opts.out_dir(platform)
             tree = opts.shown(out_dir)

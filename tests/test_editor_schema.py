@@ -333,6 +333,9 @@ SEMANTIC = {
     "infra-env-override-unknown-entry": "an override names an entry of the same file",
     "observe-slo-without-prometheus": "which clusters run Prometheus is in other files (the schema says so on hover)",
     "limits-4": "NaN passes every bound of JSON Schema; the validator refuses .nan by name",
+    "scorecard-level-check-not-measured": "a level's checks are among scorecard.checks: items of one list "
+                                          "compared with another's",
+    "scorecard-check-in-two-levels": "a check is required by one level only: items unique across lists",
 }
 
 

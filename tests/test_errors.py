@@ -131,6 +131,22 @@ CASES = [
     pytest.param("platform-config/platform.yaml", "  podSecurity: restricted", "  podSecurity: strict",
                  "platform-config/platform.yaml:40:16: error: namespaceDefaults.podSecurity: ",
                  id="pod-security-level"),
+    # the scorecard's checks and levels (README "Scorecards")
+    pytest.param("platform-config/platform.yaml", "    gold: [slo, alerts]", "    gold: [slo, alert]",
+                 "platform-config/platform.yaml:53:17: error: scorecard.levels.gold[1]: 'alert' is not one of "
+                 "['owner', 'probes', 'limits', 'secrets', 'replicas', 'pinned-image', 'dashboard', 'slo', 'alerts', "
+                 "'docs']\n  hint: did you mean 'alerts'?",
+                 id="scorecard-unknown-check"),
+    pytest.param("platform-config/platform.yaml", ", alerts, docs]", ", docs]",
+                 "platform-config/platform.yaml:53:17: error: scorecard.levels.gold[1]: level 'gold' requires check "
+                 "'alerts', which scorecard.checks does not measure\n"
+                 "  hint: add alerts to scorecard.checks, or take it out of the level",
+                 id="scorecard-level-check-not-measured"),
+    pytest.param("platform-config/platform.yaml", "    gold: [slo, alerts]", "    gold: [slo, alerts, limits]",
+                 "platform-config/platform.yaml:53:25: error: scorecard.levels.gold[2]: check 'limits' is already "
+                 "required by level 'bronze'\n"
+                 "  hint: a level requires the checks of the levels below it too: list each check once",
+                 id="scorecard-check-in-two-levels"),
     pytest.param("platform-config/platform.yaml", "  maxReplicas: 10", "  maxReplicas: 4",
                  f"{SVC}:25:19: error: replicas: replicas (5) exceeds autoscaling.maxReplicas (4) for "
                  "payment-service in prod/prod-us".replace(":25:19:", ":25:"),

@@ -166,7 +166,8 @@ _PLATFORM = {"organization": "acme", "gitops": {"repoURL": "https://x", "targetR
              "namespaceDefaults": _GUARDRAILS,
              "codeowners": {"path": ".github/CODEOWNERS", "platform": "@acme/p"}, "reservedNamespaces": ["x"],
              "teamResources": [{"group": "apps", "kind": "Deployment"}],
-             "defaults": {**_VALUES, "healthPath": "/h", "metrics": _METRICS}}
+             "defaults": {**_VALUES, "healthPath": "/h", "metrics": _METRICS},
+             "scorecard": {"checks": ["owner", "slo"], "levels": {"bronze": ["owner"], "gold": ["slo"]}}}
 _ENV = {"name": "dev", "order": 0,
         "clusters": [{"name": "c", "server": "https://c", "values": _VALUES, "capabilities": _CAPS}],
         "defaults": _VALUES, "capabilities": _CAPS}

@@ -26,7 +26,7 @@ from .schemas import quantity
 from .yamlio import Located
 
 __all__ = ["ASKS", "Ask", "capabilities_of", "check_targets", "first_origin", "gateway_of", "guardrail_problems",
-           "literal_secrets", "origin_of", "secret_problems"]
+           "literal_secrets", "looks_like_secret", "origin_of", "secret_problems"]
 
 EXTERNAL_SECRETS = "externalSecrets"
 GATEWAYS = "gateways"
@@ -167,6 +167,14 @@ def _in_env(path: tuple[str | int, ...]) -> bool:
     """Whether ``path`` is a variable of an ``env`` mapping (of the values at any layer)."""
     # (a secret's env maps a variable to a property of the store: a name, not a value)
     return len(path) >= 2 and path[-2] == "env" and isinstance(path[-1], str) and "secrets" not in path[:-2]
+
+
+def looks_like_secret(name: str, value: str) -> bool:
+    """Whether a variable ``name`` set to the literal ``value`` holds a secret: by its name (not a switch such
+    as "true") or by the value's look, as :func:`literal_secrets` judges the values of a file."""
+    if not value:
+        return False
+    return bool((_SECRET_KEY.search(name) and value.lower() not in _SWITCHES) or _ANY_SECRET_VALUE.search(value))
 
 
 def literal_secrets(doc: Located) -> list[Problem]:

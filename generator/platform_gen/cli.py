@@ -30,6 +30,7 @@ from .outputs.editor import KINDS as EDITOR_KINDS
 from .render import MANIFEST, Rendered, render
 from .repofiles import RepoPlan, apply_repo_files, plan_repo_files
 from .safety import LABEL, AtBase, guard, read_base
+from .schemas import SCORECARD_LEVELS
 from .shard import MAX_SHARDS, PER_SHARD, Shard
 from .validate import validate
 from .write import Plan, apply, busy, check_out_dir, foreign, interrupted, lock, plan, plan_incremental, recover
@@ -446,6 +447,43 @@ def explain_cmd(service: str, env: str, cluster: str | None, root: Path, fmt: st
         else:
             click.echo(report.explain_text(targets, opts.style), nl=False)
         return EXIT_OK
+
+    return _guarded(opts, body)
+
+
+@cli.command("scorecard")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              help="text for terminals, json for dashboards, markdown for a pull-request comment or a README.")
+@click.option("--min-level", type=click.Choice(list(SCORECARD_LEVELS)), metavar="LEVEL",
+              help="Exit 1 when a service is below LEVEL (bronze, silver or gold), as in CI.")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False, exists=True), default=Path("."),
+              show_default=True, help="The platform repo.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              help="Colour the output (honours NO_COLOR).")
+def scorecard_cmd(fmt: str, min_level: str | None, root: Path, color: str) -> int:
+    """Measure the platform: golden-path adoption, each service's maturity checks and level, totals per team."""
+    opts = _options(root, None, "json" if fmt == "json" else "text", 0, 0, color)
+
+    def body() -> int:
+        from .load import load_docs
+        from .scaffold import shipped_templates
+        from .scorecard import measure
+
+        platform, rendered = compile_platform(opts.root)
+        docs = load_docs(opts.root, [s.name for s in platform.services])
+        card = measure(platform, rendered.files, rendered.targets, docs, shipped_templates())
+        if min_level is not None and min_level not in card.names:
+            raise click.BadParameter(f"the platform declares no level '{min_level}' (its levels: "
+                                     f"{', '.join(card.names) or 'none'}; see scorecard.levels in "
+                                     "platform-config/platform.yaml)", param_hint="'--min-level'")
+        if fmt == "json":
+            text = report.to_json(report.scorecard_json(card, min_level))
+        elif fmt == "markdown":
+            text = report.scorecard_markdown(card, min_level)
+        else:
+            text = report.scorecard_text(card, opts.style, min_level)
+        click.echo(text, nl=False, color=opts.color)
+        return EXIT_INVALID if min_level is not None and card.below(min_level) else EXIT_OK
 
     return _guarded(opts, body)
 

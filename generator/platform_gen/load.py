@@ -18,8 +18,8 @@ from .index import SharedInputs, blob_id, shared_inputs
 from .limits import MAX_FILE_BYTES, human_bytes, undecodable
 from .yamlio import Located, load_located
 
-__all__ = ["PLATFORM_FILE", "STARTER_FILE", "YAMLLINT_FILE", "Sources", "load", "load_services", "load_shared",
-           "load_starters", "load_yamllint_config", "parse_services", "yaml_inputs"]
+__all__ = ["DOCS_FILE", "PLATFORM_FILE", "STARTER_FILE", "YAMLLINT_FILE", "Sources", "load", "load_docs",
+           "load_services", "load_shared", "load_starters", "load_yamllint_config", "parse_services", "yaml_inputs"]
 
 PLATFORM_FILE = "platform-config/platform.yaml"
 SERVICES_DIR = "platform-config/services"
@@ -534,3 +534,19 @@ def load_starters(root: Path, only: str | None = None) -> tuple[dict[str, Locate
         if doc is not None:
             found[folder.name] = doc
     return found, problems
+
+
+#: A service folder holding this file has docs (README "Scorecards"; Backstage's TechDocs read it).
+DOCS_FILE = "mkdocs.yml"
+
+
+def load_docs(root: Path, services: Iterable[str]) -> frozenset[str]:
+    """The services of ``services`` whose folder holds docs: a regular file ``mkdocs.yml`` inside the repo (a
+    link out of it does not count). Only whether it is there is read, not what it says."""
+    reader = _Reader(root, [])  # a link out of the repo is no docs, and no problem of the scorecard's
+    found = set()
+    for name in services:
+        path = root / SERVICES_DIR / name / DOCS_FILE
+        if path.is_file() and reader.inside(path):
+            found.add(name)
+    return frozenset(found)

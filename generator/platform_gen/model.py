@@ -16,6 +16,7 @@ __all__ = [
     "Layer",
     "Origin",
     "Platform",
+    "ScorecardSpec",
     "Service",
     "Sync",
     "Target",
@@ -180,6 +181,15 @@ class TemplateBudget:
 
 
 @dataclass(frozen=True)
+class ScorecardSpec:
+    """What platform.yaml's ``scorecard`` declares; None where it leaves the built-in default (``scorecard.py``)."""
+
+    checks: tuple[str, ...] | None = None
+    # (level, the checks it requires besides those of the levels below it), lowest level first
+    levels: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+
+
+@dataclass(frozen=True)
 class Platform:
     """The whole validated platform."""
 
@@ -206,6 +216,8 @@ class Platform:
     budget: TemplateBudget = field(default_factory=TemplateBudget)
     # whether the repo keeps the editor schemas (it has a ``schemas/`` folder): render keeps them current
     editor_schemas: bool = False
+    # the maturity checks and levels of 'platform-gen scorecard' (platform.yaml ``scorecard``)
+    scorecard: ScorecardSpec = field(default_factory=ScorecardSpec)
     # digests of the shared inputs (an index.SharedInputs) and of every input file read
     inputs: Any = None
     digests: dict[str, str] = field(default_factory=dict)

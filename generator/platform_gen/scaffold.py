@@ -28,8 +28,8 @@ from .errors import OutputError, Problem
 from .yamlio import Located
 
 __all__ = ["MODELINE", "NewService", "SetError", "create", "default_repo_url", "not_empty",
-           "organization_problem", "parse_set", "remove", "repo_url_problem", "service_file", "split_image",
-           "starter_files", "starter_problems", "undo_init"]
+           "organization_problem", "parse_set", "remove", "repo_url_problem", "service_file", "shipped_templates",
+           "split_image", "starter_files", "starter_problems", "undo_init"]
 
 #: The folder of the package data that ``init`` copies.
 STARTER_DATA = "starter"
@@ -95,6 +95,13 @@ def _walk(node: Traversable, rel: str, out: dict[str, bytes]) -> None:
 def _yaml_scalar(value: Any) -> str:
     """``value`` as a YAML scalar in the project's style (quoted where a reader could take it for another type)."""
     return yamlio.dump({"v": value})[len("v: "):-1]
+
+
+def shipped_templates() -> frozenset[str]:
+    """The golden paths ``init`` ships (the starter's template folders): a platform's template of that name is
+    on a shipped path, any other is the platform's own (README "Scorecards")."""
+    folder = resources.files("platform_gen") / "data" / STARTER_DATA / VERBATIM[0].rstrip("/")
+    return frozenset(child.name for child in folder.iterdir() if child.is_dir() and child.name != "__pycache__")
 
 
 def starter_files(organization: str, repo_url: str, version: str) -> dict[str, bytes]:

@@ -28,6 +28,9 @@ __all__ = [
     "ENVIRONMENT",
     "ENV_VALUE_KEYS",
     "PLATFORM",
+    "SCORECARD",
+    "SCORECARD_CHECKS",
+    "SCORECARD_LEVELS",
     "SERVICE",
     "VALUE_KEYS",
     "check",
@@ -275,6 +278,53 @@ GUARDRAILS: dict[str, Any] = {
     },
 }
 
+#: The maturity checks ``platform-gen scorecard`` offers, in their default order, each with what it asks of a
+#: service (README "Scorecards"); ``scorecard.py`` measures them.
+SCORECARD_CHECKS: dict[str, str] = {
+    "owner": "the service names its team and has a description",
+    "probes": "the rendered workload's app container has a readiness and a liveness probe",
+    "limits": "a memory limit is set on every cluster it runs on",
+    "secrets": "secrets by reference only: no Secret with data is rendered, and no container holds a secret "
+               "value in a literal env value",
+    "replicas": "at least 2 replicas (the autoscaler's minimum) on every cluster of the last environment",
+    "pinned-image": "the image tag is a full version (1.4.2, v2.0.1-rc.1) or a commit id on every cluster, never "
+                    "latest or a branch",
+    "dashboard": "a Grafana dashboard is rendered on every cluster it runs on",
+    "slo": "objectives (slo) are declared on every cluster it runs on",
+    "alerts": "SLO alerts (a PrometheusRule) are rendered on every cluster it runs on",
+    "docs": "the service folder holds docs (mkdocs.yml)",
+}
+#: The maturity levels, lowest first: each requires its own checks and those of the levels below it.
+SCORECARD_LEVELS = ("bronze", "silver", "gold")
+_CHECK_NAME = {"type": "string", "enum": list(SCORECARD_CHECKS)}
+
+
+def _check_list(description: str) -> dict[str, Any]:
+    return {"type": "array", "minItems": 1, "uniqueItems": True, "items": _CHECK_NAME, "description": description}
+
+
+#: What ``platform-gen scorecard`` measures (README "Scorecards").
+SCORECARD: dict[str, Any] = {
+    "type": "object",
+    "description": "The maturity checks 'platform-gen scorecard' measures and the levels they grant "
+                   "(README \"Scorecards\"); without it, every check and the built-in levels.",
+    "additionalProperties": False,
+    "properties": {
+        "checks": _check_list("The checks to measure, in the order reports show them (default: all): "
+                              + "; ".join(f"{k}: {v}" for k, v in SCORECARD_CHECKS.items()) + "."),
+        "levels": {
+            "type": "object",
+            "description": "What each level requires besides the levels below it (bronze < silver < gold); a "
+                         "level left out is not granted. Default: bronze owner, probes, limits, secrets; silver "
+                         "replicas, pinned-image, dashboard; gold slo, alerts, docs (limited to the checks).",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {level: _check_list(f"The checks {level} requires besides those of the levels below it.")
+                           for level in SCORECARD_LEVELS},
+        },
+    },
+}
+
 _ENV_VALUES = {"type": "object", "additionalProperties": False, "properties": ENV_VALUE_PROPS}
 _VALUES = {"type": "object", "additionalProperties": False, "properties": VALUE_PROPS}
 
@@ -365,6 +415,7 @@ PLATFORM: dict[str, Any] = {
             },
         },
         "defaults": {**_VALUES, "description": "The lowest layer of every service's values."},
+        "scorecard": SCORECARD,
         # what a template may cost per service (README "Template budgets")
         "limits": {
             "type": "object",

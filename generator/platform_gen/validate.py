@@ -30,6 +30,7 @@ from .model import (
     Environment,
     Layer,
     Platform,
+    ScorecardSpec,
     Service,
     Sync,
     Team,
@@ -150,6 +151,7 @@ def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], di
         problems.extend(_limit_order(doc, name, teams[name]))
     problems.extend(_team_namespaces(doc, teams))
     problems.extend(_codeowners(doc, path))
+    problems.extend(_scorecard_problems(doc))
     return data, teams
 
 
@@ -243,6 +245,38 @@ def _codeowners(doc: Located, gitops_path: str) -> list[Problem]:
         return [doc.problem(("codeowners", "path"), f"'{declared['path']}' is inside the output tree "
                             f"'{gitops_path}'", "choose another codeowners.path or gitops.path")]
     return []
+def _scorecard_problems(doc: Located) -> list[Problem]:
+    """The rules of platform.yaml's ``scorecard`` that its schema cannot say: a level requires only checks that
+    ``checks`` measures (when it lists them), and each check once (levels are cumulative)."""
+    spec = doc.data.get("scorecard") or {}
+    measured = spec.get("checks")
+    problems: list[Problem] = []
+    required_by: dict[str, str] = {}
+    for level in schemas.SCORECARD_LEVELS:
+        for i, check in enumerate((spec.get("levels") or {}).get(level) or ()):
+            at = ("scorecard", "levels", level, i)
+            if measured is not None and check not in measured:
+                problems.append(doc.problem(at, f"level '{level}' requires check '{check}', which "
+                                            "scorecard.checks does not measure",
+                                            f"add {check} to scorecard.checks, or take it out of the level"))
+            elif check in required_by:
+                problems.append(doc.problem(at, f"check '{check}' is already required by level "
+                                            f"'{required_by[check]}'",
+                                            "a level requires the checks of the levels below it too: list each "
+                                            "check once"))
+            required_by.setdefault(check, level)
+    return problems
+
+
+def _scorecard(spec: dict[str, Any]) -> ScorecardSpec:
+    """The scorecard platform.yaml declares (already checked); None where it takes the default."""
+    levels = spec.get("levels")
+    return ScorecardSpec(
+        checks=tuple(spec["checks"]) if "checks" in spec else None,
+        levels=tuple((level, tuple(levels[level])) for level in schemas.SCORECARD_LEVELS if level in levels)
+        if levels is not None else None)
+
+
 def _budget(limits: dict[str, Any]) -> TemplateBudget:
     """The template budget from platform.yaml ``limits`` (already schema-checked), defaults elsewhere."""
     default = TemplateBudget()
@@ -708,6 +742,7 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
         team_resources=tuple((r["group"], r["kind"]) for r in data.get("teamResources") or ()),
         budget=_budget(data.get("limits") or {}),
         editor_schemas=sources.editor_schemas,
+        scorecard=_scorecard(data.get("scorecard") or {}),
         inputs=sources.shared_inputs(),
         digests=sources.digests,
         doc_of=doc_of,

@@ -218,6 +218,20 @@ def test_chart_templates_are_not_linted_as_yaml(rendered_once: Path, run: Run) -
     assert [(p["file"], p["line"]) for p in json.loads(out)["problems"]] == [(f"{CHART}/values.yaml", 4)]
 
 
+def test_a_full_temporary_disk_is_a_problem(rendered_once: Path) -> None:
+    """Helm reads a chart from a temporary folder: a write that fails there is reported, nothing is written."""
+    from .test_write_transaction import cli
+
+    before = snapshot(rendered_once / "rendered")
+    failed = cli("render", "--root", rendered_once, "--full", limit_fsize=600)  # as if the disk were full
+    assert failed.returncode == 1, failed.stderr
+    assert failed.stderr.startswith(
+        f"{CHART}/Chart.yaml: error: cannot write the chart to a temporary folder for Helm: File too large\n"
+        "  hint: Helm reads a chart from a folder: make room in the temporary folder (TMPDIR); while rendering "
+        "service 'docs-site'\n"), failed.stderr
+    assert snapshot(rendered_once / "rendered") == before
+
+
 # --- the engine ------------------------------------------------------------------------------------
 
 

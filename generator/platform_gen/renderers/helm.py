@@ -318,9 +318,15 @@ def render_many(template: str, files: Mapping[str, str | bytes], entry: str,
                 contexts: Sequence[dict[str, Any]]) -> list[list[Any]]:
     """Render the chart ``files`` once per context (``entry`` is its Chart.yaml) with Helm."""
     helm = engine()
-    with tempfile.TemporaryDirectory(prefix="platform-gen-helm-") as tmp:
-        folder = Path(tmp) / template
-        _write(folder, files)
-        if helm == LIBRARY:
-            return _library(folder, files, contexts)
-        return _binary(helm, folder, contexts)
+    try:
+        with tempfile.TemporaryDirectory(prefix="platform-gen-helm-") as tmp:
+            folder = Path(tmp) / template
+            _write(folder, files)
+            if helm == LIBRARY:
+                return _library(folder, files, contexts)
+            return _binary(helm, folder, contexts)
+    except OSError as exc:  # a full disk: the message names no temporary path, as output never does
+        raise TemplateFailure(CHART_FILE, 0, "cannot write the chart to a temporary folder for Helm: "
+                              f"{exc.strerror or type(exc).__name__}",
+                              hint="Helm reads a chart from a folder: make room in the temporary folder "
+                              "(TMPDIR)") from None

@@ -17,6 +17,9 @@ from platform_gen.kustomize_tool import Kustomize, find_kustomize
 REPO = Path(__file__).resolve().parent.parent
 #: How many files the example platform's tree has (the committed one, which `render --check` keeps current).
 EXAMPLE_FILES = sum(1 for p in (REPO / "rendered").rglob("*") if p.is_file())
+#: How many services the example platform has, and applications (one per service and cluster it runs on).
+EXAMPLE_SERVICES = sum(1 for _ in (REPO / "platform-config" / "services").glob("*/config.yaml"))
+EXAMPLE_APPS = sum(1 for _ in (REPO / "rendered").glob("services/*/overlays/*/*/kustomization.yaml"))
 INPUT_DIRS = ("platform-config", "environments", "overlays")
 
 

@@ -17,7 +17,7 @@ from platform_gen.diff import FLAG_REASONS, MARKDOWN_LIMIT
 from platform_gen.errors import ToolError
 from platform_gen.kustomize_tool import Kustomize
 
-from .conftest import REPO, Run, copy_inputs, tree
+from .conftest import EXAMPLE_APPS, REPO, Run, copy_inputs, tree
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git not on the PATH")
 
@@ -309,7 +309,7 @@ def test_platform_in_a_subfolder_and_an_empty_base(run: Run, tmp_path: Path, kus
     (repo / "README.md").write_text("monorepo\n", encoding="utf-8")
     commit(repo, "first")
     root = copy_inputs(REPO, repo / "platform")
-    for name in ("auth-service", "event-ingest", "ledger-worker", "payment-service", "user-profile"):
+    for name in ("auth-service", "docs-site", "event-ingest", "ledger-worker", "payment-service", "user-profile"):
         shutil.rmtree(root / "platform-config" / "services" / name)
     commit(repo, "platform")
     doc = diff_json(run, root, "--base", "HEAD~1")
@@ -398,7 +398,7 @@ def runs(log: Path) -> int:
 
 def test_batched_builds_equal_one_build_per_overlay(tmp_path: Path, kustomize: Kustomize) -> None:
     jobs = overlay_jobs(tree(REPO / "rendered"))
-    assert len(jobs) == 36
+    assert len(jobs) == 2 * EXAMPLE_APPS  # every overlay, at the base and now
     exe, log = counting(tmp_path, kustomize)
     batched = diff.kustomize_builder(exe)(jobs)
     assert runs(log) == 2  # two kustomize runs for every overlay of both sides

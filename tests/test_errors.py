@@ -24,7 +24,7 @@ CASES = [
                  id="unknown-team-list"),
     pytest.param(SVC, "template: web-service", "template: web",
                  f"{SVC}:5:11: error: template: unknown template 'web'\n"
-                 "  hint: valid templates (in platform-config/templates/): web-service, worker",
+                 "  hint: valid templates (in platform-config/templates/): static-site, web-service, worker",
                  id="unknown-template"),
     pytest.param(SVC, "replicas: 2", "replica: 2",
                  f"{SVC}:9:1: error: replica: unknown key 'replica'\n  hint: did you mean 'replicas'?",

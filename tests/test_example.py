@@ -42,7 +42,7 @@ def test_output_does_not_depend_on_location(tmp_path: Path, run: Run) -> None:
 
 def test_every_overlay_builds_without_warnings(rendered: Path, kustomize: Kustomize) -> None:
     dirs = overlays(rendered)
-    assert len(dirs) == 18
+    assert len(dirs) == 19
     for d in dirs:
         build = kustomize.build(d)
         assert build.ok, f"{d}: {build.error}"

@@ -31,7 +31,10 @@ def _inputs(root: Path) -> list[str]:
 
 
 INPUTS = _inputs(REPO)
-YAML_INPUTS = [f for f in INPUTS if f.endswith((".yaml", ".yml"))]
+#: A Helm chart's templates/ and charts/ hold Go templates, not YAML: mutated as text only.
+_CHARTS = tuple(f"{p.parent.relative_to(REPO).as_posix()}/{sub}/"
+                for p in (REPO / "platform-config/templates").glob("*/Chart.yaml") for sub in ("templates", "charts"))
+YAML_INPUTS = [f for f in INPUTS if f.endswith((".yaml", ".yml")) and not f.startswith(_CHARTS)]
 
 _text = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
     ["", "\n", "1.4.2\n", "\x85", "\x7f", "\x00", "*a", "&a x", "- [", "{", "!!python/object:x {}", "<<",

@@ -52,7 +52,7 @@ def test_renaming_a_cluster_is_refused(rendered_once: Path, run: Run) -> None:
     env.write_text(env.read_text().replace("name: staging-1", "name: staging-2"))
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
-    assert ("error: refusing to render: 5 of 18 applications would be removed (more than 25% at once): "
+    assert ("error: refusing to render: 5 of 19 applications would be removed (more than 25% at once): "
             "auth-service-staging-1 (staging), event-ingest-staging-1 (staging)") in err
 
 
@@ -263,7 +263,7 @@ def test_changing_gitops_path_reads_the_base_at_its_own_path(checkout: Path, run
     first = err.splitlines()[0]
     assert first.startswith("error: refusing to render: gitops.path changes from rendered to deploy, so every "
                             "application of the previous tree counts as removed; 8 applications of protected "
-                            "environment prod would be removed; 18 of 18 applications would be removed "
+                            "environment prod would be removed; 19 of 19 applications would be removed "
                             "(more than 25% at once): auth-service-prod-eu (prod, the tree moves to deploy), ")
     assert "compared with " + base_of(checkout) + ", and deploy/ on disk" in err
     assert snapshot(checkout) == before and not (checkout / "deploy").exists()

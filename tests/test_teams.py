@@ -17,7 +17,7 @@ from platform_gen.outputs.codeowners import codeowners
 from platform_gen.render import render
 from platform_gen.validate import validate
 
-from .conftest import EXAMPLE_FILES, REPO, Run, copy_inputs, edit, snapshot
+from .conftest import EXAMPLE_FILES, EXAMPLE_SERVICES, REPO, Run, copy_inputs, edit, snapshot
 from .test_diff import commit, init_repo, new_service
 
 PLATFORM = "platform-config/platform.yaml"
@@ -166,6 +166,10 @@ def test_listed_team_resources_limit_what_templates_render(example: Path, run: R
         "teamResources:\n  - {group: apps, kind: Deployment}\n  - {group: '', kind: Service}\n"
         "  - {group: '', kind: ServiceAccount}\n  - {group: autoscaling, kind: HorizontalPodAutoscaler}\n"))
     fails(example, run,
+          "platform-config/templates/static-site/Chart.yaml: error: PodDisruptionBudget 'docs-site' "
+          "(policy) is not a kind teams may deploy",
+          "  hint: add {group: 'policy', kind: PodDisruptionBudget} to teamResources in platform-config/platform.yaml,"
+          " or remove it from the template",
           "platform-config/templates/web-service/autoscaling.yaml.j2: error: PodDisruptionBudget 'auth-service' "
           "(policy) is not a kind teams may deploy",
           "  hint: add {group: 'policy', kind: PodDisruptionBudget} to teamResources in platform-config/platform.yaml,"
@@ -251,7 +255,8 @@ def owner_of(text: str, path: str) -> str:
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.sampled_from(["payments", "identity", "data"]), min_size=6, max_size=6),
+@given(st.lists(st.sampled_from(["payments", "identity", "data"]), min_size=EXAMPLE_SERVICES,
+                max_size=EXAMPLE_SERVICES),
        st.sampled_from(["rendered", "deploy/tree"]))
 def test_every_service_is_owned_by_its_team(example: Path, teams: list[str], tree: str) -> None:
     services = sorted(p.name for p in (example / "platform-config/services").iterdir())

@@ -31,6 +31,8 @@ OVERLAYS_DIR = "overlays"
 SCHEMAS_DIR = "schemas"
 YAMLLINT_FILE = ".yamllint.yaml"
 TEMPLATE_SUFFIXES = (".yaml.j2", ".jsonnet", ".libsonnet", ".j2")
+#: The file that makes a template folder a Helm chart, all of whose files are read.
+CHART_FILE = "Chart.yaml"
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class Sources:
     platform: Located | None
     environments: tuple[Located, ...]
     services: tuple[tuple[str, Located], ...]
-    templates: dict[str, dict[str, str]]
+    templates: dict[str, dict[str, str | bytes]]  # text; bytes only for a Helm chart's charts/*.tgz
     components: dict[str, dict[str, bytes]]
     crossplane: tuple[Located, ...] = ()
     problems: tuple[Problem, ...] = field(default=())
@@ -231,6 +233,11 @@ def _template_text_ok(text: str, rel: str, problems: list[Problem]) -> bool:
     return False
 
 
+def _chart_archive(rel: str) -> bool:
+    """A chart's vendored dependency (``charts/<name>-<version>.tgz``), kept as bytes."""
+    return rel.startswith("charts/") and rel.endswith(".tgz")
+
+
 def load(root: Path, select: Callable[[str, str], bool] | None = None) -> Sources:
     """Read every input of the platform repo at ``root``; problems are collected, not raised.
 
@@ -274,16 +281,23 @@ def load_shared(root: Path) -> Sources:
         problems.append(Problem(ENVIRONMENTS_DIR, 0, 0, "", "no environment files found",
                                 "add environments/<env>.yaml"))
 
-    templates: dict[str, dict[str, str]] = {}
+    templates: dict[str, dict[str, str | bytes]] = {}
     tpl_dir = root / TEMPLATES_DIR
     if tpl_dir.is_dir() and reader.inside(tpl_dir):
         for folder in sorted(p for p in tpl_dir.iterdir() if p.is_dir()):
-            files: dict[str, str] = {}
+            files: dict[str, str | bytes] = {}
+            # a Helm chart is read whole (its digest covers every file, charts/*.tgz included)
+            chart = (folder / CHART_FILE).is_file()
             for path in reader.files(folder):
-                if path.name.endswith(TEMPLATE_SUFFIXES):
+                rel = path.relative_to(folder).as_posix()
+                if chart and _chart_archive(rel):
+                    data = reader.read_bytes(path)
+                    if data is not None:
+                        files[rel] = data
+                elif chart or path.name.endswith(TEMPLATE_SUFFIXES):
                     text = reader.read_text(path)
                     if text is not None and _template_text_ok(text, reader.rel(path), problems):
-                        files[path.relative_to(folder).as_posix()] = text
+                        files[rel] = text
             templates[folder.name] = files
 
     components: dict[str, dict[str, bytes]] = {}
@@ -492,8 +506,18 @@ def load_yamllint_config(root: Path) -> str | None:
 LINTED_DIRS = ("platform-config", ENVIRONMENTS_DIR, OVERLAYS_DIR)
 
 
+def _chart_source(root: Path, rel: str) -> bool:
+    """A file of a Helm chart that is Go template source or a dependency, not YAML: its templates/ and charts/."""
+    parts = rel.split("/")
+    prefix = TEMPLATES_DIR.split("/")
+    return (len(parts) > len(prefix) + 2 and parts[:len(prefix)] == prefix
+            and parts[len(prefix) + 1] in ("templates", "charts")
+            and (root.joinpath(*parts[:len(prefix) + 1]) / CHART_FILE).is_file())
+
+
 def yaml_inputs(root: Path) -> tuple[list[tuple[str, bytes]], list[Problem]]:
-    """Every YAML file below the input folders: (path relative to the root, bytes), sorted.
+    """Every YAML file below the input folders: (path relative to the root, bytes), sorted; a Helm chart's
+    templates/ and charts/ are Go templates, not YAML, and are left out.
 
     Read with the care of every input (inside the repo, regular files, within the size
     limit); a file that cannot be read is a problem instead.
@@ -506,7 +530,7 @@ def yaml_inputs(root: Path) -> tuple[list[tuple[str, bytes]], list[Problem]]:
         if not (folder.is_dir() or folder.is_symlink()):
             continue
         for path in reader.files(folder):
-            if path.suffix in (".yaml", ".yml"):
+            if path.suffix in (".yaml", ".yml") and not _chart_source(root, reader.rel(path)):
                 data = reader.read_bytes(path)
                 if data is not None:
                     found.append((reader.rel(path), data))

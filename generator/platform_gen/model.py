@@ -202,7 +202,7 @@ class Platform:
     defaults: Layer
     environments: tuple[Environment, ...]
     services: tuple[Service, ...]
-    templates: dict[str, dict[str, str]]
+    templates: dict[str, dict[str, str | bytes]]  # bytes only for a Helm chart's charts/*.tgz
     components: dict[str, dict[str, bytes]]
     # the platform team's Crossplane objects (XRDs, Compositions, Functions), as loaded
     crossplane: tuple[Located, ...] = ()

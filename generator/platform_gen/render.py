@@ -199,8 +199,9 @@ def _collect(platform: Platform, template: str, entry: str, services: list[Servi
     problems: list[Problem] = []
     for i, result in sorted(outcome.results.items()):
         if isinstance(result, TemplateFailure):
-            problems.append(Problem(f"{TEMPLATES_DIR}/{template}/{result.file}", result.line, 0, "",
-                                    result.message, f"while rendering service '{services[i].name}'"))
+            during = f"while rendering service '{services[i].name}'"
+            problems.append(Problem(f"{TEMPLATES_DIR}/{template}/{result.file}", result.line, result.column, "",
+                                    result.message, f"{result.hint}; {during}" if result.hint else during))
         else:
             out[services[i].name] = result
     if outcome.stopped is not None:

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 
 from . import schemas
 from .capabilities import capabilities_of, literal_secrets
+from .charts import chart_problems
 from .errors import InputError, Problem
 from .infrastructure import InfraKind, check_crossplane, claims_for, offered_kinds
-from .load import ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, SERVICES_DIR, TEMPLATES_DIR, Sources
+from .load import CHART_FILE, ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, SERVICES_DIR, TEMPLATES_DIR, Sources
 from .model import (
     Cluster,
     CodeOwners,
@@ -361,7 +362,7 @@ def _service(
     doc: Located,
     teams: dict[str, Team],
     envs: dict[str, Environment],
-    templates: dict[str, dict[str, str]],
+    templates: dict[str, dict[str, str | bytes]],
     kinds: dict[str, InfraKind] | None,
     problems: list[Problem],
     broken_envs: frozenset[str] = frozenset(),
@@ -682,9 +683,11 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
                                     "(kind: Component, apiVersion: kustomize.config.k8s.io/v1alpha1)"))
 
     for name, tpl_files in sorted(sources.templates.items()):
-        if not any(f.endswith((".yaml.j2", ".jsonnet")) for f in tpl_files):
+        if CHART_FILE in tpl_files:  # a Helm chart
+            problems.extend(chart_problems(name, tpl_files))
+        elif not any(f.endswith((".yaml.j2", ".jsonnet")) for f in tpl_files):
             problems.append(Problem(f"{TEMPLATES_DIR}/{name}", 0, 0, "",
-                                    "template has no *.yaml.j2 or *.jsonnet file"))
+                                    "template has no *.yaml.j2 or *.jsonnet file, nor a Chart.yaml"))
 
     if parsed is None:
         raise InputError(problems)

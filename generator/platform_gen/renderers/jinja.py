@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -75,8 +75,8 @@ def _render(env: SandboxedEnvironment, entry: str, context: dict[str, Any]) -> l
                               f"{getattr(exc, 'problem', exc)}") from None
 
 
-def render_many(template: str, files: dict[str, str], entry: str,
+def render_many(template: str, files: Mapping[str, str | bytes], entry: str,
                 contexts: Sequence[dict[str, Any]]) -> list[list[Any]]:
     """Render ``entry`` once per context; each result is parsed as a stream of YAML documents."""
-    env = _environment(tuple(sorted(files.items())))
+    env = _environment(tuple(sorted((k, v) for k, v in files.items() if isinstance(v, str))))
     return [_render(env, entry, ctx) for ctx in contexts]

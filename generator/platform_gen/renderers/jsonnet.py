@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import _jsonnet
@@ -61,7 +61,7 @@ def _objects(entry: str, value: Any) -> list[Any]:
     raise TemplateFailure(entry, 0, "jsonnet output must be an object or a list of objects")
 
 
-def render_many(template: str, files: dict[str, str], entry: str,
+def render_many(template: str, all_files: Mapping[str, str | bytes], entry: str,
                 contexts: Sequence[dict[str, Any]]) -> list[list[Any]]:
     """Evaluate ``entry`` (a function of ``ctx``) for every context.
 
@@ -69,6 +69,7 @@ def render_many(template: str, files: dict[str, str], entry: str,
     """
     from . import TemplateFailure
 
+    files = {k: v for k, v in all_files.items() if isinstance(v, str)}
     importer = _importer(template, files, entry)
     snippet = f"function(ctxs)\nlocal t = import {json.dumps(entry)};\n" \
               "if std.isFunction(t) then [t(c) for c in ctxs] else error 'not a function'\n"

@@ -11,6 +11,8 @@ therefore rendered in a forked child process:
 - memory: the child caps its own address space (``RLIMIT_AS``) at its size right
   after the fork plus the budget. A forked child starts with its parent's address
   space, so an absolute cap would depend on how big the parent has grown.
+  A renderer that runs in the worker only (Helm's library, a Go runtime: see
+  ``Renderer.in_worker``) is started before the cap.
 
 A fork starts at once with the templates and contexts already in memory, so the
 cost per template file is milliseconds, not a new interpreter; results come back
@@ -42,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..model import TemplateBudget
-from . import Renderer, TemplateFailure
+from . import Files, Renderer, TemplateFailure
 
 __all__ = ["Job", "Outcome", "render"]
 
@@ -71,7 +73,7 @@ class Job:
 
     renderer: Renderer
     template: str
-    files: dict[str, str]
+    files: Files
     entry: str
     contexts: Sequence[dict[str, Any]]
 
@@ -172,7 +174,7 @@ def _work(send: Callable[[tuple[Any, ...]], None], progress: mmap.mmap, jobs: Se
             try:
                 results.append(job.renderer.render(job.template, job.files, job.entry, ctx))
             except TemplateFailure as exc:
-                send(("failed", j, i, exc.file, exc.line, exc.message))
+                send(("failed", j, i, exc.file, exc.line, exc.message, exc.column, exc.hint))
                 results.append(None)
         send(("each", j, results))
 
@@ -189,7 +191,7 @@ def _die_with(parent: int) -> None:
 
 
 def _child(parent: int, out: int, err: int, run: Callable[[Callable[[tuple[Any, ...]], None]], None],
-           mib: int) -> None:
+           mib: int, start: Callable[[], None]) -> None:
     """The forked child: never returns, never runs the parent's clean-up (atexit, finally blocks)."""
     code = _BUG_EXIT
     try:
@@ -199,6 +201,7 @@ def _child(parent: int, out: int, err: int, run: Callable[[Callable[[tuple[Any, 
         # a fatal error here (jsonnet aborts when an allocation fails) is reported by the parent
         faulthandler.disable()
         os.dup2(err, 2)
+        start()  # implementations that run in the worker only, before the cap (see Renderer.in_worker)
         _limit_memory(mib)
         run(lambda frame: _send(out, frame))
         code = 0
@@ -214,7 +217,8 @@ def _child(parent: int, out: int, err: int, run: Callable[[Callable[[tuple[Any, 
 # --- the parent ------------------------------------------------------------------------------
 
 
-def _fork(run: Callable[[Callable[[tuple[Any, ...]], None]], None], mib: int) -> tuple[int, int, int]:
+def _fork(run: Callable[[Callable[[tuple[Any, ...]], None]], None], mib: int,
+          start: Callable[[], None] = lambda: None) -> tuple[int, int, int]:
     """Start the child; return its pid and the read ends of its result and stderr pipes."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -227,7 +231,7 @@ def _fork(run: Callable[[Callable[[tuple[Any, ...]], None]], None], mib: int) ->
         if pid == 0:
             os.close(out_r)
             os.close(err_r)
-            _child(parent, out_w, err_w, run, mib)
+            _child(parent, out_w, err_w, run, mib, start)
     finally:
         gc.unfreeze()
         os.close(out_w)
@@ -249,11 +253,19 @@ def _run(jobs: Sequence[Job], start: int, one_by_one: bool, budget: TemplateBudg
     """One worker, from job ``start``: the outcomes of the jobs it completed, and where it stopped."""
     with mmap.mmap(-1, _COUNTER.size) as progress:
         _mark(progress, start, -1)
-        pid, out_r, err_r = _fork(lambda send: _work(send, progress, jobs, start, one_by_one), budget.memory_mib)
+        in_worker = {id(job.renderer): job.renderer for job in jobs[start:] if job.renderer.in_worker}
+
+        def start_renderers() -> None:
+            for renderer in in_worker.values():
+                renderer.start()
+
+        pid, out_r, err_r = _fork(lambda send: _work(send, progress, jobs, start, one_by_one), budget.memory_mib,
+                                  start_renderers)
         results: dict[int, dict[int, Result]] = {}
         done: list[Outcome] = []
         buf = bytearray()
         err = bytearray()
+        head = bytearray()  # a Go runtime says it ran out of memory first, then dumps its goroutines
         timed_out = False
         status = None
         sel = selectors.DefaultSelector()
@@ -276,6 +288,7 @@ def _run(jobs: Sequence[Job], start: int, one_by_one: bool, budget: TemplateBudg
                     if not chunk:
                         sel.unregister(fd)
                     elif fd == err_r:
+                        head += chunk[:_TAIL - len(head)]
                         err += chunk
                         del err[:-_TAIL]
                     else:
@@ -307,7 +320,7 @@ def _run(jobs: Sequence[Job], start: int, one_by_one: bool, budget: TemplateBudg
         raise RuntimeError(f"the template worker for {jobs[job].template}/{jobs[job].entry} failed:\n"
                            + tail.decode(errors="replace"))
     if (os.WIFEXITED(status) and os.WEXITSTATUS(status) == _MEMORY_EXIT) \
-            or any(m.encode() in tail for m in _MEMORY_MARKERS):
+            or any(m.encode() in tail or m.encode() in head for m in _MEMORY_MARKERS):
         return done, _Stop(job, at, "memory", "", partial)
     return done, _Stop(job, at, "crash", _describe(status, tail), partial)
 
@@ -320,7 +333,7 @@ def _receive(buf: bytearray, results: dict[int, dict[int, Result]], done: list[O
         del buf[:_HEADER.size + size]
         mine = results.setdefault(frame[1], {})
         if frame[0] == "failed":
-            mine[frame[2]] = TemplateFailure(frame[3], frame[4], frame[5])
+            mine[frame[2]] = TemplateFailure(*frame[3:])
             continue
         if frame[0] == "all":
             mine.update(enumerate(frame[2]))

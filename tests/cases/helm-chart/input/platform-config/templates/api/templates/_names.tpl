@@ -1,0 +1,1 @@
+{{- define "api.fullname" -}}{{ .Release.Name }}{{- end }}

@@ -99,7 +99,7 @@ def test_a_url_collision_is_found_when_only_one_service_is_rendered_again(exampl
     assert f"{PROFILE}:17:3: error: expose:" in err
     # (the render was incremental: with another host, user-profile alone is rendered)
     edit(example, PROFILE, "payment-service.staging.acme.internal", "profile.staging.acme.internal")
-    assert counts(example) == {"rendered": 1, "unchanged": 5}
+    assert counts(example) == {"rendered": 1, "unchanged": 6}
 
 
 def test_a_url_set_for_one_environment_is_named_there(rendered_once: Path, run: Run) -> None:

@@ -270,7 +270,7 @@ def test_a_url_two_services_take_is_found_alike(example: Path, tmp_path: Path) -
     shared-0.acme.io/ on dev-1 and staging-1: the incremental render finds it as the full one does."""
     assert render(example)[0] == 0
     committed(example)
-    set_host(example, 5)  # user-profile
+    set_host(example, 6)  # user-profile
     _compare(example, tmp_path / "full")
     committed(example)
     set_host(example, 0)  # auth-service
@@ -297,11 +297,11 @@ def test_each_observability_edit(n: int, example: Path, tmp_path: Path) -> None:
 
 def test_one_tag_renders_one_service(example: Path) -> None:
     committed(example)
-    assert counts(example) == {"rendered": 6, "unchanged": 0}
-    assert counts(example) == {"rendered": 0, "unchanged": 6}
+    assert counts(example) == {"rendered": 7, "unchanged": 0}
+    assert counts(example) == {"rendered": 0, "unchanged": 7}
     change_tag(example, 7)  # auth-service
-    assert counts(example) == {"rendered": 1, "unchanged": 5}
-    assert counts(example, "--full") == {"rendered": 6, "unchanged": 0}
+    assert counts(example) == {"rendered": 1, "unchanged": 6}
+    assert counts(example, "--full") == {"rendered": 7, "unchanged": 0}
 
 
 def test_template_edit_renders_its_services(example: Path) -> None:
@@ -310,7 +310,7 @@ def test_template_edit_renders_its_services(example: Path) -> None:
     users = [s for s in _services(example)
              if "template: worker" in (example / SERVICES / s / "config.yaml").read_text(encoding="utf-8")]
     edit_template(example, 2)  # the worker template
-    assert counts(example) == {"rendered": len(users), "unchanged": 6 - len(users)}
+    assert counts(example) == {"rendered": len(users), "unchanged": 7 - len(users)}
 
 
 def test_environment_edit_renders_its_services(example: Path) -> None:
@@ -318,9 +318,9 @@ def test_environment_edit_renders_its_services(example: Path) -> None:
     counts(example)
     in_staging = [s for s in _services(example)
                   if "  staging:" in (example / SERVICES / s / "config.yaml").read_text(encoding="utf-8")]
-    assert 0 < len(in_staging) < 6
+    assert 0 < len(in_staging) < 7
     _edit(example, "environments/staging.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug")
-    assert counts(example) == {"rendered": len(in_staging), "unchanged": 6 - len(in_staging)}
+    assert counts(example) == {"rendered": len(in_staging), "unchanged": 7 - len(in_staging)}
 
 
 def test_unusable_index_means_a_full_render(example: Path) -> None:
@@ -328,7 +328,7 @@ def test_unusable_index_means_a_full_render(example: Path) -> None:
     counts(example)
     before = tree(example / "rendered")
     (example / "rendered" / INDEX).write_text("<<<<<<< conflict\n", encoding="utf-8")
-    assert counts(example) == {"rendered": 6, "unchanged": 0}
+    assert counts(example) == {"rendered": 7, "unchanged": 0}
     assert tree(example / "rendered") == before
 
 
@@ -345,7 +345,7 @@ def test_a_hand_edit_of_the_tree_is_found(example: Path, commit: bool) -> None:
         git(example, "commit", "-qam", "a hand edit on a branch")
     code, out, _err = render(example, "--check", "--format", "json")
     assert code == 1 and json.loads(out)["changed"] == ["services/auth-service/base/service.yaml"]
-    assert json.loads(out)["services"] == {"rendered": 1, "unchanged": 5}
+    assert json.loads(out)["services"] == {"rendered": 1, "unchanged": 6}
     assert render(example)[0] == 0
     assert path.read_bytes() == good
 
@@ -354,7 +354,7 @@ def test_outside_git_everything_is_compared(example: Path) -> None:
     """Without git nothing tells what changed in the tree since the index was written: all is rendered."""
     assert render(example)[0] == 0
     code, out, _err = render(example, "--format", "json")
-    assert code == 0 and json.loads(out)["services"] == {"rendered": 6, "unchanged": 0}
+    assert code == 0 and json.loads(out)["services"] == {"rendered": 7, "unchanged": 0}
 
 
 def test_removed_service_files_go(example: Path) -> None:
@@ -411,7 +411,7 @@ def test_an_index_edited_by_hand_is_not_used(example: Path) -> None:
     counts(example)
     path = example / "rendered" / INDEX
     path.write_bytes(path.read_bytes().replace(b'"retire":false', b'"retire":true', 1))
-    assert counts(example) == {"rendered": 6, "unchanged": 0}
+    assert counts(example) == {"rendered": 7, "unchanged": 0}
     assert b'"retire":true' not in path.read_bytes()
 
 
@@ -424,7 +424,7 @@ def test_a_no_op_compares_the_platform_wide_files(example: Path) -> None:
     project.write_bytes(good + b"# hand edit\n")
     code, out, _err = render(example, "--check", "--format", "json")
     assert code == 1 and json.loads(out)["changed"] == ["argocd/projects/payments.yaml"]
-    assert counts(example) == {"rendered": 0, "unchanged": 6}
+    assert counts(example) == {"rendered": 0, "unchanged": 7}
     assert project.read_bytes() == good
 
 
@@ -524,7 +524,7 @@ def test_an_index_edited_with_its_checksum_is_an_error(example: Path, damage: tu
     assert render(example, "--full")[0] == 0
     assert (example / "rendered" / "VICTIM.txt").is_file()  # not the manifest's: left alone
     committed(example)
-    assert counts(example) == {"rendered": 0, "unchanged": 6}
+    assert counts(example) == {"rendered": 0, "unchanged": 7}
 
 
 # --- git vouches for the config.yaml files it knows unchanged: they are not read -------------------
@@ -553,7 +553,7 @@ def test_git_vouches_only_for_files_as_at_the_base(example: Path) -> None:
 @pytest.mark.parametrize("how", ["edit", "stage", "commit", "untracked"])
 def test_a_config_edit_is_rendered_however_git_holds_it(example: Path, how: str) -> None:
     committed(example)
-    assert counts(example) == {"rendered": 6, "unchanged": 0}
+    assert counts(example) == {"rendered": 7, "unchanged": 0}
     if how == "untracked":
         add_service(example, 0)  # a copy of a service without claims
     else:
@@ -564,7 +564,7 @@ def test_a_config_edit_is_rendered_however_git_holds_it(example: Path, how: str)
             git(example, "commit", "-q", "-m", "config only")
     code, out, err = render(example, "--format", "json")
     assert code == 0, out + err
-    assert json.loads(out)["services"] == {"rendered": 1, "unchanged": 6 if how == "untracked" else 5}
+    assert json.loads(out)["services"] == {"rendered": 1, "unchanged": 7 if how == "untracked" else 6}
     code, out, err = render(example, "--check", "--full")
     assert code == 0, out + err
 

@@ -390,7 +390,7 @@ def plan(run: Run, root: Path, *args: str) -> dict[str, object]:
 
 
 def test_plan_counts_changed_services(rendered_once: Path, run: Run) -> None:
-    assert plan(run, rendered_once) == {"status": "ok", "services": 6, "changed": 0, "shards": 1, "matrix": ["1/1"]}
+    assert plan(run, rendered_once) == {"status": "ok", "services": 7, "changed": 0, "shards": 1, "matrix": ["1/1"]}
     edit(rendered_once, f"{SERVICES}/auth-service/config.yaml", 'tag: "2.8.1"', 'tag: "2.9.0"')
     assert plan(run, rendered_once)["changed"] == 1
     edit(rendered_once, "environments/prod.yaml", "name: prod-eu", "name: prod-de")
@@ -401,7 +401,7 @@ def test_plan_counts_changed_services(rendered_once: Path, run: Run) -> None:
 
 def test_plan_without_an_index_counts_every_service(example: Path, run: Run) -> None:
     doc = plan(run, example, "--per-shard", "4")
-    assert (doc["changed"], doc["shards"]) == (6, 2)
+    assert (doc["changed"], doc["shards"]) == (7, 2)
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git not on the PATH")
@@ -413,7 +413,7 @@ def test_plan_compares_with_the_tree_at_a_git_ref(rendered_once: Path, run: Run)
     code, _out, err = run("render", "--root", rendered_once)  # the tree on disk is current again
     assert code == 0, err
     assert plan(run, rendered_once)["changed"] == 0
-    assert plan(run, rendered_once, "--base", "main", "--per-shard", "2")["changed"] == 6
+    assert plan(run, rendered_once, "--base", "main", "--per-shard", "2")["changed"] == 7
     code, _out, err = run("shards", "--root", rendered_once, "--base", "no-such-ref")
     assert code == 1 and "unknown git ref" in err
 

@@ -164,7 +164,8 @@ def test_a_template_may_not_render_the_platforms_cluster_scoped_composites(examp
 def test_listed_team_resources_limit_what_templates_render(example: Path, run: Run) -> None:
     (example / PLATFORM).write_text((example / PLATFORM).read_text() + (
         "teamResources:\n  - {group: apps, kind: Deployment}\n  - {group: '', kind: Service}\n"
-        "  - {group: '', kind: ServiceAccount}\n  - {group: autoscaling, kind: HorizontalPodAutoscaler}\n"))
+        "  - {group: '', kind: ServiceAccount}\n  - {group: autoscaling, kind: HorizontalPodAutoscaler}\n"
+        "  - {group: batch, kind: CronJob}\n"))
     fails(example, run,
           "platform-config/templates/web-service/autoscaling.yaml.j2: error: PodDisruptionBudget 'auth-service' "
           "(policy) is not a kind teams may deploy",
@@ -186,6 +187,7 @@ def test_listed_team_resources_limit_what_templates_render(example: Path, run: R
         {"group": "", "kind": "ConfigMap"}, {"group": "", "kind": "Service"},
         {"group": "", "kind": "ServiceAccount"},
         {"group": "apps", "kind": "Deployment"}, {"group": "autoscaling", "kind": "HorizontalPodAutoscaler"},
+        {"group": "batch", "kind": "CronJob"},
         {"group": "external-secrets.io", "kind": "ExternalSecret"},
         {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"},
         {"group": "monitoring.coreos.com", "kind": "PodMonitor"},
@@ -251,7 +253,7 @@ def owner_of(text: str, path: str) -> str:
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.sampled_from(["payments", "identity", "data"]), min_size=6, max_size=6),
+@given(st.lists(st.sampled_from(["payments", "identity", "data"]), min_size=7, max_size=7),
        st.sampled_from(["rendered", "deploy/tree"]))
 def test_every_service_is_owned_by_its_team(example: Path, teams: list[str], tree: str) -> None:
     services = sorted(p.name for p in (example / "platform-config/services").iterdir())

@@ -73,10 +73,10 @@ def test_cold_warm_and_no_cache_find_the_same(tree_root: Path, run: Run, tmp_pat
     warm = validate(run, tree_root, "--cache-dir", cache)
     assert findings(full) == findings(cold) == findings(warm)
     inputs = input_yaml(tree_root)
-    assert (full["built"], full["cached"], full["linted"], full["lint_cached"]) == (18, 0, inputs, 0)
-    assert (cold["built"], cold["cached"], cold["linted"]) == (18, 0, inputs)
+    assert (full["built"], full["cached"], full["linted"], full["lint_cached"]) == (20, 0, inputs, 0)
+    assert (cold["built"], cold["cached"], cold["linted"]) == (20, 0, inputs)
     assert (warm["built"], warm["cached"], warm["builds"], warm["linted"], warm["lint_cached"]) == (
-        0, 18, 0, 0, inputs)
+        0, 20, 0, 0, inputs)
     assert full["lint_scope"] == warm["lint_scope"] == "inputs"
     if not broken:
         assert full["status"] == "ok"
@@ -104,7 +104,7 @@ def test_one_service_edit_rebuilds_only_its_overlays(tree_root: Path, run: Run, 
     assert {f.split("/")[1] for f in changed if f.startswith("services/")} == {"auth-service"}
     warm = validate(run, tree_root, "--cache-dir", cache)
     assert overlays_of(tree_root, "auth-service") == 4
-    assert (warm["built"], warm["cached"]) == (4, 14)
+    assert (warm["built"], warm["cached"]) == (4, 16)
     assert warm["status"] == "ok"
     # only the input whose bytes changed is linted again; the tree is not linted
     assert (warm["linted"], warm["lint_cached"]) == (1, input_yaml(tree_root) - 1)
@@ -125,7 +125,7 @@ def test_a_hand_edit_of_a_base_or_component_is_validated_again(tree_root: Path, 
     component.write_text(component.read_text() + "  extra: {}\n")
     prod = len(list((tree_root / SERVICES).glob("*/overlays/prod/*/kustomization.yaml")))
     doc = validate(run, tree_root, "--cache-dir", cache)
-    assert doc["built"] == prod and doc["cached"] == 18 - prod
+    assert doc["built"] == prod and doc["cached"] == 20 - prod
     assert findings(doc) == findings(validate(run, tree_root, "--no-cache"))
 
 
@@ -136,7 +136,7 @@ def test_corrupt_or_unreadable_entries_are_misses(tree_root: Path, run: Run, tmp
     entries = sorted(p for p in cache.rglob("*.json"))
     checked_files = [p for folder in ("argocd", "platform") for p in (tree_root / "rendered" / folder).rglob("*.yaml")
                      if p.name != "kustomization.yaml"]  # Argo CD and Crossplane files: cached per file
-    assert len(entries) == 18 + input_yaml(tree_root) + len(checked_files) + 1  # and the references index
+    assert len(entries) == 20 + input_yaml(tree_root) + len(checked_files) + 1  # and the references index
     for i, path in enumerate(entries):
         path.write_text(["{", "", "[]", '{"key": "other", "value": 1}', '{"key": "x"}'][i % 5])
     entry = next(iter(sorted((cache / "overlays").rglob("*.json"))))
@@ -144,10 +144,10 @@ def test_corrupt_or_unreadable_entries_are_misses(tree_root: Path, run: Run, tmp
     entry.mkdir()  # unreadable as a file
     again = validate(run, tree_root, "--cache-dir", cache)
     assert findings(again) == findings(cold)
-    assert (again["built"], again["linted"]) == (18, input_yaml(tree_root))
+    assert (again["built"], again["linted"]) == (20, input_yaml(tree_root))
     # the entries are rewritten (the folder in the way of one is skipped)
     last = validate(run, tree_root, "--cache-dir", cache)
-    assert (last["built"], last["cached"], last["linted"]) == (1, 17, 0)
+    assert (last["built"], last["cached"], last["linted"]) == (1, 19, 0)
     assert findings(last) == findings(cold)
 
 
@@ -156,9 +156,9 @@ def test_default_cache_folder_and_no_cache(tree_root: Path, run: Run) -> None:
     assert not (tree_root / ".cache").exists()
     validate(run, tree_root)
     folder = tree_root / ".cache/platform-gen/validate"
-    assert len(list((folder / "overlays").rglob("*.json"))) == 18
+    assert len(list((folder / "overlays").rglob("*.json"))) == 20
     assert len(list((folder / "yamllint").rglob("*.json"))) == input_yaml(tree_root)
-    assert validate(run, tree_root)["cached"] == 18
+    assert validate(run, tree_root)["cached"] == 20
 
 
 def test_cache_store_is_atomic_and_checks_its_key(tmp_path: Path) -> None:

@@ -981,7 +981,7 @@ def test_sharded_steps_make_the_tree_of_a_full_render(sharded: dict[str, Any], t
     assert result.returncode == 0, result.stderr
     outputs = dict(line.split("=", 1) for line in (tmp_path / "out").read_text(encoding="utf-8").splitlines())
     matrix = json.loads(outputs["matrix"])
-    assert matrix == ["1/3", "2/3", "3/3"]  # 6 services, 2 per shard
+    assert matrix == ["1/4", "2/4", "3/4", "4/4"]  # 7 services, 2 per shard
     for index, shard in enumerate(matrix):  # each render job, and its artifact download
         result = bash(job_step(sharded, "render", "render")["run"], root, {**env, "SHARD": shard})
         assert result.returncode == 0, result.stderr
@@ -1137,14 +1137,14 @@ def test_render_plan_shards_a_platform_wide_change_counted_from_before(
     render: dict[str, Any], sharded: dict[str, Any], pushed: Path, tmp_path: Path
 ) -> None:
     # merged with its re-rendered tree, as pr.yaml requires: the index on disk is current, so
-    # only the index committed at the push's before commit tells that all 6 services changed
+    # only the index committed at the push's before commit tells that all 7 services changed
     before = git(pushed, "rev-parse", "HEAD").strip()
     _edit_platform(pushed)
     _render_tree(pushed)
     git(pushed, "add", "-A")
     git(pushed, "commit", "-q", "-m", "raise default replicas")
     outputs, stdout, _calls = run_render_plan(render, pushed, tmp_path, "push", before, 2)
-    assert outputs == {"shards": "3", "base": before, "per_shard": "2"}
+    assert outputs == {"shards": "4", "base": before, "per_shard": "2"}
     assert "0 service folder(s), 1 other input file(s)" in stdout
     assert job_that_runs(render, outputs) == "sharded"
     # handed over: the called workflow's plan step, with the inputs render.yaml passes, comes to
@@ -1161,7 +1161,7 @@ def test_render_plan_shards_a_platform_wide_change_counted_from_before(
                                      "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
     assert result.returncode == 0, result.stderr
     lines = dict(line.split("=", 1) for line in output.read_text(encoding="utf-8").splitlines())
-    assert json.loads(lines["matrix"]) == ["1/3", "2/3", "3/3"]
+    assert json.loads(lines["matrix"]) == ["1/4", "2/4", "3/4", "4/4"]
 
 
 #: A push with no commit before it to compare with: main created by it, or history rewritten.
@@ -1179,7 +1179,7 @@ def test_render_plan_without_a_before_commit_counts_against_the_tree_on_disk(
     git(pushed, "rm", "-r", "-q", "rendered")
     git(pushed, "commit", "-q", "-m", "no tree yet")
     outputs, stdout, _calls = run_render_plan(render, pushed, tmp_path, "push", before, 2)
-    assert outputs == {"shards": "3", "base": "", "per_shard": "2"}
+    assert outputs == {"shards": "4", "base": "", "per_shard": "2"}
     assert "planning against the tree on disk" in stdout
     assert job_that_runs(render, outputs) == "sharded"
 

@@ -29,6 +29,8 @@ ENVIRONMENTS_DIR = "environments"
 OVERLAYS_DIR = "overlays"
 YAMLLINT_FILE = ".yamllint.yaml"
 TEMPLATE_SUFFIXES = (".yaml.j2", ".jsonnet", ".libsonnet", ".j2")
+#: A template's optional starter values, in its folder.
+STARTER_FILE = "starter.yaml"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Sources:
     raw: tuple[tuple[str, bytes], ...] = ()
     # parses one service's config.yaml on demand (a service left unparsed, named in a problem)
     reparse: Callable[[str], Located | None] | None = field(default=None, repr=False, compare=False)
+    # template -> its starter values (``platform-config/templates/<template>/starter.yaml``), where it has one
+    starters: dict[str, Located] = field(default_factory=dict)
 
     def shared_inputs(self) -> SharedInputs:
         """The digests of the inputs services share (see the render index)."""
@@ -271,6 +275,7 @@ def load_shared(root: Path) -> Sources:
                                 "add environments/<env>.yaml"))
 
     templates: dict[str, dict[str, str]] = {}
+    starters: dict[str, Located] = {}
     tpl_dir = root / TEMPLATES_DIR
     if tpl_dir.is_dir() and reader.inside(tpl_dir):
         for folder in sorted(p for p in tpl_dir.iterdir() if p.is_dir()):
@@ -280,6 +285,12 @@ def load_shared(root: Path) -> Sources:
                     text = reader.read_text(path)
                     if text is not None and _template_text_ok(text, reader.rel(path), problems):
                         files[path.relative_to(folder).as_posix()] = text
+                elif path.parent == folder and path.name == STARTER_FILE:
+                    # the golden path's starter values: platform-gen new starts a service from them, and the
+                    # sample render that checks the template uses them (its digest is the template's)
+                    doc = reader.yaml(path)
+                    if doc is not None:
+                        starters[folder.name] = doc
             templates[folder.name] = files
 
     components: dict[str, dict[str, bytes]] = {}
@@ -325,6 +336,7 @@ def load_shared(root: Path) -> Sources:
         crossplane=tuple(crossplane),
         problems=tuple(problems),
         digests=reader.digests,
+        starters=starters,
     )
 
 

@@ -204,6 +204,8 @@ class Platform:
     team_resources: tuple[tuple[str, str], ...] = ()
     # the time and memory a template may use (platform.yaml ``limits``)
     budget: TemplateBudget = field(default_factory=TemplateBudget)
+    # template -> the values of its starter.yaml (the top level's value keys), where it has one
+    starters: dict[str, dict[str, Any]] = field(default_factory=dict)
     # digests of the shared inputs (an index.SharedInputs) and of every input file read
     inputs: Any = None
     digests: dict[str, str] = field(default_factory=dict)

@@ -196,8 +196,8 @@ def test_a_sync_policy_change_shows_without_building(run: Run, repo: Path) -> No
     # nothing needs building, so a kustomize that does not exist is never asked for
     doc = diff_json(run, repo, "--base", "HEAD", "--kustomize", str(repo / "no-kustomize"))
     staging = {a["name"] for a in doc["applications"]}
-    assert staging == {f"{s}-staging-1" for s in ("auth-service", "event-ingest", "ledger-worker",
-                                                   "payment-service", "user-profile")}
+    assert staging == {f"{s}-staging-1" for s in ("auth-service", "event-ingest", "ledger-reconcile",
+                                                   "ledger-worker", "payment-service", "user-profile")}
     assert all(a["change"] == "changed" and a["application_changed"] for a in doc["applications"])
     assert doc["objects"] == [] and doc["flags"] == []
     assert {o["kind"] for o in doc["argocd"]} == {"ApplicationSet"}
@@ -309,7 +309,8 @@ def test_platform_in_a_subfolder_and_an_empty_base(run: Run, tmp_path: Path, kus
     (repo / "README.md").write_text("monorepo\n", encoding="utf-8")
     commit(repo, "first")
     root = copy_inputs(REPO, repo / "platform")
-    for name in ("auth-service", "docs-site", "event-ingest", "ledger-worker", "payment-service", "user-profile"):
+    for name in ("auth-service", "docs-site", "event-ingest", "ledger-reconcile", "ledger-worker", "payment-service",
+                 "user-profile"):
         shutil.rmtree(root / "platform-config" / "services" / name)
     commit(repo, "platform")
     doc = diff_json(run, root, "--base", "HEAD~1")

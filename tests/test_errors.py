@@ -24,7 +24,7 @@ CASES = [
                  id="unknown-team-list"),
     pytest.param(SVC, "template: web-service", "template: web",
                  f"{SVC}:5:11: error: template: unknown template 'web'\n"
-                 "  hint: valid templates (in platform-config/templates/): static-site, web-service, worker",
+                 "  hint: valid templates (in platform-config/templates/): cron-job, static-site, web-service, worker",
                  id="unknown-template"),
     pytest.param(SVC, "replicas: 2", "replica: 2",
                  f"{SVC}:9:1: error: replica: unknown key 'replica'\n  hint: did you mean 'replicas'?",
@@ -238,8 +238,9 @@ def test_a_template_no_service_uses_is_still_checked(rendered_once: Path, run: R
         (spare / path.name).write_text(path.read_text())
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 0, err  # a good unused template renders nothing into the tree
-    after = snapshot(rendered_once / "rendered")  # but the index records that it was checked
-    assert b'"samples":{"spare":' in after[".platform-gen.index.json"][0]
+    after = snapshot(rendered_once / "rendered")  # but the index records that it was checked, as every template
+    assert sorted(json.loads(after[".platform-gen.index.json"][0])["samples"]) == \
+        ["cron-job", "spare", "static-site", "web-service", "worker"]
     assert {k: v for k, v in after.items() if k != ".platform-gen.index.json"} == \
         {k: v for k, v in before.items() if k != ".platform-gen.index.json"}
     before = after
@@ -248,7 +249,8 @@ def test_a_template_no_service_uses_is_still_checked(rendered_once: Path, run: R
     assert code == 1
     assert err == ("platform-config/templates/spare/deployment.yaml.j2:13: error: undefined value: 'dict object' "
                    "has no attribute 'replica'\n"
-                   "  hint: while rendering a sample service (no service uses this template yet)\n"
+                   "  hint: while rendering a sample service (built-in sample values over the platform defaults; "
+                   "every template is checked, used or not)\n"
                    "1 problem found; nothing was written.\n")
     assert snapshot(rendered_once / "rendered") == before
 

@@ -42,7 +42,7 @@ def test_output_does_not_depend_on_location(tmp_path: Path, run: Run) -> None:
 
 def test_every_overlay_builds_without_warnings(rendered: Path, kustomize: Kustomize) -> None:
     dirs = overlays(rendered)
-    assert len(dirs) == 19
+    assert len(dirs) == 21
     for d in dirs:
         build = kustomize.build(d)
         assert build.ok, f"{d}: {build.error}"
@@ -51,13 +51,18 @@ def test_every_overlay_builds_without_warnings(rendered: Path, kustomize: Kustom
         env, cluster = d.parent.name, d.name
         service = d.parent.parent.parent.name
         kinds = {o["kind"] for o in objects}
-        assert {"Deployment", "ServiceAccount"} <= kinds
+        # ledger-reconcile is batch work (README "Batch work: CronJob and Job")
+        assert {"CronJob" if service == "ledger-reconcile" else "Deployment", "ServiceAccount"} <= kinds
         for obj in objects:
             labels = obj["metadata"]["labels"]
             assert labels["app.kubernetes.io/name"] == service
             assert labels["platform-gen.io/environment"] == env
             assert labels["platform-gen.io/cluster"] == cluster
             assert obj["metadata"]["namespace"] in ("team-payments", "identity", "team-data")
+            if obj["kind"] == "CronJob":  # labels reach the Jobs and their pods
+                job = obj["spec"]["jobTemplate"]
+                assert job["metadata"]["labels"]["platform-gen.io/cluster"] == cluster
+                assert job["spec"]["template"]["metadata"]["labels"]["platform-gen.io/cluster"] == cluster
             if obj["kind"] == "Deployment":
                 # labels reach pods but never selectors
                 assert obj["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": service}}

@@ -187,7 +187,8 @@ def test_a_broken_chart_no_service_uses_is_found(rendered_once: Path, run: Run) 
     edit(rendered_once, DOCS, "template: static-site", "template: web-service")
     refused_untouched(rendered_once, run, SERVICE, SERVICE_END, SERVICE_END + "{{ fail \"broken\" }}\n",
                       f"{SERVICE}:17:3: error: helm: broken\n"
-                      "  hint: while rendering a sample service (no service uses this template yet)")
+                      "  hint: while rendering a sample service (built-in sample values over the platform defaults; "
+                      "every template is checked, used or not)")
 
 
 def test_a_vendored_archive_satisfies_a_dependency(rendered_once: Path, run: Run) -> None:

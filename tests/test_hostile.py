@@ -148,7 +148,8 @@ _RES = {"cpu": "1", "memory": "1", "ephemeral-storage": "1"}
 _VALUES = {"image": "i", "tag": "1", "env": {"K": "v"}, "resources": {"requests": _RES, "limits": _RES},
            "secrets": {"s": {"key": "k", "env": {"V": "p"}, "mount": "/m"}},
            "expose": {"http": {"path": "/", "host": "h.example.com"}},
-           "slo": {"latency": {p: "1ms" for p in ("p50", "p90", "p95", "p99", "p999")}}, "allowFrom": ["a"]}
+           "slo": {"latency": {p: "1ms" for p in ("p50", "p90", "p95", "p99", "p999")}}, "allowFrom": ["a"],
+           "schedule": "0 3 * * *", "timeZone": "Etc/UTC"}
 _METRICS = {"port": 9090, "path": "/metrics", "interval": "30s"}
 _GATEWAY = {"name": "g", "namespace": "n", "domain": "d.io", "sectionName": "https"}
 _CAPS = {"externalSecrets": {"store": "s", "refreshInterval": "1h"},

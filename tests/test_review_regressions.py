@@ -99,7 +99,8 @@ def test_template_with_a_malformed_workload(rendered_once: Path, run: Run) -> No
     edit(rendered_once, "platform-config/services/auth-service/config.yaml", "template: worker",
          "template: web-service")
     (rendered_once / "platform-config/templates/web-service/deployment.yaml.j2").unlink()
-    fails(rendered_once, run, "error: the template renders no Deployment or StatefulSet with a container named 'app'")
+    fails(rendered_once, run, "error: the template renders no workload (Deployment, StatefulSet, CronJob or Job) "
+          "with a container named 'app'")
 
 
 def test_unusable_kustomize_binary(rendered_once: Path, run: Run) -> None:

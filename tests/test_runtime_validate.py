@@ -372,14 +372,16 @@ def test_service_monitor_that_selects_nothing(platform: Platform, kustomize: Kus
 def test_pod_monitor_that_selects_nothing(platform: Platform, kustomize: Kustomize, tmp_path: Path) -> None:
     monitor = POD_MONITOR.replace("values: [web, api]", "values: [api]")
     assert findings(platform, kustomize, tmp_path, {**GOOD, "podmonitor.yaml": monitor})[0] == [
-        f"{WHERE}: PodMonitor team-web/web: spec.selector: selects no Deployment, StatefulSet or DaemonSet pod "
+        f"{WHERE}: PodMonitor team-web/web: spec.selector: selects no Deployment, StatefulSet, DaemonSet, "
+        "CronJob or Job pod "
         "template of this overlay in namespace team-web: the selector app in (api),app, but web has app=web",
     ]
     monitor = POD_MONITOR + "  namespaceSelector:\n    matchNames: [other]\n"
     assert findings(platform, kustomize, tmp_path / "2", {**GOOD, "podmonitor.yaml": monitor})[0] == [
-        f"{WHERE}: PodMonitor team-web/web: spec.selector: selects no Deployment, StatefulSet or DaemonSet pod "
+        f"{WHERE}: PodMonitor team-web/web: spec.selector: selects no Deployment, StatefulSet, DaemonSet, "
+        "CronJob or Job pod "
         "template of this overlay in namespace(s) other: the selector app in (web,api),app, but there is no "
-        "Deployment, StatefulSet or DaemonSet pod template",
+        "Deployment, StatefulSet, DaemonSet, CronJob or Job pod template",
     ]
 
 
@@ -397,7 +399,8 @@ def test_pod_monitor_port_and_selector_operators(platform: Platform, kustomize: 
     monitor = POD_MONITOR.replace("operator: In", "operator: NotIn").replace("operator: Exists",
                                                                              "operator: DoesNotExist")
     assert findings(platform, kustomize, tmp_path / "3", {**GOOD, "podmonitor.yaml": monitor})[0] == [
-        f"{WHERE}: PodMonitor team-web/web: spec.selector: selects no Deployment, StatefulSet or DaemonSet pod "
+        f"{WHERE}: PodMonitor team-web/web: spec.selector: selects no Deployment, StatefulSet, DaemonSet, "
+        "CronJob or Job pod "
         "template of this overlay in namespace team-web: the selector app notin (web,api),!app, but web has app=web",
     ]
     any_namespace = POD_MONITOR + "  namespaceSelector:\n    any: true\n"

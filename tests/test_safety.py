@@ -52,7 +52,7 @@ def test_renaming_a_cluster_is_refused(rendered_once: Path, run: Run) -> None:
     env.write_text(env.read_text().replace("name: staging-1", "name: staging-2"))
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
-    assert ("error: refusing to render: 5 of 19 applications would be removed (more than 25% at once): "
+    assert ("error: refusing to render: 6 of 21 applications would be removed (more than 25% at once): "
             "auth-service-staging-1 (staging), event-ingest-staging-1 (staging)") in err
 
 
@@ -262,8 +262,8 @@ def test_changing_gitops_path_reads_the_base_at_its_own_path(checkout: Path, run
     assert code == 1
     first = err.splitlines()[0]
     assert first.startswith("error: refusing to render: gitops.path changes from rendered to deploy, so every "
-                            "application of the previous tree counts as removed; 8 applications of protected "
-                            "environment prod would be removed; 19 of 19 applications would be removed "
+                            "application of the previous tree counts as removed; 9 applications of protected "
+                            "environment prod would be removed; 21 of 21 applications would be removed "
                             "(more than 25% at once): auth-service-prod-eu (prod, the tree moves to deploy), ")
     assert "compared with " + base_of(checkout) + ", and deploy/ on disk" in err
     assert snapshot(checkout) == before and not (checkout / "deploy").exists()
@@ -300,7 +300,7 @@ def test_renaming_prod_and_its_order_is_caught_at_the_first_step(checkout: Path,
     assert code == 1
     first = err.splitlines()[0]
     # the applications still run (in legacy), so only the protection rule speaks, not the quarter rule
-    assert first.startswith("error: refusing to render: 8 applications of protected environment prod would be "
+    assert first.startswith("error: refusing to render: 9 applications of protected environment prod would be "
                             "removed: auth-service-prod-eu (prod, now in environment legacy), ")
     assert "payment-service-prod-us (prod, now in environment legacy)" in first
 
@@ -318,7 +318,7 @@ def test_dropping_protection_counts_as_removal(checkout: Path, run: Run) -> None
     edit(checkout, "environments/prod.yaml", "order: 2", "order: 2\nprotected: false")
     code, _out, err = run("render", "--root", checkout)
     assert code == 1
-    assert ("error: refusing to render: 8 applications of protected environment prod would be removed: "
+    assert ("error: refusing to render: 9 applications of protected environment prod would be removed: "
             "auth-service-prod-eu (prod, environment prod is no longer protected), ") in err
 
 

@@ -87,19 +87,26 @@ def test_the_json_shape(example: Path, run: Run) -> None:
     doc = card(run, example)
     assert doc["status"] == "ok" and doc["min_level"] is None and doc["below_min_level"] == []
     assert [c["name"] for c in doc["checks"]] == list(CHECKS)
-    assert [(lv["name"], lv["services"]) for lv in doc["levels"]] == [("bronze", 2), ("silver", 3), ("gold", 1)]
+    assert [(lv["name"], lv["services"]) for lv in doc["levels"]] == [("bronze", 3), ("silver", 3), ("gold", 2)]
     assert doc["levels"][2]["requires"] == [*doc["levels"][0]["checks"], *doc["levels"][1]["checks"], "slo",
                                             "alerts"]
-    assert levels(doc) == {"auth-service": "silver", "event-ingest": "silver", "ledger-worker": "silver",
-                           "payment-service": "gold", "report-builder": "bronze", "user-profile": "bronze"}
-    assert doc["summary"] == {"services": 6, "levels": {"none": 0, "bronze": 2, "silver": 3, "gold": 1},
-                              "top_level": "gold", "top_level_services": 1, "top_level_percent": 16}
-    assert doc["badge"] == "https://img.shields.io/badge/scorecard-gold%2016%25-d4af37"
-    assert doc["golden_paths"] == {"services": 6, "shipped": 6, "percent": 100, "templates": [
+    assert levels(doc) == {"auth-service": "silver", "docs-site": "bronze", "event-ingest": "silver",
+                           "ledger-reconcile": "gold", "ledger-worker": "silver", "payment-service": "gold",
+                           "report-builder": "bronze", "user-profile": "bronze"}
+    assert doc["summary"] == {"services": 8, "levels": {"none": 0, "bronze": 3, "silver": 3, "gold": 2},
+                              "top_level": "gold", "top_level_services": 2, "top_level_percent": 25}
+    assert doc["badge"] == "https://img.shields.io/badge/scorecard-gold%2025%25-d4af37"
+    assert doc["golden_paths"] == {"services": 8, "shipped": 8, "percent": 100, "templates": [
+        {"name": "cron-job", "shipped": True, "services": 1}, {"name": "static-site", "shipped": True, "services": 1},
         {"name": "web-service", "shipped": True, "services": 3}, {"name": "worker", "shipped": True, "services": 3}]}
     payments = next(t for t in doc["teams"] if t["name"] == "payments")
-    assert payments == {"name": "payments", "services": 2, "levels": {"gold": 1, "silver": 1, "bronze": 0, "none": 0},
-                        "checks_passed": 16, "checks_total": 20, "percent": 80}
+    assert payments == {"name": "payments", "services": 3, "levels": {"gold": 2, "silver": 1, "bronze": 0, "none": 0},
+                        "checks_passed": 25, "checks_total": 30, "percent": 83}
+    # batch work: the checks that do not apply pass, and say so
+    reconcile = next(s for s in doc["services"] if s["name"] == "ledger-reconcile")
+    assert {c: v for c, v in reconcile["checks"].items() if v.get("applies") is False} == {
+        c: {"passed": True, "detail": "not for batch work (CronJob)", "applies": False}
+        for c in ("probes", "replicas", "slo", "alerts")}
     report_builder = next(s for s in doc["services"] if s["name"] == "report-builder")
     assert report_builder["checks"]["replicas"] == {"passed": False,
                                                     "detail": "does not run in prod, the last environment"}
@@ -119,8 +126,8 @@ def test_a_service_gains_a_level_when_it_adds_an_slo(example: Path, run: Run) ->
     assert auth["level"] == "gold"
     assert auth["checks"]["slo"] == {"passed": True, "detail": ""}
     assert auth["checks"]["alerts"] == {"passed": True, "detail": ""}  # the PrometheusRule it now renders
-    assert after["summary"]["levels"] == {"none": 0, "bronze": 2, "silver": 2, "gold": 2}
-    assert after["badge"].endswith("/scorecard-gold%2033%25-d4af37")
+    assert after["summary"]["levels"] == {"none": 0, "bronze": 3, "silver": 2, "gold": 3}
+    assert after["badge"].endswith("/scorecard-gold%2037%25-d4af37")
 
 
 def test_custom_levels(example: Path, run: Run) -> None:
@@ -130,9 +137,10 @@ def test_custom_levels(example: Path, run: Run) -> None:
     doc = card(run, example)
     assert [c["name"] for c in doc["checks"]] == ["docs", "owner", "replicas"]  # in the order declared
     assert [c["level"] for c in doc["checks"]] == ["gold", "bronze", None]
-    assert levels(doc) == {"auth-service": "bronze", "event-ingest": "bronze", "ledger-worker": "gold",
-                           "payment-service": "bronze", "report-builder": "bronze", "user-profile": "bronze"}
-    assert doc["summary"]["levels"] == {"none": 0, "bronze": 5, "gold": 1}
+    assert levels(doc) == {"auth-service": "bronze", "docs-site": "bronze", "event-ingest": "bronze",
+                           "ledger-reconcile": "bronze", "ledger-worker": "gold", "payment-service": "bronze",
+                           "report-builder": "bronze", "user-profile": "bronze"}
+    assert doc["summary"]["levels"] == {"none": 0, "bronze": 7, "gold": 1}
     code, out, _err = run("scorecard", "--root", example)
     assert code == 0
     assert out.splitlines()[1] == "levels: bronze < gold; replicas are counted in prod, the last environment"
@@ -172,12 +180,12 @@ def test_checks_without_levels_limit_the_built_in_levels(example: Path, run: Run
 def test_min_level_fails_ci_when_a_service_is_below(example: Path, run: Run) -> None:
     code, out, _err = run("scorecard", "--root", example, "--min-level", "silver")
     assert code == 1
-    assert out.endswith("\n2 service(s) below silver: report-builder, user-profile\n")
+    assert out.endswith("\n3 service(s) below silver: docs-site, report-builder, user-profile\n")
     doc = card(run, example, "--min-level", "silver")
     assert (doc["status"], doc["min_level"], doc["below_min_level"]) == \
-        ("below", "silver", ["report-builder", "user-profile"])
+        ("below", "silver", ["docs-site", "report-builder", "user-profile"])
     code, out, _err = run("scorecard", "--root", example, "--format", "markdown", "--min-level", "silver")
-    assert code == 1 and "❌ 2 service(s) below silver: report-builder, user-profile\n" in out
+    assert code == 1 and "❌ 3 service(s) below silver: docs-site, report-builder, user-profile\n" in out
     code, out, _err = run("scorecard", "--root", example, "--min-level", "bronze")
     assert code == 0 and out.endswith("\nevery service is bronze or higher\n")
     code, _out, err = run("scorecard", "--root", example, "--min-level", "platinum")
@@ -259,7 +267,9 @@ def test_a_template_that_writes_a_secret_into_the_tree_fails_secrets(example: Pa
                                          "detail": "renders Secret 'ledger-worker-token' with its values"}
     assert verdicts["user-profile"] == {"passed": False,
                                         "detail": "container 'init' sets DB_PASSWORD to a literal value"}
-    assert {s["level"] for s in doc["services"]} == {"none"}
+    # every service on the two golden paths that now write a secret falls to none; the others keep theirs
+    assert {s["level"] for s in doc["services"] if s["template"] in ("web-service", "worker")} == {"none"}
+    assert verdicts["docs-site"] == verdicts["ledger-reconcile"] == {"passed": True, "detail": ""}
 
 
 def test_probes_and_limits_read_the_rendered_workload(example: Path, run: Run) -> None:
@@ -280,19 +290,20 @@ def test_docs_need_a_regular_file_in_the_service_folder(example: Path, run: Run,
     (example / "platform-config/services/user-profile/mkdocs.yml").mkdir()  # not a file
     (example / "platform-config/services/event-ingest/mkdocs.yml").write_text("site_name: event-ingest\n")
     docs = {s["name"]: s["checks"]["docs"]["passed"] for s in card(run, example)["services"]}
-    assert docs == {"auth-service": False, "event-ingest": True, "ledger-worker": False, "payment-service": False,
-                    "report-builder": False, "user-profile": False}
+    assert docs == {"auth-service": False, "docs-site": False, "event-ingest": True, "ledger-reconcile": False,
+                    "ledger-worker": False, "payment-service": False, "report-builder": False, "user-profile": False}
 
 
 def test_adoption_counts_a_template_of_the_platforms_own_as_not_shipped(example: Path, run: Run) -> None:
-    assert shipped_templates() == {"web-service", "worker"}
+    assert shipped_templates() == {"cron-job", "static-site", "web-service", "worker"}
     templates = example / "platform-config/templates"
     shutil.copytree(templates / "worker", templates / "batch-job")
     edit(example, "platform-config/services/report-builder/config.yaml", "template: worker", "template: batch-job")
     shutil.copytree(templates / "worker", templates / "unused")
     doc = card(run, example)
-    assert doc["golden_paths"] == {"services": 6, "shipped": 5, "percent": 83, "templates": [
-        {"name": "batch-job", "shipped": False, "services": 1}, {"name": "unused", "shipped": False, "services": 0},
+    assert doc["golden_paths"] == {"services": 8, "shipped": 7, "percent": 87, "templates": [
+        {"name": "batch-job", "shipped": False, "services": 1}, {"name": "cron-job", "shipped": True, "services": 1},
+        {"name": "static-site", "shipped": True, "services": 1}, {"name": "unused", "shipped": False, "services": 0},
         {"name": "web-service", "shipped": True, "services": 3}, {"name": "worker", "shipped": True, "services": 2}]}
 
 
@@ -301,7 +312,7 @@ def test_a_retiring_service_is_not_scored(example: Path, run: Run) -> None:
     doc = card(run, example)
     assert doc["retired"] == ["report-builder"]
     assert "report-builder" not in levels(doc)
-    assert doc["summary"]["services"] == 5
+    assert doc["summary"]["services"] == 7
     code, out, _err = run("scorecard", "--root", example)
     assert code == 0 and out.endswith("\nnot scored (retiring): report-builder\n")
 

@@ -164,7 +164,8 @@ def test_a_template_may_not_render_the_platforms_cluster_scoped_composites(examp
 def test_listed_team_resources_limit_what_templates_render(example: Path, run: Run) -> None:
     (example / PLATFORM).write_text((example / PLATFORM).read_text() + (
         "teamResources:\n  - {group: apps, kind: Deployment}\n  - {group: '', kind: Service}\n"
-        "  - {group: '', kind: ServiceAccount}\n  - {group: autoscaling, kind: HorizontalPodAutoscaler}\n"))
+        "  - {group: '', kind: ServiceAccount}\n  - {group: autoscaling, kind: HorizontalPodAutoscaler}\n"
+        "  - {group: batch, kind: CronJob}\n"))
     fails(example, run,
           "platform-config/templates/static-site/Chart.yaml: error: PodDisruptionBudget 'docs-site' "
           "(policy) is not a kind teams may deploy",
@@ -190,6 +191,7 @@ def test_listed_team_resources_limit_what_templates_render(example: Path, run: R
         {"group": "", "kind": "ConfigMap"}, {"group": "", "kind": "Service"},
         {"group": "", "kind": "ServiceAccount"},
         {"group": "apps", "kind": "Deployment"}, {"group": "autoscaling", "kind": "HorizontalPodAutoscaler"},
+        {"group": "batch", "kind": "CronJob"},
         {"group": "external-secrets.io", "kind": "ExternalSecret"},
         {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"},
         {"group": "monitoring.coreos.com", "kind": "PodMonitor"},

@@ -42,6 +42,7 @@ from .render import (
     reuse,
     sample_digests,
     summarize,
+    template_of,
 )
 from .validate import Facts, validate
 
@@ -67,7 +68,6 @@ class _Part:
     """What one chunk gave: its services' facts, files and summaries, or its problems by stage."""
 
     facts: list[Facts] = field(default_factory=list)
-    templates: set[str] = field(default_factory=set)  # the templates its valid services use
     problems: dict[int, list[Problem]] = field(default_factory=dict)  # 0 inputs, 1 templates, 2 values
     files: dict[str, bytes] = field(default_factory=dict)
     summaries: dict[str, Summary] = field(default_factory=dict)
@@ -106,10 +106,8 @@ def _chunk(raw: tuple[tuple[str, bytes], ...]) -> _Part:
             platform = validate(sources, cross=False, found=found)
     except InputError as exc:
         part.facts = [Facts.of(s) for s in found]
-        part.templates = {s.template for s in found}
         part.problems[0] = list(exc.problems)
         return part
-    part.templates = {s.template for s in platform.services}
     _render_part(platform, list(platform.services), (), part)
     # the facts of a rendered service come from its summary: its URLs are known once its values are merged
     part.facts = [Facts.of_summary(part.summaries[s.name]) if s.name in part.summaries else Facts.of(s)
@@ -124,7 +122,7 @@ def _unchanged(base: Platform, sources: Sources, previous: Index, kept: Services
         return False
     if previous.shared != base.inputs.digest():
         return False
-    return sample_digests(base, {h.template for h in kept.heads().values()}) == previous.samples
+    return sample_digests(base) == previous.samples
 
 
 def _chunks(raw: Sequence[tuple[str, bytes]], size: int) -> list[tuple[tuple[str, bytes], ...]]:
@@ -276,10 +274,11 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     for p in parts:
         new.update(p.summaries)
     summaries = kept.updated(new)
-    samples = sample_digests(base, {*(h.template for h in kept.heads().values()),
-                                    *(t for p in parts for t in p.templates)})
+    samples = sample_digests(base)
     old = previous.samples if previous is not None else {}
-    sampled = [t for t, d in samples.items() if old.get(t) != d and only is None]
+    # a template whose services fail to render is reported already: its sample would say it again
+    broken = {template_of(q) for p in parts for q in p.problems.get(1, ())}
+    sampled = [t for t, d in samples.items() if old.get(t) != d and only is None and t not in broken]
     sample_part = _Part()
     if sampled:
         _render_part(base, [], sampled, sample_part)

@@ -560,8 +560,7 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
 
         from .consumers import validate_tree
         from .kustomize_tool import find_kustomize
-        from .load import load_starters, load_yamllint_config, yaml_inputs
-        from .scaffold import starter_problems
+        from .load import load_yamllint_config, yaml_inputs
 
         platform, rendered = compile_validated(opts, full) if shard is None else _compile_shard(opts, shard)
         out_dir = opts.out_dir(platform)
@@ -580,9 +579,6 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
                   or (resources.files("platform_gen") / "data" / "yamllint.yaml").read_text(encoding="utf-8"))
         cache = None if no_cache else (cache_dir or opts.root / ".cache" / "platform-gen" / "validate")
         inputs, unreadable_inputs = yaml_inputs(opts.root)
-        # the golden paths' starter values, which render does not read ('platform-gen new' does)
-        starters, starter_found = load_starters(opts.root)
-        unreadable_inputs += [p for doc in starters.values() for p in starter_problems(doc)] + starter_found
         if shard is not None:  # each input is linted by one shard only: no finding N times, no work N times
             inputs = [(rel, data) for rel, data in inputs if shard.owns_input(rel)]
             unreadable_inputs = [p for p in unreadable_inputs if shard.owns_input(p.file)]
@@ -934,7 +930,7 @@ def new_cmd(service: str | None, team: str | None, template: str | None, image: 
             color: str) -> int:
     """Start a service on a golden path: write platform-config/services/SERVICE/config.yaml, checked as
     render checks it first (nothing is written when it is not valid)."""
-    from .load import SERVICES_DIR, load_shared, load_starters
+    from .load import SERVICES_DIR, load_shared
     from .scaffold import (
         NewService,
         SetError,
@@ -943,8 +939,8 @@ def new_cmd(service: str | None, team: str | None, template: str | None, image: 
         service_document,
         service_file,
         split_image,
-        starter_problems,
     )
+    from .validate import starter_problems
 
     opts = _options(root, None, fmt, verbose, quiet, color)
 
@@ -1001,8 +997,8 @@ def new_cmd(service: str | None, team: str | None, template: str | None, image: 
                                          default="web-service" if "web-service" in templates else None))
         else:
             template_ = template
-        starters, problems = load_starters(opts.root, only=template_)
-        problems += [p for doc in starters.values() for p in starter_problems(doc)]
+        starters = {t: doc for t, doc in shared.starters.items() if t == template_}
+        problems = [p for doc in starters.values() for p in starter_problems(doc)]
         if problems:
             raise InputError(problems)
         starter = starters[template_].data if template_ in starters else None

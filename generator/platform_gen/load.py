@@ -19,7 +19,7 @@ from .limits import MAX_FILE_BYTES, human_bytes, undecodable
 from .yamlio import Located, load_located
 
 __all__ = ["DOCS_FILE", "PLATFORM_FILE", "STARTER_FILE", "YAMLLINT_FILE", "Sources", "load", "load_docs",
-           "load_services", "load_shared", "load_starters", "load_yamllint_config", "parse_services", "yaml_inputs"]
+           "load_services", "load_shared", "load_yamllint_config", "parse_services", "yaml_inputs"]
 
 PLATFORM_FILE = "platform-config/platform.yaml"
 SERVICES_DIR = "platform-config/services"
@@ -33,6 +33,8 @@ YAMLLINT_FILE = ".yamllint.yaml"
 TEMPLATE_SUFFIXES = (".yaml.j2", ".jsonnet", ".libsonnet", ".j2")
 #: The file that makes a template folder a Helm chart, all of whose files are read.
 CHART_FILE = "Chart.yaml"
+#: A template's optional starter values, in its folder.
+STARTER_FILE = "starter.yaml"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Sources:
     editor_schemas: bool = False
     # parses one service's config.yaml on demand (a service left unparsed, named in a problem)
     reparse: Callable[[str], Located | None] | None = field(default=None, repr=False, compare=False)
+    # template -> its starter values (``platform-config/templates/<template>/starter.yaml``), where it has one
+    starters: dict[str, Located] = field(default_factory=dict)
 
     def shared_inputs(self) -> SharedInputs:
         """The digests of the inputs services share (see the render index)."""
@@ -282,6 +286,7 @@ def load_shared(root: Path) -> Sources:
                                 "add environments/<env>.yaml"))
 
     templates: dict[str, dict[str, str | bytes]] = {}
+    starters: dict[str, Located] = {}
     tpl_dir = root / TEMPLATES_DIR
     if tpl_dir.is_dir() and reader.inside(tpl_dir):
         for folder in sorted(p for p in tpl_dir.iterdir() if p.is_dir()):
@@ -290,7 +295,13 @@ def load_shared(root: Path) -> Sources:
             chart = (folder / CHART_FILE).is_file()
             for path in reader.files(folder):
                 rel = path.relative_to(folder).as_posix()
-                if chart and _chart_archive(rel):
+                if path.parent == folder and path.name == STARTER_FILE:
+                    # the golden path's starter values: platform-gen new starts a service from them, and the
+                    # sample render that checks the template uses them (its digest is the template's)
+                    doc = reader.yaml(path)
+                    if doc is not None:
+                        starters[folder.name] = doc
+                elif chart and _chart_archive(rel):
                     data = reader.read_bytes(path)
                     if data is not None:
                         files[rel] = data
@@ -345,6 +356,7 @@ def load_shared(root: Path) -> Sources:
         digests=reader.digests,
         # a folder of the repo itself (a link is refused when the schemas are written)
         editor_schemas=(root / SCHEMAS_DIR).is_dir() or (root / SCHEMAS_DIR).is_symlink(),
+        starters=starters,
     )
 
 
@@ -534,29 +546,6 @@ def yaml_inputs(root: Path) -> tuple[list[tuple[str, bytes]], list[Problem]]:
                 data = reader.read_bytes(path)
                 if data is not None:
                     found.append((reader.rel(path), data))
-    return found, problems
-
-
-#: A golden path's starter values for ``platform-gen new`` (README "Starting a new service").
-STARTER_FILE = "starter.yaml"
-
-
-def load_starters(root: Path, only: str | None = None) -> tuple[dict[str, Located], list[Problem]]:
-    """The starter values of every golden path that has them (``templates/<t>/starter.yaml``), or of the
-    template ``only``: template -> document, read with the care of every input; not read by render."""
-    problems: list[Problem] = []
-    reader = _Reader(root, problems)
-    found: dict[str, Located] = {}
-    tpl_dir = root / TEMPLATES_DIR
-    if not tpl_dir.is_dir() or not reader.inside(tpl_dir):
-        return found, problems
-    for folder in sorted(p for p in tpl_dir.iterdir() if p.is_dir() and (only is None or p.name == only)):
-        path = folder / STARTER_FILE
-        if not (path.is_file() or path.is_symlink()) or not reader.pair(path):
-            continue
-        doc = reader.yaml(path)
-        if doc is not None:
-            found[folder.name] = doc
     return found, problems
 
 

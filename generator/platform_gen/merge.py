@@ -13,16 +13,17 @@ merged origin tree has exactly the shape of the merged values.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .capabilities import check_targets, guardrail_problems, origin_of, secret_problems
 from .deep import MERGER
 from .errors import InputError, Problem
 from .model import Layer, Origin, Platform, Service, Target, connection_env_prefix
+from .workloads import is_batch
 
-__all__ = ["base_values", "base_values_only", "flatten", "layers_of", "merge_layers", "merge_origins", "merge_values",
-           "resolve"]
+__all__ = ["CRON_ONLY", "LONG_RUNNING_ONLY", "base_values", "base_values_only", "flatten", "layers_of", "merge_layers",
+           "merge_origins", "merge_values", "resolve", "workload_problems"]
 
 _merger = MERGER
 
@@ -104,16 +105,82 @@ def flatten(values: Any, origins: Any, prefix: str = "") -> Iterator[tuple[str, 
     yield prefix, values, origins if isinstance(origins, Origin) else None
 
 
-def _checks(target: Target, base_has_hpa: bool) -> list[Problem]:
+#: Values only a Deployment or StatefulSet takes, and why batch work (a CronJob, a Job) does not: each with a
+#: hint. From the platform's or an environment's defaults they are ignored for batch work; set in a service's
+#: own config.yaml, refused (README "Batch work: CronJob and Job").
+LONG_RUNNING_ONLY: dict[str, tuple[str, str]] = {
+    "replicas": ("which runs to completion instead of keeping replicas up",
+                 "remove it: how many pods a run uses is the template's to say"),
+    "autoscaling": ("which runs to completion and is not autoscaled", "remove it"),
+    "expose": ("which serves no requests, so it has no URL",
+               "remove it; a URL needs a long-running workload, such as the web-service template's"),
+    "port": ("which serves no port", "remove it"),
+    "healthPath": ("which gets no readiness or liveness probes", "remove it"),
+    "metrics": ("which may end before Prometheus scrapes its pods",
+                "remove it; batch work pushes its metrics (to a Prometheus Pushgateway) instead"),
+    "slo": ("which serves no requests for an objective to measure", "remove it"),
+}
+#: Values a CronJob alone takes: a service whose template renders none may not set them.
+CRON_ONLY = ("schedule", "timeZone")
+#: What an ignored value of the defaults would still drive if it were kept (the base-only port and
+#: healthPath are the template's to read, and the shipped batch templates do not).
+_DROPPED_FOR_BATCH = ("replicas", "autoscaling", "expose", "metrics", "slo")
+
+
+def _own_layers(service: Service) -> list[Layer]:
+    return [service.top, *service.env_layers.values(), *service.cluster_layers.values()]
+
+
+def workload_problems(service: Service, kinds: frozenset[str]) -> list[Problem]:
+    """Values the service's own config.yaml sets that its workload cannot take: what only a Deployment or
+    StatefulSet takes when the template renders batch work only (a CronJob or a Job, ``kinds`` being the kinds
+    of its ``app`` workloads), and ``schedule`` and ``timeZone`` when it renders no CronJob."""
+    problems: list[Problem] = []
+    batch = is_batch(kinds)
+    what = " and a ".join(sorted(kinds))
+    for layer in _own_layers(service):
+        for key in sorted(layer.data):
+            if batch and key in LONG_RUNNING_ONLY:
+                why, hint = LONG_RUNNING_ONLY[key]
+                problems.append(layer.doc.problem(
+                    (*layer.base, key), f"{key} does not apply to batch work: template '{service.template}' "
+                    f"renders a {what}, {why}", hint, key=True))
+            elif key in CRON_ONLY and "CronJob" not in kinds:
+                problems.append(layer.doc.problem(
+                    (*layer.base, key), f"{key} applies to a CronJob, and template '{service.template}' renders "
+                    "none", "remove it, or use a template that renders a CronJob (such as cron-job)", key=True))
+    return problems
+
+
+def _for_workload(values: dict[str, Any], kinds: frozenset[str]) -> dict[str, Any]:
+    """``values`` without those the workload ignores (set by the platform's or an environment's defaults):
+    for batch work what only a Deployment or StatefulSet takes; without a CronJob, its schedule."""
+    if kinds and "CronJob" not in kinds:
+        for key in CRON_ONLY:
+            values.pop(key, None)
+    if is_batch(kinds):
+        for key in _DROPPED_FOR_BATCH:
+            values.pop(key, None)
+    return values
+
+
+def _checks(target: Target, base_has_hpa: bool, kinds: frozenset[str] = frozenset()) -> list[Problem]:
     """Rules on merged values, reported at the origin of the offending value."""
     problems: list[Problem] = []
     v = target.values
     where = f"{target.service.name} in {target.env.name}/{target.cluster.name}"
-    for key in ("image", "tag", "port", "replicas"):
+    for key in ("image", "tag", *(() if is_batch(kinds) else ("port", "replicas"))):
         if key not in v:
             problems.append(Problem(target.service.file, 1, 1, key,
                                     f"no value for '{key}' for {where}",
                                     "set it in the service's config.yaml or in platform defaults"))
+    if "CronJob" in kinds and "schedule" not in v:
+        pos = target.service.top.doc.pos(("template",))
+        problems.append(Problem(target.service.file, pos.line, pos.column, "schedule",
+                                f"no value for 'schedule' for {where}: template '{target.service.template}' "
+                                "renders a CronJob, which runs on a schedule",
+                                "set schedule in the service's config.yaml (for every environment, or in each): "
+                                "five cron fields such as \"0 3 * * *\", or a macro such as @daily"))
     env: dict[str, Any] = v["env"] if isinstance(v.get("env"), dict) else {}
     for claim in target.service.claims.get(target.env.name, ()):
         prefix = connection_env_prefix(claim.name)
@@ -143,19 +210,26 @@ def _checks(target: Target, base_has_hpa: bool) -> list[Problem]:
     return problems
 
 
-def resolve(platform: Platform, hpa_services: frozenset[str] = frozenset()) -> list[Target]:
-    """Every (service, env, cluster) target with merged values, in a stable order."""
+def resolve(platform: Platform, hpa_services: frozenset[str] = frozenset(),
+            workload_kinds: Mapping[str, frozenset[str]] | None = None) -> list[Target]:
+    """Every (service, env, cluster) target with merged values, in a stable order.
+
+    ``workload_kinds`` gives the kinds of each service's ``app`` workloads (see ``workloads``): a value its
+    workload does not take is refused where the service sets it, and dropped where defaults set it."""
     targets: list[Target] = []
     problems: list[Problem] = []
     fits: dict[tuple[str, str], None] = {}  # (team, resources) that fit the team's guardrails
     for service in platform.services:
+        kinds = (workload_kinds or {}).get(service.name, frozenset())
+        if kinds:
+            problems.extend(workload_problems(service, kinds))
         for env in platform.environments:
             for cluster_name in service.placements.get(env.name, ()):
                 cluster = next(c for c in env.clusters if c.name == cluster_name)
                 layers = layers_of(platform, service, env.name, cluster_name)
                 # origins are worked out only when asked for (a problem, explain)
-                target = Target(service, env, cluster, merge_values(layers), tuple(layers))
-                problems.extend(_checks(target, service.name in hpa_services))
+                target = Target(service, env, cluster, _for_workload(merge_values(layers), kinds), tuple(layers))
+                problems.extend(_checks(target, service.name in hpa_services, kinds))
                 team = platform.teams[service.team]
                 if team.quota or team.limit_range:
                     problems.extend(guardrail_problems(target, team.quota, team.limit_range, team.name, fits))

@@ -218,6 +218,8 @@ class Platform:
     editor_schemas: bool = False
     # the maturity checks and levels of 'platform-gen scorecard' (platform.yaml ``scorecard``)
     scorecard: ScorecardSpec = field(default_factory=ScorecardSpec)
+    # template -> the values of its starter.yaml (the top level's value keys), where it has one
+    starters: dict[str, dict[str, Any]] = field(default_factory=dict)
     # digests of the shared inputs (an index.SharedInputs) and of every input file read
     inputs: Any = None
     digests: dict[str, str] = field(default_factory=dict)

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from . import merge, yamlio
+from . import merge, workloads, yamlio
 from .deep import MERGER
 from .errors import InputError, Problem
 from .index import INDEX, Index, Services, Summary, digest, generator_digest, owner, serialize, service_inputs
-from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, TEMPLATES_DIR
+from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, STARTER_FILE, TEMPLATES_DIR
 from .model import Cluster, Platform, Service, Target, Team, connection_env_prefix
 from .outputs import argocd, codeowners, crossplane, editor, guardrails, kustomize, runtime
 from .outputs import labels as L
@@ -32,7 +32,7 @@ from .yamlio import Located
 
 __all__ = ["MANIFEST", "Kept", "Rendered", "Reuse", "assemble", "cross_neighbours", "cross_problems", "manifest",
            "platform_files", "render", "render_bases", "render_services", "render_shared", "render_tree",
-           "repo_files", "reuse", "sample_digests", "summarize"]
+           "repo_files", "reuse", "sample_digests", "sample_problems", "summarize", "template_of"]
 
 #: The file that marks a folder as platform-gen's output and lists what it wrote.
 MANIFEST = ".platform-gen.yaml"
@@ -221,12 +221,12 @@ def _finish_base(service: Service, template: str, produced: list[tuple[str, list
         problems.extend(_check_objects(service, template, entry, objs, scoped, allowed))
         objects.extend(o for o in objs if isinstance(o, dict))
     # an entry that failed for this service has its own problem; its missing workload is no news
-    if complete and not problems and not any(_has_app_container(o) for o in objects
-                                if o.get("kind") in kustomize.WORKLOAD_KINDS):
-            problems.append(Problem(f"{TEMPLATES_DIR}/{template}", 0, 0, "",
-                                    "the template renders no Deployment or StatefulSet with a container "
-                                    f"named '{kustomize.APP_CONTAINER}'",
-                                    "overlays patch the image, replicas, resources and env of that container"))
+    if complete and not problems and not workloads.app_kinds(objects):
+        problems.append(Problem(f"{TEMPLATES_DIR}/{template}", 0, 0, "",
+                                "the template renders no workload (Deployment, StatefulSet, CronJob or Job) with "
+                                f"a container named '{workloads.APP_CONTAINER}'",
+                                "overlays patch the image, resources and env of that container, the replicas of a "
+                                "Deployment or StatefulSet and the schedule of a CronJob"))
     objects.sort(key=_object_order)
     return objects, problems
 
@@ -237,25 +237,18 @@ def _object_order(obj: dict[str, Any]) -> tuple[str, str]:
     return str(obj.get("kind", "")), str(meta.get("name", "")) if isinstance(meta, dict) else ""
 
 
-def _has_app_container(workload: dict[str, Any]) -> bool:
-    node: Any = workload
-    for key in ("spec", "template", "spec", "containers"):
-        node = node.get(key) if isinstance(node, dict) else None
-    return isinstance(node, list) and any(isinstance(c, dict) and c.get("name") == kustomize.APP_CONTAINER
-                                          for c in node)
-
-
 def _claim_kinds(platform: Platform) -> list[tuple[str, str]]:
     return [(group_of(k.api_version), k.kind) for k in platform.infra_kinds.values()]
 
 
-#: The values of the sample service that renders a template no service uses yet, under
-#: the platform defaults (which win), so a broken golden path fails in the pull request
-#: that changes it rather than in the first service's.
+#: The values of the sample service that renders every template, used or not (README "Every template is
+#: checked"): under the platform defaults, which are under the template's starter.yaml, so a broken golden
+#: path fails in the pull request that changes it rather than in the first service's.
 SAMPLE = "sample"
 _SAMPLE_VALUES: dict[str, Any] = {
     "image": "registry.example.com/sample", "tag": "1.0.0", "port": 8080, "replicas": 1, "healthPath": "/healthz",
     "env": {"LOG_LEVEL": "info"}, "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+    "schedule": "0 3 * * *",
 }
 
 
@@ -263,13 +256,17 @@ def _samples(platform: Platform, templates: Iterable[str]) -> tuple[list[Service
     """A sample service (and its base values) for each of ``templates``."""
     services, values = [], {}
     team = min(platform.teams)
+    taken = {s.name for s in platform.services}
     for template in sorted(templates):
         name = f"{SAMPLE}-{template}"
+        while name in taken:  # a service of that name renders beside it
+            name += f"-{SAMPLE}"
         services.append(Service(name=name, team=team, description="a sample service", tier="", template=template,
                                 file=f"{TEMPLATES_DIR}/{template}", top=platform.defaults, env_layers={},
                                 cluster_layers={}, placements={}))
         vals = copy.deepcopy(_SAMPLE_VALUES)
         MERGER.merge(vals, copy.deepcopy(platform.defaults.data))
+        MERGER.merge(vals, copy.deepcopy(platform.starters.get(template, {})))
         values[name] = vals
     return services, values
 
@@ -308,22 +305,51 @@ def render_bases(platform: Platform, values: dict[str, dict[str, Any]], sampled:
     scoped = cluster_scoped(platform.crossplane)
     allowed = frozenset(team_resources(platform.team_resources, _claim_kinds(platform), ())) \
         if platform.team_resources else None
-    for service in (*platform.services, *samples):
+    for service in platform.services:
         bases[service.name], found = _finish_base(service, service.template, produced[service.name], scoped,
                                                   allowed, service.name not in incomplete)
         problems.extend(found)
+    # the problems of the sample services: those met rendering them name them; those of their objects are
+    # told where they were found
+    notes = {f"service '{s.name}'": _sample_note(platform, s.template) for s in samples}
+    own: list[Problem] = []
+    of_samples: list[Problem] = []
+    for p in problems:
+        q = _for_sample(p, notes)
+        (own if q is p else of_samples).append(q)
     for service in samples:  # checked, never rendered into the tree
-        del bases[service.name]
-    sample_names = {s.name for s in samples}
-    return bases, [_for_sample(p, sample_names) for p in problems]
+        _objects, found = _finish_base(service, service.template, produced[service.name], scoped, allowed,
+                                       service.name not in incomplete)
+        note = _sample_note(platform, service.template)
+        of_samples.extend(dataclasses.replace(p, hint=f"{p.hint}; found while rendering {note}" if p.hint
+                                              else f"found while rendering {note}") for p in found)
+    return bases, [*own, *sample_problems(of_samples, own)]
 
 
-def _for_sample(problem: Problem, samples: set[str]) -> Problem:
-    """Say that a problem met while rendering a sample service is the template's, found before any service."""
-    for name in samples:
-        quoted = f"service '{name}'"
+def template_of(problem: Problem) -> str | None:
+    """The template a problem is in (None for a problem of another file)."""
+    prefix = TEMPLATES_DIR + "/"
+    return problem.file[len(prefix):].split("/", 1)[0] if problem.file.startswith(prefix) else None
+
+
+def sample_problems(found: Iterable[Problem], others: Iterable[Problem]) -> list[Problem]:
+    """The problems ``found`` rendering sample services, but those of a template whose services have problems
+    of their own in ``others`` (its golden path is reported broken already)."""
+    broken = {template_of(p) for p in others}
+    return [p for p in found if template_of(p) not in broken]
+
+
+def _sample_note(platform: Platform, template: str) -> str:
+    """How a problem met while rendering ``template``'s sample service names it."""
+    values = (f"the values of {TEMPLATES_DIR}/{template}/{STARTER_FILE}" if template in platform.starters
+              else "built-in sample values")
+    return f"a sample service ({values} over the platform defaults; every template is checked, used or not)"
+
+
+def _for_sample(problem: Problem, notes: Mapping[str, str]) -> Problem:
+    """Say that a problem met while rendering a sample service is the template's, whatever its services do."""
+    for quoted, note in notes.items():
         if quoted in problem.message or quoted in problem.hint:
-            note = "a sample service (no service uses this template yet)"
             return dataclasses.replace(problem, message=problem.message.replace(quoted, note),
                                        hint=problem.hint.replace(quoted, note))
     return problem
@@ -333,17 +359,19 @@ def render_services(platform: Platform, samples: Iterable[str] = ()
                     ) -> tuple[dict[str, dict[str, bytes]], dict[str, tuple[tuple[str, str], ...]], list[Target]]:
     """Render each service of ``platform.services``: its files, the kinds of its base, its targets.
 
-    ``samples`` are the templates to check with a sample service (those no service
-    uses). Raise InputError with every problem found.
+    ``samples`` are the templates to check with a sample service (every template whose
+    sample render is not recorded yet). Raise InputError with every problem found.
     """
     values = {s.name: merge.base_values_only(platform, s) for s in platform.services}
     bases, problems = render_bases(platform, values, samples)
     if problems:
         raise InputError(problems)
-    hpa = frozenset(s.name for s in platform.services
-                    if any(o["kind"] == "HorizontalPodAutoscaler" for o in bases[s.name]))
+    # the kinds of each base's app workloads: batch work (CronJob, Job) takes other values than a Deployment
+    kinds_of = {s.name: workloads.app_kinds(bases[s.name]) for s in platform.services}
+    hpa = frozenset(s.name for s in platform.services if not workloads.is_batch(kinds_of[s.name])
+                    and any(o["kind"] == "HorizontalPodAutoscaler" for o in bases[s.name]))
     try:
-        targets = merge.resolve(platform, hpa)
+        targets = merge.resolve(platform, hpa, kinds_of)
     except InputError as exc:
         raise InputError(exc.problems, stage="values") from None
 
@@ -582,11 +610,13 @@ def summarize(platform: Platform, produced: Mapping[str, dict[str, bytes]],
     return summaries
 
 
-def sample_digests(platform: Platform, used: Iterable[str]) -> dict[str, str]:
-    """The templates no service uses, each with the digest of what its sample render reads."""
+def sample_digests(platform: Platform) -> dict[str, str]:
+    """Every template, with the digest of what its sample render reads (platform.yaml, the Crossplane files
+    and the template's own files, its starter.yaml included): the render index records it, and a template is
+    checked again only when it changes."""
     shared = platform.inputs
     return {t: digest(shared.platform, shared.crossplane, shared.templates.get(t, ""))
-            for t in sorted(set(platform.templates) - set(used))}
+            for t in sorted(platform.templates)}
 
 
 def cross_problems(platform: Platform, facts: Iterable[Facts], names: Collection[str] | None = None
@@ -622,8 +652,7 @@ def render_tree(platform: Platform, kept: Mapping[str, Summary], previous: Index
     summary, so an incremental render and a full one make the same tree. Raise
     InputError with every problem found, the rules that span services included.
     """
-    digests = sample_digests(platform, {*(s.template for s in platform.services),
-                                        *(s.template for s in kept.values())})
+    digests = sample_digests(platform)
     old_samples = previous.samples if previous is not None else {}
     produced, kinds, targets = render_services(platform, [t for t, d in digests.items()
                                                           if old_samples.get(t) != d])

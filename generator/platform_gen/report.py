@@ -215,7 +215,8 @@ def scorecard_text(card: Scorecard, style: Style = _plain, min_level: str | None
     def paint(_column: int, cell: str) -> dict[str, Any]:
         return {"fg": "red"} if cell in ("FAIL", NONE) else {}
 
-    rows = [[s.name, s.team, s.template, s.level, *("pass" if v.passed else "FAIL" for _c, v in s.verdicts)]
+    rows = [[s.name, s.team, s.template, s.level,
+             *(("pass" if v.applies else "n/a") if v.passed else "FAIL" for _c, v in s.verdicts)]
             for s in card.services]
     out += _table(["service", "team", "template", "level", *card.checks], rows, style, paint)
     counts = [f"{level} {card.count(level)} ({percent(card.count(level), services)}%)"
@@ -265,7 +266,8 @@ def scorecard_json(card: Scorecard, min_level: str | None = None) -> dict[str, A
                     "services": card.count(level)} for level, own in card.levels],
         "services": [{"name": s.name, "team": s.team, "template": s.template, "level": s.level,
                       "passed": s.passed, "total": len(s.verdicts),
-                      "checks": {c: {"passed": v.passed, "detail": v.detail} for c, v in s.verdicts}}
+                      "checks": {c: {"passed": v.passed, "detail": v.detail,
+                                     **({} if v.applies else {"applies": False})} for c, v in s.verdicts}}
                      for s in card.services],
         "teams": [{"name": t.name, "services": t.services, "levels": dict(t.levels), "checks_passed": t.passed,
                    "checks_total": t.total, "percent": percent(t.passed, t.total)} for t in card.teams],
@@ -306,7 +308,7 @@ def scorecard_markdown(card: Scorecard, min_level: str | None = None) -> str:
     out += ["| service | team | template | level | " + " | ".join(card.checks) + " |",
             "| --- | --- | --- | --- |" + " :-: |" * len(card.checks)]
     for s in card.services:
-        marks = " | ".join("✅" if v.passed else "❌" for _c, v in s.verdicts)
+        marks = " | ".join(("✅" if v.applies else "n/a") if v.passed else "❌" for _c, v in s.verdicts)
         level = f"**{s.level}**" if s.level == top else s.level
         out.append(f"| {_md(s.name)} | {_md(s.team)} | {_md(s.template)} | {level} | {marks} |")
     # what keeps each service from the next level (a comment stays short: checks no level requires are left out)

@@ -9,7 +9,7 @@
 - monitors select their targets: a ServiceMonitor's ``spec.selector`` must match the labels of a Service
   of the same overlay, in the namespaces its ``namespaceSelector`` chooses (by default its own), and each
   ``spec.endpoints[].port`` must name a port of such a Service; a PodMonitor's selector must match the
-  pod template labels of a Deployment, StatefulSet or DaemonSet of the overlay, and each
+  pod template labels of a Deployment, StatefulSet, DaemonSet, CronJob or Job of the overlay, and each
   ``podMetricsEndpoints[].port`` must name a port of one of their containers (init containers included).
   Selectors are Kubernetes label selectors: ``matchLabels`` and ``matchExpressions`` with ``In``,
   ``NotIn``, ``Exists`` and ``DoesNotExist`` (any other operator is a finding); an empty selector
@@ -30,6 +30,7 @@ from typing import Any
 import promql_parser
 
 from .limits import MAX_PROMQL_CHARS, MAX_PROMQL_DEPTH, MAX_PROMQL_OPERATORS
+from .workloads import pod_template
 
 __all__ = ["Finding", "overlay_findings", "referenced_metrics"]
 
@@ -39,7 +40,8 @@ Finding = tuple[Mapping[str, Any], str, str]
 _PROMETHEUS_RULE = ("monitoring.coreos.com/v1", "PrometheusRule")
 _SERVICE_MONITOR = ("monitoring.coreos.com/v1", "ServiceMonitor")
 _POD_MONITOR = ("monitoring.coreos.com/v1", "PodMonitor")
-_WORKLOADS = frozenset({("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet")})
+_WORKLOADS = frozenset({("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
+                        ("batch/v1", "CronJob"), ("batch/v1", "Job")})
 _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 _OPERATOR_CHARS = frozenset("+-*/%^=!<>")
 _WORD_OPERATOR = re.compile(r"(?:and|or|unless|atan2)(?![A-Za-z0-9_:])")
@@ -210,8 +212,9 @@ def _service_targets(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[st
 
 
 def _workload_targets(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[str]]:
-    """A workload's pod template labels and container port names."""
-    template = _mapping(_mapping(obj.get("spec")).get("template"))
+    """A workload's pod template labels and container port names (a CronJob's pod template is its job
+    template's)."""
+    template = _mapping(pod_template(obj))
     pod = _mapping(template.get("spec"))
     ports = [p for key in ("containers", "initContainers") for c in _list(pod.get(key))
              for p in _list(_mapping(c).get("ports"))]
@@ -219,8 +222,8 @@ def _workload_targets(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[s
 
 
 _SERVICES = _Monitor(_service_targets, "endpoints", "Service", "Service(s)", "port")
-_PODS = _Monitor(_workload_targets, "podMetricsEndpoints", "Deployment, StatefulSet or DaemonSet pod template",
-                 "workload(s)", "container port")
+_PODS = _Monitor(_workload_targets, "podMetricsEndpoints",
+                 "Deployment, StatefulSet, DaemonSet, CronJob or Job pod template", "workload(s)", "container port")
 
 
 def _labels(meta: Mapping[str, Any]) -> Mapping[str, Any]:

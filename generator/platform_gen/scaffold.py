@@ -24,12 +24,11 @@ import yaml
 
 from . import schemas, yamlio
 from .deep import deep_merge
-from .errors import OutputError, Problem
-from .yamlio import Located
+from .errors import OutputError
 
 __all__ = ["MODELINE", "NewService", "SetError", "create", "default_repo_url", "not_empty",
            "organization_problem", "parse_set", "remove", "repo_url_problem", "service_file", "shipped_templates",
-           "split_image", "starter_files", "starter_problems", "undo_init"]
+           "split_image", "starter_files", "undo_init"]
 
 #: The folder of the package data that ``init`` copies.
 STARTER_DATA = "starter"
@@ -44,7 +43,6 @@ PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
 #: check and complete the file against the schema at the repo's root.
 MODELINE = "# yaml-language-server: $schema=../../../schemas/config.schema.json\n"
 #: Keys that ``new`` sets itself: a starter may not.
-OWN_KEYS = ("name", "team", "template", "retire")
 #: The order of the first keys of a new config.yaml (the rest follow as given; environments last).
 HEAD_KEYS = ("name", "team", "description", "tier", "template", "image", "tag")
 
@@ -340,22 +338,3 @@ def service_file(doc: Mapping[str, Any]) -> str:
             + yamlio.dump(dict(doc)))
 
 
-def _starter_schema() -> dict[str, Any]:
-    schema = dict(schemas.SERVICE)
-    schema.pop("required", None)
-    return schema
-
-
-STARTER_SCHEMA = _starter_schema()
-
-
-def starter_problems(doc: Located) -> list[Problem]:
-    """The problems of a golden path's starter values (``templates/<t>/starter.yaml``)."""
-    data = doc.data
-    if data is None:
-        return []
-    if not isinstance(data, dict):
-        return [doc.problem((), "expected a mapping of config.yaml keys", "see README \"Starting a new service\"")]
-    problems = [doc.problem((key,), f"{key} is set by 'platform-gen new', not by a golden path's starter values",
-                            f"remove {key}", key=True) for key in OWN_KEYS if key in data]
-    return problems + [p for p in schemas.check(doc, STARTER_SCHEMA) if p.path.split(".")[0] not in OWN_KEYS]

@@ -32,6 +32,7 @@ __all__ = [
     "SCORECARD_CHECKS",
     "SCORECARD_LEVELS",
     "SERVICE",
+    "STARTER",
     "VALUE_KEYS",
     "check",
     "did_you_mean",
@@ -180,6 +181,9 @@ ALLOW_FROM_PROP: dict[str, Any] = {
     "description": "The services whose pods may call this one (every other caller is denied).",
 }
 
+#: An IANA time zone name as a CronJob's timeZone takes it: Etc/UTC, Europe/Berlin, America/Argentina/Salta.
+TIME_ZONE = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*\Z"
+
 #: Values that may vary per environment and cluster (the overlays patch them).
 ENV_VALUE_PROPS: dict[str, Any] = {
     "image": {"type": "string", "minLength": 1, "pattern": r"^[^\s:@]+(:[0-9]+)?[^\s:@]*\Z",
@@ -217,6 +221,13 @@ ENV_VALUE_PROPS: dict[str, Any] = {
     "expose": EXPOSE_PROP,
     "slo": SLO_PROP,
     "allowFrom": ALLOW_FROM_PROP,
+    # a CronJob's (README "Batch work: CronJob and Job"); validate checks the cron fields and the zone
+    "schedule": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": ONE_LINE,
+                 "description": "When a CronJob golden path runs: five cron fields (minute hour day-of-month month "
+                                "day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly; batch work only."},
+    "timeZone": {"type": "string", "maxLength": 64, "pattern": TIME_ZONE,
+                 "description": "The IANA time zone of the schedule, such as Europe/Berlin (default: the "
+                                "cluster's); batch work only."},
 }
 #: Values that shape the base and so are set only in platform defaults or a service's top level.
 BASE_ONLY_PROPS: dict[str, Any] = {
@@ -646,6 +657,11 @@ SERVICE: dict[str, Any] = {
     },
 }
 
+#: A golden path's starter values (``platform-config/templates/<template>/starter.yaml``): a config.yaml in
+#: part, that ``platform-gen new`` starts a service from and that the sample render checking the template
+#: uses (README "Batch work: CronJob and Job", every template is checked).
+STARTER: dict[str, Any] = {**SERVICE, "required": []}
+
 _TYPE_NAMES = {
     "string": "a string",
     "integer": "an integer",
@@ -677,6 +693,7 @@ _PATTERNS = {
     ONE_LINE: "one line, without leading or trailing spaces",
     LATENCY: "a duration above zero in ms or s, such as 300ms or 1.5s",
     ROUTING: "letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+    TIME_ZONE: "a time zone name such as Etc/UTC or Europe/Berlin",
 }
 
 

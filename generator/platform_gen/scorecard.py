@@ -24,8 +24,8 @@ from . import yamlio
 from .capabilities import looks_like_secret
 from .load import DOCS_FILE, SERVICES_DIR
 from .model import Platform, ScorecardSpec, Service, Target
-from .outputs.kustomize import APP_CONTAINER, WORKLOAD_KINDS
 from .schemas import SCORECARD_CHECKS, SCORECARD_LEVELS
+from .workloads import APP_CONTAINER, KINDS, app_kinds, is_batch, pod_template
 
 __all__ = ["CHECKS", "DEFAULT_LEVELS", "NONE", "Scorecard", "ServiceScore", "TeamScore", "TemplateUse", "Verdict",
            "measure", "pinned", "resolve"]
@@ -50,6 +50,7 @@ class Verdict:
 
     passed: bool
     detail: str = ""
+    applies: bool = True  #: False: the check does not apply to this service (batch work); it counts as passed
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,20 @@ def _everywhere(f: _Facts, fails: Callable[[Target], bool], what: str) -> Verdic
 
 
 def _workloads(objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [o for o in objects if o.get("kind") in WORKLOAD_KINDS]
+    return [o for o in objects if o.get("kind") in KINDS]
 
 
 def _containers(workload: dict[str, Any], *keys: str) -> list[dict[str, Any]]:
-    pod = ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
+    pod = (pod_template(workload) or {}).get("spec") or {}
     return [c for key in keys for c in pod.get(key) or () if isinstance(c, dict)]
+
+
+def _batch(f: _Facts) -> Verdict | None:
+    """A pass for a check that does not apply to batch work (a CronJob or Job runs to completion: no probes,
+    replicas or SLO), else None."""
+    kinds = app_kinds(f.base)
+    return Verdict(True, f"not for batch work ({', '.join(sorted(kinds))})", applies=False) if is_batch(kinds) \
+        else None
 
 
 def _app_containers(f: _Facts) -> list[dict[str, Any]]:
@@ -113,9 +122,11 @@ def _owner(f: _Facts) -> Verdict:
 
 
 def _probes(f: _Facts) -> Verdict:
+    if (batch := _batch(f)) is not None:
+        return batch
     apps = _app_containers(f)
     if not apps:
-        return Verdict(False, f"no Deployment or StatefulSet with a container '{APP_CONTAINER}'")
+        return Verdict(False, f"no workload with a container '{APP_CONTAINER}'")
     missing = [p for p in ("readinessProbe", "livenessProbe") if not all(c.get(p) for c in apps)]
     return Verdict(False, f"no {' or '.join(missing)} on the '{APP_CONTAINER}' container") if missing else _OK
 
@@ -156,6 +167,8 @@ def _replicas_on(f: _Facts, t: Target) -> int:
 
 
 def _replicas(f: _Facts) -> Verdict:
+    if (batch := _batch(f)) is not None:
+        return batch
     if f.last_env is None or not f.targets:
         return Verdict(False, "runs in no environment")
     last = [t for t in f.targets if t.env.name == f.last_env]
@@ -199,10 +212,14 @@ def _dashboard(f: _Facts) -> Verdict:
 
 
 def _slo(f: _Facts) -> Verdict:
+    if (batch := _batch(f)) is not None:
+        return batch
     return _everywhere(f, lambda t: not t.values.get("slo"), "no slo")
 
 
 def _alerts(f: _Facts) -> Verdict:
+    if (batch := _batch(f)) is not None:
+        return batch
     return _everywhere(f, lambda t: not any(o.get("kind") == "PrometheusRule" for o in f.overlay(t)),
                        "no SLO alerts (PrometheusRule)")
 

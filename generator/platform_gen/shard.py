@@ -302,8 +302,8 @@ def merge(root: Path, partials: list[Partial]) -> tuple[Platform, Rendered]:
     problems = cross_problems(base, map(Facts.of_summary, summaries.values()))
     if problems:
         raise InputError(problems)
-    samples = sample_digests(base, {s.template for s in summaries.values()})
-    if samples:  # the templates no service uses are checked with a sample service, as render does
+    samples = sample_digests(base)
+    if samples:  # every template is checked with a sample service, as render does
         render_services(replace(base, services=()), list(samples))
     rendered = assemble(base, summaries, files, {}, samples)
     return base, replace(rendered, rendered_services=tuple(sorted(summaries)))

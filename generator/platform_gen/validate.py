@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .index import Summary
 
-from . import schemas
+from . import cron, schemas
 from .capabilities import capabilities_of, literal_secrets
 from .charts import chart_problems
-from .errors import InputError, Problem
+from .errors import InputError, Problem, format_path
 from .infrastructure import InfraKind, check_crossplane, claims_for, offered_kinds
 from .load import CHART_FILE, ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, SERVICES_DIR, TEMPLATES_DIR, Sources
 from .model import (
@@ -104,12 +104,64 @@ def _numbers_as_written(doc: Located) -> list[Problem]:
     return problems
 
 
+def _value_layers(doc: Located, schema: dict[str, Any]) -> list[tuple[str | int, ...]]:
+    """Where a file of ``schema`` holds values (the mappings that become layers)."""
+    data = doc.data
+    if not isinstance(data, dict):
+        return []
+    if schema is schemas.PLATFORM:
+        return [("defaults",)]
+    if schema is schemas.ENVIRONMENT:
+        clusters = data.get("clusters")
+        return [("defaults",), *(("clusters", i, "values") for i in range(len(clusters)
+                                                                          if isinstance(clusters, list) else 0))]
+    found: list[tuple[str | int, ...]] = [()]
+    envs = data.get("environments")
+    for env, spec in envs.items() if isinstance(envs, dict) else ():
+        found.append(("environments", env))
+        clusters = spec.get("clusters") if isinstance(spec, dict) else None
+        found.extend(("environments", env, "clusters", c) for c in (clusters if isinstance(clusters, dict) else ()))
+    return found
+
+
+def _cron_values(doc: Located, schema: dict[str, Any], flagged: set[str]) -> list[Problem]:
+    """Each ``schedule`` that is no cron schedule Kubernetes takes and each ``timeZone`` that is no time zone
+    (those the schema refused, at ``flagged`` paths, aside)."""
+    problems: list[Problem] = []
+    for base in _value_layers(doc, schema):
+        node: Any = doc.data
+        for part in base:
+            node = node.get(part) if isinstance(node, dict) else (
+                node[part] if isinstance(node, list) and isinstance(part, int) else None)
+        if not isinstance(node, dict):
+            continue
+        for key, check in (("schedule", cron.schedule_problem), ("timeZone", cron.time_zone_problem)):
+            value, path = node.get(key), (*base, key)
+            if not isinstance(value, str) or format_path(path) in flagged:
+                continue
+            why = check(value)
+            if why is None:
+                continue
+            if key == "schedule":
+                problems.append(doc.problem(path, f"{value!r} is not a valid schedule: {why}", cron.HINT))
+            else:
+                close = did_you_mean(value, cron.time_zones())
+                problems.append(doc.problem(path, why, close if close.startswith("did you mean") else
+                                            "a name of the IANA time zone database, such as Etc/UTC or "
+                                            "Europe/Berlin"))
+    return problems
+
+
 def _checked(doc: Located, schema: dict[str, Any]) -> list[Problem]:
-    """The problems of ``doc`` against ``schema``, its numbers as written, and the secret values written into
-    it; a value that looks like a secret has that problem only, as the others could repeat the value."""
+    """The problems of ``doc`` against ``schema``, its numbers as written, its schedules and time zones, and the
+    secret values written into it; a value that looks like a secret has that problem only, as the others could
+    repeat the value."""
     secrets = literal_secrets(doc)
     flagged = {p.path for p in secrets}
-    return [p for p in schemas.check(doc, schema) + _numbers_as_written(doc) if p.path not in flagged] + secrets
+    found = schemas.check(doc, schema) + _numbers_as_written(doc)
+    if not schemas.is_trusted():
+        found += _cron_values(doc, schema, flagged | {p.path for p in found})
+    return [p for p in found if p.path not in flagged] + secrets
 
 
 def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], dict[str, Team]] | None:
@@ -623,6 +675,25 @@ def cross_check(services: list[Facts], teams: dict[str, Team], clusters: list[st
         + _unknown_callers(services, known, doc_of)
 
 
+#: config.yaml keys that ``platform-gen new`` writes itself, never a golden path's starter values
+STARTER_OWN_KEYS = ("name", "team", "template", "retire")
+
+
+def starter_problems(doc: Located) -> list[Problem]:
+    """The problems of a golden path's starter values (``templates/<t>/starter.yaml``): a config.yaml in part,
+    without the keys ``new`` writes itself. Render checks them (the sample render uses them), and ``new``
+    before it starts a service from them."""
+    data = doc.data
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        return [doc.problem((), "expected a mapping of config.yaml keys",
+                            "see README \"Starter values of a golden path\"")]
+    own = [doc.problem((key,), f"{key} is set by 'platform-gen new', not by a golden path's starter values",
+                       f"remove {key}", key=True) for key in STARTER_OWN_KEYS if key in data]
+    return own + [p for p in _checked(doc, schemas.STARTER) if p.path.split(".")[0] not in STARTER_OWN_KEYS]
+
+
 def validate(sources: Sources, *, cross: bool = True, found: list[Service] | None = None) -> Platform:
     """Check every input and build the :class:`Platform`; raise InputError listing all problems.
 
@@ -688,6 +759,13 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
         elif not any(f.endswith((".yaml.j2", ".jsonnet")) for f in tpl_files):
             problems.append(Problem(f"{TEMPLATES_DIR}/{name}", 0, 0, "",
                                     "template has no *.yaml.j2 or *.jsonnet file, nor a Chart.yaml"))
+    starters: dict[str, dict[str, Any]] = {}
+    for name, doc in sorted(sources.starters.items()):
+        # a config.yaml in part: checked as one, so that a service started from it is valid
+        wrong = starter_problems(doc)
+        problems.extend(wrong)
+        if not wrong and isinstance(doc.data, dict):
+            starters[name] = {k: v for k, v in doc.data.items() if k in schemas.VALUE_KEYS}
 
     if parsed is None:
         raise InputError(problems)
@@ -746,6 +824,7 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
         budget=_budget(data.get("limits") or {}),
         editor_schemas=sources.editor_schemas,
         scorecard=_scorecard(data.get("scorecard") or {}),
+        starters=starters,
         inputs=sources.shared_inputs(),
         digests=sources.digests,
         doc_of=doc_of,

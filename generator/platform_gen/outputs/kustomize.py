@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import yamlio
+from .. import workloads, yamlio
 from ..model import Platform, Service, Target
 from . import labels as L
 from . import runtime
@@ -25,8 +25,8 @@ __all__ = [
 ]
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet")
-APP_CONTAINER = "app"
+WORKLOAD_KINDS = workloads.KINDS
+APP_CONTAINER = workloads.APP_CONTAINER
 
 
 def service_dir(service: str) -> str:
@@ -99,11 +99,18 @@ def _workload_patch(obj: dict[str, Any], values: dict[str, Any], target: Target)
         container["volumeMounts"] = added["volumeMounts"]
     pod: dict[str, Any] = {"containers": [container],
                            **(runtime.pod_additions(target) if values.get("secrets") else {})}
+    # the pod template where the kind keeps it (a CronJob's under spec.jobTemplate.spec)
+    node: dict[str, Any] = {"spec": pod}
+    for key in reversed(workloads.pod_template_path(obj["kind"])):
+        node = {key: node}
+    if obj["kind"] == "CronJob":  # its schedule varies per environment and cluster: always the target's
+        node["spec"] = {"schedule": values["schedule"],
+                        **({"timeZone": values["timeZone"]} if values.get("timeZone") else {}), **node["spec"]}
     return {
         "apiVersion": obj["apiVersion"],
         "kind": obj["kind"],
         "metadata": {"name": obj["metadata"]["name"]},
-        "spec": {"template": {"spec": pod}},
+        **node,
     }
 
 
@@ -159,13 +166,18 @@ def overlay_kustomization(
         image["newName"] = values["image"]
     image["newTag"] = _str(values["tag"])
     doc["images"] = [image]
-    workloads = [o for o in objects if o["kind"] in WORKLOAD_KINDS]
-    doc["replicas"] = [{"name": o["metadata"]["name"], "count": values["replicas"]} for o in workloads]
+    # the workloads that run the app container: a patch of each; replicas of those that have them
+    apps = [o for o in objects if workloads.has_app_container(o)]
+    app_ids = {id(o) for o in apps}
+    scaled = [o for o in apps if o["kind"] in workloads.LONG_RUNNING_KINDS]
+    if scaled:
+        doc["replicas"] = [{"name": o["metadata"]["name"], "count": values["replicas"]} for o in scaled]
     patches = []
     for obj in objects:
-        if obj["kind"] in WORKLOAD_KINDS and (values.get("env") or values.get("resources") or values.get("secrets")):
+        if id(obj) in app_ids and (obj["kind"] == "CronJob" or values.get("env") or values.get("resources")
+                            or values.get("secrets")):
             patch = _workload_patch(obj, values, target)
-        elif obj["kind"] == "HorizontalPodAutoscaler":
+        elif obj["kind"] == "HorizontalPodAutoscaler" and "replicas" in values:
             patch = _hpa_patch(obj, values)
         else:
             continue

@@ -5,7 +5,7 @@
   and a ``PrometheusRule`` for ``slo``, labelled with the cluster's ``prometheus.selector``; only where
   the cluster declares ``prometheus`` (metrics are an offer: elsewhere nothing is rendered);
 - ``dashboard.yaml``: a Grafana dashboard ConfigMap for every deployed service, only where the cluster
-  declares ``grafana``.
+  declares ``grafana`` (for batch work, its runs instead of its requests and replicas).
 
 The rules assume the metric conventions the README lists (:data:`REQUESTS`, :data:`DURATION`), scraped
 with ``job`` set to the service's name (``jobLabel: app.kubernetes.io/name``). SLO alerts follow the
@@ -22,6 +22,7 @@ from typing import Any
 
 from ..capabilities import GRAFANA, PROMETHEUS
 from ..model import Platform, Target
+from ..workloads import app_kinds, is_batch
 
 __all__ = ["BURNS", "DURATION", "REQUESTS", "dashboard_json", "dashboard_objects", "dashboard_uid",
            "monitoring_objects", "seconds"]
@@ -204,14 +205,44 @@ def _panel(pid: int, title: str, unit: str, exprs: list[tuple[str, str]], x: int
     }
 
 
+def _batch_panels(service: str, namespace: str, cron: bool) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """The panels of batch work (a CronJob's or a Job's, from kube-state-metrics): its runs, how long they
+    take, and for a CronJob how long ago it last succeeded; then its pods' CPU, memory and restarts. A
+    CronJob's Jobs are named ``<service>-<minutes>``, their pods ``<job>-<suffix>``."""
+    jobs = f'namespace="{namespace}",job_name=~"{service}(-[0-9]+)?"'
+    pods = f'namespace="{namespace}",pod=~"{service}-([0-9]+-)?[a-z0-9]+"'
+    panels: list[tuple[str, str, list[tuple[str, str]]]] = [
+        ("Runs", "short", [(f"sum(kube_job_status_{state}{{{jobs}}})", state)
+                           for state in ("active", "succeeded", "failed")]),
+        ("Run duration", "s", [(f"kube_job_status_completion_time{{{jobs}}} - kube_job_status_start_time{{{jobs}}}",
+                                "{{job_name}}")]),
+    ]
+    if cron:
+        cronjob = f'namespace="{namespace}",cronjob="{service}"'
+        panels.append(("Since the last run", "s",
+                       [(f"time() - kube_cronjob_status_last_successful_time{{{cronjob}}}", "last success"),
+                        (f"time() - kube_cronjob_status_last_schedule_time{{{cronjob}}}", "last schedule")]))
+    panels += [
+        ("CPU", "cores", [(f'sum by (pod) (rate(container_cpu_usage_seconds_total{{{pods},container="app"}}[5m]))',
+                           "{{pod}}")]),
+        ("Memory", "bytes", [(f'sum by (pod) (container_memory_working_set_bytes{{{pods},container="app"}})',
+                              "{{pod}}")]),
+        ("Restarts", "short", [(f"sum by (pod) (increase(kube_pod_container_status_restarts_total{{{pods}}}[1h]))",
+                                "{{pod}}")]),
+    ]
+    return panels
+
+
 @lru_cache(maxsize=64)
-def dashboard_json(service: str, env: str, namespace: str, slo_json: str) -> str:
+def dashboard_json(service: str, env: str, namespace: str, slo_json: str, batch: str = "") -> str:
     """The platform's dashboard of one service in one environment, as compact JSON with sorted keys: built
-    once per (service, environment, SLO) and shared by its clusters."""
+    once per (service, environment, SLO) and shared by its clusters. ``batch`` names the kind of a service
+    that is batch work (CronJob or Job: its runs instead of requests and replicas; it has no SLO)."""
     slo = json.loads(slo_json)
     sel = _selector(namespace, service)
     pods = f'namespace="{namespace}",pod=~"{service}-[a-z0-9]+-[a-z0-9]+"'
-    panels_spec: list[tuple[str, str, list[tuple[str, str]]]] = [
+    panels_spec: list[tuple[str, str, list[tuple[str, str]]]] = _batch_panels(service, namespace,
+                                                                              batch == "CronJob") if batch else [
         ("Request rate", "reqps", [(f"sum by (code) (rate({REQUESTS}{sel}[5m]))", "{{code}}")]),
         ("Errors (5xx share)", "percentunit",
          [(f"sum(rate({REQUESTS}{_selector(namespace, service, FIVE_XX)}[5m])) / "
@@ -264,8 +295,10 @@ def dashboard_objects(platform: Platform, target: Target, base: _Objects) -> _Ob
         return []
     service = target.service.name
     slo = target.values.get("slo") or {}
+    kinds = app_kinds(base)
+    batch = ("CronJob" if "CronJob" in kinds else "Job") if is_batch(kinds) else ""
     text = dashboard_json(service, target.env.name, platform.teams[target.service.team].namespace,
-                          json.dumps(slo, sort_keys=True))
+                          json.dumps(slo, sort_keys=True), batch)
     meta: dict[str, Any] = {
         "name": f"{service}-dashboard",
         "labels": {grafana.get("dashboardLabel", DASHBOARD_LABEL): grafana.get("dashboardLabelValue", "1")},

@@ -20,6 +20,8 @@ __all__ = ["render_many"]
 def _to_json(value: Any) -> str:
     # A JSON string is a valid YAML flow scalar, so values with quotes, newlines or
     # "---" are always safe to embed.
+    if isinstance(value, jinja2.Undefined):  # say which value is missing, not that it is no JSON
+        value._fail_with_undefined_error()
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 

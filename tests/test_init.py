@@ -569,8 +569,20 @@ def test_init_asks_on_a_terminal(tmp_path: Path) -> None:
 def test_new_asks_on_a_terminal(platform: Path) -> None:
     code, seen = converse(["new"], [(r"Service name: $", "search"), (r"Team.*: $", "example"),
                                     (r"Golden path.*: $", ""), (r"Image.*: $", "ghcr.io/globex/search:2.1"),
+                                    (r"Description.*: $", "Search API"),
                                     (r"Environments.*: $", "dev, staging")], platform)
     assert code == 0, seen
     text = (platform / "platform-config/services/search/config.yaml").read_text()
-    assert "team: example\ntemplate: web-service\nimage: ghcr.io/globex/search\ntag: '2.1'\n" in text
+    assert ("team: example\ndescription: Search API\ntemplate: web-service\nimage: ghcr.io/globex/search\n"
+            "tag: '2.1'\n") in text
     assert "environments:\n  dev: {}\n  staging: {}\n" in text
+
+
+def test_new_takes_a_description_and_a_set_under_environments_adds_to_the_first(platform: Path, run: Run) -> None:
+    code, _out, err = new(run, platform, "search", "--description", "Search API",
+                          "--set", "environments.prod.replicas=4")
+    assert code == 0, err
+    text = (platform / "platform-config/services/search/config.yaml").read_text()
+    assert "description: Search API\n" in text
+    # the first environment still, and prod with its value
+    assert text.endswith("environments:\n  dev: {}\n  prod:\n    replicas: 4\n"), text

@@ -891,8 +891,8 @@ def init_cmd(directory: Path, organization: str | None, repo_url: str | None, fm
             raise
         origin = origin_url(directory)
         steps = [f"cd {shlex.quote(shown)}",
-                 "# put each cluster's API server in environments/*.yaml (server:), rename the team 'example' "
-                 "in platform-config/platform.yaml, then:",
+                 "# fill in each cluster's API server in environments/*.yaml (server:) and add your teams to "
+                 "platform-config/platform.yaml (the sample team 'example' can go once no service names it), then:",
                  "platform-gen render",
                  ("" if (directory / ".git").exists() else "git init -b main && ")
                  + "git add -A && git commit -m 'Platform repo from platform-gen init'",
@@ -919,6 +919,8 @@ def init_cmd(directory: Path, organization: str | None, repo_url: str | None, fm
 @click.option("--template", metavar="TEMPLATE", help="The golden path: a folder of platform-config/templates/.")
 @click.option("--image", metavar="IMAGE[:TAG]", help="The container image, such as ghcr.io/acme/search:1.0.0.")
 @click.option("--tag", metavar="TAG", help="The image's tag (when --image has none).")
+@click.option("--description", metavar="TEXT", help="What the service does, in one line (the catalog and the "
+                                                     "scorecard's owner check read it).")
 @click.option("--env", "envs", multiple=True, metavar="ENV",
               help="An environment to run in (repeatable) [default: the first in promotion order].")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
@@ -926,8 +928,8 @@ def init_cmd(directory: Path, organization: str | None, repo_url: str | None, fm
                    "resources.requests.cpu=200m (repeatable).")
 @_common_no_out
 def new_cmd(service: str | None, team: str | None, template: str | None, image: str | None, tag: str | None,
-            envs: tuple[str, ...], sets: tuple[str, ...], root: Path, fmt: str, verbose: int, quiet: int,
-            color: str) -> int:
+            description: str | None, envs: tuple[str, ...], sets: tuple[str, ...], root: Path, fmt: str,
+            verbose: int, quiet: int, color: str) -> int:
     """Start a service on a golden path: write platform-config/services/SERVICE/config.yaml, checked as
     render checks it first (nothing is written when it is not valid)."""
     from .load import SERVICES_DIR, load_shared
@@ -986,7 +988,8 @@ def new_cmd(service: str | None, team: str | None, template: str | None, image: 
         if team is None:
             if not ask:
                 raise missing("option '--team'")
-            team_ = str(click.prompt("Team", err=True, type=click.Choice(teams) if teams else str))
+            team_ = str(click.prompt("Team", err=True, type=click.Choice(teams) if teams else str,
+                                     default=teams[0] if len(teams) == 1 else None))
         else:
             team_ = team
         if template is None:
@@ -1019,15 +1022,23 @@ def new_cmd(service: str | None, team: str | None, template: str | None, image: 
             if not ask:
                 raise click.UsageError("the image has no tag: give it as --image IMAGE:TAG, or --tag TAG")
             tag_ = str(click.prompt("Image tag", err=True))
+        described = description
+        if described is None and "description" not in starter and "description" not in set_keys and ask:
+            described = str(click.prompt("Description (what it does, in one line)", default="", err=True,
+                                         show_default=False)).strip() or None
         chosen = envs
-        if not chosen and "environments" not in starter and "environments" not in set_keys and orders:
+        # the first environment, unless --env, the starter or a --set of the whole mapping says where it runs
+        # (--set environments.prod.replicas=4 adds prod to it)
+        whole = any(path == ("environments",) for path, _value in given)
+        if not chosen and "environments" not in starter and not whole and orders:
             first = str(orders[0][1])
             if ask:
                 answer = str(click.prompt("Environments to run in (comma-separated)", default=first, err=True))
                 chosen = tuple(e.strip() for e in answer.replace(" ", ",").split(",") if e.strip())
             else:
                 chosen = (first,)
-        new = NewService(name=name, team=team_, template=template_, image=image_, tag=tag_, envs=chosen, sets=given)
+        new = NewService(name=name, team=team_, template=template_, image=image_, tag=tag_, envs=chosen, sets=given,
+                         description=described)
         try:
             doc = service_document(new, starter)
         except SetError as exc:

@@ -205,6 +205,7 @@ class NewService:
     tag: str | None = None
     envs: tuple[str, ...] = ()
     sets: tuple[tuple[tuple[str, ...], Any], ...] = ()
+    description: str | None = None
 
 
 def split_image(text: str) -> tuple[str, str | None]:
@@ -314,6 +315,8 @@ def service_document(new: NewService, starter: Mapping[str, Any] | None) -> dict
         given["image"] = new.image
     if new.tag is not None:
         given["tag"] = new.tag
+    if new.description:
+        given["description"] = new.description
     doc = deep_merge(doc, given)
     if new.envs:
         envs = doc.get("environments")

@@ -21,7 +21,7 @@ from . import merge, yamlio
 from .deep import MERGER
 from .errors import InputError, Problem
 from .index import INDEX, Index, Services, Summary, digest, generator_digest, owner, serialize, service_inputs
-from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, TEMPLATES_DIR
+from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, SERVICES_DIR, TEMPLATES_DIR
 from .model import Cluster, Platform, Service, Target, Team, connection_env_prefix
 from .outputs import argocd, catalog, codeowners, crossplane, editor, guardrails, kustomize, runtime
 from .outputs import labels as L
@@ -440,7 +440,7 @@ def render_shared(platform: Platform, summaries: Mapping[str, Summary]) -> tuple
 
     # the Backstage catalog (README "Seeing your service in Backstage"): refused when Backstage would refuse it
     catalog_text, entities = catalog.catalog_files(platform, summaries)
-    problems = catalog.check(entities)
+    problems = catalog.check(entities, _located(platform))
     if problems:
         raise InputError(problems)
     text.update(catalog_text)
@@ -565,6 +565,27 @@ def _doc_of(platform: Platform) -> Callable[[str], Located]:
     if platform.doc_of is not None:
         return platform.doc_of
     return {s.name: s.top.doc for s in platform.services}.__getitem__
+
+
+def _located(platform: Platform) -> Callable[[str], Located | None]:
+    """An input file parsed, by path: a service's config.yaml, platform.yaml or an environment file."""
+    doc_of = _doc_of(platform)
+    env_docs = {e.file: e.defaults.doc for e in platform.environments}
+
+    def located(file: str) -> Located | None:
+        if file == PLATFORM_FILE:
+            return platform.defaults.doc
+        if file in env_docs:
+            return env_docs[file]
+        parts = file.split("/")
+        if file.startswith(SERVICES_DIR + "/") and len(parts) == len(SERVICES_DIR.split("/")) + 2:
+            try:
+                return doc_of(parts[-2])
+            except (KeyError, InputError):
+                return None
+        return None
+
+    return located
 
 
 def render(platform: Platform) -> Rendered:

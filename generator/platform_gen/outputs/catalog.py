@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ from ..load import API_FILES, DOCS_FILE, PLATFORM_FILE, SERVICES_DIR
 from ..model import Platform
 from ..schemas import ENV_VALUE_PROPS, SERVICE_NAME
 from ..validate import RESERVED_PROJECT
+from ..yamlio import Located
 from . import labels as L
 from .editor import portable_pattern
 
@@ -64,13 +65,21 @@ _REPO_URLS = (re.compile(rf"https://(?:[^@/]+@)?{_HOST}(?::[0-9]+)?/{_REPO}"),
               re.compile(rf"[A-Za-z0-9_.-]+@{_HOST}:{_REPO}"))
 
 
+#: Where the fields of a service's Component come from in its config.yaml (a problem is reported there).
+_SERVICE_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("metadata.tags", ("tier",)), ("metadata.description", ("description",)), ("metadata.name", ("name",)),
+    ("spec.system", ("system",)))
+
+
 @dataclass(frozen=True)
 class Entity:
-    """One entity of the catalog: the file of the tree it is written to, the input it is made from."""
+    """One entity of the catalog: the file of the tree it is written to, the input it is made from, and where
+    in that input its fields come from (entity key path prefix -> key path in the input)."""
 
     file: str
     origin: str
     doc: dict[str, Any]
+    keys: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def title(self) -> str:
@@ -259,8 +268,8 @@ def entities(platform: Platform, summaries: Mapping[str, Summary]) -> list[Entit
                 description=f"Cluster {cluster.name} of environment {env.name}.")))
     for name in summaries:
         s = summaries[name]
-        out.extend(Entity(f"{CATALOG_DIR}/services/{name}.yaml", s.file, doc)
-                   for doc in _service_entities(platform, s, summaries, repo))
+        out.extend(Entity(f"{CATALOG_DIR}/services/{name}.yaml", s.file, doc, _SERVICE_KEYS if i == 0 else ())
+                   for i, doc in enumerate(_service_entities(platform, s, summaries, repo)))
     if repo is not None:
         out.append(Entity(TEMPLATE_FILE, PLATFORM_FILE, _template(platform, summaries, repo)))
     return out
@@ -377,16 +386,22 @@ def catalog_files(platform: Platform, summaries: Mapping[str, Summary]) -> tuple
     return dict(sorted(files.items())), [location, *found]
 
 
-def check(listed: list[Entity]) -> list[Problem]:
+def check(listed: list[Entity], located: Callable[[str], Located | None] = lambda _file: None) -> list[Problem]:
     """Backstage's checks of every entity (see ``backstage.py``), and that each reference names one of them;
-    a problem names the input the entity is made from."""
+    a problem names the input the entity is made from (``located`` gives it parsed, to name the key too)."""
     hint = ("Backstage's catalog refuses such an entity: change the value it is made from here (README \"Seeing "
             "your service in Backstage\")")
     problems = []
     for entity in listed:
         for path, message in backstage.entity_errors(entity.doc):
-            problems.append(Problem(entity.origin, 0, 0, f"catalog {entity.title}{': ' + path if path else ''}",
-                                    message, hint))
+            where = f"catalog {entity.title}{': ' + path if path else ''}"
+            key = next((k for prefix, k in entity.keys if path == prefix or path.startswith((prefix + ".",
+                                                                                              prefix + "["))), None)
+            doc = located(entity.origin) if key is not None else None
+            if doc is not None and key is not None:
+                problems.append(doc.problem(key, f"{message} (it becomes the {where})", hint))
+            else:
+                problems.append(Problem(entity.origin, 0, 0, where, message, hint))
     for i, path, message in backstage.unresolved(e.doc for e in listed):
         problems.append(Problem(listed[i].origin, 0, 0, f"catalog {listed[i].title}: {path}", message,
                                 "this is a bug in platform-gen: please report it"))

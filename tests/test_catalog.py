@@ -4,6 +4,7 @@ as the scaffolder fills it, is a config.yaml that renders."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
@@ -106,6 +109,63 @@ def test_the_checks_can_fail() -> None:
     assert schema_errors(bad) == ["'lifecycle' is a required property"]
     assert backstage.entity_errors({**good, "kind": "Widget"})[-1][0] == "kind"
     assert backstage.unresolved([good]) != []  # its owner, system, APIs and resources are in other files
+
+
+def test_valid_entities_take_the_compiled_check() -> None:
+    """Each kind's schema is compiled (the Template's oneOf is not): a valid catalog needs no jsonschema."""
+    for entity in entities(REPO / "rendered"):
+        kind = backstage._KINDS[(entity["apiVersion"], entity["kind"])]
+        fast = backstage._fast(kind)
+        assert (fast is not None) == (entity["kind"] != "Template")
+        assert fast is None or fast(backstage._filled(entity)), entity["metadata"]["name"]
+
+
+ENTITY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-1, 1)
+    | st.sampled_from(["", "x", "group:payments", "service", "a--b", "tier-1", "backstage.io/v1alpha1", "API"]),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(
+        st.sampled_from(["name", "type", "owner", "labels", "annotations", "tags", "links", "url", "extra",
+                         "a/b", "spec", "kind"]), inner, max_size=3), max_leaves=6)
+
+
+def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [path]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            found += _paths(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            found += _paths(v, (*path, i))
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_compiled_yes_means_no_schema_finding(data: st.DataObject) -> None:
+    entity = json.loads(json.dumps(data.draw(st.sampled_from(
+        [e for e in entities(REPO / "rendered") if e["kind"] != "Template"]))))
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(_paths(entity)[1:]))
+        parent = entity
+        for step in path[:-1]:
+            parent = parent[step]
+        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        if action == "replace":
+            parent[path[-1]] = data.draw(ENTITY_JSON)
+        elif action == "delete":
+            del parent[path[-1]]
+        elif isinstance(parent[path[-1]], dict):
+            parent[path[-1]][data.draw(st.sampled_from(["extra", "name", "a/b", "x"]))] = data.draw(ENTITY_JSON)
+    kind = backstage._KINDS.get((str(entity.get("apiVersion")), str(entity.get("kind"))))
+    if kind is None:
+        return
+    filled = backstage._filled(entity)
+    fast = backstage._fast(kind)
+    envelope = backstage._fast("EntityEnvelope.schema.json")
+    assert fast is not None and envelope is not None
+    if fast(filled) and envelope(filled):
+        assert list(backstage._validator(kind).iter_errors(filled)) == []
+        assert list(backstage._validator("EntityEnvelope.schema.json").iter_errors(filled)) == []
 
 
 def test_each_component_matches_its_applications_and_workloads(kustomize: Kustomize) -> None:
@@ -357,6 +417,19 @@ def test_the_skeleton_filled_with_answers_is_a_config_yaml_that_renders(example:
 
 
 # --- pieces ------------------------------------------------------------------------------------------
+
+
+def test_each_vendored_schema_matches_its_notice() -> None:
+    folder = Path(backstage.__file__).parent / "vendor" / "backstage"
+    notice = (folder / "NOTICE.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([^`]+)` \| (@backstage/[a-z-]+) \| ([0-9.]+) \| `([^`]+)` \| `([0-9a-f]{64})` \| "
+                      r"Apache-2\.0 \|$", notice, re.M)
+    assert sorted(p.name for p in folder.iterdir() if p.name != "NOTICE.md") == sorted(r[0] for r in rows)
+    for name, _package, _version, upstream, sha256 in rows:
+        assert upstream.rsplit("/", 1)[1] == name
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == sha256, name
+    assert {json.loads((folder / r[0]).read_text())["$id"] for r in rows} >= {"Entity", "EntityMeta", "common"}
+
 
 
 @pytest.mark.parametrize(("url", "expected"), [

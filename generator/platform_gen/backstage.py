@@ -12,8 +12,9 @@ One rule is platform-gen's own: every entity reference the catalog makes (owner,
 system, ``dependsOn``, ``providesApis``, ...) names an entity of the catalog, which
 Backstage only shows as a missing relation.
 
-jsonschema is imported on first use: a render whose catalog is taken as it was
-never loads it.
+Each schema is also compiled into plain checks that can only say "valid" (see
+``fastschema``): jsonschema is imported only for an entity they do not pass, for its
+messages, so a valid catalog is checked without it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import fastschema
 from .errors import format_path
 
 __all__ = ["API_VERSION", "TEMPLATE_API", "Ref", "entity_errors", "entity_ref", "references", "unresolved"]
@@ -71,11 +73,13 @@ def _prefixed(value: str, prefix: Any, name: Any) -> bool:
     return len(parts) == 2 and bool(prefix(parts[0])) and bool(name(parts[1]))
 
 
+@cache
 def _api_version(value: str) -> bool:
     return _prefixed(value, _dns_subdomain, lambda v: 1 <= len(v) <= 63 and _VERSION.match(v) is not None)
 
 
-def _key(value: str) -> bool:
+@cache
+def _key(value: str) -> bool:  # (a catalog's keys repeat: each is checked once)
     return _prefixed(value, _dns_subdomain, _object_name)
 
 
@@ -125,20 +129,58 @@ def _format_errors(entity: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 def _filled(value: Any) -> Any:
     """``value`` with each placeholder replaced by text, as Backstage fills them in before its checks (the
-    data of ``$json`` and ``$yaml`` is not known here: they are checked as text too)."""
+    data of ``$json`` and ``$yaml`` is not known here: they are checked as text too); ``value`` itself when
+    it holds none."""
     if isinstance(value, list):
-        return [_filled(v) for v in value]
+        items = [_filled(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     if not isinstance(value, Mapping):
         return value
     if len(value) == 1:
         (key, inner), = value.items()
         if key in _PLACEHOLDERS and isinstance(inner, str):
             return f"(the content of {inner})"
-    return {k: _filled(v) for k, v in value.items()}
+    filled = {k: _filled(v) for k, v in value.items()}
+    return value if all(filled[k] is v for k, v in value.items()) else filled
 
 
 def _vendored(name: str) -> Any:
     return json.loads((resources.files("platform_gen") / "vendor" / "backstage" / name).read_text(encoding="utf-8"))
+
+
+@cache
+def _schemas() -> dict[str, Any]:
+    """Every vendored schema, by its ``$id``."""
+    loaded = (_vendored(n) for n in (*_SHARED, *sorted(set(_KINDS.values()))))
+    return {str(s["$id"]): s for s in loaded}
+
+
+@cache
+def _bare(doc_id: str) -> Mapping[str, Any]:
+    """A vendored schema as another one refers to it: without its own ``$schema`` and ``$id`` (one object per
+    schema, so that the compiled check of each is made once)."""
+    return {k: v for k, v in _schemas()[doc_id].items() if k not in ("$schema", "$id")}
+
+
+def _resolve(ref: str, base: str) -> tuple[Mapping[str, Any], str]:
+    """The schema a ``$ref`` of these names (``Entity``, ``common#relation``, ``#reference`` within common)."""
+    name, _hash, anchor = ref.partition("#")
+    doc_id = name or base
+    doc = _schemas().get(doc_id)
+    if doc is None:
+        raise LookupError(ref)
+    if not anchor:
+        return _bare(doc_id), doc_id
+    for definition in (doc.get("definitions") or {}).values():
+        if isinstance(definition, Mapping) and definition.get("$id") == f"#{anchor}":
+            return definition, doc_id
+    raise LookupError(ref)
+
+
+@cache
+def _fast(name: str) -> fastschema.Check | None:
+    """The compiled check of one vendored schema (None when it is not compiled: the Template's)."""
+    return fastschema.compile_schema(_vendored(name), _resolve)
 
 
 @cache
@@ -148,10 +190,9 @@ def _validator(name: str) -> Any:
     from referencing import Registry
     from referencing.jsonschema import DRAFT7
 
-    schemas = {n: _vendored(n) for n in (*_SHARED, *sorted(set(_KINDS.values())))}
     registry: Registry[Any] = Registry().with_resources(
-        (str(s["$id"]), DRAFT7.create_resource(s)) for s in schemas.values())
-    return Draft7Validator(schemas[name], registry=registry)
+        (schema_id, DRAFT7.create_resource(s)) for schema_id, s in _schemas().items())
+    return Draft7Validator(_vendored(name), registry=registry)
 
 
 def entity_errors(entity: Any) -> list[tuple[str, str]]:
@@ -162,11 +203,14 @@ def entity_errors(entity: Any) -> list[tuple[str, str]]:
     if not isinstance(entity, Mapping):
         return [("", "not a catalog entity (a mapping with apiVersion, kind and metadata)")]
     entity = _filled(entity)
+    schema = _KINDS.get((str(entity.get("apiVersion")), str(entity.get("kind"))))
+    envelope, kind = _fast("EntityEnvelope.schema.json"), _fast(schema) if schema is not None else None
+    if envelope is not None and kind is not None and envelope(entity) and kind(entity):
+        return list(_format_errors(entity))  # surely no schema finding (jsonschema not even loaded)
     found = [(format_path(p), m) for p, m in validator_errors(_validator("EntityEnvelope.schema.json"), entity)]
     if found:
         return found
     found = list(_format_errors(entity))
-    schema = _KINDS.get((str(entity["apiVersion"]), str(entity["kind"])))
     if schema is None:
         return [*found, ("kind", f"{entity['kind']} of {entity['apiVersion']} is not a kind this catalog checks; "
                                  "known: API, Component, Group, Location, Resource and System "

@@ -28,7 +28,7 @@ from platform_gen.outputs import labels as L
 from .conftest import REPO, Run, edit, refused_untouched, tree
 
 CASES = Path(__file__).parent / "cases"
-SKELETON_DIR = "catalog/scaffolder/skeleton/"
+SKELETON_DIR = catalog.SKELETON_DIR
 
 
 def catalog_docs(out: Path) -> dict[str, list[dict[str, Any]]]:

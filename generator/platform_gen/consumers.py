@@ -481,9 +481,8 @@ def _check_catalog(out: Path, shown: str, cache: vcache.Cache | None = None, fin
     file a Location lists is there, and every file is listed (Backstage registers the catalog from its
     Location)."""
     cache = cache or vcache.Cache(None)
-    skeleton = posixpath.dirname(catalog_out.SKELETON).split("/${{")[0] + "/"
     paths = [p for p in sorted((out / catalog_out.CATALOG_DIR).rglob("*.yaml"))
-             if not p.relative_to(out).as_posix().startswith(skeleton)
+             if not p.relative_to(out).as_posix().startswith(catalog_out.SKELETON_DIR)
              and (only is None or only(p.relative_to(out).as_posix()))]
     problems: list[Problem] = []
     count = 0

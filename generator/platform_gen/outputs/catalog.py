@@ -36,25 +36,27 @@ from ..index import Summary
 from ..limits import MAX_DESCRIPTION
 from ..load import API_FILES, DOCS_FILE, PLATFORM_FILE, SERVICES_DIR
 from ..model import Platform
+from ..scaffold import MODELINE
 from ..schemas import ENV_VALUE_PROPS, SERVICE_NAME
 from ..validate import RESERVED_PROJECT
 from ..yamlio import Located
 from . import labels as L
 from .editor import portable_pattern
 
-__all__ = ["CATALOG_DIR", "LOCATION", "PLATFORM_GROUP", "SKELETON", "Entity", "api_name", "catalog_files", "check",
-           "component_type", "github_repo", "lifecycle", "resource_name", "resource_type"]
+__all__ = ["CATALOG_DIR", "LOCATION", "PLATFORM_GROUP", "SKELETON", "SKELETON_DIR", "TEMPLATE_FILE", "Entity",
+           "api_name", "catalog_files", "check", "component_type", "entities", "github_repo", "lifecycle",
+           "resource_name", "resource_type", "skeleton"]
 
 CATALOG_DIR = "catalog"
 #: The file to register in Backstage: a Location listing every other file of the catalog.
 LOCATION = f"{CATALOG_DIR}/catalog-info.yaml"
 TEMPLATE_FILE = f"{CATALOG_DIR}/scaffolder/template.yaml"
-#: The skeleton the Template's fetch:template step copies into the platform repo: a new config.yaml.
-SKELETON = f"{CATALOG_DIR}/scaffolder/skeleton/{SERVICES_DIR}/${{{{ values.name }}}}/config.yaml"
+#: The skeleton the Template's fetch:template step copies into the platform repo: a new config.yaml (the
+#: folder holds no catalog entity).
+SKELETON_DIR = f"{CATALOG_DIR}/scaffolder/skeleton/"
+SKELETON = f"{SKELETON_DIR}{SERVICES_DIR}/${{{{ values.name }}}}/config.yaml"
 #: The platform team's Group (no team may be called so: it is the platform's AppProject too).
 PLATFORM_GROUP = RESERVED_PROJECT
-#: The first line of a config.yaml written by ``platform-gen new`` (kept in step with scaffold.MODELINE).
-_MODELINE = "# yaml-language-server: $schema=../../../schemas/config.schema.json\n"
 #: Default Resource types of an infrastructure kind: the first whose word the kind's name holds.
 _RESOURCE_WORDS = (("database", ("sql", "database", "postgres", "mongo", "mariadb")), ("bucket", ("bucket",)),
                    ("queue", ("queue", "topic")))
@@ -344,7 +346,7 @@ def skeleton(platform: Platform, tiers: bool) -> str:
     """The config.yaml that the Template's fetch:template step fills in (``${{ values.x }}``; ``| dump``
     writes a value as a JSON string, which YAML reads as the same string)."""
     lines = [
-        _MODELINE,
+        MODELINE,  # as `platform-gen new` writes it
         "# Service ${{ values.name }}, from the Backstage template of the "
         f"{platform.organization} platform.\n",
         "# Every key is described in the README of platform-gen (\"config.yaml\").\n",

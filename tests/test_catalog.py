@@ -22,8 +22,10 @@ from referencing.jsonschema import DRAFT7
 from platform_gen import backstage, schemas, yamlio
 from platform_gen.index import Summary
 from platform_gen.kustomize_tool import Kustomize
+from platform_gen.load import load
 from platform_gen.outputs import catalog
 from platform_gen.outputs import labels as L
+from platform_gen.validate import validate
 
 from .conftest import REPO, Run, edit, refused_untouched, tree
 
@@ -317,24 +319,34 @@ def test_depends_on_and_consumes_apis_name_what_exists(example: Path, run: Run) 
 
 def test_the_platform_names_component_and_resource_types(example: Path, run: Run) -> None:
     rel = "platform-config/platform.yaml"
-    edit(example, rel, "  componentTypes: {web-service: service, worker: service}\n",
-         "  componentTypes: {web-service: service, worker: job, wrker: job}\n")
-    edit(example, rel, "MessageQueue: queue}", "MessageQueue: queue, Queue: queue}")
+    with (example / rel).open("a") as fh:
+        fh.write("catalog:\n  componentTypes: {web-service: service, worker: job, wrker: job}\n"
+                 "  resourceTypes: {PostgreSQLInstance: postgres, Queue: queue}\n")
     code, _out, err = run("render", "--root", example)
     assert code == 1
-    assert f"{rel}:49:55: error: catalog.componentTypes.wrker: unknown template 'wrker'" in err
+    assert f"{rel}:47:55: error: catalog.componentTypes.wrker: unknown template 'wrker'" in err
     assert "hint: did you mean 'worker'?" in err
-    assert "catalog.resourceTypes.Queue: unknown infrastructure kind 'Queue'" in err
+    assert f"{rel}:48:49: error: catalog.resourceTypes.Queue: unknown infrastructure kind 'Queue'" in err
     edit(example, rel, ", wrker: job}", "}")
-    edit(example, rel, "database, ObjectBucket: bucket, MessageQueue: queue, Queue: queue}", "postgres}")
+    edit(example, rel, ", Queue: queue}", "}")
     assert run("render", "--root", example)[0] == 0
     out = example / "rendered"
     assert {n: c["spec"]["type"] for n, c in by_kind(out, "Component").items()} == {
         "auth-service": "service", "event-ingest": "job", "ledger-worker": "job", "payment-service": "service",
         "report-builder": "job", "user-profile": "service"}
+    # the others by default, from the kind's name
     assert {n: r["spec"]["type"] for n, r in by_kind(out, "Resource").items() if "." in n} == {
         "payment-service.payments-db": "postgres", "event-ingest.event-archive": "bucket",
         "ledger-worker.ledger-postings": "queue"}
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    ("PostgreSQLInstance", "database"), ("MySQLDatabase", "database"), ("ObjectBucket", "bucket"),
+    ("MessageQueue", "queue"), ("KafkaTopic", "queue"), ("CacheCluster", "cache-cluster"),
+    ("DNSRecord", "dns-record")])
+def test_resource_types_by_default(kind: str, expected: str) -> None:
+    platform = validate(load(REPO))
+    assert catalog.resource_type(platform, kind) == expected
 
 
 def test_a_repo_elsewhere_than_github_has_no_urls_and_no_template() -> None:

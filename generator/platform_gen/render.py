@@ -509,6 +509,7 @@ def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services,
     that wrote them, so these and ``fresh`` are all the rules need to see."""
     clusters = sorted({c.name for e in platform.environments for c in e.clusters})
     heads = kept.heads()
+    fresh = list(fresh)
     found: set[str] = set()
     teams: set[str] = set()
     hosts: set[str] = set()

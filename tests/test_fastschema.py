@@ -102,7 +102,8 @@ def test_int_or_string_matches_jsonschema(instance: Any, valid: bool) -> None:
 @pytest.mark.parametrize("schema", [
     {"type": "string", "const": "a"},
     {"type": "string", "pattern": 3},
-    {"type": "object", "patternProperties": {"^a": {}}},
+    {"type": "object", "patternProperties": ["^a"]},
+    {"type": "object", "dependencies": {"a": ["b"]}},
     {"type": "integer", "minimum": "1"},
     {"type": "array", "uniqueItems": "yes"},
     {"items": [{"type": "string"}]},
@@ -208,6 +209,10 @@ _INPUT_DOCS = _inputs()
     {"minLength": 2}, {"maxLength": 2}, {"minItems": 1}, {"maxItems": 1}, {"minProperties": 1},
     {"maxProperties": 1}, {"minimum": 1}, {"maximum": 1.5}, {"exclusiveMinimum": 0}, {"exclusiveMaximum": 0},
     {"pattern": "^a"}, {"pattern": "b\\Z"}, {"uniqueItems": True}, {"uniqueItems": False},
+    {"patternProperties": {"^a": {"type": "integer"}}},
+    {"patternProperties": {"^a": {"type": "integer"}, "1": {"type": "null"}}, "additionalProperties": False},
+    {"properties": {"aB": {"type": "string"}}, "patternProperties": {"^a": {"type": "integer"}},
+     "additionalProperties": {"type": "boolean"}},
     {"propertyNames": {"pattern": "^[a-z]+\\Z"}}, {"propertyNames": {"maxLength": 1}}]),
     instance=st.recursive(st.none() | st.booleans() | st.integers(-2, 2) | st.sampled_from([0.0, 1.0, 1.5, -0.5])
                           | st.text("ab\n", max_size=3),

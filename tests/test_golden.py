@@ -79,8 +79,11 @@ def test_golden_overlays_build(name: str, kustomize: Kustomize) -> None:
 
 def test_service_in_no_environment_has_only_a_base() -> None:
     files = tree(CASES / "basic" / "expected")
-    idle = sorted(f for f in files if "idle" in f)
+    idle = sorted(f for f in files if "idle" in f and not f.startswith("catalog/"))
     assert idle == ["services/idle/base/deployment.yaml", "services/idle/base/kustomization.yaml"]
+    # the catalog still shows it: a Component that runs nowhere, so on no cluster
+    (component,) = yamlio.safe_load_all(files["catalog/services/idle.yaml"].decode())
+    assert component["spec"]["lifecycle"] == "experimental" and "dependsOn" not in component["spec"]
 
 
 def test_newline_and_document_marker_survive(kustomize: Kustomize) -> None:

@@ -168,11 +168,13 @@ _PLATFORM = {"organization": "acme", "gitops": {"repoURL": "https://x", "targetR
              "codeowners": {"path": ".github/CODEOWNERS", "platform": "@acme/p"}, "reservedNamespaces": ["x"],
              "teamResources": [{"group": "apps", "kind": "Deployment"}],
              "defaults": {**_VALUES, "healthPath": "/h", "metrics": _METRICS},
-             "scorecard": {"checks": ["owner", "slo"], "levels": {"bronze": ["owner"], "gold": ["slo"]}}}
+             "scorecard": {"checks": ["owner", "slo"], "levels": {"bronze": ["owner"], "gold": ["slo"]}},
+             "catalog": {"componentTypes": {"w": "service"}, "resourceTypes": {"K": "database"}}}
 _ENV = {"name": "dev", "order": 0,
         "clusters": [{"name": "c", "server": "https://c", "values": _VALUES, "capabilities": _CAPS}],
         "defaults": _VALUES, "capabilities": _CAPS}
-_SERVICE = {"name": "s", "team": "t", "template": "w", **_VALUES, "tier": "t1",
+_SERVICE = {"name": "s", "team": "t", "template": "w", **_VALUES, "tier": "t1", "system": "sys",
+            "dependsOn": ["d"], "consumesApis": ["d.openapi"],
             "infrastructure": [{"kind": "K", "name": "db"}], "healthPath": "/h", "metrics": _METRICS,
             "environments": {"dev": {**_VALUES, "clusters": {"c": _VALUES}}}}
 SCHEMAS = {"platform": (schemas.PLATFORM, _PLATFORM), "environment": (schemas.ENVIRONMENT, _ENV),

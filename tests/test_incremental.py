@@ -226,9 +226,35 @@ def allow_from(root: Path, n: int) -> None:
         (root / rel).write_text(text + f"allowFrom: [{names[(n + 1) % len(names)]}]\n", encoding="utf-8")
 
 
+def toggle_catalog_file(root: Path, n: int) -> None:
+    """A service's folder gains or loses an API (openapi.yaml, asyncapi.yaml) or its docs (mkdocs.yml): the
+    catalog follows; a service that consumes an API its provider no longer has (payment-service consumes
+    ledger-worker's) is a problem found alike when the consumer is kept from the index."""
+    names = _services(root)
+    if not names:
+        return
+    path = root / SERVICES / names[n % len(names)] / ("asyncapi.yaml", "openapi.yaml", "mkdocs.yml")[n % 3]
+    if path.exists():
+        path.unlink()
+    else:
+        path.write_text("# added by the test\n", encoding="utf-8")
+
+
+def depends_on(root: Path, n: int) -> None:
+    """A service depends on another (dependsOn), or consumes another's APIs (which it may not provide)."""
+    names = _services(root)
+    if len(names) < 2:
+        return
+    rel = f"{SERVICES}/{names[n % len(names)]}/config.yaml"
+    text = (root / rel).read_text(encoding="utf-8")
+    key = "dependsOn" if n % 2 else "consumesApis"
+    if f"\n{key}:" not in text:
+        (root / rel).write_text(text + f"{key}: [{names[(n + 1) % len(names)]}]\n", encoding="utf-8")
+
+
 EDITS: list[Edit] = [add_service, remove_service, rename_service, move_team, change_tag, edit_template,
                      edit_environment, edit_component, delete_cluster, touch_platform, set_host,
-                     edit_observability, allow_from]
+                     edit_observability, allow_from, toggle_catalog_file, depends_on]
 
 
 def _compare(root: Path, scratch: Path) -> None:
@@ -549,7 +575,9 @@ def test_git_vouches_only_for_files_as_at_the_base(example: Path) -> None:
     shutil.copytree(example / SERVICES / names[3], example / SERVICES / "untracked-svc")
     ids = unchanged_ids(example, SERVICES)
     assert ids is not None
-    assert set(ids) == set(rel[3:])  # edited, staged, deleted and untracked files are not vouched for
+    # edited, staged, deleted and untracked files are not vouched for (a folder's other files, its docs and
+    # APIs, are vouched for too, and not read: only their presence is an input)
+    assert {r for r in ids if r.endswith("/config.yaml")} == set(rel[3:])
     assert all(ids[r] == blob_id((example / r).read_bytes()) for r in ids)
     shutil.rmtree(example / ".git")
     assert unchanged_ids(example, SERVICES) is None  # outside git nothing is vouched for
@@ -606,4 +634,40 @@ def test_removing_a_service_another_allows_is_caught_incrementally(example: Path
     code, _out, err = render(root, "--allow-delete")
     assert code == 1
     assert (f"{SERVICES}/payment-service/config.yaml:45:13: error: allowFrom[0]: allowFrom names service "
+            "'event-ingest', which does not exist") in err, err
+
+
+# --- the Backstage catalog follows the service folders' files and names ---------------------------
+
+
+def test_a_catalog_file_renders_its_service_again(example: Path, tmp_path: Path) -> None:
+    """An API or docs file in a service folder is an input of that service (its presence, not its bytes)."""
+    committed(example)
+    counts(example)
+    (example / SERVICES / "auth-service" / "openapi.yaml").write_text("openapi: 3.0.3\n", encoding="utf-8")
+    (example / SERVICES / "auth-service" / "mkdocs.yml").write_text("site_name: auth-service\n", encoding="utf-8")
+    assert counts(example) == {"rendered": 1, "unchanged": 5}
+    component = (example / "rendered/catalog/services/auth-service.yaml").read_text(encoding="utf-8")
+    assert "  - auth-service.openapi\n" in component and "backstage.io/techdocs-ref: dir:.\n" in component
+    _compare(example, tmp_path / "full")
+    # user-profile, kept as it is, consumes event-ingest's API: removing the API is found there
+    (example / SERVICES / "event-ingest" / "asyncapi.yaml").unlink()
+    code, out, _err = render(example, "--format", "json")
+    assert code == 1
+    assert [(p["file"], p["line"], p["message"]) for p in json.loads(out)["problems"]] == [
+        (f"{SERVICES}/user-profile/config.yaml", 22, "service 'event-ingest' provides no asyncapi API "
+         "(platform-config/services/event-ingest/ has no asyncapi.yaml)")]
+    _compare(example, tmp_path / "full")
+
+
+def test_removing_a_service_another_depends_on_is_caught_incrementally(example: Path) -> None:
+    """user-profile (not rendered again) depends on event-ingest and consumes its API."""
+    assert render(example)[0] == 0
+    committed(example)
+    shutil.rmtree(example / SERVICES / "event-ingest")
+    code, _out, err = render(example, "--allow-delete")
+    assert code == 1
+    assert (f"{SERVICES}/user-profile/config.yaml:21:13: error: dependsOn[0]: dependsOn names service "
+            "'event-ingest', which does not exist") in err, err
+    assert (f"{SERVICES}/user-profile/config.yaml:22:16: error: consumesApis[0]: consumesApis names service "
             "'event-ingest', which does not exist") in err, err

@@ -86,17 +86,17 @@ def test_default_budget(example: Path) -> None:
 #: Bad ``limits`` appended to platform.yaml (text, the first line of the report).
 BAD_LIMITS = [
     ("limits:\n  templateSeconds: 0\n",
-     f"{PLATFORM}:47:20: error: limits.templateSeconds: 0 is less than or equal to the minimum of 0"),
+     f"{PLATFORM}:55:20: error: limits.templateSeconds: 0 is less than or equal to the minimum of 0"),
     ("limits:\n  templateSeconds: 7200\n",
-     f"{PLATFORM}:47:20: error: limits.templateSeconds: 7200 is greater than the maximum of 3600"),
+     f"{PLATFORM}:55:20: error: limits.templateSeconds: 7200 is greater than the maximum of 3600"),
     ("limits:\n  templateMemoryMiB: 16\n",
-     f"{PLATFORM}:47:22: error: limits.templateMemoryMiB: 16 is less than the minimum of 64"),
+     f"{PLATFORM}:55:22: error: limits.templateMemoryMiB: 16 is less than the minimum of 64"),
     ("limits:\n  templateMemoryMiB: 100.5\n",
-     f"{PLATFORM}:47:22: error: limits.templateMemoryMiB: expected an integer, got 100.5"),
+     f"{PLATFORM}:55:22: error: limits.templateMemoryMiB: expected an integer, got 100.5"),
     ("limits:\n  templateSeconds: .nan\n",
-     f"{PLATFORM}:47:20: error: limits.templateSeconds: expected a number of seconds, got .nan"),
+     f"{PLATFORM}:55:20: error: limits.templateSeconds: expected a number of seconds, got .nan"),
     ("limits:\n  templateSecond: 5\n",
-     f"{PLATFORM}:47:3: error: limits.templateSecond: unknown key 'templateSecond'"),
+     f"{PLATFORM}:55:3: error: limits.templateSecond: unknown key 'templateSecond'"),
 ]
 
 

@@ -147,6 +147,8 @@ def test_corrupt_or_unreadable_entries_are_misses(tree_root: Path, run: Run, tmp
     entries = sorted(p for p in cache.rglob("*.json"))
     checked_files = [p for folder in ("argocd", "platform") for p in (tree_root / "rendered" / folder).rglob("*.yaml")
                      if p.name != "kustomization.yaml"]  # Argo CD and Crossplane files: cached per file
+    checked_files += [p for p in (tree_root / "rendered/catalog").rglob("*.yaml")
+                      if "skeleton" not in p.parts]  # and the Backstage catalog's
     # an entry per service overlay and team namespace folder, input file, checked file, and the references index
     assert len(entries) == APPS + spaces(tree_root) + input_yaml(tree_root) + len(checked_files) + 1
     for i, path in enumerate(entries):

@@ -26,7 +26,7 @@ from . import schemas
 from .errors import InputError, Problem
 from .gitref import tree_changes, unchanged_ids
 from .index import INDEX, Index, Services, Summary, blob_id, owner, service_inputs
-from .load import SERVICES_DIR, Sources, load_services, load_shared, parse_services
+from .load import SERVICES_DIR, Select, Sources, load_services, load_shared, parse_services
 from .model import Platform, Service
 from .render import (
     MANIFEST,
@@ -163,7 +163,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     """
     global _shared, _shared_trusted
 
-    def read_services(root: Path, shared: Sources, select: Callable[[str, str], bool] | None = None, *,
+    def read_services(root: Path, shared: Sources, select: Select | None = None, *,
                       parse: bool = True, known: dict[str, str] | None = None) -> Sources:
         found = load_services(root, shared, select, parse=parse, known=known)
         if not extra:
@@ -180,15 +180,15 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
         vouched = asking.submit(ids_of, root, SERVICES_DIR) if asking is not None else None
         edits = asking.submit(changes_of, root, guess) if asking is not None and guess is not None else None
         previous = previous_of(guess) if only is None else None
-        select = None if only is None else (lambda folder, _config: only(folder))
+        select = None if only is None else (lambda folder, _config, _features: only(folder))
         suspects: set[str] = set()
         if previous is not None:
             head, inputs = previous.entries.head, shared.shared_inputs()
 
-            def select(folder: str, config: str) -> bool:
+            def select(folder: str, config: str, features: tuple[str, ...]) -> bool:
                 before = head(folder)
                 return before is None or folder in suspects or before.config != config or \
-                    before.inputs != service_inputs(inputs, config, before.template, before.envs)
+                    before.inputs != service_inputs(inputs, config, before.template, before.envs, features)
 
         known = vouched.result() if vouched is not None and previous is not None else None
         sources = read_services(root, shared, select, parse=False, known=known)
@@ -222,7 +222,8 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
                 more = load_services(root, shared, parse=False, names=again)
                 sources = replace(sources, raw=tuple(sorted((*sources.raw, *more.raw))),
                                   skipped=tuple(n for n in sources.skipped if n not in suspects),
-                                  digests={**sources.digests, **more.digests})
+                                  digests={**sources.digests, **more.digests},
+                                  features={**sources.features, **more.features})
     # the inputs every service shares, and the problems of files that are no service's; their schemas
     # are not checked again when the previous render validated these very bytes
     trusted = previous is not None and previous.shared == shared.shared_inputs().digest()
@@ -289,7 +290,10 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     files: dict[str, bytes] = {}
     for p in parts:
         files.update(p.files)
-    reused = reuse(base, previous, summaries, new, edited, read_manifest) if previous is not None else Reuse()
+    if only is not None:  # a shard's partial tree holds its services' files only (merge makes the rest)
+        reused = Reuse(shared=())
+    else:
+        reused = reuse(base, previous, summaries, new, edited, read_manifest) if previous is not None else Reuse()
     rendered = assemble(base, summaries, files, kept, samples, packed=True, reused=reused)
     services = tuple(sorted(fresh, key=lambda f: f.name))
     return replace(base, services=()), replace(rendered, rendered_services=tuple(f.name for f in services)), \

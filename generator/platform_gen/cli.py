@@ -589,7 +589,7 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
         summary = (f"validated {where}: {report.overlays} overlays ({report.cached} cached) "
                    f"in {report.builds} kustomize builds "
                    f"({kustomize.name}), {report.objects} objects against Kubernetes "
-                   f"{kube_version}, Argo CD, Crossplane and vendored CRD schemas; yamllint over "
+                   f"{kube_version}, Argo CD, Crossplane, Backstage and vendored CRD schemas; yamllint over "
                    f"{report.linted + report.lint_cached} files ({report.lint_cached} cached) of the inputs"
                    + (" and the tree" if lint_tree else ""))
         if opts.fmt == "json":

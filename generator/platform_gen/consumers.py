@@ -13,7 +13,9 @@
   ServiceMonitor, PodMonitor, PrometheusRule) against their vendored upstream schemas,
   Argo CD objects against the Argo CD schemas and the platform's Crossplane objects
   against the Crossplane CRDs, all strictly: unknown fields fail; an unserved
-  version (``external-secrets.io/v1beta1``) is refused as such;
+  version (``external-secrets.io/v1beta1``) is refused as such; the Backstage
+  catalog's entities as Backstage checks them (its schemas and field formats, see
+  :mod:`backstage`), their references among them, and its Location's files;
 - across the objects of one overlay (:mod:`runtimecheck`): PromQL parses, recording
   rules read are recorded, monitors select a target with the ports they name;
 - yamllint runs over the YAML files people write (the inputs), and over the tree's
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,11 +44,12 @@ import referencing
 import yaml
 from kubernetes_validate import utils as kv
 
-from . import crdschema, fastschema, runtimecheck, vcache, yamlio
+from . import backstage, crdschema, fastschema, runtimecheck, vcache, yamlio
 from .errors import Problem, ToolError, format_path
 from .kustomize_tool import Build, Kustomize
 from .limits import undecodable
 from .model import Platform
+from .outputs import catalog as catalog_out
 from .outputs import labels as L
 
 __all__ = ["DEFAULT_KUBE_VERSION", "Report", "validate_tree"]
@@ -444,6 +448,84 @@ def _check_argocd(out: Path, shown: str, cache: vcache.Cache | None = None,
     return _checked_files(out, shown, paths, _argocd_errors, cache or vcache.Cache(None), fingerprint)
 
 
+def _catalog_verdict(data: bytes | OSError, rel: str, where: str) -> _Verdict:
+    """One catalog file's findings (Backstage's checks of each entity), and what the checks across files need
+    (as ``idents``): the entities it defines, the references they make, the files a Location lists."""
+    found: list[Problem] = []
+    idents: list[_Ident] = []
+    objs = _file_objects(data, where, found)
+    folder = posixpath.dirname(rel)
+    for obj in objs:
+        name = _entity_name(obj)
+        found.extend(Problem(where, 0, 0, f"{name}{': ' + p if p else ''}", m) for p, m in backstage.entity_errors(obj))
+        ref = backstage.entity_ref(obj)
+        if ref is not None:
+            idents.append(("entity", ref, "", "", name))
+        idents.extend(("ref", full or "", path, text, name) for path, text, full in backstage.references(obj))
+        spec = obj.get("spec") if obj.get("kind") == "Location" else None
+        targets = [spec.get("target"), *(spec.get("targets") or [])] if isinstance(spec, dict) else []
+        idents.extend(("target", posixpath.normpath(posixpath.join(folder, t)), "", t, name)
+                      for t in targets if isinstance(t, str) and "://" not in t)
+    return _Verdict(tuple(found), len(objs), tuple(idents))
+
+
+def _entity_name(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{obj.get('kind')} {meta.get('name') if isinstance(meta, Mapping) else None}"
+
+
+def _check_catalog(out: Path, shown: str, cache: vcache.Cache | None = None, fingerprint: str | None = None,
+                   only: _Only = None) -> tuple[list[Problem], int]:
+    """The Backstage catalog of the tree (README "Seeing your service in Backstage"): each entity as Backstage
+    checks it (a file's verdict cached under its bytes), each reference names an entity of the catalog, each
+    file a Location lists is there, and every file is listed (Backstage registers the catalog from its
+    Location)."""
+    cache = cache or vcache.Cache(None)
+    paths = [p for p in sorted((out / catalog_out.CATALOG_DIR).rglob("*.yaml"))
+             if not p.relative_to(out).as_posix().startswith(catalog_out.SKELETON_DIR)
+             and (only is None or only(p.relative_to(out).as_posix()))]
+    problems: list[Problem] = []
+    count = 0
+    verdicts: dict[str, _Verdict] = {}
+    for path in paths:
+        rel = path.relative_to(out).as_posix()
+        where = f"{shown}/{rel}"
+        try:
+            data: bytes | OSError = path.read_bytes()
+        except OSError as exc:
+            data = exc
+        key = (vcache.digest(fingerprint, "catalog", rel, data)
+               if fingerprint is not None and isinstance(data, bytes) else None)
+        verdict = _Verdict.from_json(cache.get("files", key), shown)
+        if verdict is None:
+            verdict = _catalog_verdict(data, rel, where)
+            cache.put("files", key, verdict.to_json(shown))
+        verdicts[rel] = verdict
+        problems.extend(verdict.problems)
+        count += verdict.objects
+    defined = {ref for v in verdicts.values() for what, ref, *_rest in v.idents if what == "entity"}
+    listed: set[str] = set()
+    for rel, verdict in verdicts.items():
+        where = f"{shown}/{rel}"
+        for what, ref, field, text, name in verdict.idents:
+            if what == "ref" and not ref:
+                problems.append(Problem(where, 0, 0, f"{name}: {field}", f"{text!r} is not an entity reference the "
+                                        "catalog can read (it needs a kind: kind:name)"))
+            elif what == "ref" and ref not in defined:
+                problems.append(Problem(where, 0, 0, f"{name}: {field}", f"{text!r} names no entity of the catalog "
+                                        f"({ref})", "run 'platform-gen render' to restore the catalog"))
+            elif what == "target":
+                listed.add(ref)
+                if ref not in verdicts and not (out / ref).is_file():
+                    problems.append(Problem(where, 0, 0, f"{name}: spec.targets", f"lists {text}, which is not in "
+                                            "the tree", "run 'platform-gen render' to restore the catalog"))
+    if only is None or only(catalog_out.LOCATION):
+        for rel in sorted(set(verdicts) - listed - {catalog_out.LOCATION}):
+            problems.append(Problem(f"{shown}/{rel}", 0, 0, "", "no Location of the catalog lists this file, so "
+                                    "Backstage does not read it", "run 'platform-gen render' to restore the catalog"))
+    return problems, count
+
+
 def _check_platform(out: Path, shown: str, kube: KubeSchemas, cache: vcache.Cache | None = None,
                     fingerprint: str | None = None, only: _Only = None) -> tuple[list[Problem], int]:
     def errors_of(obj: dict[str, Any], where: str) -> list[tuple[str, str]]:
@@ -668,7 +750,8 @@ def validate_tree(platform: Platform, out: Path, shown: str, kustomize: Kustomiz
         # the tree's own objects are checked while kustomize builds the first batches
         objects = 0
         for check in (_check_argocd(out, shown, cache, fingerprint, only),
-                      _check_platform(out, shown, kube, cache, fingerprint, only)):
+                      _check_platform(out, shown, kube, cache, fingerprint, only),
+                      _check_catalog(out, shown, cache, fingerprint, only)):
             problems.extend(check[0])
             objects += check[1]
         for (_cluster, ovs), future in zip(chunks, futures, strict=True):

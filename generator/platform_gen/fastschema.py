@@ -7,10 +7,12 @@ Python checks that answer whether an instance is valid: ``True`` only when jsons
 would find no error at all, ``False`` when it may find one (then jsonschema itself
 runs, for its messages). The compiled check never decides a finding.
 
-Only the keywords of the Kubernetes schemas and of platform-gen's own input schemas are
-compiled (``type``, ``enum``, ``properties``, ``additionalProperties``, ``required``,
-``items``, ``$ref``, ``allOf``, ``anyOf``, ``oneOf`` over type-only branches,
-``propertyNames``, ``pattern``, ``uniqueItems`` and the size and number bounds); annotations (``description``,
+Only the keywords of the Kubernetes schemas, of platform-gen's own input schemas and of
+Backstage's catalog schemas are compiled (``type``, ``enum``, ``properties``,
+``patternProperties``, ``additionalProperties``, ``required``, ``items``, ``$ref``,
+``allOf``, ``anyOf``, ``oneOf`` over type-only branches, ``propertyNames``, ``pattern``,
+``uniqueItems`` and the size and number bounds; a ``$id`` that only names an anchor,
+``#name``, as Draft 7 writes them); annotations (``description``,
 ``format``, which jsonschema does not assert by default, ``x-kubernetes-*``) are
 skipped. A schema with any other keyword is not compiled: :func:`compile_schema`
 returns None and every instance goes to jsonschema.
@@ -98,6 +100,7 @@ class _Compiler:
     def _build(self, schema: Mapping[str, Any], base: str) -> Check:
         checks: list[Check] = []
         props: dict[str, Check] | None = None
+        patterns: tuple[tuple[re.Pattern[str], Check], ...] = ()
         additional: Check | bool = True
         required: tuple[str, ...] = ()
         for word, value in schema.items():
@@ -105,6 +108,8 @@ class _Compiler:
                 continue
             if word in ("$schema", "$id", "$defs") and schema is self.root:
                 continue
+            if word == "$id" and isinstance(value, str) and value.startswith("#"):
+                continue  # a Draft 7 anchor: it names this schema, the base stays the document's
             if word == "type":
                 checks.append(_type_check(value))
             elif word == "enum":
@@ -115,6 +120,10 @@ class _Compiler:
                 if not isinstance(value, Mapping):
                     raise _Unsupported("properties")
                 props = {str(k): self.compile(v, base) for k, v in value.items()}
+            elif word == "patternProperties":
+                if not isinstance(value, Mapping):
+                    raise _Unsupported("patternProperties")
+                patterns = tuple((re.compile(str(k)), self.compile(v, base)) for k, v in value.items())
             elif word == "additionalProperties":
                 additional = value if isinstance(value, bool) else self.compile(value, base)
             elif word == "required":
@@ -149,8 +158,8 @@ class _Compiler:
                     raise _Unsupported(word)
             else:
                 raise _Unsupported(word)
-        if props is not None or additional is not True or required:
-            checks.append(_object_check(props or {}, additional, required))
+        if props is not None or patterns or additional is not True or required:
+            checks.append(_object_check(props or {}, additional, required, patterns))
         if not checks:
             return lambda x: True
         if len(checks) == 1:
@@ -218,13 +227,25 @@ def _items_check(item: Check) -> Check:
     return lambda x: not isinstance(x, list) or all(item(v) for v in x)
 
 
-def _object_check(props: dict[str, Check], additional: Check | bool, required: tuple[str, ...]) -> Check:
+def _object_check(props: dict[str, Check], additional: Check | bool, required: tuple[str, ...],
+                  patterns: tuple[tuple[re.Pattern[str], Check], ...] = ()) -> Check:
     def check(x: Any) -> bool:
         if not isinstance(x, dict):
             return True
         for k, v in x.items():
             sub = props.get(k) if isinstance(k, str) else None
+            # jsonschema: a key matching a pattern is checked against it, and is no additional property
+            matched = False
+            for rx, each in patterns:
+                if not isinstance(k, str):
+                    return False  # (JSON keys are strings: defer whatever else)
+                if rx.search(k) is not None:
+                    matched = True
+                    if not each(v):
+                        return False
             if sub is None:
+                if matched:
+                    continue
                 if additional is False:
                     return False
                 if additional is not True and not additional(v):

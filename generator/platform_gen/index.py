@@ -138,10 +138,12 @@ def shared_inputs(digests: dict[str, str], env_files: dict[str, str], platform_f
     )
 
 
-def service_inputs(shared: SharedInputs, config: str, template: str, envs: Iterable[str]) -> str:
+def service_inputs(shared: SharedInputs, config: str, template: str, envs: Iterable[str],
+                   features: Iterable[str] = ()) -> str:
     """The digest of everything a service's files are made from: its config.yaml's bytes (``config``),
     platform.yaml, the Crossplane files, its template and its environments (the generator is the
-    index's own: an index of another generator is not used at all)."""
+    index's own: an index of another generator is not used at all), and which of the catalog's files its
+    folder holds (``features``: docs and APIs, see ``load.FEATURE_FILES``; their presence, not their bytes)."""
     key = (template, tuple(sorted(envs)))
     common = shared.memo.get(key)
     if common is None:
@@ -149,7 +151,8 @@ def service_inputs(shared: SharedInputs, config: str, template: str, envs: Itera
         for env in key[1]:
             parts += [env, shared.envs.get(env, "-"), shared.components.get(env, "-")]
         common = shared.memo[key] = digest(*parts)
-    return digest(config, common)
+    held = tuple(features)
+    return digest(config, common, *held) if held else digest(config, common)
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,13 @@ class Summary:
     retire: bool = False
     routes: tuple[tuple[str, str, str], ...] = ()  # (cluster, host, path) of each URL (expose)
     allow_from: tuple[str, ...] = ()  # the services its file lets in (allowFrom), sorted
+    # what the Backstage catalog shows of it (README "Seeing your service in Backstage")
+    description: str = ""
+    tier: str = ""
+    system: str = ""  # as its config.yaml names it ("": its team's)
+    depends_on: tuple[str, ...] = ()
+    consumes_apis: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()  # the catalog files its folder holds (load.FEATURE_FILES)
 
     def apps(self) -> Iterable[tuple[str, str, str]]:
         """(Application, environment, cluster) of every target."""
@@ -179,22 +189,33 @@ class Summary:
             for cluster in clusters:
                 yield f"{self.name}-{cluster}", env, cluster
 
+    def catalog(self) -> tuple[Any, ...]:
+        """What the Backstage catalog is made of, of this service (besides its team and placements): two
+        summaries with the same catalog facts give the same entities."""
+        return (self.template, self.namespace, self.claims, self.retire, self.description, self.tier, self.system,
+                self.depends_on, self.consumes_apis, self.features)
+
     def to_json(self) -> dict[str, Any]:
-        # allowFrom only when set: the lines of other services stay as they were
-        return {
-            **({"allowFrom": list(self.allow_from)} if self.allow_from else {}),
+        # the keys that are often unset only when set (allowFrom, dependsOn, ...): lines stay short
+        optional: dict[str, Any] = {"allowFrom": list(self.allow_from), "consumesApis": list(self.consumes_apis),
+                                    "dependsOn": list(self.depends_on), "description": self.description,
+                                    "features": list(self.features), "system": self.system, "tier": self.tier}
+        return dict(sorted({
+            **{k: v for k, v in optional.items() if v},
             "claims": [[n, k, list(e)] for n, k, e in self.claims], "config": self.config, "envs": list(self.envs),
             "file": self.file, "files": list(self.files), "inputs": self.inputs,
             "kinds": [list(k) for k in self.kinds], "namespace": self.namespace, "out": self.out,
             "placements": {e: list(c) for e, c in sorted(self.placements.items())}, "retire": self.retire,
             "routes": [list(r) for r in self.routes], "team": self.team, "template": self.template,
-        }
+        }.items()))
 
     @staticmethod
     def from_json(name: str, doc: dict[str, Any]) -> Summary:
         """From the index's JSON; a value of the wrong type is an error (the index is then not used)."""
         text = (doc["team"], doc["template"], doc["file"], doc["namespace"], doc["config"], doc["inputs"],
-                doc["out"], *doc["envs"], *doc["files"], *doc.get("allowFrom", ()))
+                doc["out"], *doc["envs"], *doc["files"], *doc.get("allowFrom", ()), doc.get("description", ""),
+                doc.get("tier", ""), doc.get("system", ""), *doc.get("dependsOn", ()),
+                *doc.get("consumesApis", ()), *doc.get("features", ()))
         if not all(type(t) is str for t in text):
             raise TypeError("not a string")
         if not all(owner(f) == name and _plain(f) for f in doc["files"]):
@@ -209,6 +230,9 @@ class Summary:
             # (an index of the generator before routes has none: the deletion guard reads such an index)
             routes=tuple((str(c), str(h), str(p)) for c, h, p in doc.get("routes", ())),
             allow_from=tuple(doc.get("allowFrom", ())),
+            description=doc.get("description", ""), tier=doc.get("tier", ""), system=doc.get("system", ""),
+            depends_on=tuple(doc.get("dependsOn", ())), consumes_apis=tuple(doc.get("consumesApis", ())),
+            features=tuple(doc.get("features", ())),
         )
 
 

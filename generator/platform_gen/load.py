@@ -18,8 +18,9 @@ from .index import SharedInputs, blob_id, shared_inputs
 from .limits import MAX_FILE_BYTES, human_bytes, undecodable
 from .yamlio import Located, load_located
 
-__all__ = ["DOCS_FILE", "PLATFORM_FILE", "STARTER_FILE", "YAMLLINT_FILE", "Sources", "load", "load_docs",
-           "load_services", "load_shared", "load_yamllint_config", "parse_services", "yaml_inputs"]
+__all__ = ["API_FILES", "DOCS_FILE", "FEATURE_FILES", "PLATFORM_FILE", "STARTER_FILE", "YAMLLINT_FILE", "Select",
+           "Sources", "load", "load_docs", "load_services", "load_shared", "load_yamllint_config", "parse_services",
+           "service_features", "yaml_inputs"]
 
 PLATFORM_FILE = "platform-config/platform.yaml"
 SERVICES_DIR = "platform-config/services"
@@ -30,6 +31,11 @@ OVERLAYS_DIR = "overlays"
 #: The folder of the editor schemas (README "Editor support"), next to platform-config/.
 SCHEMAS_DIR = "schemas"
 YAMLLINT_FILE = ".yamllint.yaml"
+#: Files of a service's folder that the Backstage catalog shows (README "Seeing your service in Backstage"):
+#: its docs (TechDocs reads the folder when it holds mkdocs.yml) and the APIs it provides, by API type.
+DOCS_FILE = "mkdocs.yml"
+API_FILES = {"asyncapi": "asyncapi.yaml", "openapi": "openapi.yaml"}
+FEATURE_FILES = tuple(sorted((DOCS_FILE, *API_FILES.values())))
 TEMPLATE_SUFFIXES = (".yaml.j2", ".jsonnet", ".libsonnet", ".j2")
 #: The file that makes a template folder a Helm chart, all of whose files are read.
 CHART_FILE = "Chart.yaml"
@@ -57,6 +63,8 @@ class Sources:
     raw: tuple[tuple[str, bytes], ...] = ()
     # whether the repo keeps the editor schemas: it has a folder ``schemas/`` (README "Editor support")
     editor_schemas: bool = False
+    # service folder -> the files of FEATURE_FILES it holds, for every service folder seen (parsed or not)
+    features: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # parses one service's config.yaml on demand (a service left unparsed, named in a problem)
     reparse: Callable[[str], Located | None] | None = field(default=None, repr=False, compare=False)
     # template -> its starter values (``platform-config/templates/<template>/starter.yaml``), where it has one
@@ -242,11 +250,22 @@ def _chart_archive(rel: str) -> bool:
     return rel.startswith("charts/") and rel.endswith(".tgz")
 
 
-def load(root: Path, select: Callable[[str, str], bool] | None = None) -> Sources:
+Select = Callable[[str, str, tuple[str, ...]], bool]
+
+
+def service_features(folder: str) -> tuple[str, ...]:
+    """The files of :data:`FEATURE_FILES` that the service folder at ``folder`` holds (files, or links to
+    files: only their presence is read, never their content)."""
+    isfile = os.path.isfile
+    return tuple(name for name in FEATURE_FILES if isfile(folder + "/" + name))
+
+
+def load(root: Path, select: Select | None = None) -> Sources:
     """Read every input of the platform repo at ``root``; problems are collected, not raised.
 
     With ``select``, a service's config.yaml is parsed only where ``select(folder, digest of
-    its bytes)`` is true; the others are read and digested only (``Sources.skipped``).
+    its bytes, the catalog files its folder holds)`` is true; the others are read and digested only
+    (``Sources.skipped``).
     """
     return load_services(root, load_shared(root), select)
 
@@ -366,7 +385,7 @@ _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getat
 _CHUNK = 1 << 16
 
 
-def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool] | None = None, *,
+def load_services(root: Path, shared: Sources, select: Select | None = None, *,
                   parse: bool = True, names: Iterable[str] | None = None,
                   known: Mapping[str, str] | None = None) -> Sources:
     """``shared`` with the services' config.yaml files read (parsed where ``select`` says so; see ``load``).
@@ -383,10 +402,11 @@ def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool
     raw: list[tuple[str, bytes]] = []
     services: list[tuple[str, Located]] = []
     skipped: list[str] = []
+    features: dict[str, tuple[str, ...]] = {}
     svc_dir = root / SERVICES_DIR
 
     def take(name: str, rel: str, data: bytes) -> None:
-        if select is not None and not select(name, digests[rel]):
+        if select is not None and not select(name, digests[rel], features[name]):
             skipped.append(name)
         elif not parse:
             raw.append((name, data))
@@ -410,12 +430,13 @@ def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool
             except OSError:
                 is_dir = False
             if is_dir:
+                features[item.name] = service_features(item.path)
                 cfg_path = item.path + "/config.yaml"
                 rel = f"{SERVICES_DIR}/{item.name}/config.yaml"
                 vouched = known.get(rel) if known is not None else None
                 if vouched is not None and select is not None and not lexists(cfg_path[:-4] + "yml"):
                     digests[rel] = vouched
-                    if not select(item.name, vouched):
+                    if not select(item.name, vouched, features[item.name]):
                         skipped.append(item.name)
                         continue
                 data = None
@@ -447,6 +468,7 @@ def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool
                                             "a service is a folder with a config.yaml; remove the link"))
                 continue
             folder = entry
+            features[folder.name] = service_features(os.fspath(folder))
             cfg = folder / "config.yaml"
             if cfg.exists() and not cfg.is_file() and not cfg.is_symlink():
                 problems.append(Problem(_rel(cfg, root), 0, 0, "", "not a regular file",
@@ -466,7 +488,8 @@ def load_services(root: Path, shared: Sources, select: Callable[[str, str], bool
         return _Reader(root, []).yaml(svc_dir / name / "config.yaml")
 
     return dataclasses.replace(shared, services=tuple(services), problems=tuple(problems), digests=reader.digests,
-                               skipped=tuple(skipped), reparse=reparse, raw=tuple(raw))
+                               skipped=tuple(skipped), reparse=reparse, raw=tuple(raw),
+                               features={**shared.features, **features})
 
 
 def parse_services(shared: Sources, raw: Iterable[tuple[str, bytes]]) -> Sources:
@@ -547,10 +570,6 @@ def yaml_inputs(root: Path) -> tuple[list[tuple[str, bytes]], list[Problem]]:
                 if data is not None:
                     found.append((reader.rel(path), data))
     return found, problems
-
-
-#: A service folder holding this file has docs (README "Scorecards"; Backstage's TechDocs read it).
-DOCS_FILE = "mkdocs.yml"
 
 
 def load_docs(root: Path, services: Iterable[str]) -> frozenset[str]:

@@ -10,6 +10,7 @@ from typing import Any
 from .yamlio import Located
 
 __all__ = [
+    "CatalogTypes",
     "Cluster",
     "CodeOwners",
     "Environment",
@@ -151,6 +152,12 @@ class Service:
     claims: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     # retire: true: Argo CD deletes what its applications deployed once they are removed
     retire: bool = False
+    # the Backstage catalog (README "Seeing your service in Backstage"): the System it names ("" for its
+    # team's), the services it depends on, the APIs it consumes, and the catalog files its folder holds
+    system: str = ""
+    depends_on: tuple[str, ...] = ()
+    consumes_apis: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
 
     def callers(self) -> tuple[str, ...]:
         """Every service its own file lets in (``allowFrom``, at any layer), sorted."""
@@ -170,6 +177,15 @@ class Service:
                 where.setdefault(c.name, []).append(env)
                 kinds[c.name] = c.kind
         return tuple((name, kinds[name], tuple(envs)) for name, envs in sorted(where.items()))
+
+
+@dataclass(frozen=True)
+class CatalogTypes:
+    """The Backstage types platform.yaml ``catalog`` sets: template -> Component type, claim kind -> Resource
+    type (the others take the defaults of ``outputs/catalog.py``)."""
+
+    components: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -220,6 +236,10 @@ class Platform:
     scorecard: ScorecardSpec = field(default_factory=ScorecardSpec)
     # template -> the values of its starter.yaml (the top level's value keys), where it has one
     starters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # how the catalog names component and resource types (platform.yaml ``catalog``)
+    catalog: CatalogTypes = field(default_factory=CatalogTypes)
+    # service folder -> the catalog files it holds (``load.FEATURE_FILES``), for every service folder
+    features: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # digests of the shared inputs (an index.SharedInputs) and of every input file read
     inputs: Any = None
     digests: dict[str, str] = field(default_factory=dict)

@@ -21,9 +21,9 @@ from . import merge, workloads, yamlio
 from .deep import MERGER
 from .errors import InputError, Problem
 from .index import INDEX, Index, Services, Summary, digest, generator_digest, owner, serialize, service_inputs
-from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, STARTER_FILE, TEMPLATES_DIR
+from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, SERVICES_DIR, STARTER_FILE, TEMPLATES_DIR
 from .model import Cluster, Platform, Service, Target, Team, connection_env_prefix
-from .outputs import argocd, codeowners, crossplane, editor, guardrails, kustomize, runtime
+from .outputs import argocd, catalog, codeowners, crossplane, editor, guardrails, kustomize, runtime
 from .outputs import labels as L
 from .renderers import TemplateFailure, entries, worker
 from .scope import check_kinds, cluster_scoped, group_of, team_resources
@@ -417,8 +417,9 @@ def render_services(platform: Platform, samples: Iterable[str] = ()
 
 
 def render_shared(platform: Platform, summaries: Mapping[str, Summary]) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    """The files that belong to no one service (AppProjects, the bootstrap, Crossplane, components) and
-    the repo files (CODEOWNERS, the editor schemas), from every service's summary."""
+    """The files that belong to no one service (AppProjects, the bootstrap, Crossplane, components, the
+    Backstage catalog) and the repo files (CODEOWNERS, the editor schemas), from every service's summary.
+    Raise InputError when Backstage would refuse the catalog."""
     text: dict[str, str] = {}
     clusters_of = {c.name: c for e in platform.environments for c in e.clusters}
     env_file = {e.name: e.file for e in platform.environments}
@@ -466,6 +467,13 @@ def render_shared(platform: Platform, summaries: Mapping[str, Summary]) -> tuple
                            "patches": [{"path": "argocd-cm-health.yaml",
                                         "target": {"version": "v1", "kind": "ConfigMap", "name": "argocd-cm"}}]}))
 
+    # the Backstage catalog (README "Seeing your service in Backstage"): refused when Backstage would refuse it
+    catalog_text, entities = catalog.catalog_files(platform, summaries)
+    problems = catalog.check(entities, _located(platform))
+    if problems:
+        raise InputError(problems)
+    text.update(catalog_text)
+
     files = {k: v.encode() for k, v in text.items()}
     for env in platform.environments:
         if env.name in platform.components:
@@ -508,7 +516,7 @@ def reuse(platform: Platform, previous: Index, summaries: Services, rendered: Co
     if same_services and previous.shared == platform.inputs.digest() and not platform_wide & set(suspects):
         for name in rendered:
             a, b = old[name], summaries[name]
-            if (a.team, a.placements, a.kinds) != (b.team, b.placements, b.kinds):
+            if (a.team, a.placements, a.kinds, a.catalog()) != (b.team, b.placements, b.kinds, b.catalog()):
                 break
         else:
             shared = tuple(sorted(platform_wide))
@@ -524,11 +532,13 @@ def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services,
     """The services of ``kept`` that the rules spanning services could find in conflict with the services
     ``fresh``: those that may produce one of their Application names; for a service with claims, those of
     its team (its namespace); for a service with URLs, those whose index line names one of its hosts (they
-    may take the same URL); and with services ``gone`` (deleted or renamed), those whose allowFrom names one.
+    may take the same URL); those whose consumesApis names one of them (it may no longer provide the API); and
+    with services ``gone`` (deleted or renamed), those whose allowFrom, dependsOn or consumesApis names one.
     With the platform-wide inputs unchanged, conflicts among the kept services were ruled out by the render
     that wrote them, so these and ``fresh`` are all the rules need to see."""
     clusters = sorted({c.name for e in platform.environments for c in e.clusters})
     heads = kept.heads()
+    fresh = list(fresh)
     found: set[str] = set()
     teams: set[str] = set()
     hosts: set[str] = set()
@@ -548,9 +558,14 @@ def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services,
         needles = [json.dumps(h, ensure_ascii=False).encode() for h in sorted(hosts)]
         found.update(n for n in heads if n not in found and any(x in kept.line(n) for x in needles))
     if gone:
-        # rare (a service removed): each kept service's allowFrom is read from its line
+        # rare (a service removed): each kept service's allowFrom, dependsOn and consumesApis are read from its line
         lost = set(gone)
-        found.update(n for n in kept if lost.intersection(kept[n].allow_from))
+        found.update(n for n in kept if lost.intersection(kept[n].allow_from)
+                     or lost.intersection(Facts.of_summary(kept[n]).named()))
+    # a service rendered again may have lost the API another consumes: those that consume any (rare) are read
+    names = {f.name for f in fresh}
+    found.update(n for n in heads if n not in found and b'"consumesApis":' in kept.line(n)
+                 and names.intersection(Facts.of_summary(kept[n]).named()))
     return sorted(found)
 
 
@@ -582,6 +597,27 @@ def _doc_of(platform: Platform) -> Callable[[str], Located]:
     return {s.name: s.top.doc for s in platform.services}.__getitem__
 
 
+def _located(platform: Platform) -> Callable[[str], Located | None]:
+    """An input file parsed, by path: a service's config.yaml, platform.yaml or an environment file."""
+    doc_of = _doc_of(platform)
+    env_docs = {e.file: e.defaults.doc for e in platform.environments}
+
+    def located(file: str) -> Located | None:
+        if file == PLATFORM_FILE:
+            return platform.defaults.doc
+        if file in env_docs:
+            return env_docs[file]
+        parts = file.split("/")
+        if file.startswith(SERVICES_DIR + "/") and len(parts) == len(SERVICES_DIR.split("/")) + 2:
+            try:
+                return doc_of(parts[-2])
+            except (KeyError, InputError):
+                return None
+        return None
+
+    return located
+
+
 def render(platform: Platform) -> Rendered:
     """Render the complete tree; raise InputError with every problem found."""
     return render_tree(platform, {})
@@ -603,10 +639,12 @@ def summarize(platform: Platform, produced: Mapping[str, dict[str, bytes]],
         summaries[svc.name] = Summary(
             name=svc.name, team=svc.team, template=svc.template, file=svc.file,
             namespace=platform.teams[svc.team].namespace, config=config,
-            inputs=service_inputs(shared, config, svc.template, envs), envs=envs,
+            inputs=service_inputs(shared, config, svc.template, envs, svc.features), envs=envs,
             placements=dict(sorted(svc.placements.items())), kinds=kinds[svc.name],
             claims=svc.claimed(), files=tuple(own), out=digest(*(p for kv in own.items() for p in kv)),
-            retire=svc.retire, routes=runtime.routes_of(by_service.get(svc.name, [])), allow_from=svc.callers())
+            retire=svc.retire, routes=runtime.routes_of(by_service.get(svc.name, [])), allow_from=svc.callers(),
+            description=svc.description, tier=svc.tier, system=svc.system, depends_on=svc.depends_on,
+            consumes_apis=svc.consumes_apis, features=svc.features)
     return summaries
 
 
@@ -624,7 +662,8 @@ def cross_problems(platform: Platform, facts: Iterable[Facts], names: Collection
     """The rules that span services, over the services ``facts`` (every service of the platform, unless
     ``names`` lists them all)."""
     return cross_check(sorted(facts, key=lambda f: f.name), platform.teams,
-                       [c.name for e in platform.environments for c in e.clusters], _doc_of(platform), names)
+                       [c.name for e in platform.environments for c in e.clusters], _doc_of(platform), names,
+                       platform.features)
 
 
 def assemble(platform: Platform, summaries: Mapping[str, Summary], files: dict[str, bytes],

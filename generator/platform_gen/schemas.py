@@ -183,6 +183,21 @@ ALLOW_FROM_PROP: dict[str, Any] = {
 
 #: An IANA time zone name as a CronJob's timeZone takes it: Etc/UTC, Europe/Berlin, America/Argentina/Salta.
 TIME_ZONE = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*\Z"
+#: The services this one needs to run (README "Seeing your service in Backstage").
+DEPENDS_ON_PROP: dict[str, Any] = {
+    "type": "array", "uniqueItems": True, "items": {"type": "string", "pattern": SERVICE_NAME, "maxLength": 40},
+    "description": "The services this one needs to run: its Backstage Component depends on theirs (each must "
+                   "exist).",
+}
+#: An API a service consumes: a service (every API it provides) or one of its APIs (``<service>.openapi``).
+API_REF = r"^[a-z]([a-z0-9-]*[a-z0-9])?(\.(openapi|asyncapi))?\Z"
+CONSUMES_APIS_PROP: dict[str, Any] = {
+    "type": "array", "uniqueItems": True, "items": {"type": "string", "pattern": API_REF, "maxLength": 49},
+    "description": "The APIs this service calls: a service (every API its folder provides, openapi.yaml or "
+                   "asyncapi.yaml) or one of them, <service>.openapi or <service>.asyncapi.",
+}
+#: A Backstage type (of a Component or a Resource): lower-case words joined by '-', as Backstage's own are.
+CATALOG_TYPE = r"^[a-z0-9]+(-[a-z0-9]+)*\Z"
 
 #: Values that may vary per environment and cluster (the overlays patch them).
 ENV_VALUE_PROPS: dict[str, Any] = {
@@ -428,6 +443,30 @@ PLATFORM: dict[str, Any] = {
         "defaults": {**_VALUES, "description": "The lowest layer of every service's values."},
         "scorecard": SCORECARD,
         # what a template may cost per service (README "Template budgets")
+        # how the Backstage catalog types what it shows (README "Seeing your service in Backstage")
+        "catalog": {
+            "type": "object",
+            "description": "How the Backstage catalog types services and their infrastructure (README \"Seeing "
+                           "your service in Backstage\").",
+            "additionalProperties": False,
+            "properties": {
+                "componentTypes": {
+                    "type": "object",
+                    "description": "The Component type of a golden path's services, by template (default: "
+                                   "service).",
+                    "additionalProperties": {"type": "string", "pattern": CATALOG_TYPE, "maxLength": 63,
+                                             "description": "A Backstage component type, such as service or "
+                                                            "website."},
+                },
+                "resourceTypes": {
+                    "type": "object",
+                    "description": "The Resource type of an infrastructure kind's claims, by kind (default: from "
+                                   "the kind's name: database, bucket, queue).",
+                    "additionalProperties": {"type": "string", "pattern": CATALOG_TYPE, "maxLength": 63,
+                                             "description": "A Backstage resource type, such as database."},
+                },
+            },
+        },
         "limits": {
             "type": "object",
             "description": "What a template may cost per service (README \"Template budgets\").",
@@ -645,6 +684,10 @@ SERVICE: dict[str, Any] = {
                  "description": "A label for the service's tier, such as tier-1."},
         "retire": {"type": "boolean",
                    "description": "true takes the service down for good (README \"Retiring a service\")."},
+        "system": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63,
+                   "description": "The Backstage System the service belongs to (default: its team's)."},
+        "dependsOn": DEPENDS_ON_PROP,
+        "consumesApis": CONSUMES_APIS_PROP,
         "template": {"type": "string",
                      "description": "The golden path: a folder of platform-config/templates/."},
         **VALUE_PROPS,
@@ -694,6 +737,8 @@ _PATTERNS = {
     LATENCY: "a duration above zero in ms or s, such as 300ms or 1.5s",
     ROUTING: "letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
     TIME_ZONE: "a time zone name such as Etc/UTC or Europe/Berlin",
+    API_REF: "a service's name, or a service's name and .openapi or .asyncapi",
+    CATALOG_TYPE: "lower-case letters and digits, words joined by single '-'",
 }
 
 

@@ -271,7 +271,7 @@ def _fit(platform: Platform, names: Iterable[str], partials: list[Partial]) -> l
                 problems.append(_problem(p.shown, f"the summary of service '{s.name}' names a team, namespace, "
                                                   "environment or cluster the platform does not have", _RERUN))
             elif platform.digests.get(s.file) != s.config or s.inputs != service_inputs(
-                    platform.inputs, s.config, s.template, s.envs):
+                    platform.inputs, s.config, s.template, s.envs, platform.features.get(s.name, ())):
                 problems.append(_problem(p.shown, f"service '{s.name}' was rendered from other inputs than "
                                                   f"the ones here ({s.file})", _RERUN))
             where.setdefault(s.name, p.shown)
@@ -289,7 +289,7 @@ def merge(root: Path, partials: list[Partial]) -> tuple[Platform, Rendered]:
     of the inputs that belong to no service, or with those of the rules that span services.
     """
     shared = load_shared(root)
-    sources = load_services(root, shared, lambda _folder, _config: False, parse=False)
+    sources = load_services(root, shared, lambda _folder, _config, _features: False, parse=False)
     base = validate(replace(sources, raw=()), cross=False)
     problems = _fit(base, sources.skipped, partials)
     if problems:
@@ -335,10 +335,10 @@ def plan_shards(root: Path, index: bytes | None, per_shard: int = PER_SHARD,
     head = previous.entries.head if previous is not None else (lambda _name: None)
     changed: list[str] = []
 
-    def select(folder: str, config: str) -> bool:
+    def select(folder: str, config: str, features: tuple[str, ...]) -> bool:
         before = head(folder)
         if before is None or before.config != config or before.inputs != service_inputs(
-                inputs, config, before.template, before.envs):
+                inputs, config, before.template, before.envs, features):
             changed.append(folder)
         return False
 

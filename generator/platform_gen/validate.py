@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +24,18 @@ from .capabilities import capabilities_of, literal_secrets
 from .charts import chart_problems
 from .errors import InputError, Problem, format_path
 from .infrastructure import InfraKind, check_crossplane, claims_for, offered_kinds
-from .load import CHART_FILE, ENVIRONMENTS_DIR, OVERLAYS_DIR, PLATFORM_FILE, SERVICES_DIR, TEMPLATES_DIR, Sources
+from .load import (
+    API_FILES,
+    CHART_FILE,
+    ENVIRONMENTS_DIR,
+    OVERLAYS_DIR,
+    PLATFORM_FILE,
+    SERVICES_DIR,
+    TEMPLATES_DIR,
+    Sources,
+)
 from .model import (
+    CatalogTypes,
     Cluster,
     CodeOwners,
     Environment,
@@ -50,7 +60,8 @@ ROOT_APP = "platform-root"
 CROSSPLANE_APPSET = "platform-crossplane"
 NAMESPACES_APPSET = "platform-namespaces"
 RESERVED_APPSETS = frozenset({CROSSPLANE_APPSET, NAMESPACES_APPSET, ROOT_APP})
-IDENTITY_KEYS = ("name", "team", "description", "tier", "template", "environments", "infrastructure", "retire")
+IDENTITY_KEYS = ("name", "team", "description", "tier", "template", "environments", "infrastructure", "retire",
+                 "system", "dependsOn", "consumesApis")
 MAX_APP_NAME = 63
 #: Kubernetes' own namespaces: no team may deploy into them.
 SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
@@ -330,6 +341,26 @@ def _scorecard(spec: dict[str, Any]) -> ScorecardSpec:
         if levels is not None else None)
 
 
+def _catalog_types(doc: Located, data: dict[str, Any], templates: Mapping[str, Any],
+                   kinds: Mapping[str, InfraKind] | None, problems: list[Problem]) -> CatalogTypes:
+    """platform.yaml ``catalog``: its component types name templates, its resource types offered kinds."""
+    section = data.get("catalog") or {}
+    components = dict(section.get("componentTypes") or {})
+    resources = dict(section.get("resourceTypes") or {})
+    for name in components:
+        if name not in templates:
+            problems.append(doc.problem(("catalog", "componentTypes", name), f"unknown template '{name}'",
+                                        did_you_mean(name, set(templates), f"templates (in {TEMPLATES_DIR}/)"),
+                                        key=True))
+    offered = set(kinds or ())
+    for name in resources if kinds is not None else ():
+        if name not in offered:
+            problems.append(doc.problem(("catalog", "resourceTypes", name), f"unknown infrastructure kind '{name}'",
+                                        did_you_mean(name, offered, "kinds (offered by the XRDs of "
+                                                     "platform-config/crossplane/)"), key=True))
+    return CatalogTypes(components=components, resources=resources)
+
+
 def _budget(limits: dict[str, Any]) -> TemplateBudget:
     """The template budget from platform.yaml ``limits`` (already schema-checked), defaults elsewhere."""
     default = TemplateBudget()
@@ -418,6 +449,7 @@ def _service(
     kinds: dict[str, InfraKind] | None,
     problems: list[Problem],
     broken_envs: frozenset[str] = frozenset(),
+    features: tuple[str, ...] = (),
 ) -> Service | None:
     found = _checked(doc, schemas.SERVICE)
     problems.extend(found)
@@ -512,6 +544,10 @@ def _service(
         placements=placements,
         claims=claims,
         retire=data.get("retire") is True,
+        system=data.get("system", ""),
+        depends_on=tuple(data.get("dependsOn") or ()),
+        consumes_apis=tuple(data.get("consumesApis") or ()),
+        features=features,
     )
 
 
@@ -526,17 +562,24 @@ class Facts:
     # (cluster, host, path) of each URL: known once its values are merged (so not from a Service alone)
     routes: tuple[tuple[str, str, str], ...] = ()
     allow_from: tuple[str, ...] = ()  # the services its file lets in
+    depends_on: tuple[str, ...] = ()  # the services it depends on (dependsOn)
+    consumes_apis: tuple[str, ...] = ()  # the APIs it consumes (consumesApis)
 
     @staticmethod
     def of(service: Service) -> Facts:
         return Facts(service.name, service.team, service.placements, service.claimed(),
-                     allow_from=service.callers())
+                     allow_from=service.callers(), depends_on=service.depends_on,
+                     consumes_apis=service.consumes_apis)
 
     @staticmethod
     def of_summary(summary: Summary) -> Facts:
         """The same facts, from a service's entry in the render index."""
         return Facts(summary.name, summary.team, summary.placements, summary.claims, summary.routes,
-                     summary.allow_from)
+                     summary.allow_from, summary.depends_on, summary.consumes_apis)
+
+    def named(self) -> set[str]:
+        """The other services its dependsOn and consumesApis name."""
+        return {*self.depends_on, *(ref.split(".", 1)[0] for ref in self.consumes_apis)}
 
 
 def route_key(host: str, path: str) -> tuple[str, str]:
@@ -639,13 +682,63 @@ def _unknown_callers(services: list[Facts], names: Collection[str], doc_of: Call
     return problems
 
 
+def _unknown_dependencies(services: list[Facts], names: Collection[str], doc_of: Callable[[str], Located]
+                          ) -> list[Problem]:
+    """Every service ``dependsOn`` names exists, and is another service."""
+    problems = []
+    for svc in services:
+        if all(n in names and n != svc.name for n in svc.depends_on):
+            continue
+        doc = doc_of(svc.name)
+        for i, name in enumerate(svc.depends_on):
+            if name == svc.name:
+                problems.append(doc.problem(("dependsOn", i), f"service '{name}' depends on itself",
+                                            "dependsOn lists the other services this one needs; remove it"))
+            elif name not in names:
+                problems.append(doc.problem(("dependsOn", i), f"dependsOn names service '{name}', which does not "
+                                            "exist", did_you_mean(name, set(names), "services")))
+    return problems
+
+
+def _unknown_apis(services: list[Facts], names: Collection[str], features: Mapping[str, tuple[str, ...]],
+                  doc_of: Callable[[str], Located]) -> list[Problem]:
+    """Every API ``consumesApis`` names is provided: the service exists and its folder holds the API's file
+    (for a service alone, any of them)."""
+    problems = []
+    for svc in services:
+        for i, ref in enumerate(svc.consumes_apis):
+            name, _dot, kind = ref.partition(".")
+            held = [k for k, file in sorted(API_FILES.items()) if file in features.get(name, ())]
+            if name in names and (kind in held if kind else held):
+                continue
+            doc = doc_of(svc.name)
+            if name not in names:
+                problems.append(doc.problem(("consumesApis", i), f"consumesApis names service '{name}', which "
+                                            "does not exist", did_you_mean(name, set(names), "services")))
+            elif kind:
+                problems.append(doc.problem(("consumesApis", i), f"service '{name}' provides no {kind} API "
+                                            f"({SERVICES_DIR}/{name}/ has no {API_FILES[kind]})",
+                                            f"name one of its APIs ({', '.join(f'{name}.{k}' for k in held)})"
+                                            if held else "a service provides an API with openapi.yaml or "
+                                            "asyncapi.yaml in its folder"))
+            else:
+                problems.append(doc.problem(("consumesApis", i), f"service '{name}' provides no API "
+                                            f"({SERVICES_DIR}/{name}/ has no openapi.yaml or asyncapi.yaml)",
+                                            "a service provides an API with openapi.yaml or asyncapi.yaml in its "
+                                            "folder"))
+    return problems
+
+
 def cross_check(services: list[Facts], teams: dict[str, Team], clusters: list[str],
-                doc_of: Callable[[str], Located], every: Collection[str] | None = None) -> list[Problem]:
+                doc_of: Callable[[str], Located], every: Collection[str] | None = None,
+                features: Mapping[str, tuple[str, ...]] | None = None) -> list[Problem]:
     """The rules that span services: Application names unique, not reserved, not too long; no claim or URL
-    clashes; the services ``allowFrom`` names exist.
+    clashes; the services ``allowFrom`` and ``dependsOn`` name exist, the APIs ``consumesApis`` names are
+    provided.
 
     ``services`` in name order; ``doc_of`` gives a service's config.yaml (parsed only for a problem);
-    ``every``: the name of every service of the platform (when ``services`` are not all of them).
+    ``every``: the name of every service of the platform (when ``services`` are not all of them);
+    ``features``: the catalog files each service folder holds (see ``load.FEATURE_FILES``).
     """
     problems: list[Problem] = []
     reserved = {ROOT_APP} | {f"{CROSSPLANE_APPSET}-{c}" for c in clusters}
@@ -672,7 +765,8 @@ def cross_check(services: list[Facts], teams: dict[str, Team], clusters: list[st
                 app_names.setdefault(app, svc.name)
     known = every if every is not None else {s.name for s in services}
     return problems + _claim_collisions(services, teams, doc_of) + _route_collisions(services, doc_of) \
-        + _unknown_callers(services, known, doc_of)
+        + _unknown_callers(services, known, doc_of) + _unknown_dependencies(services, known, doc_of) \
+        + _unknown_apis(services, known, features or {}, doc_of)
 
 
 #: config.yaml keys that ``platform-gen new`` writes itself, never a golden path's starter values
@@ -776,9 +870,11 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
     problems.extend(crossplane_problems)
     # with the platform's own APIs broken, services' infrastructure is not checked against them
     kinds = None if crossplane_problems else offered_kinds(sources.crossplane, problems)
+    catalog = _catalog_types(sources.platform, data, sources.templates, kinds, problems)
     services: list[Service] = []
     for folder, doc in sources.services:
-        svc = _service(folder, doc, teams, envs, sources.templates, kinds, problems, frozenset(broken_envs))
+        svc = _service(folder, doc, teams, envs, sources.templates, kinds, problems, frozenset(broken_envs),
+                       sources.features.get(folder, ()))
         if svc is None:
             continue
         if svc.name in RESERVED_APPSETS:
@@ -791,7 +887,7 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
     if cross:
         docs = dict(sources.services)
         problems.extend(cross_check([Facts.of(s) for s in services], teams, list(cluster_files),
-                                    docs.__getitem__))
+                                    docs.__getitem__, features=sources.features))
     if problems:
         raise InputError(problems)
     parsed_docs = dict(sources.services)
@@ -825,6 +921,8 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
         editor_schemas=sources.editor_schemas,
         scorecard=_scorecard(data.get("scorecard") or {}),
         starters=starters,
+        catalog=catalog,
+        features=sources.features,
         inputs=sources.shared_inputs(),
         digests=sources.digests,
         doc_of=doc_of,

@@ -149,6 +149,8 @@ def overlay_kustomization(
         L.TEAM: svc.team,
         L.ENVIRONMENT: env.name,
         L.CLUSTER: target.cluster.name,
+        # the Component's backstage.io/kubernetes-id (outputs/catalog.py), on every object and pod template
+        L.BACKSTAGE_ID: svc.name,
     }
     if svc.tier:
         pairs[L.TIER] = svc.tier

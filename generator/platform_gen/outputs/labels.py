@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CLUSTER", "ENVIRONMENT", "MANAGED_BY", "NAME", "PART_OF", "SERVICE", "TEAM", "TIER", "TOOL"]
+__all__ = ["BACKSTAGE_ID", "CLUSTER", "ENVIRONMENT", "MANAGED_BY", "NAME", "PART_OF", "SERVICE", "TEAM", "TIER", "TOOL"]
 
 TOOL = "platform-gen"
 NAME = "app.kubernetes.io/name"
@@ -13,3 +13,5 @@ SERVICE = "platform-gen.io/service"
 ENVIRONMENT = "platform-gen.io/environment"
 CLUSTER = "platform-gen.io/cluster"
 TIER = "platform-gen.io/tier"
+#: What Backstage's Kubernetes plugin finds a Component's objects by (its backstage.io/kubernetes-id annotation)
+BACKSTAGE_ID = "backstage.io/kubernetes-id"

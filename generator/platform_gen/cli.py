@@ -81,13 +81,18 @@ def _common(f: Callable[..., int]) -> Callable[..., int]:
     return _common_no_out(f)
 
 
-def _common_no_out(f: Callable[..., int]) -> Callable[..., int]:
+def _output_options(f: Callable[..., int]) -> Callable[..., int]:
     f = click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
                      help="Colour the output (honours NO_COLOR).")(f)
     f = click.option("-q", "--quiet", count=True, help="Less output (repeatable).")(f)
     f = click.option("-v", "--verbose", count=True, help="More output (repeatable).")(f)
     f = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
                      help="text for people, json (one document on stdout) for machines.")(f)
+    return f
+
+
+def _common_no_out(f: Callable[..., int]) -> Callable[..., int]:
+    f = _output_options(f)
     f = click.option("--root", type=click.Path(path_type=Path, file_okay=False, exists=True),
                      default=Path("."), show_default=True, help="The platform repo.")(f)
     return f
@@ -799,16 +804,6 @@ def _checked(why: Callable[[str], str | None]) -> Callable[[str], str]:
             raise click.BadParameter(reason)
         return value
     return check
-
-
-def _output_options(f: Callable[..., int]) -> Callable[..., int]:
-    f = click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-                     help="Colour the output (honours NO_COLOR).")(f)
-    f = click.option("-q", "--quiet", count=True, help="Less output (repeatable).")(f)
-    f = click.option("-v", "--verbose", count=True, help="More output (repeatable).")(f)
-    f = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-                     help="text for people, json (one document on stdout) for machines.")(f)
-    return f
 
 
 def _steps_text(opts: Options, headline: str, steps: Sequence[str]) -> None:

@@ -314,7 +314,8 @@ def _template(platform: Platform, summaries: Mapping[str, Summary], repo: tuple[
     values = [*service, *runs]
     pr = ("A new service, from the Backstage template of the " + org + " platform: "
           f"`{SERVICES_DIR}/${{{{ parameters.name }}}}/config.yaml`.\n\n"
-          "Render the tree on this branch (`platform-gen render`, then commit `" + platform.gitops_path + "/`), "
+          "Render the tree on this branch (`platform-gen render`, then commit all it changed: `"
+          + platform.gitops_path + "/`, and CODEOWNERS or `schemas/` where the repo keeps them), "
           "or merge it as it is where the render workflow renders main after each merge.\n")
     spec: dict[str, Any] = {
         "owner": f"group:{PLATFORM_GROUP}",

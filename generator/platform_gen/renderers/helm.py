@@ -118,9 +118,13 @@ def _write(folder: Path, files: Mapping[str, str | bytes]) -> None:
 
 def _failure(text: str) -> TemplateFailure:
     """A Helm error message as a failure at the chart file and line it names (the innermost place)."""
-    text = text.strip()
+    # the helm binary's advice about its own flags means nothing here
+    text = "\n".join(line for line in text.strip().splitlines()
+                     if line.strip() != "Use --debug flag to render out invalid YAML").strip()
     if text.startswith("Error: "):
         text = text[len("Error: "):]
+    # Helm v3 writes on one line what v4 writes on several: "...: executing "f" at <.Values.x>: message"
+    text = re.sub(r"(?<=>): |: (?=executing \")", "\n", text)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     loaded = _LOAD.search(text)
     if loaded:
@@ -286,6 +290,16 @@ def _split(output: str) -> dict[str, str]:
     return {k: "---\n".join(v) for k, v in parts.items()}
 
 
+def _own_address_space() -> None:
+    """In the helm child: lift the template worker's cap on address space (``RLIMIT_AS``, set so that an
+    in-process engine stops at the memory budget). Go reserves far more address space than it uses, and the
+    binary is a process of its own, bounded by the time budget instead."""
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+
 def _binary(helm: str, folder: Path, contexts: Sequence[dict[str, Any]]) -> list[list[Any]]:
     results = []
     home = folder.parent / "home"
@@ -300,7 +314,7 @@ def _binary(helm: str, folder: Path, contexts: Sequence[dict[str, Any]]) -> list
             try:
                 proc = subprocess.run([helm, "template", name, str(folder), "--namespace", namespace,
                                        "--values", str(values)], capture_output=True, text=True, env=env,
-                                      timeout=_HELM_SECONDS, check=False)
+                                      timeout=_HELM_SECONDS, check=False, preexec_fn=_own_address_space)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise TemplateFailure(CHART_FILE, 0, f"cannot run {helm}: {exc}",
                                       hint=f"put helm on the PATH, or set {ENGINE_VARIABLE} to '{LIBRARY}' or "

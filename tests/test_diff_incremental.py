@@ -124,6 +124,9 @@ def test_removed_namespace_is_flagged_like_a_full_diff(tmp_path: Path, kustomize
     payment = root / "platform-config/services/payment-service/config.yaml"  # it lets event-ingest in
     payment.write_text(payment.read_text(encoding="utf-8").replace("allowFrom: [event-ingest]\n", ""),
                        encoding="utf-8")
+    profile = root / "platform-config/services/user-profile/config.yaml"  # and it depends on event-ingest
+    profile.write_text(profile.read_text(encoding="utf-8").replace("dependsOn: [event-ingest]\n", "")
+                       .replace("consumesApis: [event-ingest.asyncapi]\n", ""), encoding="utf-8")
     for _ in range(3):
         remove_service(root, 0)
     fast, full = both(root)

@@ -402,35 +402,42 @@ def _file_objects(data: bytes | OSError, where: str, problems: list[Problem]) ->
     return objs
 
 
-def _checked_files(out: Path, shown: str, paths: Iterable[Path],
-                   check: Callable[[dict[str, Any], str], list[tuple[str, str]]],
-                   cache: vcache.Cache, fingerprint: str | None) -> tuple[list[Problem], int]:
-    """Every object of each file through ``check``; a file's verdict is cached under its bytes."""
-    problems: list[Problem] = []
-    count = 0
+def _file_verdicts(out: Path, shown: str, paths: Iterable[Path], scope: str,
+                   verdict_of: Callable[[bytes | OSError, str, str], _Verdict],
+                   cache: vcache.Cache, fingerprint: str | None) -> dict[str, _Verdict]:
+    """Each file's verdict (by its path in the tree): ``verdict_of(bytes or the error reading them, path,
+    path shown)``, cached under the file's bytes (and ``scope``, the kind of check)."""
+    verdicts: dict[str, _Verdict] = {}
     for path in paths:
         rel = path.relative_to(out).as_posix()
-        where = f"{shown}/{rel}"
         try:
             data: bytes | OSError = path.read_bytes()
         except OSError as exc:
             data = exc
-        key = (vcache.digest(fingerprint, "file", rel, data)
+        key = (vcache.digest(fingerprint, scope, rel, data)
                if fingerprint is not None and isinstance(data, bytes) else None)
-        hit = _Verdict.from_json(cache.get("files", key), shown)
-        if hit is not None:
-            problems.extend(hit.problems)
-            count += hit.objects
-            continue
+        verdict = _Verdict.from_json(cache.get("files", key), shown)
+        if verdict is None:
+            verdict = verdict_of(data, rel, f"{shown}/{rel}")
+            cache.put("files", key, verdict.to_json(shown))
+        verdicts[rel] = verdict
+    return verdicts
+
+
+def _checked_files(out: Path, shown: str, paths: Iterable[Path],
+                   check: Callable[[dict[str, Any], str], list[tuple[str, str]]],
+                   cache: vcache.Cache, fingerprint: str | None) -> tuple[list[Problem], int]:
+    """Every object of each file through ``check``; a file's verdict is cached under its bytes."""
+    def verdict_of(data: bytes | OSError, _rel: str, where: str) -> _Verdict:
         found: list[Problem] = []
         objs = _file_objects(data, where, found)
         for obj in objs:
             found.extend(Problem(where, 0, 0, f"{_obj_name(obj)}{': ' + p if p else ''}", m)
                          for p, m in check(obj, where))
-        cache.put("files", key, _Verdict(tuple(found), len(objs), ()).to_json(shown))
-        problems.extend(found)
-        count += len(objs)
-    return problems, count
+        return _Verdict(tuple(found), len(objs), ())
+
+    verdicts = _file_verdicts(out, shown, paths, "file", verdict_of, cache, fingerprint)
+    return ([p for v in verdicts.values() for p in v.problems], sum(v.objects for v in verdicts.values()))
 
 
 def _argocd_errors(obj: dict[str, Any], where: str) -> list[tuple[str, str]]:
@@ -484,25 +491,9 @@ def _check_catalog(out: Path, shown: str, cache: vcache.Cache | None = None, fin
     paths = [p for p in sorted((out / catalog_out.CATALOG_DIR).rglob("*.yaml"))
              if not p.relative_to(out).as_posix().startswith(catalog_out.SKELETON_DIR)
              and (only is None or only(p.relative_to(out).as_posix()))]
-    problems: list[Problem] = []
-    count = 0
-    verdicts: dict[str, _Verdict] = {}
-    for path in paths:
-        rel = path.relative_to(out).as_posix()
-        where = f"{shown}/{rel}"
-        try:
-            data: bytes | OSError = path.read_bytes()
-        except OSError as exc:
-            data = exc
-        key = (vcache.digest(fingerprint, "catalog", rel, data)
-               if fingerprint is not None and isinstance(data, bytes) else None)
-        verdict = _Verdict.from_json(cache.get("files", key), shown)
-        if verdict is None:
-            verdict = _catalog_verdict(data, rel, where)
-            cache.put("files", key, verdict.to_json(shown))
-        verdicts[rel] = verdict
-        problems.extend(verdict.problems)
-        count += verdict.objects
+    verdicts = _file_verdicts(out, shown, paths, "catalog", _catalog_verdict, cache, fingerprint)
+    problems = [p for v in verdicts.values() for p in v.problems]
+    count = sum(v.objects for v in verdicts.values())
     defined = {ref for v in verdicts.values() for what, ref, *_rest in v.idents if what == "entity"}
     listed: set[str] = set()
     for rel, verdict in verdicts.items():

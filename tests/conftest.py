@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_FILES = sum(1 for p in (REPO / "rendered").rglob("*") if p.is_file())
 #: How many services the example platform has, and applications (one per service and cluster it runs on).
 EXAMPLE_SERVICES = sum(1 for _ in (REPO / "platform-config" / "services").glob("*/config.yaml"))
+#: the golden paths of the example platform (its template folders)
+EXAMPLE_TEMPLATES = sorted(p.name for p in (REPO / "platform-config" / "templates").iterdir() if p.is_dir())
 EXAMPLE_APPS = sum(1 for _ in (REPO / "rendered").glob("services/*/overlays/*/*/kustomization.yaml"))
 INPUT_DIRS = ("platform-config", "environments", "overlays")
 

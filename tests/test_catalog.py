@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-from collections.abc import Iterator
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,15 +22,15 @@ from jsonschema import Draft7Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
-from platform_gen import backstage, schemas, yamlio
+from platform_gen import backstage, scaffold, schemas, yamlio
 from platform_gen.index import Summary
 from platform_gen.kustomize_tool import Kustomize
-from platform_gen.load import load
+from platform_gen.load import SERVICES_DIR, load
 from platform_gen.outputs import catalog
 from platform_gen.outputs import labels as L
 from platform_gen.validate import validate
 
-from .conftest import EXAMPLE_SERVICES, REPO, Run, edit, refused_untouched, tree
+from .conftest import EXAMPLE_SERVICES, EXAMPLE_TEMPLATES, REPO, Run, edit, refused_untouched, tree
 
 CASES = Path(__file__).parent / "cases"
 SKELETON_DIR = catalog.SKELETON_DIR
@@ -398,7 +401,75 @@ def test_the_template_offers_this_platform() -> None:
     assert set(re.findall(r"\$\{\{ values\.(\w+)", skeleton + catalog.SKELETON)) == set(given)
 
 
-def test_the_skeleton_filled_with_answers_is_a_config_yaml_that_renders(example: Path, run: Run) -> None:
+BACKSTAGE = Path(__file__).parent / "backstage"
+
+
+@pytest.fixture(scope="session")
+def fetch_template() -> Callable[[Path, Path, dict[str, Any]], None]:
+    """Fill a skeleton folder as Backstage's fetch:template does, with the real nunjucks (``tests/backstage/``,
+    pinned to the version Backstage uses): ``fill(skeleton, target, values)``."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None:
+        pytest.skip("node not on the PATH: the Scaffolder skeleton is filled with Backstage's engine, nunjucks")
+    if not (BACKSTAGE / "node_modules" / "nunjucks").is_dir():
+        if npm is None:
+            pytest.skip("npm not on the PATH, and tests/backstage/node_modules is not installed")
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefix", str(BACKSTAGE)],
+                              capture_output=True, text=True, check=False, timeout=300)
+        if done.returncode != 0:
+            if os.environ.get("CI"):
+                pytest.fail(f"npm ci in tests/backstage failed:\n{done.stderr}")
+            pytest.skip(f"npm ci in tests/backstage failed (no registry?): {done.stderr.strip()[-300:]}")
+
+    def fill(skeleton: Path, target: Path, values: dict[str, Any]) -> None:
+        done = subprocess.run([node, str(BACKSTAGE / "fetch_template.js"), str(skeleton), str(target),
+                               json.dumps(values)], capture_output=True, text=True, check=False, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    return fill
+
+
+def _skeleton(out: Path) -> Path:
+    return out / SKELETON_DIR
+
+
+def _new(answers: dict[str, Any], starter: dict[str, Any] | None) -> dict[str, Any]:
+    """What ``platform-gen new`` writes for the same answers (the tier, which new does not ask, as a --set)."""
+    return scaffold.service_document(scaffold.NewService(
+        answers["name"], answers["team"], answers["template"], answers["image"], answers["tag"],
+        (answers["environment"],), ((("tier",), answers["tier"]),), answers["description"]), starter)
+
+
+@pytest.mark.parametrize("template", sorted(EXAMPLE_TEMPLATES))
+def test_the_skeleton_filled_by_backstage_is_what_new_writes(template: str, tmp_path: Path,
+                                                            fetch_template: Callable[..., None]) -> None:
+    platform = validate(load(REPO))
+    answers = {**ANSWERS, "template": template}
+    fetch_template(_skeleton(REPO / "rendered"), tmp_path, answers)
+    filled = yamlio.safe_load((tmp_path / SERVICES_DIR / "search-api" / "config.yaml").read_text())
+    expected = _new(answers, platform.starter_docs.get(template))
+    assert list(filled.items()) == list(expected.items())
+    if template in platform.starter_docs:  # the golden path's starter values are there
+        assert set(platform.starter_docs[template]) <= set(filled)
+
+
+def test_the_skeleton_keeps_a_starters_environments_and_its_text(example: Path, run: Run, tmp_path: Path,
+                                                                fetch_template: Callable[..., None]) -> None:
+    starter = example / "platform-config/templates/static-site/starter.yaml"
+    starter.write_text("healthPath: '/{%raw%}${{x}}{#'\nenvironments:\n  prod: {replicas: 3}\n"
+                       "  staging: {replicas: 2}\n")
+    assert run("render", "--root", example)[0] == 0
+    doc = yamlio.safe_load(starter.read_text())
+    for env in ("dev", "prod"):
+        answers = {**ANSWERS, "template": "static-site", "environment": env}
+        fetch_template(_skeleton(example / "rendered"), tmp_path / env, answers)
+        filled = yamlio.safe_load((tmp_path / env / SERVICES_DIR / "search-api" / "config.yaml").read_text())
+        assert list(filled.items()) == list(_new(answers, doc).items())
+    assert list(filled["environments"]) == ["prod", "staging"]  # the asked one is not written twice
+
+
+def test_the_skeleton_filled_with_answers_is_a_config_yaml_that_renders(example: Path, run: Run,
+                                                                       fetch_template: Callable[..., None]) -> None:
     assert run("render", "--root", example)[0] == 0
     out = example / "rendered"
     template = _template(out)
@@ -408,24 +479,26 @@ def test_the_skeleton_filled_with_answers_is_a_config_yaml_that_renders(example:
                                for k, p in page["properties"].items()}}
         assert list(Draft7Validator(form).iter_errors(ANSWERS)) == []
 
-    def fill(text: str) -> str:  # as fetch:template does: ${{ values.x }}, and | dump for a JSON string
-        return re.sub(r"\$\{\{ values\.(\w+)( \| dump)? \}\}",
-                      lambda m: json.dumps(ANSWERS[m.group(1)]) if m.group(2) else ANSWERS[m.group(1)], text)
-
     skeleton = {rel[len(SKELETON_DIR):]: data for rel, data in tree(out).items() if rel.startswith(SKELETON_DIR)}
     assert list(skeleton) == ["platform-config/services/${{ values.name }}/config.yaml"]
-    for rel, data in skeleton.items():
-        (example / fill(rel)).parent.mkdir(parents=True)
-        (example / fill(rel)).write_text(fill(data.decode()))
+    # one new service on each golden path, from the form's answers: each renders, the cron job with the
+    # schedule of its starter values
+    names = {t: f"new-{t}" for t in EXAMPLE_TEMPLATES}
+    for t, name in names.items():
+        fetch_template(_skeleton(out), example, {**ANSWERS, "name": name, "template": t})
     code, _out, err = run("render", "--root", example)
     assert code == 0, err
-    component = by_kind(out, "Component")["search-api"]
-    assert component["metadata"]["description"] == ANSWERS["description"]
-    assert component["spec"]["owner"] == "group:identity" and component["metadata"]["tags"] == ["tier-2"]
-    assert component["spec"]["dependsOn"] == ["resource:staging-1"]
-    assert (out / "services/search-api/overlays/staging/staging-1/kustomization.yaml").is_file()
-    written = yamlio.safe_load((example / "platform-config/services/search-api/config.yaml").read_text())
-    assert written["tag"] == "1.10" and written["environments"] == {"staging": {}}
+    components = by_kind(out, "Component")
+    for t, name in names.items():
+        assert components[name]["metadata"]["description"] == ANSWERS["description"]
+        assert components[name]["spec"]["owner"] == "group:identity"
+        assert components[name]["metadata"]["tags"] == ["tier-2"]
+        assert components[name]["spec"]["dependsOn"] == ["resource:staging-1"]
+        assert (out / f"services/{name}/overlays/staging/staging-1/kustomization.yaml").is_file(), t
+        written = yamlio.safe_load((example / SERVICES_DIR / name / "config.yaml").read_text())
+        assert written["tag"] == "1.10" and written["environments"] == {"staging": {}}
+    cron = yamlio.safe_load((out / "services/new-cron-job/base/cronjob.yaml").read_text())
+    assert cron["spec"]["schedule"] == "0 3 * * *"
 
 
 # --- pieces ------------------------------------------------------------------------------------------

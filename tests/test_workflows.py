@@ -115,9 +115,9 @@ def schema_errors(schema: dict[str, Any], instance: Any) -> list[str]:
 
 
 def steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
-    """The steps of the workflow's main job: pr.yaml's only job, render.yaml's render job."""
+    """The steps of the workflow's main job: pr.yaml's check job, render.yaml's render job."""
     jobs = workflow["jobs"]
-    (job,) = jobs.values() if len(jobs) == 1 else [jobs["render"]]
+    (job,) = jobs.values() if len(jobs) == 1 else [jobs["check"] if "check" in jobs else jobs["render"]]
     return list(job["steps"])
 
 
@@ -757,7 +757,7 @@ def test_the_render_check_hook_fires_on_the_editor_schemas(hooks: list[dict[str,
 # --- the CLI the wiring calls ---------------------------------------------------------------
 
 # Subcommands and options the workflows and hooks call.
-CALLED = {"render": {"--check", "--allow-delete", "--full"}, "validate": {"--allow-delete"},
+CALLED = {"render": {"--check", "--allow-delete", "--full", "--format"}, "validate": {"--allow-delete"},
           "diff": {"--base", "--format"}, "shards": {"--format", "--per-shard", "--base"}}
 PENDING: set[tuple[str, str]] = set()
 
@@ -796,7 +796,7 @@ def test_cli_provides_what_the_wiring_calls(command: str, option: str) -> None:
     if option == "--format":
         fmt = next(p for p in sub.params if "--format" in p.opts)
         assert isinstance(fmt.type, click.Choice)
-        assert {"diff": "markdown", "shards": "json"}[command] in fmt.type.choices
+        assert {"diff": "markdown", "shards": "json", "render": "json"}[command] in fmt.type.choices
 
 
 # --- yamllint -------------------------------------------------------------------------------
@@ -1248,3 +1248,112 @@ def test_render_plan_that_fails_falls_back_to_one_job(render: dict[str, Any], pu
     assert outputs["shards"] == "1"
     assert "::warning::platform-gen shards failed" in stdout
     assert job_that_runs(render, outputs) == "render"
+
+
+# --- the render bot of pr.yaml ------------------------------------------------------------------------
+
+
+def test_the_render_bot_runs_for_branches_of_this_repo_and_the_check_waits_for_it(pr: dict[str, Any]) -> None:
+    bot, check = pr["jobs"]["render-bot"], pr["jobs"]["check"]
+    assert bot["if"] == "${{ github.event.pull_request.head.repo.full_name == github.repository }}"
+    checkout = bot["steps"][0]
+    assert checkout["uses"].startswith("actions/checkout@")
+    # the branch itself (not the merge commit), with the token whose push starts the workflow again
+    assert checkout["with"] == {"ref": "${{ github.event.pull_request.head.ref }}",
+                                "token": "${{ secrets.PLATFORM_GEN_BOT_TOKEN || github.token }}"}
+    assert bot["outputs"] == {"pushed": "${{ steps.push.outputs.pushed }}"}
+    assert step({"jobs": {"check": bot}}, "push")["env"]["BOT_TOKEN"] == "${{ secrets.PLATFORM_GEN_BOT_TOKEN }}"
+    assert check["needs"] == "render-bot"
+    # runs when the bot is skipped (a fork) or failed, not when it pushed, nor when cancelled
+    assert check["if"] == "${{ !cancelled() && needs.render-bot.outputs.pushed != 'true' }}"
+    assert "permissions" not in bot and pr["permissions"]["contents"] == "read"
+
+
+@pytest.fixture
+def branch(tmp_path: Path, run_cli: Any) -> tuple[Path, Path]:
+    """A bare 'GitHub' repo whose main holds the example platform, rendered, and a runner's clone of a
+    pull request's branch that adds a service's config.yaml and nothing else."""
+    from .conftest import copy_inputs
+    remote, seed, runner = tmp_path / "remote.git", tmp_path / "seed", tmp_path / "runner"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(tmp_path, "clone", "-q", str(remote), str(seed))
+    copy_inputs(REPO, seed)
+    shutil.copytree(REPO / "schemas", seed / "schemas")
+    assert run_cli("render", "--root", seed) == 0
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "platform")
+    git(seed, "push", "-q", "origin", "HEAD:main")
+    git(seed, "switch", "-q", "-c", "new-service-search")
+    service = seed / "platform-config/services/search/config.yaml"
+    service.parent.mkdir()
+    service.write_text("name: search\nteam: identity\ntemplate: worker\nimage: ghcr.io/acme/search\n"
+                       "tag: '1.0'\nport: 8080\nhealthPath: /healthz\nenvironments:\n  dev: {}\n")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-q", "-m", "Add service search")
+    git(seed, "push", "-q", "origin", "HEAD:new-service-search")
+    git(tmp_path, "clone", "-q", "-b", "new-service-search", str(remote), str(runner))
+    return remote, runner
+
+
+@pytest.fixture
+def run_cli() -> Any:
+    def _run(*args: str | Path) -> int:
+        done = subprocess.run([str(Path(sys.executable).parent / "platform-gen"), *map(str, args)],
+                              capture_output=True, text=True, check=False, timeout=300)
+        return done.returncode
+    return _run
+
+
+def bot_step(pr: dict[str, Any], runner: Path, token: str = "a-token") -> tuple[subprocess.CompletedProcess[str],
+                                                                                   str]:
+    """Run the bot's step as the runner does, in ``runner``; returns the run and what it wrote to
+    $GITHUB_OUTPUT."""
+    output, temp = runner.parent / "github_output", runner.parent / "runner_temp"
+    output.write_text("")
+    temp.mkdir(exist_ok=True)
+    bot = {"jobs": {"check": pr["jobs"]["render-bot"]}}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # platform-gen and python
+    result = bash(step(bot, "push")["run"], runner, {
+        "PATH": path, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "BOT_TOKEN": token,
+        "HEAD_REF": "new-service-search", "GITHUB_OUTPUT": str(output), "RUNNER_TEMP": str(temp)})
+    return result, output.read_text()
+
+
+@needs_bash
+@needs_git
+def test_the_render_bot_pushes_the_rendered_tree_to_the_branch(pr: dict[str, Any], branch: tuple[Path, Path],
+                                                               run_cli: Any, tmp_path: Path) -> None:
+    remote, runner = branch
+    before = git(remote, "rev-parse", "new-service-search").strip()
+    result, output = bot_step(pr, runner)
+    assert result.returncode == 0, result.stderr
+    assert output == "pushed=true\n"
+    log = git(remote, "log", "-1", "--format=%an%n%s%n%P", "new-service-search").splitlines()
+    assert log == ["platform-gen[bot]", f"Render the platform tree for {before[:7]}", before]
+    changed = git(remote, "show", "--name-only", "--format=", "new-service-search").split()
+    assert changed and all(p.startswith(("rendered/", ".github/CODEOWNERS")) for p in changed), changed
+    assert "rendered/services/search/base/kustomization.yaml" in changed
+    # the branch is now current: a fresh clone passes render --check, and the bot does nothing more
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", "-b", "new-service-search", str(remote), str(fresh))
+    assert run_cli("render", "--check", "--root", fresh) == 0
+    result, output = bot_step(pr, runner)
+    assert result.returncode == 0 and output == "" and "up to date" in result.stdout
+    assert git(remote, "rev-parse", "new-service-search").strip() == git(runner, "rev-parse", "HEAD").strip()
+
+
+@needs_bash
+@needs_git
+@pytest.mark.parametrize("case", ["no token", "render fails"])
+def test_the_render_bot_pushes_nothing_without_a_token_or_a_render(case: str, pr: dict[str, Any],
+                                                                   branch: tuple[Path, Path]) -> None:
+    remote, runner = branch
+    if case == "render fails":
+        (runner / "platform-config/services/search/config.yaml").write_text("name: search\nteam: nobody\n")
+    before = git(remote, "rev-parse", "new-service-search")
+    result, output = bot_step(pr, runner, token="" if case == "no token" else "a-token")
+    assert result.returncode == 0, result.stderr
+    assert output == ""
+    assert git(remote, "rev-parse", "new-service-search") == before
+    assert ("the render bot is off" in result.stdout) == (case == "no token")
+    assert ("render failed on this branch" in result.stdout) == (case == "render fails")

@@ -236,6 +236,8 @@ class Platform:
     scorecard: ScorecardSpec = field(default_factory=ScorecardSpec)
     # template -> the values of its starter.yaml (the top level's value keys), where it has one
     starters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # template -> its starter.yaml whole (a config.yaml in part): the Scaffolder skeleton writes it, as new does
+    starter_docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     # how the catalog names component and resource types (platform.yaml ``catalog``)
     catalog: CatalogTypes = field(default_factory=CatalogTypes)
     # service folder -> the catalog files it holds (``load.FEATURE_FILES``), for every service folder

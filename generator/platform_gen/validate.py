@@ -854,12 +854,14 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
             problems.append(Problem(f"{TEMPLATES_DIR}/{name}", 0, 0, "",
                                     "template has no *.yaml.j2 or *.jsonnet file, nor a Chart.yaml"))
     starters: dict[str, dict[str, Any]] = {}
+    starter_docs: dict[str, dict[str, Any]] = {}
     for name, doc in sorted(sources.starters.items()):
         # a config.yaml in part: checked as one, so that a service started from it is valid
         wrong = starter_problems(doc)
         problems.extend(wrong)
         if not wrong and isinstance(doc.data, dict):
             starters[name] = {k: v for k, v in doc.data.items() if k in schemas.VALUE_KEYS}
+            starter_docs[name] = dict(doc.data)
 
     if parsed is None:
         raise InputError(problems)
@@ -921,6 +923,7 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
         editor_schemas=sources.editor_schemas,
         scorecard=_scorecard(data.get("scorecard") or {}),
         starters=starters,
+        starter_docs=starter_docs,
         catalog=catalog,
         features=sources.features,
         inputs=sources.shared_inputs(),

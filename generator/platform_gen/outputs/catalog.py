@@ -314,9 +314,10 @@ def _template(platform: Platform, summaries: Mapping[str, Summary], repo: tuple[
     values = [*service, *runs]
     pr = ("A new service, from the Backstage template of the " + org + " platform: "
           f"`{SERVICES_DIR}/${{{{ parameters.name }}}}/config.yaml`.\n\n"
-          "Render the tree on this branch (`platform-gen render`, then commit all it changed: `"
-          + platform.gitops_path + "/`, and CODEOWNERS or `schemas/` where the repo keeps them), "
-          "or merge it as it is where the render workflow renders main after each merge.\n")
+          "Where the platform repo has the render bot (the `PLATFORM_GEN_BOT_TOKEN` secret), it commits the "
+          "rendered tree to this branch and the checks run on it. Otherwise render the tree on this branch "
+          "(`platform-gen render`, then commit all it changed: `" + platform.gitops_path + "/`, and CODEOWNERS "
+          "or `schemas/` where the repo keeps them).\n")
     spec: dict[str, Any] = {
         "owner": f"group:{PLATFORM_GROUP}",
         "type": "service",
@@ -343,9 +344,30 @@ def _template(platform: Platform, summaries: Mapping[str, Summary], repo: tuple[
                                "merged and rendered, it runs.")
 
 
+#: What the Template's form asks for: a golden path's starter values under these keys are not written.
+_ASKED = ("name", "team", "description", "tier", "template", "image", "tag", "environments")
+#: Where nunjucks (Backstage's template engine) would start a tag or a comment of its own, or a value:
+#: the brace of ``{%``, ``{#`` and the first brace of ``${{``.
+_NUNJUCKS = re.compile(r"\{(?=[%#])|(?<=\$)\{(?=\{)")
+
+
+def _literal(text: str) -> str:
+    """``text`` as a nunjucks template that fetch:template writes back as it is: each brace that would start
+    a tag, a comment or a value is written by a value (``${{ "{" }}``)."""
+    return _NUNJUCKS.sub('${{ "{" }}', text)
+
+
+def _is(template: str) -> str:
+    return f'values.template == "{template}"'
+
+
 def skeleton(platform: Platform, tiers: bool) -> str:
-    """The config.yaml that the Template's fetch:template step fills in (``${{ values.x }}``; ``| dump``
-    writes a value as a JSON string, which YAML reads as the same string)."""
+    """The config.yaml that the Template's fetch:template step fills in (nunjucks: ``${{ values.x }}``,
+    ``| dump`` writes a value as a JSON string, which YAML reads as the same string). Each golden path's
+    starter values follow the answers, in a block of that path (``{% if values.template == ... %}``), as
+    ``platform-gen new`` writes them: the answers win, and the starter's environments are kept beside the
+    first environment asked for."""
+    starters = {t: doc for t, doc in sorted(platform.starter_docs.items()) if t in platform.templates}
     lines = [
         MODELINE,  # as `platform-gen new` writes it
         "# Service ${{ values.name }}, from the Backstage template of the "
@@ -358,9 +380,24 @@ def skeleton(platform: Platform, tiers: bool) -> str:
         "template: ${{ values.template }}\n",
         "image: ${{ values.image }}\n",
         "tag: ${{ values.tag | dump }}\n",
-        "environments:\n",
-        "  ${{ values.environment }}: {}\n",
     ]
+    for template, doc in starters.items():
+        rest = {k: v for k, v in doc.items() if k not in _ASKED or (k == "tier" and not tiers)}
+        if rest:
+            lines += [f"{{%- if {_is(template)} %}}\n", _literal(yamlio.dump(rest)), "{%- endif %}\n"]
+    lines.append("environments:\n")
+    asked = "  ${{ values.environment }}: {}\n"
+    branches = [(t, doc["environments"]) for t, doc in starters.items() if isinstance(doc.get("environments"), dict)
+                and doc["environments"]]
+    for i, (template, envs) in enumerate(branches):
+        lines.append(f"{{%- {'el' if i else ''}if {_is(template)} %}}\n")
+        lines.append(_literal("".join("  " + line for line in yamlio.dump(dict(envs)).splitlines(keepends=True))))
+        others = " and ".join(f'values.environment != "{env}"' for env in envs)
+        lines += [f"{{%- if {others} %}}\n", asked, "{%- endif %}\n"]
+    if branches:
+        lines += ["{%- else %}\n", asked, "{%- endif %}\n"]
+    else:
+        lines.append(asked)
     return "".join(lines)
 
 

@@ -12,6 +12,7 @@ import pytest
 from platform_gen import cron, runtimecheck, yamlio
 from platform_gen.index import INDEX
 from platform_gen.kustomize_tool import Kustomize
+from platform_gen.outputs import catalog
 
 from .conftest import REPO, Run, copy_inputs, edit, refused_untouched, snapshot
 
@@ -255,8 +256,11 @@ def test_a_template_is_checked_with_its_starter_values(rendered_once: Path, run:
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 0, err
     assert sorted(_samples(rendered_once)) == ["cron-job", "spare", "static-site", "web-service", "worker"]
-    # checked, but nothing of it in the tree (the Backstage Template offers the new golden path)
-    offered = INDEX, "catalog/scaffolder/template.yaml"
+    # checked, but nothing of it in the tree (the Backstage Template offers the new golden path, and its
+    # skeleton writes the path's starter values)
+    offered = INDEX, "catalog/scaffolder/template.yaml", catalog.SKELETON
+    skeleton = (rendered_once / "rendered" / catalog.SKELETON).read_text()
+    assert '{%- if values.template == "spare" %}\nschedule: \'@daily\'\ntimeZone: Etc/UTC\n{%- endif %}\n' in skeleton
     assert {k: v for k, v in snapshot(rendered_once / "rendered").items() if k not in offered} == \
         {k: v for k, v in before.items() if k not in offered}
     # the starter decides: without the value the template reads, the same template fails again, naming it

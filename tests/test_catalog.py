@@ -320,6 +320,19 @@ def test_depends_on_and_consumes_apis_name_what_exists(example: Path, run: Run) 
     assert all(line in err for line in block.strip().splitlines())
 
 
+def test_a_misspelt_name_is_matched_only_with_what_it_may_name(example: Path, run: Run) -> None:
+    rel = "platform-config/services/auth-service/config.yaml"
+    with (example / rel).open("a") as fh:  # the closest services are the service itself, and one without an API
+        fh.write("dependsOn: [auth-servic]\nconsumesApis: [user-profil, event-ingst]\n")
+    code, _out, err = run("render", "--root", example)
+    assert code == 1
+    hints = [line for line in err.splitlines() if line.startswith("  hint: ")]
+    assert hints == ["  hint: did you mean 'payment-service'?",  # the closest service but itself
+                     "  hint: valid services that provide an API: event-ingest, payment-service",
+                     "  hint: did you mean 'event-ingest'?"], err
+    assert "did you mean 'auth-service'" not in err and "'user-profile'?" not in err
+
+
 def test_the_platform_names_component_and_resource_types(example: Path, run: Run) -> None:
     rel = "platform-config/platform.yaml"
     with (example / rel).open("a") as fh:

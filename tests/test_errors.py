@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from platform_gen.outputs import catalog
+
 from .conftest import Run, edit, refused_untouched, snapshot
 
 SVC = "platform-config/services/payment-service/config.yaml"
@@ -242,8 +244,10 @@ def test_a_template_no_service_uses_is_still_checked(rendered_once: Path, run: R
     assert sorted(json.loads(after[".platform-gen.index.json"][0])["samples"]) == \
         ["cron-job", "spare", "static-site", "web-service", "worker"]
     # (and the Backstage Template offers it as a golden path: README "Creating a service from Backstage")
-    offered = ".platform-gen.index.json", "catalog/scaffolder/template.yaml"
+    # the Backstage Template offers it, and its skeleton writes its starter values
+    offered = ".platform-gen.index.json", "catalog/scaffolder/template.yaml", catalog.SKELETON
     assert b"        - spare\n" in after[offered[1]][0] and b"- spare\n" not in before[offered[1]][0]
+    assert b'values.template == "spare"' in after[offered[2]][0]
     assert {k: v for k, v in after.items() if k not in offered} == \
         {k: v for k, v in before.items() if k not in offered}
     before = after

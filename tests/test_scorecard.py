@@ -231,6 +231,19 @@ def test_bad_scorecard_config_is_refused_with_file_and_line(example: Path, run: 
     assert code == 1 and err.startswith(expected) and "nothing was written" in err
 
 
+def test_a_schema_error_and_a_rule_of_the_levels_are_reported_at_once(example: Path, run: Run) -> None:
+    edit(example, PLATFORM, "    gold: [slo, alerts]", "    gold: [slo, alert, limits]")
+    code, _out, err = run("scorecard", "--root", example)
+    assert code == 1
+    lines = [line.split(": error: ")[0] for line in err.splitlines() if ": error: " in line]
+    assert lines == [f"{PLATFORM}:{_AT + 6}:17", f"{PLATFORM}:{_AT + 6}:24"], err
+    assert "check 'limits' is already required by level 'bronze'" in err
+    # scorecard writes nothing, so it does not say that nothing was written; render does
+    assert err.endswith("2 problems found.\n")
+    code, _out, err = run("render", "--root", example)
+    assert code == 1 and err.endswith("2 problems found; nothing was written.\n")
+
+
 # --- the checks -------------------------------------------------------------------------------------------
 
 

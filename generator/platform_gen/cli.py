@@ -115,11 +115,23 @@ def _options(root: Path, out: Path | None, fmt: str, verbose: int, quiet: int, c
     return Options(root=root, out=out, fmt=fmt, verbosity=verbose - quiet, color=_color(color))
 
 
+#: The commands that write files: their problem reports end saying that nothing was written.
+_WRITERS = frozenset({"render", "merge", "init", "new", "schema"})
+
+
+def _writes() -> bool:
+    """Whether the command running would have written files (render --check and schema without --write don't)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.info_name not in _WRITERS:
+        return False
+    return not ctx.params.get("check") and (ctx.info_name != "schema" or bool(ctx.params.get("write")))
+
+
 def _emit_problems(opts: Options, problems: Sequence[Problem]) -> int:
     if opts.fmt == "json":
         click.echo(report.to_json(report.problems_json(problems)), nl=False)
     else:
-        click.echo(report.problems_text(problems, opts.style), nl=False, err=True)
+        click.echo(report.problems_text(problems, opts.style, _writes()), nl=False, err=True)
     return EXIT_INVALID
 
 
@@ -610,8 +622,7 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
             click.echo(report_mod.to_json(doc), nl=False)
         else:
             if report.problems:
-                text = report_mod.problems_text(report.problems, opts.style)
-                click.echo(text.replace("; nothing was written.", "."), nl=False, err=True)
+                click.echo(report_mod.problems_text(report.problems, opts.style, writes=False), nl=False, err=True)
             if opts.verbosity >= 0:
                 click.echo(summary + (f": {len(report.problems)} finding(s)" if report.problems else ": ok"),
                            err=True)

@@ -37,8 +37,9 @@ def _one_line(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
-def problems_text(problems: Sequence[Problem], style: Style = _plain) -> str:
-    """``file:line:col: key.path: message`` lines, each with its hint below."""
+def problems_text(problems: Sequence[Problem], style: Style = _plain, writes: bool = True) -> str:
+    """``file:line:col: key.path: message`` lines, each with its hint below; ``writes``: the command would
+    have written files (render, new, ...), so the last line says that nothing was."""
     lines = []
     for p in problems:
         lines.append(f"{style(_one_line(p.location()), bold=True)}: {style('error', fg='red')}: "
@@ -46,7 +47,7 @@ def problems_text(problems: Sequence[Problem], style: Style = _plain) -> str:
         if p.hint:
             lines.append(f"  {style('hint', fg='cyan')}: {_one_line(p.hint)}")
     n = len(problems)
-    lines.append(f"{n} problem{'s' if n != 1 else ''} found; nothing was written.")
+    lines.append(f"{n} problem{'s' if n != 1 else ''} found" + ("; nothing was written." if writes else "."))
     return "\n".join(lines) + "\n"
 
 

@@ -184,7 +184,9 @@ def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], di
         found.append(doc.problem(("limits", "templateSeconds"), "expected a number of seconds, got .nan",
                                  "use a number such as 30"))
     problems.extend(found)
-    if found:
+    if found:  # reported at once with the schema's findings, where it does not repeat one
+        flagged = {p.path for p in found}
+        problems.extend(p for p in _scorecard_problems(doc) if p.path not in flagged)
         return None
     path = data["gitops"].get("path", "rendered")
     if any(part in ("", ".", "..") for part in path.split("/")):
@@ -312,12 +314,18 @@ def _codeowners(doc: Located, gitops_path: str) -> list[Problem]:
 def _scorecard_problems(doc: Located) -> list[Problem]:
     """The rules of platform.yaml's ``scorecard`` that its schema cannot say: a level requires only checks that
     ``checks`` measures (when it lists them), and each check once (levels are cumulative)."""
-    spec = doc.data.get("scorecard") or {}
-    measured = spec.get("checks")
+    spec = doc.data.get("scorecard") if isinstance(doc.data, dict) else None
+    levels = spec.get("levels") if isinstance(spec, dict) else None
+    if not isinstance(spec, dict) or not isinstance(levels, dict):
+        return []
+    measured = spec.get("checks") if isinstance(spec.get("checks"), list) else None
     problems: list[Problem] = []
     required_by: dict[str, str] = {}
     for level in schemas.SCORECARD_LEVELS:
-        for i, check in enumerate((spec.get("levels") or {}).get(level) or ()):
+        listed = levels.get(level)
+        for i, check in enumerate(listed if isinstance(listed, list) else ()):
+            if not isinstance(check, str):
+                continue
             at = ("scorecard", "levels", level, i)
             if measured is not None and check not in measured:
                 problems.append(doc.problem(at, f"level '{level}' requires check '{check}', which "
@@ -696,7 +704,7 @@ def _unknown_dependencies(services: list[Facts], names: Collection[str], doc_of:
                                             "dependsOn lists the other services this one needs; remove it"))
             elif name not in names:
                 problems.append(doc.problem(("dependsOn", i), f"dependsOn names service '{name}', which does not "
-                                            "exist", did_you_mean(name, set(names), "services")))
+                                            "exist", did_you_mean(name, set(names) - {svc.name}, "services")))
     return problems
 
 
@@ -705,6 +713,7 @@ def _unknown_apis(services: list[Facts], names: Collection[str], features: Mappi
     """Every API ``consumesApis`` names is provided: the service exists and its folder holds the API's file
     (for a service alone, any of them)."""
     problems = []
+    providers: set[str] | None = None
     for svc in services:
         for i, ref in enumerate(svc.consumes_apis):
             name, _dot, kind = ref.partition(".")
@@ -713,8 +722,13 @@ def _unknown_apis(services: list[Facts], names: Collection[str], features: Mappi
                 continue
             doc = doc_of(svc.name)
             if name not in names:
+                if providers is None:  # the services with an API: the only ones worth naming
+                    files = set(API_FILES.values())
+                    providers = {n for n in names if files & set(features.get(n, ()))}
                 problems.append(doc.problem(("consumesApis", i), f"consumesApis names service '{name}', which "
-                                            "does not exist", did_you_mean(name, set(names), "services")))
+                                            "does not exist",
+                                            did_you_mean(name, providers - {svc.name}, "services that provide an "
+                                                         "API")))
             elif kind:
                 problems.append(doc.problem(("consumesApis", i), f"service '{name}' provides no {kind} API "
                                             f"({SERVICES_DIR}/{name}/ has no {API_FILES[kind]})",

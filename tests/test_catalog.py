@@ -333,6 +333,15 @@ def test_a_misspelt_name_is_matched_only_with_what_it_may_name(example: Path, ru
     assert "did you mean 'auth-service'" not in err and "'user-profile'?" not in err
 
 
+def test_a_service_consumes_no_api_of_its_own(example: Path, run: Run) -> None:
+    rel = "platform-config/services/payment-service/config.yaml"
+    with (example / rel).open("a") as fh:
+        fh.write("consumesApis: [payment-service.openapi]\n")
+    code, _out, err = run("render", "--root", example)
+    assert code == 1
+    assert ": error: consumesApis[0]: service 'payment-service' consumes its own API\n" in err, err
+
+
 def test_the_platform_names_component_and_resource_types(example: Path, run: Run) -> None:
     rel = "platform-config/platform.yaml"
     with (example / rel).open("a") as fh:
@@ -403,6 +412,11 @@ def test_the_template_offers_this_platform() -> None:
     render_pattern = re.compile(schemas.SERVICE_NAME)
     assert [bool(pattern.search(n)) for n in names] == [bool(render_pattern.search(n)) for n in names]
     assert props["name"]["maxLength"] == schemas.SERVICE["properties"]["name"]["maxLength"]
+    # a name taken is refused by the form: the pull request would overwrite that service's config.yaml
+    form = {k: v for k, v in props["name"].items() if not k.startswith("ui:")}
+    taken = sorted(p.parent.name for p in (REPO / SERVICES_DIR).glob("*/config.yaml"))
+    assert form["not"] == {"enum": taken} and len(taken) == EXAMPLE_SERVICES
+    assert [not list(Draft7Validator(form).iter_errors(n)) for n in ("payment-service", "search-api")] == [False, True]
     fetch, publish = template["spec"]["steps"]
     assert (fetch["action"], publish["action"]) == ("fetch:template", "publish:github:pull-request")
     assert publish["input"]["repoUrl"] == "github.com?owner=acme&repo=platform"
@@ -469,7 +483,7 @@ def test_the_skeleton_filled_by_backstage_is_what_new_writes(template: str, tmp_
 def test_the_skeleton_keeps_a_starters_environments_and_its_text(example: Path, run: Run, tmp_path: Path,
                                                                 fetch_template: Callable[..., None]) -> None:
     starter = example / "platform-config/templates/static-site/starter.yaml"
-    starter.write_text("healthPath: '/{%raw%}${{x}}{#'\nenvironments:\n  prod: {replicas: 3}\n"
+    starter.write_text("healthPath: '/{%raw%}${{x}}{#a#}#}'\nenvironments:\n  prod: {replicas: 3}\n"
                        "  staging: {replicas: 2}\n")
     assert run("render", "--root", example)[0] == 0
     doc = yamlio.safe_load(starter.read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -331,3 +332,19 @@ def test_a_merge_conflict_is_named_at_its_marker(example: Path, run: Run, rel: s
     assert (code, out) == (1, "")
     assert err == expected + RESOLVE + "1 problem found; nothing was written.\n"
     assert not (example / "rendered").exists()
+
+
+@pytest.mark.parametrize(("image", "valid"), [
+    ("ghcr.io/acme/app", True), ("registry:5000/team/app", True), ("localhost:5000/app", True), ("app", True),
+    ("docker.io/library/nginx", True),
+    # a tag or a digest belongs in `tag`: `:1` is no registry port where no '/' follows it
+    ("ghcr.io/acme/app:1.2.3", False), ("app:1", False), ("localhost:5000", False),
+    ("registry:5000/app:2", False), ("ghcr.io/acme/app@sha256:" + "0" * 64, False), ("registry:port/app", False),
+])
+def test_an_image_is_a_name_without_tag_or_digest(image: str, valid: bool) -> None:
+    from platform_gen import schemas
+    pattern = schemas.ENV_VALUE_PROPS["image"]["pattern"]
+    assert (re.match(pattern, image) is not None) is valid
+    # the Backstage form and the editor schema use it written for JavaScript: the same names pass there
+    from platform_gen.outputs.editor import portable_pattern
+    assert (re.match(portable_pattern(pattern), image) is not None) is valid

@@ -1260,9 +1260,13 @@ def test_the_render_bot_runs_for_branches_of_this_repo_and_the_check_waits_for_i
     assert checkout["uses"].startswith("actions/checkout@")
     # the branch itself (not the merge commit), with the token whose push starts the workflow again
     assert checkout["with"] == {"ref": "${{ github.event.pull_request.head.ref }}",
-                                "token": "${{ secrets.PLATFORM_GEN_BOT_TOKEN || github.token }}"}
+                                "token": "${{ secrets.PLATFORM_GEN_BOT_TOKEN }}"}
     assert bot["outputs"] == {"pushed": "${{ steps.push.outputs.pushed }}"}
-    assert step({"jobs": {"check": bot}}, "push")["env"]["BOT_TOKEN"] == "${{ secrets.PLATFORM_GEN_BOT_TOKEN }}"
+    # without the secret, every step is skipped
+    assert bot["env"] == {"BOT_TOKEN": "${{ secrets.PLATFORM_GEN_BOT_TOKEN }}"}
+    assert all(s["if"] == "${{ env.BOT_TOKEN != '' }}" for s in bot["steps"])
+    assert step({"jobs": {"check": bot}}, "push")["env"]["ALLOW_DELETE"] == \
+        "${{ contains(github.event.pull_request.labels.*.name, 'allow-delete') }}"
     assert check["needs"] == "render-bot"
     # runs when the bot is skipped (a fork) or failed, not when it pushed, nor when cancelled
     assert check["if"] == "${{ !cancelled() && needs.render-bot.outputs.pushed != 'true' }}"
@@ -1304,8 +1308,8 @@ def run_cli() -> Any:
     return _run
 
 
-def bot_step(pr: dict[str, Any], runner: Path, token: str = "a-token") -> tuple[subprocess.CompletedProcess[str],
-                                                                                   str]:
+def bot_step(pr: dict[str, Any], runner: Path, allow_delete: str = "false"
+             ) -> tuple[subprocess.CompletedProcess[str], str]:
     """Run the bot's step as the runner does, in ``runner``; returns the run and what it wrote to
     $GITHUB_OUTPUT."""
     output, temp = runner.parent / "github_output", runner.parent / "runner_temp"
@@ -1314,7 +1318,7 @@ def bot_step(pr: dict[str, Any], runner: Path, token: str = "a-token") -> tuple[
     bot = {"jobs": {"check": pr["jobs"]["render-bot"]}}
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # platform-gen and python
     result = bash(step(bot, "push")["run"], runner, {
-        "PATH": path, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "BOT_TOKEN": token,
+        "PATH": path, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "ALLOW_DELETE": allow_delete,
         "HEAD_REF": "new-service-search", "GITHUB_OUTPUT": str(output), "RUNNER_TEMP": str(temp)})
     return result, output.read_text()
 
@@ -1344,16 +1348,67 @@ def test_the_render_bot_pushes_the_rendered_tree_to_the_branch(pr: dict[str, Any
 
 @needs_bash
 @needs_git
-@pytest.mark.parametrize("case", ["no token", "render fails"])
-def test_the_render_bot_pushes_nothing_without_a_token_or_a_render(case: str, pr: dict[str, Any],
-                                                                   branch: tuple[Path, Path]) -> None:
+def test_the_render_bot_pushes_nothing_when_render_fails(pr: dict[str, Any], branch: tuple[Path, Path]) -> None:
     remote, runner = branch
-    if case == "render fails":
-        (runner / "platform-config/services/search/config.yaml").write_text("name: search\nteam: nobody\n")
+    (runner / "platform-config/services/search/config.yaml").write_text("name: search\nteam: nobody\n")
     before = git(remote, "rev-parse", "new-service-search")
-    result, output = bot_step(pr, runner, token="" if case == "no token" else "a-token")
+    result, output = bot_step(pr, runner)
     assert result.returncode == 0, result.stderr
-    assert output == ""
+    assert output == "" and "render failed on this branch" in result.stdout
     assert git(remote, "rev-parse", "new-service-search") == before
-    assert ("the render bot is off" in result.stdout) == (case == "no token")
-    assert ("render failed on this branch" in result.stdout) == (case == "render fails")
+
+
+@needs_bash
+@needs_git
+def test_the_render_bot_removes_a_protected_service_only_with_the_label(pr: dict[str, Any],
+                                                                       branch: tuple[Path, Path]) -> None:
+    remote, runner = branch
+    shutil.rmtree(runner / "platform-config/services/payment-service")  # it runs in prod
+    git(runner, "commit", "-q", "-am", "Remove payment-service")
+    git(runner, "push", "-q", "origin", "HEAD:new-service-search")
+    before = git(remote, "rev-parse", "new-service-search")
+    result, output = bot_step(pr, runner)  # the deletion guard refuses: nothing pushed
+    assert result.returncode == 0 and output == "" and "render failed" in result.stdout, result.stderr
+    assert git(remote, "rev-parse", "new-service-search") == before
+    result, output = bot_step(pr, runner, allow_delete="true")
+    assert result.returncode == 0 and output == "pushed=true\n", result.stderr
+    removed = git(remote, "show", "--name-status", "--format=", "new-service-search").splitlines()
+    assert "D\trendered/services/payment-service/base/kustomization.yaml" in removed
+
+
+@needs_git
+def test_two_branches_that_rendered_the_tree_merge_by_rendering_again(branch: tuple[Path, Path], run_cli: Any,
+                                                                      tmp_path: Path) -> None:
+    remote, runner = branch
+    # the branch renders its new service; meanwhile main gains another, rendered too
+    assert run_cli("render", "--root", runner) == 0
+    git(runner, "add", "-A")
+    git(runner, "commit", "-q", "-m", "Render")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", "-b", "main", str(remote), str(other))
+    service = other / "platform-config/services/search-b/config.yaml"  # its files next to the branch's
+    service.parent.mkdir()
+    service.write_text((runner / "platform-config/services/search/config.yaml").read_text()
+                       .replace("name: search", "name: search-b"))
+    assert run_cli("render", "--root", other) == 0
+    git(other, "add", "-A")
+    git(other, "commit", "-q", "-m", "Add search-b")
+    git(other, "push", "-q", "origin", "HEAD:main")
+    git(runner, "fetch", "-q", "origin")
+    merged = subprocess.run(["git", "merge", "-q", "origin/main"], cwd=runner, capture_output=True, text=True,
+                            env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+                                 "GIT_AUTHOR_NAME": "dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
+                                 "GIT_COMMITTER_NAME": "dev", "GIT_COMMITTER_EMAIL": "dev@example.com"},
+                            check=False, timeout=60)
+    assert merged.returncode != 0  # the generated files conflict
+    done = subprocess.run([str(Path(sys.executable).parent / "platform-gen"), "render", "--root", str(runner)],
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 1
+    assert "it holds merge conflict markers" in done.stderr and "git checkout --theirs -- rendered/" in done.stderr
+    # as the hint says: one side of the whole tree (and of the generated CODEOWNERS), then render again
+    git(runner, "checkout", "--theirs", "--", "rendered/", ".github/CODEOWNERS")
+    assert run_cli("render", "--root", runner) == 0
+    assert run_cli("render", "--check", "--root", runner) == 0
+    for name in ("search", "search-b"):
+        assert (runner / f"rendered/services/{name}/base/kustomization.yaml").is_file()
+    assert "<<<<<<<" not in (runner / "rendered/catalog/catalog-info.yaml").read_text()

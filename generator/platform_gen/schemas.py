@@ -201,7 +201,7 @@ CATALOG_TYPE = r"^[a-z0-9]+(-[a-z0-9]+)*\Z"
 
 #: Values that may vary per environment and cluster (the overlays patch them).
 ENV_VALUE_PROPS: dict[str, Any] = {
-    "image": {"type": "string", "minLength": 1, "pattern": r"^[^\s:@]+(:[0-9]+)?[^\s:@]*\Z",
+    "image": {"type": "string", "minLength": 1, "pattern": r"^(?:[^\s/:@]+:[0-9]+/)?[^\s:@]+\Z",
               "description": "The container image, without tag or digest, such as ghcr.io/acme/app."},
     "tag": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z",
             "description": "The image tag, a string: quote versions (\"1.10\")."},

@@ -718,10 +718,14 @@ def _unknown_apis(services: list[Facts], names: Collection[str], features: Mappi
         for i, ref in enumerate(svc.consumes_apis):
             name, _dot, kind = ref.partition(".")
             held = [k for k, file in sorted(API_FILES.items()) if file in features.get(name, ())]
-            if name in names and (kind in held if kind else held):
+            if name != svc.name and name in names and (kind in held if kind else held):
                 continue
             doc = doc_of(svc.name)
-            if name not in names:
+            if name == svc.name:
+                problems.append(doc.problem(("consumesApis", i), f"service '{name}' consumes its own API",
+                                            "consumesApis lists the APIs of other services this one calls; "
+                                            "remove it"))
+            elif name not in names:
                 if providers is None:  # the services with an API: the only ones worth naming
                     files = set(API_FILES.values())
                     providers = {n for n in names if files & set(features.get(n, ()))}

@@ -34,6 +34,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -264,6 +265,10 @@ def _owned(out: Path, shown: str, files: Mapping[str, bytes]) -> set[str]:
         return set(files)  # the same manifest lists the same files; no need to parse it
     hint = (f"platform-gen removes only the files its manifest lists; restore {shown}/{MANIFEST} "
             "(e.g. from git), or empty the folder; nothing was written")
+    if re.search(rb"^<<<<<<< .*^=======\r?$.*^>>>>>>> ", data, re.M | re.S):
+        hint = (f"it holds merge conflict markers: two branches rendered the tree. Take one side of the whole "
+                f"tree (in a merge of the base branch: git checkout --theirs -- {shown}/), then render again, "
+                "which makes the tree from the merged inputs; nothing was written")
     try:
         doc: Any = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:

@@ -286,8 +286,11 @@ def _template(platform: Platform, summaries: Mapping[str, Summary], repo: tuple[
     envs = [e.name for e in platform.environments]
     service: dict[str, Any] = {
         "name": {"title": "Name", "type": "string", "maxLength": 40, "pattern": portable_pattern(SERVICE_NAME),
+                 # a name taken would overwrite that service's config.yaml: the form refuses it
+                 **({"not": {"enum": sorted(summaries)}} if summaries else {}),
                  "description": "The service's name: lower-case letters, digits and '-', starting with a letter "
-                                "(its folder under platform-config/services/).",
+                                "(its folder under platform-config/services/), and not the name of a service "
+                                "the platform has already.",
                  "ui:autofocus": True},
         "description": {"title": "Description", "type": "string", "minLength": 1, "maxLength": MAX_DESCRIPTION,
                         "description": "What the service does, in a line."},
@@ -346,15 +349,16 @@ def _template(platform: Platform, summaries: Mapping[str, Summary], repo: tuple[
 
 #: What the Template's form asks for: a golden path's starter values under these keys are not written.
 _ASKED = ("name", "team", "description", "tier", "template", "image", "tag", "environments")
-#: Where nunjucks (Backstage's template engine) would start a tag or a comment of its own, or a value:
-#: the brace of ``{%``, ``{#`` and the first brace of ``${{``.
-_NUNJUCKS = re.compile(r"\{(?=[%#])|(?<=\$)\{(?=\{)")
+#: Where nunjucks (Backstage's template engine) would start a tag or a comment of its own, or a value, or end
+#: a comment (a ``#}`` outside one is an error): the brace of ``{%``, ``{#`` and the first of ``${{``, the
+#: ``#`` of ``#}``.
+_NUNJUCKS = re.compile(r"\{(?=[%#])|(?<=\$)\{(?=\{)|#(?=\})")
 
 
 def _literal(text: str) -> str:
-    """``text`` as a nunjucks template that fetch:template writes back as it is: each brace that would start
-    a tag, a comment or a value is written by a value (``${{ "{" }}``)."""
-    return _NUNJUCKS.sub('${{ "{" }}', text)
+    """``text`` as a nunjucks template that fetch:template writes back as it is: each character that would
+    start a tag, a comment or a value, or end a comment, is written by a value (``${{ "{" }}``)."""
+    return _NUNJUCKS.sub(lambda m: f'${{{{ "{m.group()}" }}}}', text)
 
 
 def _is(template: str) -> str:

@@ -288,3 +288,21 @@ def test_round_trip_edit_changes_only_the_promoted_lines(dev: str, prod_us: str,
     assert doc["tag"] == top and doc["environments"]["dev"]["tag"] == dev
     assert doc["environments"]["prod"]["clusters"]["prod-us"]["tag"] == prod_us
     assert doc["environments"]["prod"]["clusters"]["prod-us"]["replicas"] == 5
+
+
+def test_validate_catches_a_hand_edit_into_a_gated_environment(repo: Path, run: Run) -> None:
+    gate(repo, run, "promotion: {from: staging, soak: 24h}\n")
+    git(repo, "switch", "-q", "-c", "hand-edit")
+    # a tag typed into prod by hand: not what staging runs, never soaked there
+    cfg = "platform-config/services/ledger-worker/config.yaml"
+    edit(repo, cfg, "    replicas: 4\n", '    replicas: 4\n    tag: "9.9.9"\n')
+    commit(repo, run, "hand edit")
+    line = (repo / cfg).read_text().splitlines().index('    tag: "9.9.9"') + 1
+    code, _out, err = run("validate", "--base", "main", "--root", repo)
+    assert code == 1
+    assert f"{cfg}:{line}:" in err
+    assert "ledger-worker: a promotion into 'prod': tag 9.9.9 is not what 'staging' runs" in err
+    assert "have not soaked for 24h" in err
+    code, _out, err = run("validate", "--base", "main", "--skip-gate", "from", "--skip-gate", "soak", "--root", repo)
+    assert code == 0, err
+    assert "promotion gate skipped (--skip-gate): ledger-worker into prod: from" in err

@@ -550,11 +550,18 @@ def schema_cmd(kind: str | None, write: bool, root: Path, fmt: str, verbose: int
 @click.option("--full", is_flag=True,
               help="Validate and render the inputs of every service, not only those that differ from what the "
                    "render index committed at the git base records.")
+@click.option("--base", "base_ref", metavar="REF",
+              help="Check the promotion gates of what changed since REF [default: merge base with origin/main, "
+                   "else main].")
+@click.option("--skip-gate", "skip_gates", multiple=True, metavar="NAME",
+              type=click.Choice(["from", "soak", "requireDigest", "immutable"]),
+              help="Skip a promotion gate (repeatable); recorded in the output.")
 @_shard_option("Validate only the overlays and files of the services of shard I of N (shard 1: also the "
                "platform-wide files); no deletion guard.")
 @_common
 def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow_delete: bool,
-                 cache_dir: Path | None, no_cache: bool, lint_tree: bool, full: bool, shard: Shard | None, root: Path,
+                 cache_dir: Path | None, no_cache: bool, lint_tree: bool, full: bool, base_ref: str | None,
+                 skip_gates: tuple[str, ...], shard: Shard | None, root: Path,
                  out: Path | None, fmt: str, verbose: int, quiet: int, color: str) -> int:
     """Validate the inputs (yamllint included), then the rendered tree with kustomize and the Kubernetes,
     Argo CD and Crossplane schemas."""
@@ -589,7 +596,10 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
             unreadable_inputs = [p for p in unreadable_inputs if shard.owns_input(p.file)]
         report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs, cache,
                                [(rel, rel, data) for rel, data in inputs], lint_tree, only=shard)
-        report = dataclasses.replace(report, problems=tuple(sorted({*report.problems, *unreadable_inputs})))
+        gated, skipped = ([], []) if shard is not None and shard.index != 1 else \
+            _gate_check(opts.root, platform, base_ref, skip_gates)
+        report = dataclasses.replace(report, problems=tuple(sorted({*report.problems, *unreadable_inputs,
+                                                                    *gated})))
         where = f"{shown} (shard {shard})" if shard else shown
         summary = (f"validated {where}: {report.overlays} overlays ({report.cached} cached) "
                    f"in {report.builds} kustomize builds "
@@ -606,12 +616,16 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
                         # services whose inputs were validated and rendered again, and those the base's index
                         # records with the same inputs (not again; --full does every one)
                         "services": {"rendered": len(rendered.rendered_services),
-                                     "unchanged": len(rendered.keep_services)}})
+                                     "unchanged": len(rendered.keep_services)},
+                        "skipped_gates": skipped})
             click.echo(report_mod.to_json(doc), nl=False)
         else:
             if report.problems:
                 text = report_mod.problems_text(report.problems, opts.style)
                 click.echo(text.replace("; nothing was written.", "."), nl=False, err=True)
+            for what in skipped:
+                click.echo(f"{opts.style('warning', fg='yellow')}: promotion gate skipped (--skip-gate): {what}",
+                           err=True)
             if opts.verbosity >= 0:
                 click.echo(summary + (f": {len(report.problems)} finding(s)" if report.problems else ": ok"),
                            err=True)
@@ -672,21 +686,25 @@ def load_shared_inputs(root: Path) -> Sources:
     return load_shared(root)
 
 
-def _soak_evidence(root: Path, platform: Platform, names: Iterable[str], source: str) -> dict[str, Any]:
-    """Service -> since when its promotable values are in ``source``'s rendered overlays (git history)."""
+def _source_values(platform: Platform, names: Iterable[str], source: str) -> dict[str, dict[str, Any]]:
+    """Service -> its values in ``source`` (on its first cluster there), for the services that run there."""
+    from .merge import layers_of, merge_values
+
+    by_name = {s.name: s for s in platform.services}
+    return {name: merge_values(layers_of(platform, by_name[name], source, by_name[name].placements[source][0]))
+            for name in names if source in by_name[name].placements}
+
+
+def _soak_evidence(root: Path, platform: Platform, wanted: dict[str, dict[str, Any]], source: str) -> dict[str, Any]:
+    """Service -> since when the image, tag and digest of ``wanted`` are in ``source``'s rendered overlays, on
+    the first-parent history of HEAD (git, no network)."""
     import yaml as pyyaml
 
     from .gitref import first_seen
-    from .merge import layers_of, merge_values
     from .promote import Evidence
 
     out: dict[str, Any] = {}
-    by_name = {s.name: s for s in platform.services}
-    for name in names:
-        svc = by_name[name]
-        if source not in svc.placements:
-            continue
-        values = merge_values(layers_of(platform, svc, source, svc.placements[source][0]))
+    for name, values in sorted(wanted.items()):
         want = (str(values.get("image", "")), str(values.get("tag", "")), str(values.get("digest") or ""))
 
         def carries(files: dict[str, bytes], want: tuple[str, str, str] = want) -> bool:
@@ -818,7 +836,7 @@ def promote_cmd(services: tuple[str, ...], to_env: str, from_env: str | None, ev
         target = platform.env(to_env)
         evidence = None
         if target.gates is not None and target.gates.soak_seconds:
-            evidence = _soak_evidence(opts.root, platform, chosen, source)
+            evidence = _soak_evidence(opts.root, platform, _source_values(platform, chosen, source), source)
         the_plan = plan_promotion(platform, chosen, to_env, source, every=every, force=force, skip=skip_gates,
                                   evidence=evidence, now=int(time.time()))
         if the_plan.refusals:
@@ -879,6 +897,49 @@ def promote_cmd(services: tuple[str, ...], to_env: str, from_env: str | None, ev
         return EXIT_OK
 
     return _guarded(opts, body)
+
+
+def _gate_check(root: Path, platform: Platform, base_ref: str | None,
+                skip: Sequence[str]) -> tuple[list[Problem], list[str]]:
+    """The promotion gates that what changed since ``base_ref`` (default: the git base) fails, and the gates
+    skipped: a hand edit into a gated environment is held to the gates promote applies. Nothing to check
+    (and git is not asked) when no environment has gates; outside git, or without a base, nothing either."""
+    import shutil
+    import tempfile
+    import time
+
+    from .diff import INPUT_DIRS
+    from .gitref import default_base, export_inputs, locate, resolve_base
+    from .promote import gate_problems, gated_changes
+
+    if not any(e.gates is not None for e in platform.environments):
+        return [], []
+    # validate's platform may hold only the services it rendered again; every one is compared here
+    platform = validate(load(root))
+    try:
+        checkout = locate(root)
+        base = resolve_base(checkout, base_ref) if base_ref is not None else default_base(checkout)
+    except ToolError:
+        if base_ref is not None:
+            raise
+        return [], []
+    if base is None:
+        return [], []
+    tmp = Path(tempfile.mkdtemp(prefix="platform-gen-gates-"))
+    try:
+        base_root = export_inputs(checkout, base.commit, INPUT_DIRS, tmp)
+        try:
+            before = validate(load(base_root)) if base_root is not None else None
+        except InputError:
+            before = None  # an invalid base: nothing to compare with
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    changes = gated_changes(before, platform)
+    evidence: dict[str, Any] = {}
+    for change in changes:
+        if change.target.gates is not None and change.target.gates.soak_seconds:
+            evidence.update(_soak_evidence(root, platform, {change.service.name: change.values}, change.source))
+    return gate_problems(changes, evidence, int(time.time()), skip)
 
 
 def _replace_file(path: Path, data: bytes) -> None:

@@ -27,8 +27,8 @@ from .merge import layers_of, merge_values
 from .model import Environment, Layer, Platform, Service
 from .scorecard import pinned
 
-__all__ = ["GATES", "Change", "Edit", "Evidence", "Plan", "Promotion", "apply_edits", "default_source",
-           "gate_failures", "plan_promotion", "soak_text"]
+__all__ = ["GATES", "Change", "Edit", "Evidence", "GatedChange", "Plan", "Promotion", "apply_edits",
+           "default_source", "gate_failures", "gate_problems", "gated_changes", "plan_promotion", "soak_text"]
 
 #: The gates an environment's ``promotion`` may declare, each skippable with ``--skip-gate NAME``.
 GATES = ("from", "soak", "requireDigest", "immutable")
@@ -265,6 +265,89 @@ def plan_promotion(platform: Platform, names: Sequence[str], target: str, source
         promotions.append(Promotion(name, source, target, tuple(changes), tuple(edits), tuple(passed_by_skip),
                                     soaked))
     return Plan(source, target, tuple(promotions), tuple(sorted(refusals)))
+
+
+# --- gates on a change made by hand (validate) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GatedChange:
+    """A service whose promotable values in a gated environment differ from those at the base."""
+
+    service: Service
+    target: Environment
+    source: str  # where the gates say it comes from
+    values: dict[str, Any]  # the new values (as on the target's first cluster)
+    from_source: bool = True  # they are the source's (on its first cluster)
+    source_values: dict[str, Any] | None = None  # the source's (None: it does not run there)
+
+
+def gated_changes(base: Platform | None, head: Platform) -> list[GatedChange]:
+    """Every service whose promotable values in an environment with gates differ from those it had there at
+    ``base``: a promotion, whether ``promote`` made it or a hand edit did. A service or environment new since
+    the base is not a promotion (there is nothing it replaces)."""
+    found: list[GatedChange] = []
+    if base is None:
+        return found
+    base_services = {s.name: s for s in base.services}
+    base_envs = {e.name for e in base.environments}
+    keys = head.promotion_keys
+    for env in head.environments:
+        if env.gates is None or env.name not in base_envs:
+            continue
+        source = env.gates.source or default_source(head, env.name)
+        if source is None:
+            continue
+        for svc in head.services:
+            old = base_services.get(svc.name)
+            if env.name not in svc.placements or old is None or env.name not in old.placements:
+                continue
+            base_clusters = {c.name for c in base.env(env.name).clusters}
+            changed: dict[str, Any] | None = None
+            for cluster in svc.placements[env.name]:
+                if cluster not in old.placements[env.name] or cluster not in base_clusters:
+                    continue  # a cluster new to it: nothing replaced
+                now = {k: v for k, v in _values(head, svc, env.name, cluster).items() if k in keys}
+                if not _same(now, {k: v for k, v in _values(base, old, env.name, cluster).items() if k in keys}):
+                    changed = now
+                    break
+            if changed is not None:
+                there = svc.placements.get(source)
+                theirs = {k: v for k, v in _values(head, svc, source, there[0]).items() if k in keys} if there else None
+                found.append(GatedChange(svc, env, source, changed, theirs is not None and _same(theirs, changed),
+                                         theirs))
+    return found
+
+
+def gate_problems(changes: Sequence[GatedChange], evidence: Mapping[str, Evidence], now: int,
+                  skip: Iterable[str] = ()) -> tuple[list[Problem], list[str]]:
+    """The gates ``changes`` fail (not those in ``skip``), as problems at the target's lines of each
+    service's config.yaml; and, for the record, each gate skipped that would have failed."""
+    problems: list[Problem] = []
+    skipped: list[str] = []
+    skipping = set(skip)
+    for ch in changes:
+        failed, _soaked = gate_failures(ch.target, ch.source, ch.values, evidence.get(ch.service.name), now)
+        if not ch.from_source:
+            shown = ", ".join(f"{k} {v}" for k, v in sorted(ch.values.items())
+                              if ch.source_values is None or not _same(ch.source_values.get(k), v)) or "the value"
+            failed.insert(0, ("from", f"{shown} is not what '{ch.source}' runs: promotions into '{ch.target.name}' "
+                              f"come from '{ch.source}'",
+                              f"set it in '{ch.source}' first, then 'platform-gen promote {ch.service.name} "
+                              f"--to {ch.target.name}'"))
+        layer = ch.service.env_layers.get(ch.target.name)
+        key = next((k for k in ("tag", "digest", "image") if layer is not None and k in layer.data), None)
+        path: tuple[str | int, ...] = (*layer.base, key) if layer is not None and key else ("environments",)
+        doc = layer.doc if layer is not None else None
+        for gate, message, hint in failed:
+            if gate in skipping:
+                skipped.append(f"{ch.service.name} into {ch.target.name}: {gate}")
+                continue
+            text = f"{ch.service.name}: a promotion into '{ch.target.name}': {message}"
+            more = f"{hint}; to skip the gate: validate --skip-gate {gate} (pull request label skip-gate:{gate})"
+            problems.append(doc.problem(path, text, more) if doc is not None
+                            else Problem(ch.service.file, 0, 0, "environments", text, more))
+    return problems, skipped
 
 
 # --- the round-trip edit ------------------------------------------------------------------------------

@@ -228,6 +228,7 @@ def test_soak_gate_skipped_is_recorded(example: Path, run: Run) -> None:
     assert code == 0, err
     assert "ledger-worker: gate 'soak' SKIPPED (--skip-gate soak)" in out
     assert "| ledger-worker | tag | `3.2.0` | `3.3.0` |" in out
+    assert "Against the tree before the promotion.\n" in out
 
 
 def test_require_digest(repo: Path, run: Run) -> None:

@@ -307,3 +307,26 @@ def test_validate_catches_a_hand_edit_into_a_gated_environment(repo: Path, run: 
     code, _out, err = run("validate", "--base", "main", "--skip-gate", "from", "--skip-gate", "soak", "--root", repo)
     assert code == 0, err
     assert "promotion gate skipped (--skip-gate): ledger-worker into prod: from" in err
+
+
+CONFIGS = sorted((Path(__file__).resolve().parent.parent / "platform-config/services").glob("*/config.yaml"))
+
+
+@settings(max_examples=30, deadline=None)
+@given(config=st.sampled_from(CONFIGS), tag=TAGS, image=st.from_regex(r"\A[a-z0-9]{1,10}(/[a-z0-9]{1,10}){0,2}\Z"))
+def test_round_trip_edit_of_any_example_config_changes_one_line_per_value(config: Path, tag: str, image: str) -> None:
+    text = config.read_text()
+    new = apply_edits(text, [Edit("f", ("tag",), tag, 0), Edit("f", ("image",), image, 0)], ("image", "tag"))
+    changed = changed_lines(text, new)
+    assert len([line for line in changed if line.startswith("-")]) == 2
+    assert sorted(line[1:].split(":", 1)[0] for line in changed if line.startswith("+")) == ["image", "tag"]
+    assert new.count("#") == text.count("#")  # every comment stays
+
+
+def test_an_edit_through_an_alias_is_refused() -> None:
+    text = "a: &x {tag: '1'}\nenvironments:\n  staging: *x\n"
+    with pytest.raises(EditError, match="anchored"):
+        apply_edits(text, [Edit("f", ("environments", "staging", "tag"), "2", 3)])
+    text = "a: &x {replicas: 1}\nenvironments:\n  staging: {<<: *x}\n"
+    with pytest.raises(EditError, match="merge key"):
+        apply_edits(text, [Edit("f", ("environments", "staging", "tag"), "2", 0)])

@@ -816,7 +816,9 @@ def promote_cmd(services: tuple[str, ...], to_env: str, from_env: str | None, ev
         for name in services:
             if name not in names:
                 return _emit_error(opts, f"unknown service '{name}'", did_you_mean(name, names, "services"))
-        source = from_env or default_source(platform, to_env)
+        gates = platform.env(to_env).gates
+        source = from_env or (gates.source if gates is not None and gates.source else None) \
+            or default_source(platform, to_env)
         if source is None:
             return _emit_error(opts, f"'{to_env}' is the first environment: there is nothing to promote from",
                                "give --from")

@@ -20,6 +20,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from .errors import Problem
@@ -377,12 +378,25 @@ class EditError(ValueError):
     """An edit that the round trip cannot make without touching other lines."""
 
 
+def _plain(node: CommentedMap, path: Sequence[str]) -> None:
+    """Refuse a mapping whose edit would reach further than its own lines: an anchored one (every alias of it
+    would change too) or one that takes keys from a merge key (``<<``)."""
+    where = ".".join(path) or "the top level"
+    if node.anchor.value is not None:
+        raise EditError(f"{where} is anchored (&{node.anchor.value}): the edit would change every alias of it")
+    if node.merge:
+        raise EditError(f"{where} takes keys from a merge key (<<)")
+
+
 def apply_edits(text: str, edits: Sequence[Edit], order: Sequence[str] = ()) -> str:
     """``text`` (a config.yaml) with ``edits`` made: only the lines of the values they replace change, and a
     new key is one new line (an empty flow mapping ``{}`` it goes into becomes a block). Raise EditError when
     the round trip would change any other line. ``order``: the promotable keys, so new keys keep that order."""
     yaml = _yaml()
-    doc = yaml.load(text)
+    try:
+        doc = yaml.load(text)
+    except YAMLError as exc:  # read before by the loader of render; this one may be stricter
+        raise EditError(f"ruamel.yaml cannot read it: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
     if not isinstance(doc, CommentedMap):
         raise EditError("the file is not a mapping")
     allowed: set[int] = set()  # 0-based lines that may change
@@ -399,6 +413,7 @@ def apply_edits(text: str, edits: Sequence[Edit], order: Sequence[str] = ()) -> 
             if not isinstance(nxt, CommentedMap):
                 raise EditError(f"{'.'.join(e.path[:-1])} is not a mapping")
             node = nxt
+        _plain(node, e.path[:-1])
         key = e.path[-1]
         if key in node:
             allowed.add(node.lc.value(key)[0])
@@ -412,7 +427,10 @@ def apply_edits(text: str, edits: Sequence[Edit], order: Sequence[str] = ()) -> 
                     at = i + 1
             node.insert(at, key, _styled(e.value, None, doc.get(key)))
     out = io.StringIO()
-    yaml.dump(doc, out)
+    try:
+        yaml.dump(doc, out)
+    except YAMLError as exc:
+        raise EditError(f"ruamel.yaml cannot write it: {exc}") from None
     new = out.getvalue()
     old_lines, new_lines = text.splitlines(keepends=True), new.splitlines(keepends=True)
     for tag, i1, i2, _j1, _j2 in difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_opcodes():

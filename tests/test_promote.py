@@ -136,6 +136,11 @@ def test_order_violation_is_refused_without_force(repo: Path, run: Run) -> None:
     assert "goes against the promotion order" in err and "--force" in err
     assert "nothing was written" in err
     assert snapshot(repo) == before
+    code, out, _err = run("promote", "payment-service", "--from", "staging", "--to", "dev", "--format", "json",
+                          "--root", repo)
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["status"] == "refused" and doc["problems"][0]["path"] == "order"
     code, _out, err = run("promote", "payment-service", "--from", "staging", "--to", "dev", "--force",
                           "--root", repo)
     assert code == 0, err

@@ -842,10 +842,12 @@ def promote_cmd(services: tuple[str, ...], to_env: str, from_env: str | None, ev
         the_plan = plan_promotion(platform, chosen, to_env, source, every=every, force=force, skip=skip_gates,
                                   evidence=evidence, now=int(time.time()))
         if the_plan.refusals:
-            code = _emit_problems(opts, the_plan.refusals)
-            if opts.fmt == "text":
-                click.echo("promotion refused; nothing was written", err=True)
-            return code
+            if opts.fmt == "json":
+                click.echo(report.to_json(report.problems_json(the_plan.refusals, "refused")), nl=False)
+                return EXIT_INVALID
+            _emit_problems(opts, the_plan.refusals)
+            click.echo("promotion refused; nothing was written", err=True)
+            return EXIT_INVALID
         edited: dict[str, bytes] = {}
         for rel, edits in the_plan.edits.items():
             text = (opts.root / rel).read_text(encoding="utf-8")

@@ -133,7 +133,7 @@ def test_order_violation_is_refused_without_force(repo: Path, run: Run) -> None:
     before = snapshot(repo)
     code, _out, err = run("promote", "payment-service", "--from", "staging", "--to", "dev", "--root", repo)
     assert code == 1
-    assert "goes against the promotion order" in err and "--force" in err
+    assert "environments/dev.yaml:3:" in err and "goes against the promotion order" in err and "--force" in err
     assert "nothing was written" in err
     assert snapshot(repo) == before
     code, out, _err = run("promote", "payment-service", "--from", "staging", "--to", "dev", "--format", "json",

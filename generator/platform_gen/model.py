@@ -133,6 +133,8 @@ class Environment:
     protected: bool = False
     # what a promotion into it needs (None: no gates)
     gates: Gates | None = None
+    # the line of ``order:`` in its file (a promotion against the order is refused there)
+    order_line: int = 0
 
 
 def protected_names(orders: dict[str, int], explicit: dict[str, bool | None]) -> frozenset[str]:

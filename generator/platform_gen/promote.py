@@ -229,7 +229,7 @@ def plan_promotion(platform: Platform, names: Sequence[str], target: str, source
     refusals: list[Problem] = []
     src_env, tgt_env = envs[source], envs[target]
     if src_env.order >= tgt_env.order and not force:
-        refusals.append(Problem(tgt_env.file, 0, 0, "order",
+        refusals.append(Problem(tgt_env.file, tgt_env.order_line, 0, "order",
                                 f"promoting from '{source}' (order {src_env.order}) to '{target}' (order "
                                 f"{tgt_env.order}) goes against the promotion order",
                                 "promotions go from a lower order to a higher one; --force promotes anyway"))

@@ -416,6 +416,7 @@ def _environment(doc: Located, problems: list[Problem]) -> Environment | None:
             self_heal=sync.get("selfHeal", True),
         ),
         gates=gates,
+        order_line=doc.pos(("order",)).line,
     )
 
 

@@ -206,7 +206,7 @@ def test_soak_gate_refuses_then_passes(example: Path, run: Run) -> None:
     code, _out, err = run("promote", "ledger-worker", "--to", "prod", "--root", example)
     assert code == 1
     assert "environments/prod.yaml" in err and "promotion.soak" in err
-    assert "less than the soak of 24h; the gate passes at" in err
+    assert "less than the soak of 24h (1d); the gate passes at" in err
     assert snapshot(example) == before
     # the same tag, committed two days ago: it has soaked
     git(example, "reset", "-q", "--hard", "HEAD~1")
@@ -218,7 +218,7 @@ def test_soak_gate_refuses_then_passes(example: Path, run: Run) -> None:
     commit(example, run, "unrelated", when=commit_after)
     code, out, err = run("promote", "ledger-worker", "--to", "prod", "--root", example)
     assert code == 0, err
-    assert "soak: in staging since" in out and "soak 24h" in out
+    assert "soak: in staging since" in out and "soak 24h, passed at" in out
 
 
 def test_soak_gate_skipped_is_recorded(example: Path, run: Run) -> None:

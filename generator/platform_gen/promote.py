@@ -158,14 +158,14 @@ def gate_failures(target: Environment, source: str, values: Mapping[str, Any], e
                            f"history, so they have not soaked for {gates.soak}",
                            f"commit them to {source} first; the gate passes {gates.soak} after that commit"))
         else:
-            age = now - evidence.since
+            # the output names commit times only, never the current time: the same repo, the same text
             passes = evidence.since + gates.soak_seconds
-            soaked = (f"in {source} since {_utc(evidence.since)} (commit {evidence.commit[:12]}), "
-                      f"{soak_text(age)}; soak {gates.soak}")
-            if age < gates.soak_seconds:
+            soaked = (f"in {source} since {_utc(evidence.since)} (commit {evidence.commit[:12]}); soak {gates.soak}, "
+                      f"passed at {_utc(passes)}")
+            if now < passes:
                 failed.append(("soak", f"the image and tag have been in {source} since {_utc(evidence.since)} "
-                               f"(commit {evidence.commit[:12]}): {soak_text(age)}, less than the soak of "
-                               f"{gates.soak}; the gate passes at {_utc(passes)}",
+                               f"(commit {evidence.commit[:12]}), less than the soak of {gates.soak} "
+                               f"({soak_text(passes - evidence.since)}); the gate passes at {_utc(passes)}",
                                f"promote again after {_utc(passes)}, or --skip-gate soak"))
     return failed, soaked
 

@@ -269,7 +269,7 @@ def test_a_broken_environment_file_is_one_problem_not_one_per_service(rendered_o
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
     assert err == ("environments/prod.yaml:4:1: error: bogus: unknown key 'bogus'\n"
-                   "  hint: valid keys: capabilities, clusters, defaults, name, order, protected, sync\n"
+                   "  hint: valid keys: capabilities, clusters, defaults, name, order, promotion, protected, sync\n"
                    "1 problem found; nothing was written.\n")
 
 

@@ -149,7 +149,7 @@ _VALUES = {"image": "i", "tag": "1", "env": {"K": "v"}, "resources": {"requests"
            "secrets": {"s": {"key": "k", "env": {"V": "p"}, "mount": "/m"}},
            "expose": {"http": {"path": "/", "host": "h.example.com"}},
            "slo": {"latency": {p: "1ms" for p in ("p50", "p90", "p95", "p99", "p999")}}, "allowFrom": ["a"],
-           "schedule": "0 3 * * *", "timeZone": "Etc/UTC"}
+           "schedule": "0 3 * * *", "timeZone": "Etc/UTC", "digest": "sha256:" + "0" * 64}
 _METRICS = {"port": 9090, "path": "/metrics", "interval": "30s"}
 _GATEWAY = {"name": "g", "namespace": "n", "domain": "d.io", "sectionName": "https"}
 _CAPS = {"externalSecrets": {"store": "s", "refreshInterval": "1h"},
@@ -172,7 +172,7 @@ _PLATFORM = {"organization": "acme", "gitops": {"repoURL": "https://x", "targetR
              "catalog": {"componentTypes": {"w": "service"}, "resourceTypes": {"K": "database"}}}
 _ENV = {"name": "dev", "order": 0,
         "clusters": [{"name": "c", "server": "https://c", "values": _VALUES, "capabilities": _CAPS}],
-        "defaults": _VALUES, "capabilities": _CAPS}
+        "defaults": _VALUES, "capabilities": _CAPS, "promotion": {"from": "qa", "soak": "24h", "requireDigest": True}}
 _SERVICE = {"name": "s", "team": "t", "template": "w", **_VALUES, "tier": "t1", "system": "sys",
             "dependsOn": ["d"], "consumesApis": ["d.openapi"],
             "infrastructure": [{"kind": "K", "name": "db"}], "healthPath": "/h", "metrics": _METRICS,

@@ -149,7 +149,8 @@ def test_init_writes_the_platform_repo(tmp_path: Path, run: Run) -> None:
     files = tree(root)
     for rel in ("platform-config/platform.yaml", "environments/dev.yaml", "environments/staging.yaml",
                 "environments/prod.yaml", ".github/workflows/pr.yaml", ".github/workflows/render.yaml",
-                ".github/workflows/render-sharded.yaml", ".pre-commit-config.yaml", ".yamllint.yaml", ".gitignore",
+                ".github/workflows/render-sharded.yaml", ".github/workflows/promote.yaml", ".pre-commit-config.yaml",
+                ".yamllint.yaml", ".gitignore",
                 "README.md", "platform-config/crossplane/functions.yaml", "rendered/.platform-gen.yaml"):
         assert rel in files, rel
     # the golden paths are the example's, byte for byte (the team owns them from here on)
@@ -274,7 +275,7 @@ def starter() -> dict[str, bytes]:
     return starter_files("globex", "https://git.example.com/globex/platform.git", __version__)
 
 
-WORKFLOWS = ["pr.yaml", "render.yaml", "render-sharded.yaml"]
+WORKFLOWS = ["pr.yaml", "render.yaml", "render-sharded.yaml", "promote.yaml"]
 
 
 @pytest.mark.parametrize("name", WORKFLOWS)

@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 PR = REPO / ".github" / "workflows" / "pr.yaml"
 RENDER = REPO / ".github" / "workflows" / "render.yaml"
 SHARDED = REPO / ".github" / "workflows" / "render-sharded.yaml"
+PROMOTE = REPO / ".github" / "workflows" / "promote.yaml"
 HOOKS = REPO / ".pre-commit-hooks.yaml"
 YAMLLINT = REPO / ".yamllint.yaml"
 MARKER = "<!-- platform-gen-diff -->"
@@ -203,12 +204,12 @@ HOOKS_SCHEMA: dict[str, Any] = {
 }
 
 
-@pytest.mark.parametrize("path", [PR, RENDER, SHARDED], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [PR, RENDER, SHARDED, PROMOTE], ids=lambda p: p.name)
 def test_workflow_matches_github_schema(path: Path, workflow_schema: dict[str, Any]) -> None:
     assert schema_errors(workflow_schema, load(path)) == []
 
 
-@pytest.mark.parametrize("path", [PR, RENDER, SHARDED], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [PR, RENDER, SHARDED, PROMOTE], ids=lambda p: p.name)
 def test_every_job_has_a_timeout(path: Path, timeout_schema: dict[str, Any]) -> None:
     assert schema_errors(timeout_schema, load(path)) == []
 
@@ -757,7 +758,7 @@ def test_the_render_check_hook_fires_on_the_editor_schemas(hooks: list[dict[str,
 # --- the CLI the wiring calls ---------------------------------------------------------------
 
 # Subcommands and options the workflows and hooks call.
-CALLED = {"render": {"--check", "--allow-delete", "--full", "--format"}, "validate": {"--allow-delete"},
+CALLED = {"render": {"--check", "--allow-delete", "--full", "--format"}, "validate": {"--allow-delete", "--skip-gate"},
           "diff": {"--base", "--format"}, "shards": {"--format", "--per-shard", "--base"}}
 PENDING: set[tuple[str, str]] = set()
 
@@ -812,7 +813,7 @@ def problems(text: str, config: YamlLintConfig, name: str = "x.yaml") -> list[st
             for p in linter.run(text, config, name)]
 
 
-@pytest.mark.parametrize("path", [PR, RENDER, SHARDED, HOOKS, YAMLLINT], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [PR, RENDER, SHARDED, PROMOTE, HOOKS, YAMLLINT], ids=lambda p: p.name)
 def test_wiring_passes_yamllint(path: Path, lint_config: YamlLintConfig) -> None:
     name = path.relative_to(REPO).as_posix()
     assert problems(path.read_text(encoding="utf-8"), lint_config, name) == []
@@ -1412,3 +1413,114 @@ def test_two_branches_that_rendered_the_tree_merge_by_rendering_again(branch: tu
     for name in ("search", "search-b"):
         assert (runner / f"rendered/services/{name}/base/kustomization.yaml").is_file()
     assert "<<<<<<<" not in (runner / "rendered/catalog/catalog-info.yaml").read_text()
+
+
+
+
+# --- promote.yaml (issue 13) -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def promote() -> dict[str, Any]:
+    return load(PROMOTE)
+
+
+def promote_step(workflow: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [s for s in workflow["jobs"]["promote"]["steps"] if s.get("name") == name]
+    return found
+
+
+def test_promote_runs_by_hand_and_on_a_schedule(promote: dict[str, Any]) -> None:
+    on = promote["on"]
+    assert set(on["workflow_dispatch"]["inputs"]) == {"services", "to", "from"}
+    assert on["workflow_dispatch"]["inputs"]["to"]["required"] is True
+    assert on["schedule"][0]["cron"]
+
+
+def test_promote_runs_in_the_deployment_environment_of_its_target(promote: dict[str, Any]) -> None:
+    job = promote["jobs"]["promote"]
+    # prod's required reviewers approve a promotion into prod before it runs
+    assert job["environment"] == "${{ matrix.to }}"
+    assert job["strategy"]["matrix"]["to"] == "${{ fromJSON(needs.targets.outputs.targets) }}"
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert job["concurrency"]["group"] == "promote-${{ matrix.to }}"
+    assert promote["permissions"] == {"contents": "read"}
+    checkout = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/checkout"))
+    assert checkout["with"]["fetch-depth"] == 0  # the soak gate reads the history
+
+
+PROMOTE_STUB = 'echo "$*" >> "$CALLS"\necho "## Promote"\n'
+
+
+@needs_bash
+@pytest.mark.parametrize(("services", "source", "expected"), [
+    ("", "", "promote --to prod --format markdown --all"),
+    ("payment-service user-profile", "", "promote --to prod --format markdown payment-service user-profile"),
+    ("payment-service", "dev", "promote --to prod --format markdown --from dev payment-service"),
+])
+def test_promote_step_calls_promote(services: str, source: str, expected: str, promote: dict[str, Any],
+                                    tmp_path: Path) -> None:
+    stub(tmp_path / "bin", "platform-gen", PROMOTE_STUB)
+    calls, summary = tmp_path / "calls", tmp_path / "summary"
+    result = bash(promote_step(promote, "Promote")["run"], tmp_path, {
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}", "CALLS": str(calls),
+        "SERVICES": services, "TO": "prod", "FROM": source, "GITHUB_STEP_SUMMARY": str(summary)})
+    assert result.returncode == 0, result.stderr
+    assert calls.read_text(encoding="utf-8").splitlines() == [expected]
+    assert (tmp_path / "body.md").read_text(encoding="utf-8") == "## Promote\n"
+    assert "## Promote" in summary.read_text(encoding="utf-8")
+
+
+@needs_bash
+def test_promote_targets_the_environments_that_opt_in_to_the_schedule(promote: dict[str, Any],
+                                                                      tmp_path: Path) -> None:
+    (tmp_path / "environments").mkdir()
+    for name, extra in (("dev", ""), ("staging", "promotion: {schedule: true}\n"), ("prod", "promotion: {soak: 1d}\n")):
+        (tmp_path / "environments" / f"{name}.yaml").write_text(f"name: {name}\n{extra}", encoding="utf-8")
+    (step_,) = [s for s in promote["jobs"]["targets"]["steps"] if s.get("id") == "targets"]
+    output = tmp_path / "out"
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    for to, expected in (("", '["staging"]'), ("prod", '["prod"]')):
+        output.write_text("", encoding="utf-8")
+        result = bash(step_["run"], tmp_path, {"PATH": path, "TO": to, "GITHUB_OUTPUT": str(output)})
+        assert result.returncode == 0, result.stderr
+        assert output.read_text(encoding="utf-8") == f"targets={expected}\n"
+
+
+PR_GH_STUB = """\
+echo "$*" >> "$GH_LOG"
+case "$1 $2" in
+  "pr view") if [ -f "$OPEN" ]; then echo OPEN; else exit 1; fi ;;
+  "pr create") touch "$OPEN" ;;
+esac
+"""
+
+
+@needs_bash
+@needs_git
+def test_promote_opens_then_updates_one_pull_request_per_target(promote: dict[str, Any],
+                                                                origin: tuple[Path, Path]) -> None:
+    _seed, runner = origin
+    stub(runner.parent / "bin", "gh", PR_GH_STUB)
+    log, opened = runner.parent / "gh.log", runner.parent / "open"
+    env = {"PATH": f"{runner.parent / 'bin'}{os.pathsep}{os.environ['PATH']}", "GH_LOG": str(log),
+           "OPEN": str(opened), "TO": "prod", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    script = promote_step(promote, "Open or update the pull request")["run"]
+    (runner / "body.md").write_text("## Promote\n", encoding="utf-8")
+    result = bash(script, runner, env)  # nothing promoted: no branch, no pull request
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to promote into prod." in result.stdout and not log.exists()
+    for round_ in (1, 2):
+        git(runner, "switch", "-q", "main")
+        (runner / "rendered" / "app.yaml").write_text(f"v: {round_ + 1}\n", encoding="utf-8")
+        result = bash(script, runner, env)
+        assert result.returncode == 0, result.stderr
+    calls = log.read_text(encoding="utf-8").splitlines()
+    branch = "platform-gen/promote-prod"
+    assert [c.split(" --")[0] for c in calls] == [f"pr view {branch}", "pr create", f"pr view {branch}",
+                                                 f"pr edit {branch}"]
+    assert "--body-file body.md" in calls[1] and "--title Promote to prod" in calls[1]
+    pushed = git(runner, "ls-remote", "origin", "platform-gen/promote-prod")
+    assert pushed.strip()
+    # the body is not committed; the branch holds only what promote changed
+    assert git(runner, "show", "--name-only", "--format=", "platform-gen/promote-prod").split() == ["rendered/app.yaml"]

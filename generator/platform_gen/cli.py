@@ -562,11 +562,18 @@ def schema_cmd(kind: str | None, write: bool, root: Path, fmt: str, verbose: int
 @click.option("--full", is_flag=True,
               help="Validate and render the inputs of every service, not only those that differ from what the "
                    "render index committed at the git base records.")
+@click.option("--base", "base_ref", metavar="REF",
+              help="Check the promotion gates of what changed since REF [default: merge base with origin/main, "
+                   "else main].")
+@click.option("--skip-gate", "skip_gates", multiple=True, metavar="NAME",
+              type=click.Choice(["from", "soak", "requireDigest", "immutable"]),
+              help="Skip a promotion gate (repeatable); recorded in the output.")
 @_shard_option("Validate only the overlays and files of the services of shard I of N (shard 1: also the "
                "platform-wide files); no deletion guard.")
 @_common
 def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow_delete: bool,
-                 cache_dir: Path | None, no_cache: bool, lint_tree: bool, full: bool, shard: Shard | None, root: Path,
+                 cache_dir: Path | None, no_cache: bool, lint_tree: bool, full: bool, base_ref: str | None,
+                 skip_gates: tuple[str, ...], shard: Shard | None, root: Path,
                  out: Path | None, fmt: str, verbose: int, quiet: int, color: str) -> int:
     """Validate the inputs (yamllint included), then the rendered tree with kustomize and the Kubernetes,
     Argo CD and Crossplane schemas."""
@@ -601,7 +608,10 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
             unreadable_inputs = [p for p in unreadable_inputs if shard.owns_input(p.file)]
         report = validate_tree(platform, out_dir, shown, kustomize, kube_version, config, jobs, cache,
                                [(rel, rel, data) for rel, data in inputs], lint_tree, only=shard)
-        report = dataclasses.replace(report, problems=tuple(sorted({*report.problems, *unreadable_inputs})))
+        gated, skipped = ([], []) if shard is not None and shard.index != 1 else \
+            _gate_check(opts.root, platform, base_ref, skip_gates)
+        report = dataclasses.replace(report, problems=tuple(sorted({*report.problems, *unreadable_inputs,
+                                                                    *gated})))
         where = f"{shown} (shard {shard})" if shard else shown
         summary = (f"validated {where}: {report.overlays} overlays ({report.cached} cached) "
                    f"in {report.builds} kustomize builds "
@@ -618,11 +628,15 @@ def validate_cmd(kustomize_path: str | None, kube_version: str, jobs: int, allow
                         # services whose inputs were validated and rendered again, and those the base's index
                         # records with the same inputs (not again; --full does every one)
                         "services": {"rendered": len(rendered.rendered_services),
-                                     "unchanged": len(rendered.keep_services)}})
+                                     "unchanged": len(rendered.keep_services)},
+                        "skipped_gates": skipped})
             click.echo(report_mod.to_json(doc), nl=False)
         else:
             if report.problems:
                 click.echo(report_mod.problems_text(report.problems, opts.style, writes=False), nl=False, err=True)
+            for what in skipped:
+                click.echo(f"{opts.style('warning', fg='yellow')}: promotion gate skipped (--skip-gate): {what}",
+                           err=True)
             if opts.verbosity >= 0:
                 click.echo(summary + (f": {len(report.problems)} finding(s)" if report.problems else ": ok"),
                            err=True)
@@ -655,6 +669,299 @@ def diff_cmd(base_ref: str | None, kustomize_path: str | None, fmt: str, root: P
         return code
 
     return _guarded(opts, body)
+
+
+# --- promotion (promote.py, README "Promoting a release", issue 13) ---------------------------------
+
+
+def _compile_edited(root: Path, edited: dict[str, bytes]) -> tuple[Platform, Rendered]:
+    """load, validate and render ``root`` as if the services' config.yaml files in ``edited`` (folder -> bytes)
+    held those bytes: nothing is read from them on disk, and nothing is written."""
+    from .index import blob_id
+    from .load import SERVICES_DIR, load_services, parse_services
+
+    shared = load_shared_inputs(root)
+    found = load_services(root, shared, parse=False)
+    raw = tuple((folder, edited.get(folder, data)) for folder, data in found.raw)
+    digests = {**found.digests, **{f"{SERVICES_DIR}/{f}/config.yaml": blob_id(d) for f, d in edited.items()}}
+    parsed = parse_services(dataclasses.replace(found, problems=(), digests=digests), raw)
+    sources = dataclasses.replace(parsed, problems=(*found.problems, *parsed.problems))
+    platform = validate(sources)
+    return platform, render(platform)
+
+
+def load_shared_inputs(root: Path) -> Sources:
+    """Every input but the services' config.yaml files (see ``load.load_shared``)."""
+    from .load import load_shared
+
+    return load_shared(root)
+
+
+def _source_values(platform: Platform, names: Iterable[str], source: str) -> dict[str, dict[str, Any]]:
+    """Service -> its values in ``source`` (on its first cluster there), for the services that run there."""
+    from .merge import layers_of, merge_values
+
+    by_name = {s.name: s for s in platform.services}
+    return {name: merge_values(layers_of(platform, by_name[name], source, by_name[name].placements[source][0]))
+            for name in names if source in by_name[name].placements}
+
+
+def _soak_evidence(root: Path, platform: Platform, wanted: dict[str, dict[str, Any]], source: str) -> dict[str, Any]:
+    """Service -> since when the image, tag and digest of ``wanted`` are in ``source``'s rendered overlays, on
+    the first-parent history of HEAD (git, no network)."""
+    import yaml as pyyaml
+
+    from .gitref import first_seen
+    from .promote import Evidence
+
+    out: dict[str, Any] = {}
+    for name, values in sorted(wanted.items()):
+        want = (str(values.get("image", "")), str(values.get("tag", "")), str(values.get("digest") or ""))
+
+        def carries(files: dict[str, bytes], want: tuple[str, str, str] = want) -> bool:
+            overlays = [data for rel, data in files.items() if rel.endswith("/kustomization.yaml")]
+            for data in overlays:
+                try:
+                    doc = pyyaml.safe_load(data)
+                    image = (doc.get("images") or [{}])[0]
+                except (pyyaml.YAMLError, AttributeError, IndexError, TypeError):
+                    return False
+                got = (str(image.get("newName") or image.get("name") or ""), str(image.get("newTag") or ""),
+                       str(image.get("digest") or ""))
+                if got != want:
+                    return False
+            return bool(overlays)
+
+        try:
+            seen = first_seen(root, f"{platform.gitops_path}/services/{name}/overlays/{source}", carries)
+        except ToolError:
+            seen = None
+        out[name] = Evidence(seen[0], seen[1]) if seen is not None else Evidence(None)
+    return out
+
+
+def _promotion_json(the_plan: Any, written: bool, dry_run: bool) -> dict[str, Any]:
+    return {
+        "source": the_plan.source, "target": the_plan.target, "dry_run": dry_run, "written": written,
+        "services": [{
+            "service": p.service,
+            "changes": [{"key": c.key, "before": {cl: v for cl, v in c.before}, "after": c.after} for c in p.changes],
+            "edits": [{"file": e.file, "key": ".".join(e.path), "line": e.line, "value": e.value} for e in p.edits],
+            "skipped_gates": list(p.skipped), "soak": p.soaked,
+        } for p in the_plan.promotions],
+    }
+
+
+def _promotion_text(the_plan: Any, markdown: bool) -> str:
+    lines: list[str] = []
+    changed = [p for p in the_plan.promotions if p.changes]
+    same = [p.service for p in the_plan.promotions if not p.changes]
+    head = f"Promote {len(changed)} service(s) from {the_plan.source} to {the_plan.target}"
+    lines.append(f"## {head}" if markdown else head)
+    if markdown and changed:
+        lines += ["", "| service | key | before | after |", "|---|---|---|---|"]
+    for p in changed:
+        for c in p.changes:
+            before = ", ".join(sorted({str(v) for _cl, v in c.before}))
+            if markdown:
+                lines.append(f"| {p.service} | {c.key} | `{before}` | `{c.after}` |")
+            else:
+                lines.append(f"  {p.service}: {c.key} {before} -> {c.after}")
+    for p in changed:
+        if p.soaked:
+            lines.append(f"{'- ' if markdown else '  '}{p.service}: soak: {p.soaked}")
+        for gate in p.skipped:
+            lines.append(f"{'- ' if markdown else '  '}{p.service}: gate '{gate}' SKIPPED (--skip-gate {gate})")
+    if same:
+        lines.append(("" if not markdown else "\n") + f"already in {the_plan.target}, nothing to write: "
+                     + ", ".join(same))
+    return "\n".join(lines) + "\n"
+
+
+@cli.command("promote")
+@click.argument("services", nargs=-1)
+@click.option("--to", "to_env", required=True, metavar="ENV", help="The environment to promote into.")
+@click.option("--from", "from_env", metavar="ENV",
+              help="The environment to promote from [default: the one before --to in promotion order].")
+@click.option("--all", "every", is_flag=True, help="Every service that runs in both and differs.")
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+@click.option("--force", is_flag=True, help="Promote against the promotion order (such as prod to dev).")
+@click.option("--allow-dirty", is_flag=True, help="Promote even when the rendered tree is not current.")
+@click.option("--skip-gate", "skip_gates", multiple=True, metavar="NAME",
+              type=click.Choice(["from", "soak", "requireDigest", "immutable"]),
+              help="Skip a gate of the target environment (repeatable); recorded in the output.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
+              help="text for terminals, markdown for a pull request's body, json for machines.")
+@click.option("--kustomize", "kustomize_path", metavar="PATH", help="kustomize or kubectl binary to build with.")
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False, exists=True), default=Path("."),
+              show_default=True, help="The platform repo.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              help="Colour the output (honours NO_COLOR).")
+def promote_cmd(services: tuple[str, ...], to_env: str, from_env: str | None, every: bool, dry_run: bool,
+                force: bool, allow_dirty: bool, skip_gates: tuple[str, ...], fmt: str, kustomize_path: str | None,
+                root: Path, color: str) -> int:
+    """Copy the promotable values (image, tag, digest) of SERVICES from one environment into the next, render,
+    and show what the promotion changes. All or nothing: refused, nothing is written."""
+    import time
+
+    from .diff import FORMATTERS, compare, kustomize_builder
+    from .diff import _tree as diff_tree
+    from .gitref import Base
+    from .load import SERVICES_DIR
+    from .promote import EditError, apply_edits, default_source, plan_promotion
+    from .schemas import did_you_mean
+
+    opts = _options(root, None, "json" if fmt == "json" else "text", 0, 0, color)
+
+    def body() -> int:
+        if not services and not every:
+            raise click.UsageError("name the services to promote, or --all")
+        if services and every:
+            raise click.UsageError("give service names or --all, not both")
+        platform, rendered = _compile_edited(opts.root, {})
+        envs = {e.name for e in platform.environments}
+        for env in (to_env, from_env):
+            if env is not None and env not in envs:
+                return _emit_error(opts, f"unknown environment '{env}'", did_you_mean(env, envs, "environments"))
+        names = {s.name for s in platform.services}
+        for name in services:
+            if name not in names:
+                return _emit_error(opts, f"unknown service '{name}'", did_you_mean(name, names, "services"))
+        gates = platform.env(to_env).gates
+        source = from_env or (gates.source if gates is not None and gates.source else None) \
+            or default_source(platform, to_env)
+        if source is None:
+            return _emit_error(opts, f"'{to_env}' is the first environment: there is nothing to promote from",
+                               "give --from")
+        if source == to_env:
+            return _emit_error(opts, f"--from and --to are both '{to_env}'")
+        out_dir = opts.out_dir(platform)
+        shown = opts.shown(out_dir)
+        if not allow_dirty:  # what render --check would fail
+            current = (out_dir / MANIFEST).is_file() and not plan(out_dir, rendered.files, shown).dirty \
+                and not plan_repo_files(opts.root, rendered.repo_files).dirty
+            if not current:
+                return _emit_error(opts, f"the rendered tree {shown} is not current with the inputs ('platform-gen "
+                                   "render --check' fails); nothing was written",
+                                   "run 'platform-gen render' and commit the result first, or --allow-dirty",
+                                   status="refused")
+        chosen = sorted(names) if every else list(services)
+        target = platform.env(to_env)
+        evidence = None
+        if target.gates is not None and target.gates.soak_seconds:
+            evidence = _soak_evidence(opts.root, platform, _source_values(platform, chosen, source), source)
+        the_plan = plan_promotion(platform, chosen, to_env, source, every=every, force=force, skip=skip_gates,
+                                  evidence=evidence, now=int(time.time()))
+        if the_plan.refusals:
+            if opts.fmt == "json":
+                click.echo(report.to_json(report.problems_json(the_plan.refusals, "refused")), nl=False)
+                return EXIT_INVALID
+            _emit_problems(opts, the_plan.refusals)
+            click.echo("promotion refused; nothing was written", err=True)
+            return EXIT_INVALID
+        edited: dict[str, bytes] = {}
+        for rel, edits in the_plan.edits.items():
+            text = (opts.root / rel).read_text(encoding="utf-8")
+            try:
+                edited[rel] = apply_edits(text, edits, platform.promotion_keys).encode("utf-8")
+            except EditError as exc:
+                return _emit_error(opts, f"{rel}: cannot promote without reformatting it: {exc}; nothing was "
+                                   "written", "set the value by hand", status="refused")
+        folders = {rel.split("/")[-2]: data for rel, data in edited.items() if rel.startswith(SERVICES_DIR + "/")}
+        new_platform, new_rendered = _compile_edited(opts.root, folders)
+        promoted = {p.service for p in the_plan.promotions if p.changes}
+        base = Base(ref="the tree before the promotion", commit="", merge_base=False)
+        owners = {s.name: s.team for s in platform.services}
+        before = {f: b for f, b in rendered.files.items()}
+        result = compare(diff_tree(platform, dict(sorted(before.items())), owners),
+                         diff_tree(new_platform, dict(sorted(new_rendered.files.items())), owners),
+                         kustomize_builder(kustomize_path), base)
+        result = dataclasses.replace(result, apps=tuple(a for a in result.apps if a.app.service in promoted))
+        if edited and not dry_run:
+            check_out_dir(opts.root, out_dir, shown)
+            repo_plan = plan_repo_files(opts.root, new_rendered.repo_files)
+            originals = {rel: (opts.root / rel).read_bytes() for rel in edited}
+            with lock(out_dir.resolve(), shown):
+                recover(out_dir.resolve(), shown)
+                try:
+                    for rel, data in edited.items():
+                        _replace_file(opts.root / rel, data)
+                    tree_plan = plan(out_dir.resolve(), new_rendered.files, shown)
+                    if tree_plan.dirty:
+                        apply(out_dir.resolve(), new_rendered.files, tree_plan, shown)
+                    apply_repo_files(opts.root, new_rendered.repo_files, repo_plan)
+                except BaseException:
+                    for rel, data in originals.items():  # all or nothing: the inputs as they were
+                        _replace_file(opts.root / rel, data)
+                    raise
+        written = bool(edited) and not dry_run
+        if fmt == "json":
+            doc = _promotion_json(the_plan, written, dry_run)
+            doc["status"] = "ok"
+            doc["diff"] = json.loads(FORMATTERS["json"](result, False))
+            click.echo(report.to_json(doc), nl=False)
+            return EXIT_OK
+        click.echo(_promotion_text(the_plan, fmt == "markdown"), nl=False)
+        if promoted:
+            click.echo("", nl=True)
+            click.echo(FORMATTERS[fmt](result, opts.color), nl=False, color=opts.color)
+        if fmt == "text":
+            what = ("would write " if dry_run else "wrote ") + ", ".join(sorted(edited)) if edited else \
+                "nothing to write"
+            click.echo(what + ("; rendered into " + shown if written else ""), err=True)
+        return EXIT_OK
+
+    return _guarded(opts, body)
+
+
+def _gate_check(root: Path, platform: Platform, base_ref: str | None,
+                skip: Sequence[str]) -> tuple[list[Problem], list[str]]:
+    """The promotion gates that what changed since ``base_ref`` (default: the git base) fails, and the gates
+    skipped: a hand edit into a gated environment is held to the gates promote applies. Nothing to check
+    (and git is not asked) when no environment has gates; outside git, or without a base, nothing either."""
+    import shutil
+    import tempfile
+    import time
+
+    from .diff import INPUT_DIRS
+    from .gitref import default_base, export_inputs, locate, resolve_base
+    from .promote import gate_problems, gated_changes
+
+    if not any(e.gates is not None for e in platform.environments):
+        return [], []
+    # validate's platform may hold only the services it rendered again; every one is compared here
+    platform = validate(load(root))
+    try:
+        checkout = locate(root)
+        base = resolve_base(checkout, base_ref) if base_ref is not None else default_base(checkout)
+    except ToolError:
+        if base_ref is not None:
+            raise
+        return [], []
+    if base is None:
+        return [], []
+    tmp = Path(tempfile.mkdtemp(prefix="platform-gen-gates-"))
+    try:
+        base_root = export_inputs(checkout, base.commit, INPUT_DIRS, tmp)
+        try:
+            before = validate(load(base_root)) if base_root is not None else None
+        except InputError:
+            before = None  # an invalid base: nothing to compare with
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    changes = gated_changes(before, platform)
+    evidence: dict[str, Any] = {}
+    for change in changes:
+        if change.target.gates is not None and change.target.gates.soak_seconds:
+            evidence.update(_soak_evidence(root, platform, {change.service.name: change.values}, change.source))
+    return gate_problems(changes, evidence, int(time.time()), skip)
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, then a rename."""
+    tmp = path.with_name(f".{path.name}.platform-gen-tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 # --- sharding (see shard.py and the README's "Sharding") -------------------------------------------

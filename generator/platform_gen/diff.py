@@ -873,9 +873,9 @@ def _md_head(result: Result, rows: int) -> tuple[str, int]:
     """Header, flags and the table of at most ``rows`` applications; returns the rows it left out."""
     base = result.base
     where = (f"the merge base of HEAD and {_code(base.ref)}" if base.merge_base else _code(base.ref))
+    against = f"Against {where} ({_code(base.commit[:12])})" if base.commit else f"Against {base.ref}"  # promote's
     parts = ["### platform-gen diff", "",
-             f"Against {where} ({_code(base.commit[:12])})"
-             + (", where there is no platform repo yet." if result.base_empty else ".")]
+             against + (", where there is no platform repo yet." if result.base_empty else ".")]
     if result.empty:
         parts += ["", "No changes to the rendered tree."]
         return "\n".join(parts) + "\n", 0

@@ -47,6 +47,8 @@ class Base:
     @property
     def label(self) -> str:
         """How the base is shown to people."""
+        if not self.commit:  # not a commit: what promote compares with (the tree before it)
+            return self.ref
         short = self.commit[:12]
         return f"merge base of HEAD and {self.ref} ({short})" if self.merge_base else f"{self.ref} ({short})"
 
@@ -305,3 +307,22 @@ def unchanged_ids(root: Path, folder: str) -> dict[str, str] | None:
                 name not in changed and name.startswith(checkout.prefix):
             ids[name[len(checkout.prefix):]] = fields[2]
     return ids
+
+
+def first_seen(root: Path, folder: str, carries: Callable[[dict[str, bytes]], bool]) -> tuple[int, str] | None:
+    """When the files below ``folder`` (of the platform repo) have carried what ``carries`` looks for without
+    a break, on the first-parent history of HEAD: (commit time, commit) of the oldest commit of that run;
+    None when HEAD's files do not carry it (or there is no git history). For the soak gate (issue 13)."""
+    checkout = locate(root)
+    log = _git(checkout.toplevel, "log", "--first-parent", "--format=%H %ct", "HEAD", "--",
+               checkout.prefix + folder)
+    if log.returncode != 0:
+        return None
+    found: tuple[int, str] | None = None
+    for line in _out(log).splitlines():
+        commit, _, when = line.partition(" ")
+        files = read_files(checkout, commit, (folder,))
+        if not files or not carries(files):
+            break
+        found = (int(when), commit)
+    return found

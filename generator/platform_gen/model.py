@@ -108,6 +108,18 @@ class Sync:
 
 
 @dataclass(frozen=True)
+class Gates:
+    """What a promotion into an environment needs: its file's ``promotion`` (README "Promotion gates")."""
+
+    source: str = ""  # the one environment promotions come from ("" for any lower one)
+    soak: str = ""  # as written, such as 24h ("" for none)
+    soak_seconds: int = 0
+    require_digest: bool = False
+    schedule: bool = False  # the promote workflow's schedule promotes into it
+    line: int = 0  # the line of ``promotion:`` in the environment file
+
+
+@dataclass(frozen=True)
 class Environment:
     """An environment file: its clusters, defaults and sync policy."""
 
@@ -119,6 +131,10 @@ class Environment:
     sync: Sync
     # removing its applications needs --allow-delete (see protected_names)
     protected: bool = False
+    # what a promotion into it needs (None: no gates)
+    gates: Gates | None = None
+    # the line of ``order:`` in its file (a promotion against the order is refused there)
+    order_line: int = 0
 
 
 def protected_names(orders: dict[str, int], explicit: dict[str, bool | None]) -> frozenset[str]:
@@ -238,6 +254,8 @@ class Platform:
     starters: dict[str, dict[str, Any]] = field(default_factory=dict)
     # template -> its starter.yaml whole (a config.yaml in part): the Scaffolder skeleton writes it, as new does
     starter_docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the values 'platform-gen promote' copies (platform.yaml ``promotion.keys``)
+    promotion_keys: tuple[str, ...] = ("image", "tag", "digest")
     # how the catalog names component and resource types (platform.yaml ``catalog``)
     catalog: CatalogTypes = field(default_factory=CatalogTypes)
     # service folder -> the catalog files it holds (``load.FEATURE_FILES``), for every service folder

@@ -205,6 +205,9 @@ ENV_VALUE_PROPS: dict[str, Any] = {
               "description": "The container image, without tag or digest, such as ghcr.io/acme/app."},
     "tag": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z",
             "description": "The image tag, a string: quote versions (\"1.10\")."},
+    "digest": {"type": "string", "pattern": r"^sha256:[0-9a-f]{64}\Z",
+               "description": "The image's digest, sha256:<64 hex digits>: pins the image (image@digest) whatever "
+                              "the tag says (README \"Promotion gates\")."},
     "replicas": {"type": "integer", "minimum": 0, "maximum": 1000, "description": "How many pods run."},
     "resources": {
         "type": "object",
@@ -330,6 +333,10 @@ def _check_list(description: str) -> dict[str, Any]:
 
 
 #: What ``platform-gen scorecard`` measures (README "Scorecards").
+#: Values 'platform-gen promote' may copy (platform.yaml promotion.keys): the scalar ones.
+PROMOTABLE_KEYS: tuple[str, ...] = tuple(k for k, v in ENV_VALUE_PROPS.items()
+                                         if v.get("type") in ("string", "integer", "boolean"))
+
 SCORECARD: dict[str, Any] = {
     "type": "object",
     "description": "The maturity checks 'platform-gen scorecard' measures and the levels they grant "
@@ -442,6 +449,17 @@ PLATFORM: dict[str, Any] = {
         },
         "defaults": {**_VALUES, "description": "The lowest layer of every service's values."},
         "scorecard": SCORECARD,
+        "promotion": {
+            "type": "object",
+            "description": "What 'platform-gen promote' copies from one environment to the next (README "
+                           "\"Promoting a release\").",
+            "additionalProperties": False,
+            "properties": {
+                "keys": {"type": "array", "minItems": 1, "uniqueItems": True,
+                         "items": {"enum": list(PROMOTABLE_KEYS)},
+                         "description": "The values promoted (default: image, tag and digest)."},
+            },
+        },
         # what a template may cost per service (README "Template budgets")
         # how the Backstage catalog types what it shows (README "Seeing your service in Backstage")
         "catalog": {
@@ -610,6 +628,23 @@ ENVIRONMENT: dict[str, Any] = {
         "capabilities": {**CLUSTER_CAPABILITIES,
                          "description": "What every cluster of the environment runs that services may ask for "
                                         "(README \"Declaring capabilities\")."},
+        # the gates of a promotion into this environment (README "Promotion gates", issue 13)
+        "promotion": {
+            "type": "object",
+            "description": "What a promotion into this environment needs (README \"Promotion gates\").",
+            "additionalProperties": False,
+            "properties": {
+                "from": {"type": "string", "pattern": DNS_LABEL, "maxLength": 30,
+                         "description": "The one environment promotions come from: one of lower order."},
+                "soak": {"type": "string", "pattern": r"^[1-9][0-9]{0,5}[mhd]\Z",
+                         "description": "How long the value must have been in the source environment's rendered "
+                                        "tree on the first-parent history: minutes, hours or days (30m, 24h, 7d)."},
+                "requireDigest": {"type": "boolean",
+                                  "description": "The image must be pinned by digest (a digest value, sha256:...)."},
+                "schedule": {"type": "boolean",
+                             "description": "The promote workflow's schedule promotes into it (default: false)."},
+            },
+        },
         "sync": {
             "type": "object",
             "description": "Argo CD's sync policy for the environment's applications.",

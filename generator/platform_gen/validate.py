@@ -39,6 +39,7 @@ from .model import (
     Cluster,
     CodeOwners,
     Environment,
+    Gates,
     Layer,
     Platform,
     ScorecardSpec,
@@ -403,6 +404,14 @@ def _environment(doc: Located, problems: list[Problem]) -> Environment | None:
     if any(p.file == doc.file for p in problems):
         return None
     sync = data.get("sync") or {}
+    gates = None
+    if isinstance(data.get("promotion"), dict):
+        promo = data["promotion"]
+        soak = str(promo.get("soak") or "")
+        gates = Gates(source=promo.get("from") or "", soak=soak,
+                      soak_seconds=int(soak[:-1]) * {"m": 60, "h": 3600, "d": 86400}[soak[-1]] if soak else 0,
+                      require_digest=bool(promo.get("requireDigest", False)), schedule=bool(promo.get("schedule")),
+                      line=doc.pos(("promotion",)).line)
     return Environment(
         name=data["name"],
         order=data["order"],
@@ -414,6 +423,8 @@ def _environment(doc: Located, problems: list[Problem]) -> Environment | None:
             prune=sync.get("prune", True),
             self_heal=sync.get("selfHeal", True),
         ),
+        gates=gates,
+        order_line=doc.pos(("order",)).line,
     )
 
 
@@ -854,6 +865,14 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
     # protected: as the file says, else only the environment of the highest order
     protected = protected_names({n: e.order for n, e in envs.items()}, explicit)
     envs = {n: dataclasses.replace(e, protected=n in protected) for n, e in envs.items()}
+    for env in envs.values():  # a gate's source: an environment promoted before this one (issue 13)
+        source = env.gates.source if env.gates is not None else ""
+        if source and (source not in envs or envs[source].order >= env.order):
+            doc = next(d for d in sources.environments if d.file == env.file)
+            why = "no such environment" if source not in envs else f"its order is not below {env.order}"
+            problems.append(doc.problem(("promotion", "from"), f"promotion.from '{source}': {why}",
+                                        did_you_mean(source, {n for n, e in envs.items() if e.order < env.order},
+                                                     "environments promoted before it")))
 
     for env_name in sorted(sources.components):
         where = f"{OVERLAYS_DIR}/{env_name}"
@@ -940,6 +959,7 @@ def validate(sources: Sources, *, cross: bool = True, found: list[Service] | Non
         budget=_budget(data.get("limits") or {}),
         editor_schemas=sources.editor_schemas,
         scorecard=_scorecard(data.get("scorecard") or {}),
+        promotion_keys=tuple((data.get("promotion") or {}).get("keys") or ("image", "tag", "digest")),
         starters=starters,
         starter_docs=starter_docs,
         catalog=catalog,

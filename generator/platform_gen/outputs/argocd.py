@@ -105,7 +105,8 @@ def application_set(platform: Platform, service: Service, targets: list[Target],
             # path already starts with gitops.path, so these stay right wherever the tree
             # lives in the repository, and they are the references the overlay itself makes.
             "generatePaths": ";".join(overlay_reads(platform, env.name)),
-            "image": f"{t.values['image']}:{t.values['tag']}",
+            "image": f"{t.values['image']}:{t.values['tag']}"
+                     + (f"@{t.values['digest']}" if t.values.get("digest") else ""),
             "namespace": team.namespace,
             "path": f"{platform.gitops_path}/{overlay_dir(service.name, env.name, t.cluster.name)}",
             "server": t.cluster.server,

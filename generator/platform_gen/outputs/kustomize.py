@@ -167,6 +167,8 @@ def overlay_kustomization(
     if values["image"] != image["name"]:
         image["newName"] = values["image"]
     image["newTag"] = _str(values["tag"])
+    if values.get("digest"):  # pinned: kustomize writes image@digest (issue 13's requireDigest)
+        image["digest"] = _str(values["digest"])
     doc["images"] = [image]
     # the workloads that run the app container: a patch of each; replicas of those that have them
     apps = [o for o in objects if workloads.has_app_container(o)]

@@ -335,3 +335,16 @@ def test_an_edit_through_an_alias_is_refused() -> None:
     text = "a: &x {replicas: 1}\nenvironments:\n  staging: {<<: *x}\n"
     with pytest.raises(EditError, match="merge key"):
         apply_edits(text, [Edit("f", ("environments", "staging", "tag"), "2", 0)])
+
+
+def test_the_cli_offers_every_gate_to_skip() -> None:
+    from platform_gen import cli, promote
+    assert cli.PROMOTION_GATES == promote.GATES
+
+
+def test_a_refusal_says_nothing_was_written_but_a_dry_run_does_not(repo: Path, run: Run) -> None:
+    edit(repo, PAYMENT, "team: payments", "team: paymnts")
+    for extra, tail in (((), "1 problem found; nothing was written.\n"), (("--dry-run",), "1 problem found.\n")):
+        code, _out, err = run("promote", "--root", repo, "payment-service", "--to", "staging", *extra)
+        assert code == 1 and "unknown team 'paymnts'" in err
+        assert err.endswith(tail), err

@@ -115,8 +115,12 @@ def _options(root: Path, out: Path | None, fmt: str, verbose: int, quiet: int, c
     return Options(root=root, out=out, fmt=fmt, verbosity=verbose - quiet, color=_color(color))
 
 
+#: The gates of an environment's ``promotion`` that --skip-gate may name (``promote.GATES``, which this module
+#: does not import at start-up).
+PROMOTION_GATES = ("from", "soak", "requireDigest", "immutable")
+
 #: The commands that write files: their problem reports end saying that nothing was written.
-_WRITERS = frozenset({"render", "merge", "init", "new", "schema"})
+_WRITERS = frozenset({"render", "merge", "init", "new", "schema", "promote"})
 
 
 def _writes() -> bool:
@@ -124,7 +128,8 @@ def _writes() -> bool:
     ctx = click.get_current_context(silent=True)
     if ctx is None or ctx.info_name not in _WRITERS:
         return False
-    return not ctx.params.get("check") and (ctx.info_name != "schema" or bool(ctx.params.get("write")))
+    return not ctx.params.get("check") and not ctx.params.get("dry_run") and \
+        (ctx.info_name != "schema" or bool(ctx.params.get("write")))
 
 
 def _emit_problems(opts: Options, problems: Sequence[Problem]) -> int:
@@ -566,7 +571,7 @@ def schema_cmd(kind: str | None, write: bool, root: Path, fmt: str, verbose: int
               help="Check the promotion gates of what changed since REF [default: merge base with origin/main, "
                    "else main].")
 @click.option("--skip-gate", "skip_gates", multiple=True, metavar="NAME",
-              type=click.Choice(["from", "soak", "requireDigest", "immutable"]),
+              type=click.Choice(PROMOTION_GATES),
               help="Skip a promotion gate (repeatable); recorded in the output.")
 @_shard_option("Validate only the overlays and files of the services of shard I of N (shard 1: also the "
                "platform-wide files); no deletion guard.")
@@ -788,7 +793,7 @@ def _promotion_text(the_plan: Any, markdown: bool) -> str:
 @click.option("--force", is_flag=True, help="Promote against the promotion order (such as prod to dev).")
 @click.option("--allow-dirty", is_flag=True, help="Promote even when the rendered tree is not current.")
 @click.option("--skip-gate", "skip_gates", multiple=True, metavar="NAME",
-              type=click.Choice(["from", "soak", "requireDigest", "immutable"]),
+              type=click.Choice(PROMOTION_GATES),
               help="Skip a gate of the target environment (repeatable); recorded in the output.")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
               help="text for terminals, markdown for a pull request's body, json for machines.")
@@ -841,7 +846,7 @@ def promote_cmd(services: tuple[str, ...], to_env: str, from_env: str | None, ev
             current = (out_dir / MANIFEST).is_file() and not plan(out_dir, rendered.files, shown).dirty \
                 and not plan_repo_files(opts.root, rendered.repo_files).dirty
             if not current:
-                return _emit_error(opts, f"the rendered tree {shown} is not current with the inputs ('platform-gen "
+                return _emit_error(opts, f"the tree at {shown}/ is not current with the inputs ('platform-gen "
                                    "render --check' fails); nothing was written",
                                    "run 'platform-gen render' and commit the result first, or --allow-dirty",
                                    status="refused")

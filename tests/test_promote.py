@@ -348,3 +348,29 @@ def test_a_refusal_says_nothing_was_written_but_a_dry_run_does_not(repo: Path, r
         code, _out, err = run("promote", "--root", repo, "payment-service", "--to", "staging", *extra)
         assert code == 1 and "unknown team 'paymnts'" in err
         assert err.endswith(tail), err
+
+
+def test_all_promotes_what_passes_the_gates_and_holds_back_the_rest(example: Path, run: Run) -> None:
+    now = int(time.time())
+    git(example, "init", "-q", "-b", "main")
+    commit(example, run, "init", when=now - 10 * 86400)
+    gate(example, run, "promotion:\n  from: staging\n  soak: 24h\n", when=now - 9 * 86400)
+    soak_line = len((example / "environments/prod.yaml").read_text().splitlines())
+    edit(example, "platform-config/services/ledger-worker/config.yaml", "  staging: {}\n",
+         '  staging: {tag: "3.3.0"}\n')
+    commit(example, run, "ledger-worker 3.3.0 to staging", when=now - 2 * 86400)  # soaked
+    edit(example, PAYMENT, "  staging: {}\n", '  staging: {tag: "1.6.0"}\n')
+    commit(example, run, "payment-service 1.6.0 to staging", when=now - 5 * 3600)  # not yet
+    # one service alone is refused, at the line of the gate that refuses it
+    code, _out, err = run("promote", "payment-service", "--to", "prod", "--root", example)
+    assert code == 1 and f"environments/prod.yaml:{soak_line}:" in err and "promotion.soak" in err, err
+    # --all (as the scheduled workflow runs it) promotes the others and holds it back
+    code, out, err = run("promote", "--all", "--to", "prod", "--root", example)
+    assert code == 0, err
+    assert "ledger-worker: tag 3.2.0 -> 3.3.0" in out
+    assert "held back by a gate of prod (promoted by a later run once it passes):\n" \
+           "  promotion.soak: payment-service: the image and tag have been in staging since" in out
+    assert 'tag: "1.6.0"' not in (example / PAYMENT).read_text().split("  staging:")[1].split("  prod:")[1]
+    code, out, _err = run("promote", "--all", "--to", "prod", "--root", example, "--format", "json", "--dry-run")
+    held = json.loads(out)["held"]
+    assert [(h["path"], h["line"]) for h in held] == [("promotion.soak", soak_line)]

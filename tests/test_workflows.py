@@ -307,7 +307,7 @@ def test_pr_check_steps_run_in_order(pr: dict[str, Any]) -> None:
              runs.index(step(pr, "comment")["run"].strip())]
     assert order == sorted(order)
     assert "platform-gen render --check \"${args[@]}\"" in step(pr, "render")["run"]
-    assert "platform-gen validate \"${args[@]}\"" in step(pr, "validate")["run"]
+    assert "platform-gen validate --base \"origin/${BASE_REF}\" \"${args[@]}\"" in step(pr, "validate")["run"]
 
 
 def test_pr_restores_and_saves_the_validate_cache(pr: dict[str, Any]) -> None:
@@ -548,7 +548,7 @@ case " $FAIL " in *" $kind "*) echo "refused or stale" >&2; exit 1 ;; esac
 """
 
 
-def run_guarded_step(pr: dict[str, Any], step_id: str, tmp_path: Path, label: str, fail: str
+def run_guarded_step(pr: dict[str, Any], step_id: str, tmp_path: Path, label: str, fail: str, labels: str = ""
                      ) -> tuple[int, list[str], str, str]:
     stub(tmp_path / "bin", "platform-gen", GUARD_STUB)
     calls, output = tmp_path / "calls", tmp_path / "github_output"
@@ -556,7 +556,7 @@ def run_guarded_step(pr: dict[str, Any], step_id: str, tmp_path: Path, label: st
     output.write_text("", encoding="utf-8")
     result = bash(step(pr, step_id)["run"], tmp_path, {
         "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}", "ALLOW_DELETE": label,
-        "FAIL": fail, "CALLS": str(calls), "GITHUB_OUTPUT": str(output)})
+        "FAIL": fail, "CALLS": str(calls), "GITHUB_OUTPUT": str(output), "LABELS": labels, "BASE_REF": "main"})
     return (result.returncode, calls.read_text(encoding="utf-8").splitlines(),
             output.read_text(encoding="utf-8"), result.stdout)
 
@@ -581,11 +581,20 @@ def test_pr_render_step_passes_the_label_and_tells_a_refusal_apart(
 
 
 @needs_bash
-@pytest.mark.parametrize(("label", "expected"), [("true", "validate --allow-delete"), ("false", "validate")])
+@pytest.mark.parametrize(("label", "expected"), [("true", "validate --base origin/main --allow-delete"),
+                                                 ("false", "validate --base origin/main")])
 def test_pr_validate_step_passes_the_label(label: str, expected: str, pr: dict[str, Any],
                                            tmp_path: Path) -> None:
     code, calls, _output, _stdout = run_guarded_step(pr, "validate", tmp_path, label, "")
     assert (code, calls) == (0, [expected])
+
+
+@needs_bash
+def test_pr_validate_step_skips_only_gates_that_exist(pr: dict[str, Any], tmp_path: Path) -> None:
+    code, calls, _output, stdout = run_guarded_step(pr, "validate", tmp_path, "false", "",
+                                                    "skip-gate:soak skip-gate:Soak bug skip-gate:immutable")
+    assert (code, calls) == (0, ["validate --base origin/main --skip-gate soak --skip-gate immutable"])
+    assert "::warning::The label skip-gate:Soak names no promotion gate" in stdout
 
 
 @needs_bash
@@ -758,7 +767,8 @@ def test_the_render_check_hook_fires_on_the_editor_schemas(hooks: list[dict[str,
 # --- the CLI the wiring calls ---------------------------------------------------------------
 
 # Subcommands and options the workflows and hooks call.
-CALLED = {"render": {"--check", "--allow-delete", "--full", "--format"}, "validate": {"--allow-delete", "--skip-gate"},
+CALLED = {"render": {"--check", "--allow-delete", "--full", "--format"},
+          "validate": {"--allow-delete", "--skip-gate", "--base"},
           "diff": {"--base", "--format"}, "shards": {"--format", "--per-shard", "--base"}}
 PENDING: set[tuple[str, str]] = set()
 
@@ -1504,7 +1514,8 @@ def test_promote_opens_then_updates_one_pull_request_per_target(promote: dict[st
     stub(runner.parent / "bin", "gh", PR_GH_STUB)
     log, opened = runner.parent / "gh.log", runner.parent / "open"
     env = {"PATH": f"{runner.parent / 'bin'}{os.pathsep}{os.environ['PATH']}", "GH_LOG": str(log),
-           "OPEN": str(opened), "TO": "prod", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+           "OPEN": str(opened), "TO": "prod", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+           "RUN_URL": "https://ci/run/1"}
     script = promote_step(promote, "Open or update the pull request")["run"]
     (runner / "body.md").write_text("## Promote\n", encoding="utf-8")
     result = bash(script, runner, env)  # nothing promoted: no branch, no pull request
@@ -1513,8 +1524,13 @@ def test_promote_opens_then_updates_one_pull_request_per_target(promote: dict[st
     for round_ in (1, 2):
         git(runner, "switch", "-q", "main")
         (runner / "rendered" / "app.yaml").write_text(f"v: {round_ + 1}\n", encoding="utf-8")
+        if round_ == 2:  # a body too large for a pull request is cut, its code fence closed
+            (runner / "body.md").write_text("## Promote\n```diff\n" + "+ image: x\n" * 20000, encoding="utf-8")
         result = bash(script, runner, env)
         assert result.returncode == 0, result.stderr
+    body = (runner / "body.md").read_text(encoding="utf-8")
+    assert len(body) <= 65536 and body.endswith("```\n\n_Truncated; the whole promotion is in the [run summary]"
+                                                 "(https://ci/run/1)._\n")
     calls = log.read_text(encoding="utf-8").splitlines()
     branch = "platform-gen/promote-prod"
     assert [c.split(" --")[0] for c in calls] == [f"pr view {branch}", "pr create", f"pr view {branch}",

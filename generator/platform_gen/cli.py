@@ -754,6 +754,8 @@ def _promotion_json(the_plan: Any, written: bool, dry_run: bool) -> dict[str, An
             "edits": [{"file": e.file, "key": ".".join(e.path), "line": e.line, "value": e.value} for e in p.edits],
             "skipped_gates": list(p.skipped), "soak": p.soaked,
         } for p in the_plan.promotions],
+        # with --all: the services a gate holds back, and why
+        "held": report.problems_json(the_plan.held)["problems"] if the_plan.held else [],
     }
 
 
@@ -765,9 +767,12 @@ def _promotion_text(the_plan: Any, markdown: bool) -> str:
     lines.append(f"## {head}" if markdown else head)
     if markdown and changed:
         lines += ["", "| service | key | before | after |", "|---|---|---|---|"]
+    def shown(value: Any) -> str:
+        return "(none)" if value is None else str(value)
+
     for p in changed:
         for c in p.changes:
-            before = ", ".join(sorted({str(v) for _cl, v in c.before}))
+            before = ", ".join(sorted({shown(v) for _cl, v in c.before}))
             if markdown:
                 lines.append(f"| {p.service} | {c.key} | `{before}` | `{c.after}` |")
             else:
@@ -780,6 +785,11 @@ def _promotion_text(the_plan: Any, markdown: bool) -> str:
     if same:
         lines.append(("" if not markdown else "\n") + f"already in {the_plan.target}, nothing to write: "
                      + ", ".join(same))
+    if the_plan.held:
+        lines.append(("" if not markdown else "\n") + "held back by a gate of "
+                     f"{the_plan.target} (promoted by a later run once it passes):")
+        for p in the_plan.held:
+            lines.append(f"{'- ' if markdown else '  '}{p.path}: {p.message}")
     return "\n".join(lines) + "\n"
 
 

@@ -117,6 +117,11 @@ class Gates:
     require_digest: bool = False
     schedule: bool = False  # the promote workflow's schedule promotes into it
     line: int = 0  # the line of ``promotion:`` in the environment file
+    lines: tuple[tuple[str, int], ...] = ()  # gate (from, soak, requireDigest) -> the line that sets it
+
+    def at(self, gate: str) -> int:
+        """The line of the environment file that sets ``gate`` (else that of ``promotion:``)."""
+        return dict(self.lines).get(gate, self.line)
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,8 @@ class Plan:
     target: str
     promotions: tuple[Promotion, ...]
     refusals: tuple[Problem, ...] = field(default=())
+    # with --all: the services a gate holds back (not promoted, and no refusal: the others go on)
+    held: tuple[Problem, ...] = field(default=())
 
     @property
     def edits(self) -> dict[str, tuple[Edit, ...]]:
@@ -161,7 +163,7 @@ def gate_failures(target: Environment, source: str, values: Mapping[str, Any], e
             # the output names commit times only, never the current time: the same repo, the same text
             passes = evidence.since + gates.soak_seconds
             soaked = (f"in {source} since {_utc(evidence.since)} (commit {evidence.commit[:12]}); soak {gates.soak}, "
-                      f"passed at {_utc(passes)}")
+                      f"{'passes' if now < passes else 'passed'} at {_utc(passes)}")
             if now < passes:
                 failed.append(("soak", f"the image and tag have been in {source} since {_utc(evidence.since)} "
                                f"(commit {evidence.commit[:12]}), less than the soak of {gates.soak} "
@@ -237,6 +239,7 @@ def plan_promotion(platform: Platform, names: Sequence[str], target: str, source
     chosen = sorted(by_name) if every else list(dict.fromkeys(names))
     skipped = set(skip)
     promotions: list[Promotion] = []
+    held: list[Problem] = []
     for name in chosen:
         svc = by_name[name]
         missing = [e for e in (source, target) if e not in svc.placements]
@@ -256,16 +259,21 @@ def plan_promotion(platform: Platform, names: Sequence[str], target: str, source
             promotions.append(Promotion(name, source, target, (), ()))
             continue
         failed, soaked = gate_failures(tgt_env, source, promoted, (evidence or {}).get(name), now)
-        line = tgt_env.gates.line if tgt_env.gates is not None else 0
         passed_by_skip: list[str] = []
+        stopped: list[Problem] = []
         for gate, message, hint in failed:
             if gate in skipped:
                 passed_by_skip.append(gate)
                 continue
-            refusals.append(Problem(tgt_env.file, line, 0, f"promotion.{gate}", f"{name}: {message}", hint))
+            line = tgt_env.gates.at(gate) if tgt_env.gates is not None else 0
+            stopped.append(Problem(tgt_env.file, line, 0, f"promotion.{gate}", f"{name}: {message}", hint))
+        if stopped and every:  # --all promotes the others; this one waits (a scheduled run goes on)
+            held.extend(stopped)
+            continue
+        refusals.extend(stopped)
         promotions.append(Promotion(name, source, target, tuple(changes), tuple(edits), tuple(passed_by_skip),
                                     soaked))
-    return Plan(source, target, tuple(promotions), tuple(sorted(refusals)))
+    return Plan(source, target, tuple(promotions), tuple(sorted(refusals)), tuple(sorted(held)))
 
 
 # --- gates on a change made by hand (validate) ------------------------------------------------------

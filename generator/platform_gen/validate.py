@@ -411,7 +411,9 @@ def _environment(doc: Located, problems: list[Problem]) -> Environment | None:
         gates = Gates(source=promo.get("from") or "", soak=soak,
                       soak_seconds=int(soak[:-1]) * {"m": 60, "h": 3600, "d": 86400}[soak[-1]] if soak else 0,
                       require_digest=bool(promo.get("requireDigest", False)), schedule=bool(promo.get("schedule")),
-                      line=doc.pos(("promotion",)).line)
+                      line=doc.pos(("promotion",)).line,
+                      lines=tuple((k, doc.pos(("promotion", k)).line) for k in ("from", "soak", "requireDigest")
+                                  if k in promo))
     return Environment(
         name=data["name"],
         order=data["order"],

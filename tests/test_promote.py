@@ -374,3 +374,26 @@ def test_all_promotes_what_passes_the_gates_and_holds_back_the_rest(example: Pat
     code, out, _err = run("promote", "--all", "--to", "prod", "--root", example, "--format", "json", "--dry-run")
     held = json.loads(out)["held"]
     assert [(h["path"], h["line"]) for h in held] == [("promotion.soak", soak_line)]
+
+
+def test_validate_holds_a_change_of_source_and_target_together_to_the_from_gate(repo: Path, run: Run) -> None:
+    gate(repo, run, "promotion: {from: staging}\n")
+    cfg = "platform-config/services/ledger-worker/config.yaml"
+    # promote's own change passes: prod gets what staging ran at the base
+    edit(repo, cfg, "  staging: {}\n", '  staging: {tag: "3.3.0"}\n')
+    commit(repo, run, "3.3.0 to staging")
+    git(repo, "switch", "-q", "-c", "promotion")
+    code, _out, err = run("promote", "ledger-worker", "--to", "prod", "--root", repo)
+    assert code == 0, err
+    commit(repo, run, "promote")
+    code, _out, err = run("validate", "--base", "main", "--root", repo)
+    assert code == 0, err
+    # the top-level tag bumped: staging and prod move together, and prod's value is not what staging ran
+    git(repo, "switch", "-q", "main")
+    git(repo, "switch", "-q", "-c", "bump")
+    edit(repo, cfg, '  staging: {tag: "3.3.0"}\n', "  staging: {}\n")
+    edit(repo, cfg, 'tag: "3.2.0"\n', 'tag: "3.4.0"\n')
+    commit(repo, run, "bump")
+    code, _out, err = run("validate", "--base", "main", "--root", repo)
+    assert code == 1
+    assert "ledger-worker: a promotion into 'prod': tag 3.4.0 is not what 'staging' runs" in err, err

@@ -287,8 +287,8 @@ class GatedChange:
     target: Environment
     source: str  # where the gates say it comes from
     values: dict[str, Any]  # the new values (as on the target's first cluster)
-    from_source: bool = True  # they are the source's (on its first cluster)
-    source_values: dict[str, Any] | None = None  # the source's (None: it does not run there)
+    from_source: bool = True  # they are the source's at the base (on its first cluster)
+    source_values: dict[str, Any] | None = None  # the source's at the base (None: it did not run there)
 
 
 def gated_changes(base: Platform | None, head: Platform) -> list[GatedChange]:
@@ -321,8 +321,10 @@ def gated_changes(base: Platform | None, head: Platform) -> list[GatedChange]:
                     changed = now
                     break
             if changed is not None:
-                there = svc.placements.get(source)
-                theirs = {k: v for k, v in _values(head, svc, source, there[0]).items() if k in keys} if there else None
+                # what the source ran at the base: a change that moves the source and the target together (a
+                # top-level tag bumped) is no promotion from it
+                there = old.placements.get(source) if source in base_envs else None
+                theirs = {k: v for k, v in _values(base, old, source, there[0]).items() if k in keys} if there else None
                 found.append(GatedChange(svc, env, source, changed, theirs is not None and _same(theirs, changed),
                                          theirs))
     return found

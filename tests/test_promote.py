@@ -397,3 +397,12 @@ def test_validate_holds_a_change_of_source_and_target_together_to_the_from_gate(
     code, _out, err = run("validate", "--base", "main", "--root", repo)
     assert code == 1
     assert "ledger-worker: a promotion into 'prod': tag 3.4.0 is not what 'staging' runs" in err, err
+    assert f"{cfg}:7:6: error: tag: ledger-worker" in err  # at the line that changed it, the top level's
+
+
+def test_a_flow_mapping_takes_the_new_key_on_its_own_line() -> None:
+    text = ('name: a\ntag: "1.0"\nenvironments:\n  dev: {tag: "2.0"}\n  staging: {replicas: 2}   # small\n'
+            "  prod:\n    replicas: 3\n")
+    new = apply_edits(text, [Edit("f", ("environments", "staging", "tag"), "2.0", 0)], ["image", "tag", "digest"])
+    assert changed_lines(text, new) == ["-  staging: {replicas: 2}   # small",
+                                        '+  staging: {tag: "2.0", replicas: 2} # small']

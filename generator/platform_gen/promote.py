@@ -346,9 +346,17 @@ def gate_problems(changes: Sequence[GatedChange], evidence: Mapping[str, Evidenc
                               f"come from '{ch.source}'",
                               f"set it in '{ch.source}' first, then 'platform-gen promote {ch.service.name} "
                               f"--to {ch.target.name}'"))
-        layer = ch.service.env_layers.get(ch.target.name)
-        key = next((k for k in ("tag", "digest", "image") if layer is not None and k in layer.data), None)
-        path: tuple[str | int, ...] = (*layer.base, key) if layer is not None and key else ("environments",)
+        # the line that sets the value: the most specific layer of the service's file that holds a changed key
+        # (a cluster's in the target, the target's, the top level's)
+        svc, target = ch.service, ch.target.name
+        layers = [*(svc.cluster_layers[(target, c)] for c in svc.placements.get(target, ())
+                    if (target, c) in svc.cluster_layers), *([svc.env_layers[target]] if target in svc.env_layers
+                                                             else []), svc.top]
+        keys = [k for k in ("tag", "digest", "image") if k in ch.values]
+        found = next(((la, k) for la in layers for k in keys if k in la.data), None)
+        layer = found[0] if found else svc.env_layers.get(target)
+        path: tuple[str | int, ...] = (*found[0].base, found[1]) if found else \
+            ((*layer.base,) if layer is not None else ("environments",))
         doc = layer.doc if layer is not None else None
         for gate, message, hint in failed:
             if gate in skipping:
@@ -400,7 +408,8 @@ def _plain(node: CommentedMap, path: Sequence[str]) -> None:
 
 def apply_edits(text: str, edits: Sequence[Edit], order: Sequence[str] = ()) -> str:
     """``text`` (a config.yaml) with ``edits`` made: only the lines of the values they replace change, and a
-    new key is one new line (an empty flow mapping ``{}`` it goes into becomes a block). Raise EditError when
+    new key is one new line (an empty flow mapping ``{}`` it goes into becomes a block; one with keys takes it on
+    its line). Raise EditError when
     the round trip would change any other line. ``order``: the promotable keys, so new keys keep that order."""
     yaml = _yaml()
     try:
@@ -413,6 +422,7 @@ def apply_edits(text: str, edits: Sequence[Edit], order: Sequence[str] = ()) -> 
     for e in edits:
         node: Any = doc
         for key in e.path[:-1]:
+            parent_line = node.lc.value(key)[0] if key in node else None
             nxt = node.get(key)
             if nxt is None:
                 nxt = CommentedMap()
@@ -422,6 +432,8 @@ def apply_edits(text: str, edits: Sequence[Edit], order: Sequence[str] = ()) -> 
                 nxt.fa.set_block_style()
             if not isinstance(nxt, CommentedMap):
                 raise EditError(f"{'.'.join(e.path[:-1])} is not a mapping")
+            if nxt and nxt.fa.flow_style() and parent_line is not None:
+                allowed.add(parent_line)  # a flow mapping ({replicas: 2}) takes the new key on its own line
             node = nxt
         _plain(node, e.path[:-1])
         key = e.path[-1]

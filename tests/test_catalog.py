@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
+from yamllint import linter
+from yamllint.config import YamlLintConfig
 
 from platform_gen import backstage, scaffold, schemas, yamlio
 from platform_gen.index import Summary
@@ -476,6 +478,10 @@ def test_the_skeleton_filled_by_backstage_is_what_new_writes(template: str, tmp_
     filled = yamlio.safe_load((tmp_path / SERVICES_DIR / "search-api" / "config.yaml").read_text())
     expected = _new(answers, platform.starter_docs.get(template))
     assert list(filled.items()) == list(expected.items())
+    # and it is a config.yaml in the project's style: real yamllint, with the repo's config
+    text = (tmp_path / SERVICES_DIR / "search-api" / "config.yaml").read_text()
+    conf = YamlLintConfig(content=(REPO / ".yamllint.yaml").read_text())
+    assert [f"{p.line}: {p.desc}" for p in linter.run(text, conf, "config.yaml")] == []
     if template in platform.starter_docs:  # the golden path's starter values are there
         assert set(platform.starter_docs[template]) <= set(filled)
 

@@ -23,6 +23,7 @@ from yamllint.config import YamlLintConfig
 
 from platform_gen import yamlio
 from platform_gen.cli import compile_platform
+from platform_gen.outputs.catalog import SKELETON_DIR
 
 from .conftest import REPO, copy_inputs
 
@@ -38,7 +39,8 @@ def findings(files: dict[str, bytes], config: str) -> list[str]:
     conf = YamlLintConfig(content=config)
     found = []
     for rel, data in sorted(files.items()):
-        if rel.endswith((".yaml", ".yml")):
+        # the Scaffolder skeleton is a nunjucks template: YAML once Backstage fills it in (test_catalog lints that)
+        if rel.endswith((".yaml", ".yml")) and not rel.startswith(SKELETON_DIR):
             found += [f"{rel}:{p.line}:{p.column}: {p.desc} ({p.rule})"
                       for p in linter.run(data.decode("utf-8"), conf, rel)]
     return found

@@ -19,7 +19,8 @@ TRICKY = ["on", "yes", "No", "1.0", "", " lead", "trail ", "a: b", "#x", "a #b",
 def corpus() -> list[object]:
     docs: list[object] = []
     for path in sorted([*REPO.glob("rendered/**/*.yaml"), *REPO.glob("tests/cases/*/expected/**/*.yaml")]):
-        docs.extend(yamlio.safe_load_all(path.read_text()))
+        if "/catalog/scaffolder/skeleton/" not in path.as_posix():  # a nunjucks template, YAML once filled in
+            docs.extend(yamlio.safe_load_all(path.read_text()))
     docs.append({"values": TRICKY, "keys": {t: t for t in TRICKY if t}, "nums": [0, -1, 1.5, 1e20, True, None]})
     docs.append({"nested": [[1, 2], [], {}, [{"a": [[]]}]], "empty": {}, "list": []})
     docs.append({"patch": yamlio.block("apiVersion: v1\nkind: X\nmetadata:\n  name: y\n"), "after": 1})

@@ -230,6 +230,7 @@ def test_no_problem_repeats_a_secret_value(token: str, where: str) -> None:
         assert token not in text and token[:20] not in text, p
 
 
+# Mount paths inside the pod's containers (strings of the manifests), not paths of the machine running the tests.
 @pytest.mark.parametrize(("mount", "problem"), [
     ("/tmp/c", "secrets.x.mount: mount path /tmp/c overlaps the pod's own folders\n"
                "  hint: mount each secret in a folder of its own, such as /etc/secrets/<name>"),

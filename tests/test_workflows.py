@@ -1406,12 +1406,8 @@ def test_two_branches_that_rendered_the_tree_merge_by_rendering_again(branch: tu
     git(other, "commit", "-q", "-m", "Add search-b")
     git(other, "push", "-q", "origin", "HEAD:main")
     git(runner, "fetch", "-q", "origin")
-    merged = subprocess.run(["git", "merge", "-q", "origin/main"], cwd=runner, capture_output=True, text=True,
-                            env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-                                 "GIT_AUTHOR_NAME": "dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
-                                 "GIT_COMMITTER_NAME": "dev", "GIT_COMMITTER_EMAIL": "dev@example.com"},
-                            check=False, timeout=60)
-    assert merged.returncode != 0  # the generated files conflict
+    with pytest.raises(subprocess.CalledProcessError):  # the generated files conflict
+        git(runner, "merge", "-q", "origin/main")
     done = subprocess.run([str(Path(sys.executable).parent / "platform-gen"), "render", "--root", str(runner)],
                           capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 1

@@ -359,21 +359,39 @@ def test_unusable_index_means_a_full_render(example: Path) -> None:
     assert tree(example / "rendered") == before
 
 
-@pytest.mark.parametrize("commit", [False, True], ids=["uncommitted", "committed"])
-def test_a_hand_edit_of_the_tree_is_found(example: Path, commit: bool) -> None:
-    """git tells which files of the tree changed since the base: their services are rendered again."""
+@pytest.mark.parametrize("how", ["staged", "committed"])
+def test_a_hand_edit_of_the_tree_is_found(example: Path, how: str) -> None:
+    """git tells which files of the tree its index holds otherwise than the base: their services are rendered
+    again."""
     committed(example)
     counts(example)
     git(example, "checkout", "-q", "-b", "feature")
     path = example / "rendered/services/auth-service/base/service.yaml"
     good = path.read_bytes()
     path.write_bytes(good + b"# edited by hand\n")
-    if commit:
-        git(example, "commit", "-qam", "a hand edit on a branch")
+    git(example, "add", "rendered")
+    if how == "committed":
+        git(example, "commit", "-qm", "a hand edit on a branch")
     code, out, _err = render(example, "--check", "--format", "json")
     assert code == 1 and json.loads(out)["changed"] == ["services/auth-service/base/service.yaml"]
     assert json.loads(out)["services"] == {"rendered": 1, "unchanged": EXAMPLE - 1}
     assert render(example)[0] == 0
+    assert path.read_bytes() == good
+
+
+def test_an_unstaged_hand_edit_is_found_by_full(example: Path) -> None:
+    """An incremental render does not look at each file of the tree (git's index is what it asks): an edit
+    not yet staged is trusted by it, and found and repaired by --full; once staged or committed, by any render."""
+    committed(example)
+    counts(example)
+    path = example / "rendered/services/auth-service/base/service.yaml"
+    good = path.read_bytes()
+    path.write_bytes(good + b"# edited by hand\n")
+    code, out, _err = render(example, "--check", "--format", "json")
+    assert code == 0 and json.loads(out)["services"] == {"rendered": 0, "unchanged": EXAMPLE}
+    code, out, _err = render(example, "--check", "--full", "--format", "json")
+    assert code == 1 and json.loads(out)["changed"] == ["services/auth-service/base/service.yaml"]
+    assert render(example, "--full")[0] == 0
     assert path.read_bytes() == good
 
 
@@ -449,6 +467,7 @@ def test_a_no_op_compares_the_platform_wide_files(example: Path) -> None:
     project = example / "rendered/argocd/projects/payments.yaml"
     good = project.read_bytes()
     project.write_bytes(good + b"# hand edit\n")
+    git(example, "add", "rendered")
     code, out, _err = render(example, "--check", "--format", "json")
     assert code == 1 and json.loads(out)["changed"] == ["argocd/projects/payments.yaml"]
     assert counts(example) == {"rendered": 0, "unchanged": EXAMPLE}
@@ -561,8 +580,8 @@ def test_an_index_edited_with_its_checksum_is_an_error(example: Path, damage: tu
 # --- git vouches for the config.yaml files it knows unchanged: they are not read -------------------
 
 
-def test_git_vouches_only_for_files_as_at_the_base(example: Path) -> None:
-    from platform_gen.gitref import unchanged_ids
+def test_git_vouches_only_for_files_as_its_index_holds_them(example: Path) -> None:
+    from platform_gen.gitref import on_disk
     from platform_gen.index import blob_id
 
     committed(example)
@@ -573,14 +592,82 @@ def test_git_vouches_only_for_files_as_at_the_base(example: Path) -> None:
     git(example, "add", rel[1])
     (example / rel[2]).unlink()
     shutil.copytree(example / SERVICES / names[3], example / SERVICES / "untracked-svc")
-    ids = unchanged_ids(example, SERVICES)
-    assert ids is not None
-    # edited, staged, deleted and untracked files are not vouched for (a folder's other files, its docs and
-    # APIs, are vouched for too, and not read: only their presence is an input)
-    assert {r for r in ids if r.endswith("/config.yaml")} == set(rel[3:])
-    assert all(ids[r] == blob_id((example / r).read_bytes()) for r in ids)
+    (example / rel[4]).write_text((example / rel[4]).read_text(encoding="utf-8") + "# staged\n", encoding="utf-8")
+    git(example, "add", rel[4])
+    (example / rel[4]).write_text((example / rel[4]).read_text(encoding="utf-8") + "# and edited\n", encoding="utf-8")
+    git(example, "update-index", "--assume-unchanged", rel[5])
+    found = on_disk(example, SERVICES)
+    assert found is not None
+    # edited, deleted, untracked and marked files are not vouched for; a staged one is, with the id of its
+    # bytes (a folder's other files, its docs and APIs, are vouched for too: only their presence is an input)
+    assert {r for r in found.ids if r.endswith("/config.yaml")} == {rel[1], *rel[3:4], *rel[6:]}
+    assert all(found.ids[r] == blob_id((example / r).read_bytes()) for r in found.ids)
+    assert {rel[0], rel[2], rel[4], rel[5], f"{SERVICES}/untracked-svc/config.yaml"} <= found.unsure
+    assert found.is_file(rel[3]) is True and found.is_file(rel[0]) is None
+    assert found.is_file(f"{SERVICES}/{names[3]}/no-such-file.yaml") is False
     shutil.rmtree(example / ".git")
-    assert unchanged_ids(example, SERVICES) is None  # outside git nothing is vouched for
+    assert on_disk(example, SERVICES) is None  # outside git nothing is vouched for
+
+
+@pytest.mark.parametrize("how", ["tracked", "untracked", "ignored", "link", "folder", "deleted", "nested repo"])
+def test_a_catalog_file_is_seen_however_git_holds_it(example: Path, tmp_path: Path, how: str) -> None:
+    """Which catalog files (docs, APIs) a service folder holds is an input: git's index tells it without a look
+    at each folder, and the disk where git cannot vouch; either way the render equals a full one."""
+    committed(example)
+    counts(example)
+    folder = example / SERVICES / _services(example)[0]
+    api = folder / "openapi.yaml"
+    spec = "openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths: {}\n"
+    if how == "link":
+        (folder / "spec.yaml").write_text(spec, encoding="utf-8")
+        api.symlink_to("spec.yaml")
+    elif how == "folder":
+        api.mkdir()
+        (api / "x.yaml").write_text(spec, encoding="utf-8")
+    elif how == "nested repo":
+        api.write_text(spec, encoding="utf-8")
+        git(folder, "init", "-q")
+    else:
+        api.write_text(spec, encoding="utf-8")
+    if how == "ignored":
+        (example / ".gitignore").write_text("openapi.yaml\n", encoding="utf-8")
+    if how in ("tracked", "deleted"):
+        git(example, "add", "-A")
+        git(example, "commit", "-qm", "an API")
+        counts(example)
+    if how == "deleted":
+        api.unlink()
+    code, out, err = render(example, "--format", "json")
+    assert code == 0, out + err
+    if how in ("folder", "tracked"):  # a folder is no file; a committed API was rendered before
+        assert json.loads(out)["services"]["rendered"] == 0
+    else:
+        assert json.loads(out)["services"]["rendered"] == 1
+    code, out, err = render(example, "--check", "--full")
+    assert code == 0, out + err
+
+
+@pytest.mark.parametrize("how", ["untracked", "staged", "committed", "ignored", "link"])
+def test_a_config_yml_beside_a_vouched_config_yaml_is_refused(example: Path, how: str) -> None:
+    """git's index tells there is no config.yml beside a config.yaml it vouches for; one it cannot vouch for
+    is looked at, so a second config file is refused however git holds it."""
+    committed(example)
+    counts(example)
+    folder = example / SERVICES / _services(example)[0]
+    yml = folder / "config.yml"
+    if how == "link":
+        yml.symlink_to("config.yaml")
+    else:
+        yml.write_bytes((folder / "config.yaml").read_bytes())
+    if how == "ignored":
+        (example / ".gitignore").write_text("config.yml\n", encoding="utf-8")
+    if how in ("staged", "committed"):
+        git(example, "add", "-A")
+    if how == "committed":
+        git(example, "commit", "-qm", "a second config file")
+    code, out, err = render(example)
+    assert code == 1, out + err
+    assert "both config.yaml and config.yml exist" in err
 
 
 @pytest.mark.parametrize("how", ["edit", "stage", "commit", "untracked"])
@@ -671,3 +758,17 @@ def test_removing_a_service_another_depends_on_is_caught_incrementally(example: 
             "'event-ingest', which does not exist") in err, err
     assert (f"{SERVICES}/user-profile/config.yaml:22:16: error: consumesApis[0]: consumesApis names service "
             "'event-ingest', which does not exist") in err, err
+
+
+_PATH_PARTS = st.sampled_from(["services", "argocd", "applicationsets", "catalog", "x.yaml", "a", "/", ".", "..",
+                               "\0", ".yaml", "é"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(_PATH_PARTS, max_size=7).map("".join), max_size=4))
+def test_the_index_checks_its_shared_files_as_each_one_alone(paths: list[str]) -> None:
+    """An index's platform-wide files are checked by one search over them all (thousands at 5,000 services):
+    it refuses exactly what checking each path alone (plain, and no service's) refuses."""
+    from platform_gen.index import _plain, _shared_files_ok, owner
+
+    assert _shared_files_ok(tuple(paths)) == all(owner(f) is None and _plain(f) for f in paths)

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from . import schemas
 from .errors import InputError, Problem
-from .gitref import tree_changes, unchanged_ids
+from .gitref import OnDisk, on_disk, tree_changes
 from .index import INDEX, Index, Services, Summary, blob_id, owner, service_inputs
 from .load import SERVICES_DIR, Select, Sources, load_services, load_shared, parse_services
 from .model import Platform, Service
@@ -140,7 +140,7 @@ def _run(raw: Sequence[tuple[str, bytes]], jobs: int) -> list[_Part]:
 def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jobs: int | None = None,
                  only: Callable[[str], bool] | None = None,
                  changes_of: Callable[[Path, Path], set[str] | None] = tree_changes,
-                 ids_of: Callable[[Path, str], dict[str, str] | None] = unchanged_ids,
+                 ids_of: Callable[[Path, str], OnDisk | None] = on_disk,
                  base_index_of: Callable[[], Index | None] | None = None,
                  extra: Sequence[tuple[str, bytes]] = ()) -> tuple[Platform, Rendered, Index | None]:
     """Load, validate and render the platform at ``root``: only the services whose inputs differ from
@@ -148,12 +148,12 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
 
     ``out_dir_of`` tells the tree's folder from the raw platform.yaml (a guess, checked once the
     platform is validated). ``changes_of(root, tree folder)`` lists the tree's files not to trust
-    (their services are rendered again; None: trust nothing). ``ids_of(root, folder)`` gives the ids of
-    the files below ``folder`` that git vouches are unchanged (see ``gitref.unchanged_ids``): a service's
-    config.yaml among them is not read unless it is rendered again. When the index is among the tree's files
-    edited since the base, ``base_index_of()`` gives the index committed at the base (None when there is none
-    to compare with: then no line of the index is trusted), and every service whose line differs from it is
-    rendered again. Raise InputError with every problem found.
+    (their services are rendered again; None: trust nothing). ``ids_of(root, folder)`` tells what git's
+    index vouches for below ``folder`` (see ``gitref.on_disk``): a service's config.yaml among its files is not
+    read unless it is rendered again, and which catalog files a folder holds is told without looking. When the
+    index is among the tree's files edited since the base, ``base_index_of()`` gives the index committed at
+    the base (None when there is none to compare with: then no line of the index is trusted), and every
+    service whose line differs from it is rendered again. Raise InputError with every problem found.
 
     ``only`` (a shard, see ``shard.py``) keeps just the services it names: all of them are
     rendered, no previous index is read, and no sample render is made (``merge`` makes those).
@@ -164,7 +164,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     global _shared, _shared_trusted
 
     def read_services(root: Path, shared: Sources, select: Select | None = None, *,
-                      parse: bool = True, known: dict[str, str] | None = None) -> Sources:
+                      parse: bool = True, known: OnDisk | None = None) -> Sources:
         found = load_services(root, shared, select, parse=parse, known=known)
         if not extra:
             return found
@@ -174,7 +174,8 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     shared = load_shared(root)
     guess = out_dir_of(shared, None)
     # git tells which config.yaml files are as committed at the base (their ids, without reading them) and,
-    # looking at every file of the tree, which of its files were edited since, while this thread reads the index
+    # from its index, which of the tree's files were edited since (committed or staged), while this thread
+    # reads the render index
     asking = ThreadPoolExecutor(1) if only is None and guess is not None else None
     try:
         vouched = asking.submit(ids_of, root, SERVICES_DIR) if asking is not None else None
@@ -198,8 +199,9 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
             asking.shutdown(wait=True)
     edited: set[str] = set()
     if previous is not None:
-        # the files of the tree edited since the git base: their services are rendered again, and the
-        # platform-wide files made again and compared when one of them is among these
+        # the files of the tree edited since the git base (committed or staged; see gitref.tree_changes): their
+        # services are rendered again, and the platform-wide files made again and compared when one of them is
+        # among these
         if changed is None:  # git cannot tell: nothing is trusted unread
             previous = None
             sources = read_services(root, shared, parse=False)

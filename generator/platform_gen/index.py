@@ -28,7 +28,7 @@ from importlib import resources
 from typing import Any, NamedTuple
 
 __all__ = ["FORMAT", "INDEX", "DamagedIndex", "Head", "Index", "Services", "SharedInputs", "Summary", "blob_id",
-           "digest", "generator_digest", "owner", "parse", "parse_fresh", "serialize", "service_inputs",
+           "digest", "generator_digest", "owner", "parse", "serialize", "service_inputs",
            "shared_inputs"]
 
 #: The index file, at the top of the tree.
@@ -82,6 +82,20 @@ def generator_digest() -> str:
 def _plain(rel: str) -> bool:
     """A path of the tree as platform-gen writes it: relative, no empty, '.' or '..' part."""
     return not rel.startswith("/") and all(part not in ("", ".", "..") for part in rel.split("/"))
+
+
+#: A path that is not platform-wide (see :func:`owner`) or not plain (see :func:`_plain`), in the paths joined
+#: by NUL with one at each end: an empty, '.' or '..' part, a leading '/', a service's file.
+_NOT_SHARED = re.compile(r"(?:\0|/)\.{0,2}(?=/|\0)|\0services/[^/\0]*/|\0argocd/applicationsets/[^/\0]*\.yaml\0")
+
+
+def _shared_files_ok(paths: tuple[str, ...]) -> bool:
+    """Every path plain and platform-wide: one search over them all, since an index at 5,000 services
+    lists as many platform-wide files (the catalog's)."""
+    joined = "\0" + "\0".join(paths) + "\0"
+    if joined.count("\0") != len(paths) + 1:  # a NUL inside a path: look at each
+        return all(owner(f) is None and _plain(f) for f in paths)
+    return _NOT_SHARED.search(joined) is None
 
 
 def owner(rel: str) -> str | None:
@@ -460,11 +474,6 @@ def parse(data: bytes, generator: str | None) -> Index | None:
     return found
 
 
-def parse_fresh(data: bytes) -> Index | None:
-    """:func:`parse` without remembering (safe to call from another thread), of any generator."""
-    return _parse(data)
-
-
 _MARK = b'\n"services":{'
 
 
@@ -498,7 +507,7 @@ def _parse(data: bytes) -> Index | None:
             return None
         lines_of = dict(zip(names, lines, strict=True))
         shared_files = tuple(str(f) for f in doc["shared_files"])
-        if not all(owner(f) is None and _plain(f) for f in shared_files):
+        if not _shared_files_ok(shared_files):
             return None
         return Index(str(doc["generator"]), Services(dict.fromkeys(names), lines_of, {}), shared_files,
                      {str(k): str(v) for k, v in doc["samples"].items()}, str(doc["shared"]),

@@ -9,14 +9,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InputError, Problem
 from .index import SharedInputs, blob_id, shared_inputs
 from .limits import MAX_FILE_BYTES, human_bytes, undecodable
 from .yamlio import Located, load_located
+
+if TYPE_CHECKING:
+    from .gitref import OnDisk
 
 __all__ = ["API_FILES", "DOCS_FILE", "FEATURE_FILES", "PLATFORM_FILE", "STARTER_FILE", "YAMLLINT_FILE", "Select",
            "Sources", "load", "load_docs", "load_services", "load_shared", "load_yamllint_config", "parse_services",
@@ -253,11 +257,21 @@ def _chart_archive(rel: str) -> bool:
 Select = Callable[[str, str, tuple[str, ...]], bool]
 
 
-def service_features(folder: str) -> tuple[str, ...]:
+def service_features(folder: str, known: OnDisk | None = None, rel: str = "") -> tuple[str, ...]:
     """The files of :data:`FEATURE_FILES` that the service folder at ``folder`` holds (files, or links to
-    files: only their presence is read, never their content)."""
+    files: only their presence is read, never their content). ``known``: what git's index tells of the
+    files at ``rel`` (the folder relative to the repo root): only those it cannot vouch for are looked at."""
     isfile = os.path.isfile
-    return tuple(name for name in FEATURE_FILES if isfile(folder + "/" + name))
+    if known is None:
+        return tuple(name for name in FEATURE_FILES if isfile(folder + "/" + name))
+    held = []
+    for name in FEATURE_FILES:
+        there = known.is_file(f"{rel}/{name}")
+        if there is None:
+            there = isfile(folder + "/" + name)
+        if there:
+            held.append(name)
+    return tuple(held)
 
 
 def load(root: Path, select: Select | None = None) -> Sources:
@@ -387,13 +401,14 @@ _CHUNK = 1 << 16
 
 def load_services(root: Path, shared: Sources, select: Select | None = None, *,
                   parse: bool = True, names: Iterable[str] | None = None,
-                  known: Mapping[str, str] | None = None) -> Sources:
+                  known: OnDisk | None = None) -> Sources:
     """``shared`` with the services' config.yaml files read (parsed where ``select`` says so; see ``load``).
 
     With ``parse`` false, the selected files' bytes are kept in ``raw`` for :func:`parse_services`.
-    ``names``: read only the service folders of these names. ``known``: the ids (``blob_id``) of
-    config.yaml files that git vouches for, unchanged since a commit: one that ``select`` leaves out is
-    not read at all.
+    ``names``: read only the service folders of these names. ``known``: what git's index vouches for
+    below the services folder (see ``gitref.on_disk``): a config.yaml whose id (``blob_id``) it gives and that
+    ``select`` leaves out is not read at all, and the catalog files of a folder are looked for only where git
+    cannot tell.
     """
     problems: list[Problem] = list(shared.problems)
     reader = _Reader(root, problems)
@@ -422,6 +437,12 @@ def load_services(root: Path, shared: Sources, select: Select | None = None, *,
             wanted = set(names)
             found = [e for e in found if e.name in wanted]
         lexists = os.path.lexists
+
+        def no_yml(folder: str, path: str) -> bool:
+            """No config.yml beside the config.yaml (nothing git holds there, or nothing on disk)."""
+            there = known.is_file(f"{SERVICES_DIR}/{folder}/config.yml") if known is not None else None
+            return not lexists(path[:-4] + "yml") if there is None else not there
+
         for item in found:
             # the common case without a Path or a resolve: a real folder holding a real config.yaml
             # (no link anywhere below a folder that is inside the repo, so it is inside too)
@@ -430,11 +451,11 @@ def load_services(root: Path, shared: Sources, select: Select | None = None, *,
             except OSError:
                 is_dir = False
             if is_dir:
-                features[item.name] = service_features(item.path)
+                features[item.name] = service_features(item.path, known, f"{SERVICES_DIR}/{item.name}")
                 cfg_path = item.path + "/config.yaml"
                 rel = f"{SERVICES_DIR}/{item.name}/config.yaml"
-                vouched = known.get(rel) if known is not None else None
-                if vouched is not None and select is not None and not lexists(cfg_path[:-4] + "yml"):
+                vouched = known.ids.get(rel) if known is not None else None
+                if vouched is not None and select is not None and no_yml(item.name, cfg_path):
                     digests[rel] = vouched
                     if not select(item.name, vouched, features[item.name]):
                         skipped.append(item.name)
@@ -455,7 +476,7 @@ def load_services(root: Path, shared: Sources, select: Select | None = None, *,
                     finally:
                         os.close(fd)
                 # an empty file, a FIFO, one too large: the careful path below tells which
-                if data and len(data) <= MAX_FILE_BYTES and not lexists(cfg_path[:-4] + "yml"):
+                if data and len(data) <= MAX_FILE_BYTES and no_yml(item.name, cfg_path):
                     digests[rel] = blob_id(data)
                     take(item.name, rel, data)
                     continue

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -28,7 +29,7 @@ import yaml
 from . import yamlio
 from .errors import InputError, Problem, ToolError, format_path
 from .gitref import default_base, locate, read_files
-from .index import INDEX, DamagedIndex, Index, Services, parse_fresh
+from .index import INDEX, DamagedIndex, Index, Services
 from .index import parse as parse_index
 from .load import ENVIRONMENTS_DIR, PLATFORM_FILE
 from .model import Platform, protected_names
@@ -361,7 +362,13 @@ class AtBase:
     protected: frozenset[str] = frozenset()
     index: bytes | None = None  # the bytes of its tree's render index, None without one
     commit: str = ""
-    parsed: Index | None = None  # that index, parsed (None: unreadable, or none)
+
+    @cached_property
+    def parsed(self) -> Index | None:
+        """That index, parsed (None: unreadable, or none). Parsed on first use, by the thread that uses it,
+        through the index's memo: a base index with the same bytes as the tree's on disk (most renders) is
+        parsed once (#9)."""
+        return parse_index(self.index, None) if self.index is not None else None
 
 
 def read_base(root: Path) -> AtBase | None:
@@ -385,8 +392,7 @@ def read_base(root: Path) -> AtBase | None:
         return AtBase(base.label, base.ref, None)
     index_file = f"{gitops_path}/{INDEX}"
     data = read_files(checkout, base.commit, (index_file,)).get(index_file)
-    return AtBase(base.label, base.ref, gitops_path, _base_protected(base.ref, inputs), data, base.commit,
-                  parse_fresh(data) if data is not None else None)
+    return AtBase(base.label, base.ref, gitops_path, _base_protected(base.ref, inputs), data, base.commit)
 
 
 def _source(base: AtBase | None, shown: str) -> str:

@@ -50,3 +50,66 @@ def test_a_render_loads_the_template_language_it_uses_and_no_other(case: str, ex
     assert loaded_after(code, tmp_path) == expected
     # and a second, no-op render too
     assert loaded_after(code, tmp_path) == expected
+
+
+# --- the console script starts git's listing of the services before it imports the CLI ------------------
+
+
+@pytest.mark.parametrize(("argv", "root"), [
+    (["render"], "."),
+    (["render", "--root", "r", "--check"], "r"),
+    (["validate", "--root=r"], "r"),
+    (["render", "--root"], None),  # click refuses it
+    (["render", "--help"], None),
+    (["diff", "--root", "r"], None),
+    (["render", "--shard", "1/2"], None),
+    (["--version"], None),
+    ([], None),
+    (["render", "--", "--root", "r"], None),
+])
+def test_the_launcher_reads_the_root_of_a_render(argv: list[str], root: str | None) -> None:
+    from platform_gen.launch import _root_of
+
+    assert _root_of(argv) == root
+
+
+def test_the_launcher_keeps_the_services_folder_of_the_loader() -> None:
+    from platform_gen import launch, load
+
+    assert launch.SERVICES == load.SERVICES_DIR
+
+
+def test_a_render_takes_the_listing_the_launcher_started(tmp_path: Path) -> None:
+    """The listing started before the CLI is imported is the one the render reads (none is left), and gives
+    what a listing started then would."""
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "platform-config", repo / "platform-config")
+    shutil.copytree(REPO / "environments", repo / "environments")
+    shutil.copytree(REPO / "overlays", repo / "overlays")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    (repo / "platform-config/services/untracked.txt").write_text("x\n", encoding="utf-8")
+    code = ("import sys\nfrom platform_gen import launch\n"
+            "launch.start(['render', '--root', sys.argv[1]])\n"
+            "assert launch.started() == 1\n"
+            "from platform_gen.gitref import on_disk\n"
+            "from pathlib import Path\n"
+            "early = on_disk(Path(sys.argv[1]), 'platform-config/services')\n"
+            "assert launch.started() == 0\n"
+            "late = on_disk(Path(sys.argv[1]), 'platform-config/services')\n"
+            "assert early == late and early is not None\n"
+            "assert 'platform-config/services/untracked.txt' in early.unsure\n"
+            "assert any(r.endswith('/config.yaml') for r in early.ids)\n"
+            "launch.start(['render', '--root', sys.argv[1]])\n"
+            "launch.discard()\n"
+            "assert launch.started() == 0\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(repo)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    # and through the console script itself
+    out = repo / "out"
+    proc = subprocess.run([str(Path(sys.executable).parent / "platform-gen"), "render", "--root", str(repo),
+                           "--out", str(out), "-q"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / ".platform-gen.index.json").is_file()

@@ -10,7 +10,6 @@ deletion guard reads a few files straight into memory.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import subprocess
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ToolError
+from .launch import git_env, ls_files, take
 
 __all__ = ["Base", "Checkout", "OnDisk", "default_base", "export_inputs", "locate", "on_disk", "origin_url",
            "read_files", "resolve_base", "tree_changes"]
@@ -55,10 +55,8 @@ class Base:
 
 
 def _git(cwd: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    # No optional locks: nothing here may write to .git, not even an index refresh.
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
     try:
-        return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, check=False, env=env,
+        return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, check=False, env=git_env(),
                               input=stdin)
     except FileNotFoundError:
         raise ToolError("git is not on the PATH", "platform-gen reads the base from git; install git") from None
@@ -311,38 +309,28 @@ def on_disk(root: Path, folder: str) -> OnDisk | None:
 
     Two ``git ls-files`` at once: the index's entries with their ids (``-s -v``, nothing looked at on
     disk), and the files that are not as the index holds them (``-m -d -o``: edited, deleted, untracked,
-    ignored ones included). A service's ``config.yaml`` that git vouches for is not read, and whether its
-    folder holds the catalog's files is told without a system call per file (#9).
+    ignored ones included). The console script starts them before the CLI is imported (``launch``). A
+    service's ``config.yaml`` that git vouches for is not read, and whether its folder holds the catalog's
+    files is told without a system call per file (#9).
     """
     try:
-        checkout = locate(root)
-    except ToolError:
-        return None
-    path = checkout.prefix + folder
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
-    argv = ["git", "-C", str(checkout.toplevel), "ls-files", "-z"]
-    try:
-        staged = subprocess.Popen([*argv, "-s", "-v", "--", path], stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, env=env)
-        try:
-            other = subprocess.run([*argv, "-m", "-d", "-o", "--", path], capture_output=True, check=False, env=env)
-        finally:
-            listed, _ = staged.communicate()
+        procs = take(str(root), folder) or ls_files(str(root), folder)
     except OSError:
         return None
+    staged, other = procs
+    listed, _ = staged.communicate()
+    changed, _ = other.communicate()
     if staged.returncode != 0 or other.returncode != 0:
         return None
-    prefix = checkout.prefix
-    unsure = {n[len(prefix):] for n in other.stdout.decode("utf-8", "surrogateescape").split("\0")
-              if n.startswith(prefix)}
+    # paths relative to root: git runs there (-C)
+    unsure = {n for n in changed.decode("utf-8", "surrogateescape").split("\0") if n}
     if any(n.endswith("/") for n in unsure):  # a repository of its own below the folder: git does not look in
         return None
     ids: dict[str, str] = {}
     for entry in listed.decode("utf-8", "surrogateescape").split("\0"):
-        meta, _, name = entry.partition("\t")
-        if not name.startswith(prefix):
+        meta, _, rel = entry.partition("\t")
+        if not rel:
             continue
-        rel = name[len(prefix):]
         fields = meta.split()
         # "H": tracked, not marked; regular files only (a link is looked at by the caller); stage 0: no conflict
         if len(fields) == 4 and fields[0] == "H" and fields[1] in ("100644", "100755") and fields[3] == "0" \

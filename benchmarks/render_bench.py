@@ -12,7 +12,14 @@ Peak RSS comes from ``os.wait4``, which returns the resource usage of exactly th
 child it reaps (and of that child's own reaped children), so every run is measured
 on its own without a wrapper process. The generated inputs are deterministic.
 
+With ``--rounds K`` the runs with nothing or one tag changed are timed K more times each
+on the settled tree (committed, git's index refreshed), and their minimum and median
+are printed; with ``--platform-gen`` given more than once, each version renders its
+own copy of the platform and the versions take turns within each round, so they are
+compared under the same load.
+
 Usage: python benchmarks/render_bench.py [--services 100 1000] [--out-dir DIR] [--keep]
+       [--rounds K] [--platform-gen PATH ...]
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -309,14 +317,74 @@ def bench(workdir: Path, services: int, command: Sequence[str] | None = None) ->
     return Result(services, overlays, files, tuple(runs), tuple(problems))
 
 
-def table(results: Sequence[Result]) -> str:
-    """The results as a markdown table: one column per run, in seconds, and the peak RSS."""
+#: The runs ``--rounds`` repeats on the settled tree: (label, extra arguments, one tag changed first, exit code).
+SETTLED: tuple[tuple[str, tuple[str, ...], bool, int], ...] = (
+    ("no-op", (), False, 0),
+    ("check", ("--check",), False, 0),
+    ("one tag", (), True, 0),
+    ("one tag check", ("--check",), True, 1),
+)
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+def settle(root: Path) -> None:
+    """Undo what the last runs left (an edit, a written tree), and let git refresh its index, as any
+    ``git status`` on a developer's machine does: the tree as a pull request's next render finds it."""
+    _git(root, "checkout", "-q", "--", ".")
+    _git(root, "clean", "-fdq", "--", "rendered")
+    _git(root, "status", "--porcelain")
+
+
+def rounds(versions: Sequence[tuple[str, Path, list[str]]], count: int) -> tuple[dict[tuple[str, str], list[Run]],
+                                                                                   list[str]]:
+    """Time each run of SETTLED ``count`` times for each (name, repo root, command), the versions taking
+    turns within a round; each run's edit and writes are undone after it."""
+    found: dict[tuple[str, str], list[Run]] = {}
+    problems: list[str] = []
+    for root in {root for _name, root, _cmd in versions}:
+        settle(root)
+    for n in range(count):
+        for name, root, command in versions:
+            for label, extra, retag, code in SETTLED:
+                if retag:
+                    _retag(root, 2 + n % 5, f"8.8.{n}")
+                run = measure(label, [*command, "render", "--root", str(root), "--format", "json", *extra])
+                found.setdefault((name, label), []).append(run)
+                if run.code != code:
+                    problems.append(f"{name} {label} (round {n + 1}) exited {run.code}, not {code}:\n"
+                                    f"{run.stderr or run.stdout}")
+                    return found, problems
+                if retag:
+                    settle(root)
+    return found, problems
+
+
+def rounds_table(services: int, found: dict[tuple[str, str], list[Run]]) -> str:
+    """The repeated runs: minimum and median wall time, median CPU, largest peak RSS."""
+    lines = ["| services | version | run | rounds | min s | median s | median CPU s | peak RSS MiB |",
+             "|---:|---|---|---:|---:|---:|---:|---:|"]
+    for (name, label), runs in found.items():
+        walls = [r.seconds for r in runs]
+        lines.append(f"| {services} | {name} | {label} | {len(runs)} | {min(walls):.2f} | "
+                     f"{statistics.median(walls):.2f} | {statistics.median(r.cpu for r in runs):.2f} | "
+                     f"{max(r.peak_rss_mib for r in runs):.0f} |")
+    return "\n".join(lines)
+
+
+def table(results: Sequence[Result], names: Sequence[str] | None = None) -> str:
+    """The results as a markdown table: one column per run, in seconds, and the peak RSS (with ``names``, a
+    column naming the version of each row, the versions in turn for each size)."""
     labels = [label for label, *_rest in RUNS]
-    lines = ["| services | targets (apps) | files | " + " | ".join(f"{lb} s" for lb in labels) + " | peak RSS MiB |",
-             "|---:|---:|---:|" + "---:|" * len(labels) + "---:|"]
-    for r in results:
+    first = "| services | version " if names else "| services "
+    lines = [first + "| targets (apps) | files | " + " | ".join(f"{lb} s" for lb in labels) + " | peak RSS MiB |",
+             ("|---:|---" if names else "|---:") + "|---:|---:|" + "---:|" * len(labels) + "---:|"]
+    for i, r in enumerate(results):
         cells = " | ".join(f"{r.seconds(lb):.2f}" if any(x.label == lb for x in r.runs) else "-" for lb in labels)
-        lines.append(f"| {r.services} | {r.targets} | {r.files} | {cells} | {r.peak_rss_mib:.0f} |")
+        version = f" | {names[i % len(names)]}" if names else ""
+        lines.append(f"| {r.services}{version} | {r.targets} | {r.files} | {cells} | {r.peak_rss_mib:.0f} |")
     return "\n".join(lines)
 
 
@@ -337,11 +405,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="platform sizes to benchmark (default: 100 1000)")
     parser.add_argument("--out-dir", type=Path, help="generate into DIR/n<N> (kept) instead of a temp folder")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    parser.add_argument("--platform-gen", dest="exe", metavar="PATH",
-                        help="the platform-gen executable to time (another version, say) [default: this one]")
+    parser.add_argument("--platform-gen", dest="exes", metavar="PATH", action="append",
+                        help="the platform-gen executable to time (another version, say); give it more than once to "
+                             "compare versions in one run [default: this one]")
+    parser.add_argument("--rounds", type=int, default=0, metavar="K",
+                        help="time the no-op and one-tag runs K more times each on the settled tree (default: 0)")
     args = parser.parse_args(argv)
     if any(n < 1 or n > 9999 for n in args.services):
         parser.error("--services takes sizes from 1 to 9999")
+    if args.rounds < 0:
+        parser.error("--rounds takes a count from 0")
+    exes: list[str | None] = list(args.exes) if args.exes else [None]
+    names = [_name(exe, exes) for exe in exes]
 
     if args.out_dir is not None:
         base = args.out_dir.resolve()
@@ -349,28 +424,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         base = Path(tempfile.mkdtemp(prefix="render-bench-"))
     results: list[Result] = []
+    repeated: list[str] = []
     failed = False
     try:
         for n in args.services:
-            print(f"benchmarking {n} services ...", file=sys.stderr, flush=True)
-            result = bench(_workdir(base, n), n, [args.exe] if args.exe else None)
-            for run in result.runs:
-                print(f"  {run.label:6} {run.seconds:7.2f} s  (cpu {run.cpu:6.2f} s)  {run.peak_rss_mib:7.1f} MiB  "
-                      f"exit {run.code}", file=sys.stderr, flush=True)
-            for problem in result.problems:
-                print(f"error: {problem}", file=sys.stderr)
-            if result.problems:
-                failed = True
+            folder = _workdir(base, n)
+            versions: list[tuple[str, Path, list[str]]] = []
+            for name, exe in zip(names, exes, strict=True):
+                print(f"benchmarking {n} services{'' if len(exes) == 1 else f' with {name}'} ...", file=sys.stderr,
+                      flush=True)
+                workdir = folder if len(exes) == 1 else folder / name
+                workdir.mkdir(parents=True, exist_ok=True)
+                result = bench(workdir, n, [exe] if exe else None)
+                for run in result.runs:
+                    print(f"  {run.label:6} {run.seconds:7.2f} s  (cpu {run.cpu:6.2f} s)  "
+                          f"{run.peak_rss_mib:7.1f} MiB  exit {run.code}", file=sys.stderr, flush=True)
+                for problem in result.problems:
+                    print(f"error: {problem}", file=sys.stderr)
+                if result.problems:
+                    failed = True
+                    break
+                results.append(result)
+                versions.append((name, workdir / "repo", [exe] if exe else _command()))
+            if failed:
                 break
-            results.append(result)
+            if args.rounds:
+                print(f"  {args.rounds} rounds on the settled tree{'s' if len(exes) > 1 else ''} ...", file=sys.stderr,
+                      flush=True)
+                found, problems = rounds(versions, args.rounds)
+                for problem in problems:
+                    print(f"error: {problem}", file=sys.stderr)
+                failed = failed or bool(problems)
+                repeated.append(rounds_table(n, found))
+                if failed:
+                    break
     finally:
         if args.out_dir is None and not args.keep:
             shutil.rmtree(base, ignore_errors=True)
         elif args.out_dir is None:
             print(f"kept {base}", file=sys.stderr)
     if results:
-        print(table(results))
+        print(table(results, names if len(exes) > 1 else None))
+    for text in repeated:
+        print()
+        print(text)
     return 1 if failed else 0
+
+
+def _name(exe: str | None, exes: Sequence[str | None]) -> str:
+    """How a version is named in the tables: ``this`` for this checkout's, else its path, shortened to what
+    tells the versions apart."""
+    if exe is None:
+        return "this"
+    parts = Path(exe).parts
+    others = [Path(e).parts for e in exes if e is not None and e != exe]
+    for width in range(1, len(parts) + 1):
+        tail = parts[-width:]
+        if all(o[-width:] != tail for o in others):
+            short = "/".join(p for p in tail if p not in (".venv", "bin", "platform-gen")) or "/".join(tail)
+            return short.replace("/", "-")
+    return exe.replace("/", "-")
 
 
 if __name__ == "__main__":

@@ -270,15 +270,37 @@ def _compare(root: Path, scratch: Path) -> None:
         assert json.loads(out_a)["problems"] == json.loads(out_b)["problems"]
 
 
+def _hand_edit_staged(root: Path, n: int) -> None:
+    """A file of the tree edited by hand and staged: git's index tells the next render."""
+    files = sorted(p for p in (root / "rendered").rglob("*.yaml") if p.is_file())
+    if files:
+        path = files[n % len(files)]
+        path.write_bytes(path.read_bytes() + b"# edited by hand\n")
+        git(root, "add", "-A")
+
+
+#: What happens in git between two edits: nothing, everything staged, committed, or a staged hand edit.
+GIT_STEPS: list[Callable[[Path, int], None]] = [
+    lambda _root, _n: None,
+    lambda root, _n: git(root, "add", "-A"),
+    lambda root, _n: committed(root) and None,
+    _hand_edit_staged,
+]
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(st.tuples(st.sampled_from(EDITS), st.integers(0, 50)), min_size=1, max_size=5))
+@given(steps=st.lists(st.tuples(st.sampled_from(EDITS), st.integers(0, 50), st.sampled_from(GIT_STEPS)),
+                      min_size=1, max_size=5))
 def test_incremental_equals_full(tmp_path_factory: pytest.TempPathFactory,
-                                 steps: list[tuple[Edit, int]]) -> None:
+                                 steps: list[tuple[Edit, int, Callable[[Path, int], None]]]) -> None:
+    """After any edits, staged, committed or left in the working tree, and staged hand edits of the tree, an
+    incremental render writes what a full one does."""
     base = tmp_path_factory.mktemp("incr")
     root = copy_inputs(REPO, base / "repo")
     assert render(root)[0] == 0
     committed(root)
-    for edit, n in steps:
+    for edit, n, step in steps:
+        step(root, n)
         edit(root, n)
         _compare(root, base / "full")
 
@@ -645,6 +667,33 @@ def test_a_catalog_file_is_seen_however_git_holds_it(example: Path, tmp_path: Pa
         assert json.loads(out)["services"]["rendered"] == 1
     code, out, err = render(example, "--check", "--full")
     assert code == 0, out + err
+
+
+def test_a_service_folder_that_is_a_submodule_is_read_from_disk(example: Path) -> None:
+    """git's index lists a submodule as one entry, not its files: whether it holds an API is told by the disk,
+    so an incremental render equals a full one and stays as it is (it once lost the API every other run)."""
+    committed(example)
+    counts(example)
+    folder = example / SERVICES / "sub-svc"
+    shutil.copytree(example / SERVICES / _services(example)[0], folder)
+    config = folder / "config.yaml"
+    config.write_text(re.sub(r"(?m)^name: .*$", "name: sub-svc", config.read_text(encoding="utf-8")),
+                      encoding="utf-8")
+    (folder / "openapi.yaml").write_text("openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths: {}\n",
+                                         encoding="utf-8")
+    git(folder, "init", "-q")
+    git(folder, "add", "-A")
+    git(folder, "commit", "-qm", "a repository of its own")
+    assert render(example, "--full")[0] == 0
+    git(example, "add", "-A")  # the folder becomes a gitlink (mode 160000)
+    git(example, "commit", "-qm", "a submodule")
+    catalog = example / "rendered/catalog/services/sub-svc.yaml"
+    assert b"openapi" in catalog.read_bytes()
+    for _ in range(2):
+        code, out, err = render(example, "--check")
+        assert code == 0, out + err
+        assert render(example)[0] == 0
+        assert b"openapi" in catalog.read_bytes()
 
 
 @pytest.mark.parametrize("how", ["untracked", "staged", "committed", "ignored", "link"])

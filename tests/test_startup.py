@@ -63,6 +63,7 @@ def test_a_render_loads_the_template_language_it_uses_and_no_other(case: str, ex
     (["render", "--help"], None),
     (["diff", "--root", "r"], None),
     (["render", "--shard", "1/2"], None),
+    (["render", "--full"], None),
     (["--version"], None),
     ([], None),
     (["render", "--", "--root", "r"], None),

@@ -215,7 +215,8 @@ def _report_plan(opts: Options, the_plan: Plan, repo_plan: RepoPlan, shown: str,
                        "(not rendered again; --full renders all)", err=not check)
         elif index_set_aside and loud:
             click.echo(f"{services[0]} service(s) rendered: the tree's index was not used (not in a git "
-                       "checkout, written by another platform-gen, edited by hand, or an interrupted write)",
+                       "checkout or no commit yet, written by another platform-gen, edited by hand, or an "
+                       "interrupted write)",
                        err=not check)
         for rel, status in repo_plan.entries:
             if status != "unchanged" or opts.verbosity > 0:
@@ -364,7 +365,9 @@ def cli() -> None:
 
 
 @cli.command("render")
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the tree on disk differs.")
+@click.option("--check", is_flag=True,
+              help="Write nothing; exit 1 if the tree differs from what render would write (of the files edited by "
+                   "hand, those committed or staged since the git base; with --full, every file on disk).")
 @click.option("--allow-delete", is_flag=True,
               help="Allow removing applications of protected environments, moving the tree (gitops.path), or "
                    "removing more than a quarter of all applications at once.")

@@ -290,17 +290,28 @@ class OnDisk:
     ``ids``: the regular files that are on disk with the bytes git's index holds (neither edited since
     they were staged or committed, nor deleted, nor marked assume-unchanged or skip-worktree), each with its
     blob id, by path relative to the platform repo's root. ``unsure``: the paths git cannot vouch for (edited,
-    deleted, untracked, links, conflicts, marked). Any other path below the folder holds no file.
+    deleted, untracked, links, conflicts, marked, submodules). Any other path below the folder holds no file,
+    but for the paths inside a submodule (``opaque``), which only the disk can tell.
     """
 
     ids: dict[str, str]
     unsure: frozenset[str]
+    #: folders whose files git's index does not list: submodules (gitlinks); below them only the disk can tell
+    opaque: frozenset[str] = frozenset()
 
     def is_file(self, rel: str) -> bool | None:
         """Whether a regular file (or a link to one) is at ``rel``: None when only the disk can tell."""
         if rel in self.ids:
             return True
-        return None if rel in self.unsure else False
+        if rel in self.unsure:
+            return None
+        if self.opaque:
+            at = rel.rfind("/")
+            while at > 0:
+                if rel[:at] in self.opaque:
+                    return None
+                at = rel.rfind("/", 0, at)
+        return False
 
 
 def on_disk(root: Path, folder: str) -> OnDisk | None:
@@ -327,6 +338,7 @@ def on_disk(root: Path, folder: str) -> OnDisk | None:
     if any(n.endswith("/") for n in unsure):  # a repository of its own below the folder: git does not look in
         return None
     ids: dict[str, str] = {}
+    opaque: set[str] = set()
     for entry in listed.decode("utf-8", "surrogateescape").split("\0"):
         meta, _, rel = entry.partition("\t")
         if not rel:
@@ -338,7 +350,9 @@ def on_disk(root: Path, folder: str) -> OnDisk | None:
             ids[rel] = fields[2]
         else:
             unsure.add(rel)
-    return OnDisk(ids, frozenset(unsure))
+            if len(fields) > 1 and fields[1] == "160000":  # a submodule: its files are not in this index
+                opaque.add(rel)
+    return OnDisk(ids, frozenset(unsure), frozenset(opaque))
 
 
 def first_seen(root: Path, folder: str, carries: Callable[[dict[str, bytes]], bool]) -> tuple[int, str] | None:

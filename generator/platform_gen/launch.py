@@ -49,8 +49,9 @@ def ls_files(root: str, folder: str) -> tuple[subprocess.Popen[bytes], subproces
 def _root_of(argv: Sequence[str]) -> str | None:
     """The ``--root`` of a render or validate command line (``.`` without one); None for any other command,
     or a line this does not read for certain (click reads it, and refuses what is wrong)."""
-    if not argv or argv[0] not in _COMMANDS or any(a in ("-h", "--help") or a.startswith("--shard") for a in argv):
-        return None  # a shard reads no listing (it renders all of its services)
+    if not argv or argv[0] not in _COMMANDS or any(a in ("-h", "--help", "--full") or a.startswith("--shard")
+                                                   for a in argv):
+        return None  # a shard, or --full, renders every service: the listing is not used
     root = "."
     rest = list(argv[1:])
     while rest:

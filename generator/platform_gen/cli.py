@@ -366,8 +366,9 @@ def cli() -> None:
 
 @cli.command("render")
 @click.option("--check", is_flag=True,
-              help="Write nothing; exit 1 if the tree differs from what render would write (of the files edited by "
-                   "hand, those committed or staged since the git base; with --full, every file on disk).")
+              help="Write nothing; exit 1 if the tree differs from what render would write. Files edited by hand "
+                   "are found once committed or staged; an edit not yet staged only with --full, which compares "
+                   "every file on disk.")
 @click.option("--allow-delete", is_flag=True,
               help="Allow removing applications of protected environments, moving the tree (gitops.path), or "
                    "removing more than a quarter of all applications at once.")

@@ -18,6 +18,11 @@ from .conftest import Run, edit, snapshot
 AUTH = "platform-config/services/auth-service/config.yaml"
 PROD = "environments/prod.yaml"
 DEV = "environments/dev.yaml"
+# Paths inside the pod's containers, as the manifests and platform-gen's messages write them; no test reads
+# or writes them on the machine that runs it. The containers' own scratch folder (an emptyDir that every
+# golden path mounts), and the folder platform-gen suggests for secrets.
+POD_TMP = "/tmp"
+POD_SECRETS = "/etc/secrets"
 
 
 def _refused(run: Run, root: Path, expected: str) -> str:
@@ -68,7 +73,7 @@ def test_the_workload_reads_each_variable_by_reference(rendered_once: Path) -> N
     assert refs == {"OAUTH_CLIENT_ID": {"name": "auth-service-oauth", "key": "client_id"},
                     "OAUTH_CLIENT_SECRET": {"name": "auth-service-oauth", "key": "client_secret"}}
     assert "envFrom" not in app  # never a whole Secret: its keys could collide
-    assert {"name": "secret-signing-keys", "mountPath": "/etc/secrets/signing", "readOnly": True} \
+    assert {"name": "secret-signing-keys", "mountPath": f"{POD_SECRETS}/signing", "readOnly": True} \
         in app["volumeMounts"]
     assert {"name": "secret-signing-keys", "secret": {"secretName": "auth-service-signing-keys"}} in pod["volumes"]
     # kustomize puts the ExternalSecrets in the team's namespace, with the target's labels
@@ -164,9 +169,9 @@ def test_switches_and_names_are_not_secrets(example: Path, run: Run) -> None:
     ("secrets:\n    nowhere: {key: identity/x}\n",
      f"{AUTH}:19: error: secrets.nowhere: secret 'nowhere' is neither read into env nor mounted\n"
      "  hint: add env: {VARIABLE: property} or mount: /a/path"),
-    ("secrets:\n    tmp: {key: identity/x, mount: /tmp}\n",
-     f"{AUTH}:19: error: secrets.tmp.mount: mount path /tmp overlaps the pod's own folders\n"
-     "  hint: mount each secret in a folder of its own, such as /etc/secrets/<name>\n1 problem found"),
+    (f"secrets:\n    tmp: {{key: identity/x, mount: {POD_TMP}}}\n",
+     f"{AUTH}:19: error: secrets.tmp.mount: mount path {POD_TMP} overlaps the pod's own folders\n"
+     f"  hint: mount each secret in a folder of its own, such as {POD_SECRETS}/<name>\n1 problem found"),
 ])
 def test_secrets_that_clash_are_refused(example: Path, run: Run, addition: str, problem: str) -> None:
     edit(example, AUTH, "  dev: {}\n", "  dev:\n    " + addition.replace("\n    ", "\n      "))
@@ -230,14 +235,13 @@ def test_no_problem_repeats_a_secret_value(token: str, where: str) -> None:
         assert token not in text and token[:20] not in text, p
 
 
-# Mount paths inside the pod's containers (strings of the manifests), not paths of the machine running the tests.
 @pytest.mark.parametrize(("mount", "problem"), [
-    ("/tmp/c", "secrets.x.mount: mount path /tmp/c overlaps the pod's own folders\n"
-               "  hint: mount each secret in a folder of its own, such as /etc/secrets/<name>"),
-    ("/etc/../tmp", "secrets.x.mount: mount path /etc/../tmp is not written plainly (it means /tmp)\n"
-                    "  hint: write mount: /tmp"),
-    ("/etc/./x//y", "secrets.x.mount: mount path /etc/./x//y is not written plainly (it means /etc/x/y)\n"
-                    "  hint: write mount: /etc/x/y"),
+    (f"{POD_TMP}/c", f"secrets.x.mount: mount path {POD_TMP}/c overlaps the pod's own folders\n"
+                     f"  hint: mount each secret in a folder of its own, such as {POD_SECRETS}/<name>"),
+    ("/keys/../certs", "secrets.x.mount: mount path /keys/../certs is not written plainly (it means /certs)\n"
+                       "  hint: write mount: /certs"),
+    ("/keys/./x//y", "secrets.x.mount: mount path /keys/./x//y is not written plainly (it means /keys/x/y)\n"
+                     "  hint: write mount: /keys/x/y"),
 ])
 def test_a_mount_path_is_plain_and_clear_of_the_pods_folders(example: Path, run: Run, mount: str,
                                                             problem: str) -> None:

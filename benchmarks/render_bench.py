@@ -268,16 +268,17 @@ RUNS: tuple[tuple[str, tuple[str, ...], int | None, int, int | None], ...] = (
 )
 
 
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args], cwd=root,
+                   check=True, capture_output=True)
+
+
 def _commit(root: Path) -> None:
     """Commit everything, as the render of a merged pull request is: git tells the next render what changed."""
-    def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args], cwd=root,
-                       check=True, capture_output=True)
-
     if not (root / ".git").exists():
-        git("init", "-q", "-b", "main")
-    git("add", "-A")
-    git("commit", "-q", "--allow-empty", "-m", "render")
+        _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "--allow-empty", "-m", "render")
 
 
 def bench(workdir: Path, services: int, command: Sequence[str] | None = None) -> Result:
@@ -326,10 +327,6 @@ SETTLED: tuple[tuple[str, tuple[str, ...], bool, int], ...] = (
 )
 
 
-def _git(root: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
-
-
 def settle(root: Path) -> None:
     """Undo what the last runs left (an edit, a written tree), and let git refresh its index, as any
     ``git status`` on a developer's machine does: the tree as a pull request's next render finds it."""
@@ -344,7 +341,7 @@ def rounds(versions: Sequence[tuple[str, Path, list[str]]], count: int) -> tuple
     turns within a round; each run's edit and writes are undone after it."""
     found: dict[tuple[str, str], list[Run]] = {}
     problems: list[str] = []
-    for root in {root for _name, root, _cmd in versions}:
+    for _name, root, _command in versions:
         settle(root)
     for n in range(count):
         for name, root, command in versions:

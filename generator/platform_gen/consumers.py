@@ -680,7 +680,7 @@ def _yamllint(job: _LintJob) -> tuple[list[Problem], int, int]:
                 continue
             if inside.startswith(catalog_out.SKELETON_DIR):  # a nunjucks template: YAML once Backstage fills it
                 continue
-            rel = f"{job.shown}/{path.relative_to(job.tree).as_posix()}"
+            rel = f"{job.shown}/{inside}"
             try:
                 data = path.read_bytes()
             except OSError as exc:

@@ -261,14 +261,11 @@ def service_features(folder: str, known: OnDisk | None = None, rel: str = "") ->
     """The files of :data:`FEATURE_FILES` that the service folder at ``folder`` holds (files, or links to
     files: only their presence is read, never their content). ``known``: what git's index tells of the
     files at ``rel`` (the folder relative to the repo root): only those it cannot vouch for are looked at."""
-    isfile = os.path.isfile
-    if known is None:
-        return tuple(name for name in FEATURE_FILES if isfile(folder + "/" + name))
     held = []
     for name in FEATURE_FILES:
-        there = known.is_file(f"{rel}/{name}")
-        if there is None:
-            there = isfile(folder + "/" + name)
+        there = known.is_file(f"{rel}/{name}") if known is not None else None
+        if there is None:  # git cannot tell (or was not asked): the disk does
+            there = os.path.isfile(folder + "/" + name)
         if there:
             held.append(name)
     return tuple(held)

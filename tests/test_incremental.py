@@ -573,7 +573,7 @@ def test_guard_each_removal_kind(edit: Edit, example: Path) -> None:
 def test_an_index_edited_with_its_checksum_is_an_error(example: Path, damage: tuple[bytes, bytes]) -> None:
     """An edit that also fixes the checksum is no accident: exit 1 naming the service, nothing written, and
     --full (which does not read the index) repairs the tree."""
-    from platform_gen.index import digest
+    from platform_gen.index import _checksum
 
     committed(example)
     counts(example)
@@ -585,7 +585,7 @@ def test_an_index_edited_with_its_checksum_is_an_error(example: Path, damage: tu
     old, new = damage
     lines[at] = lines[at].replace(old, new, 1)
     rest = b"\n".join(lines)
-    path.write_bytes(head + b'"checksum":"' + digest(rest).encode() + b'",\n' + rest)
+    path.write_bytes(head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest)
     change_tag(example, 0)  # auth-service: its line is read to render it again
     (example / "rendered" / "VICTIM.txt").write_text("a file of someone else's\n", encoding="utf-8")
     before = tree(example / "rendered")
@@ -821,3 +821,129 @@ def test_the_index_checks_its_shared_files_as_each_one_alone(paths: list[str]) -
     from platform_gen.index import _plain, _shared_files_ok, owner
 
     assert _shared_files_ok(tuple(paths)) == all(owner(f) is None and _plain(f) for f in paths)
+
+
+# --- the services git vouches are as the index records them are kept in one piece ----------------------
+
+_FOLDERS = ["a", "a-b", "b", "c.d"]
+_BLOBS = ["1" * 40, "2" * 40]
+
+
+@st.composite
+def _vouching(draw: st.DrawFn) -> tuple[object, set[tuple[bytes, bytes, bytes]]]:
+    """What git's index holds below the services folder, and the start of an index's lines."""
+    from platform_gen.gitref import OnDisk
+    from platform_gen.load import FEATURE_FILES
+
+    ids: dict[str, str] = {}
+    unsure: set[str] = set()
+    opaque: set[str] = set()
+    keys: set[tuple[bytes, bytes, bytes]] = set()
+    for folder in _FOLDERS:
+        rel = f"{SERVICES}/{folder}"
+        if draw(st.booleans()):
+            ids[f"{rel}/config.yaml"] = draw(st.sampled_from(_BLOBS))
+        for name in draw(st.lists(st.sampled_from([*FEATURE_FILES, "config.yml", "README.md"]), unique=True)):
+            ids[f"{rel}/{name}"] = _BLOBS[0]
+        for name in draw(st.lists(st.sampled_from(["config.yaml", "openapi.yaml", "docs/x.md"]), max_size=1)):
+            ids.pop(f"{rel}/{name}", None)
+            unsure.add(f"{rel}/{name}")
+        if draw(st.integers(0, 9)) == 0:
+            opaque.add(f"{rel}/vendored")
+            unsure.add(f"{rel}/vendored")
+        if draw(st.booleans()):
+            held = draw(st.lists(st.sampled_from(FEATURE_FILES), unique=True).map(sorted))
+            keys.add((folder.encode(), draw(st.sampled_from(_BLOBS)).encode(),
+                      json.dumps(held, separators=(",", ":")).encode()))
+    if draw(st.integers(0, 9)) == 0:
+        unsure.add(SERVICES)  # the services folder itself is a link or a submodule
+    return OnDisk(ids, frozenset(unsure), frozenset(opaque)), keys
+
+
+@settings(max_examples=300, deadline=None)
+@given(_vouching())
+def test_services_kept_in_one_piece_are_those_each_look_would_keep(case: tuple[object, set]) -> None:
+    """``vouched_unchanged`` compares every folder with the index at once (#9): it keeps exactly the folders
+    that looking at each one would: git vouches for its config.yaml with the id the index records, holds no
+    config.yml beside it, the same catalog files, and nothing below it that git cannot vouch for."""
+    from platform_gen.gitref import OnDisk
+    from platform_gen.load import service_features, vouched_unchanged
+
+    known, keys = case
+    assert isinstance(known, OnDisk)
+    recorded = {name.decode(): (config.decode(), json.loads(held)) for name, config, held in keys}
+    expected: dict[str, tuple[str, ...]] = {}
+    for folder, (config, held) in recorded.items():
+        rel = f"{SERVICES}/{folder}"
+        below = [p for p in (*known.unsure, *known.opaque) if p.startswith(rel + "/")]
+        features = service_features("/nowhere", known, rel)
+        if SERVICES not in known.unsure and not below and known.ids.get(f"{rel}/config.yaml") == config \
+                and known.is_file(f"{rel}/config.yml") is False and list(features) == held:
+            expected[folder] = features
+    same, features_of = vouched_unchanged(known, keys)
+    assert same == set(expected)
+    assert features_of == {f: held for f, held in expected.items() if held}
+
+
+def test_the_start_of_index_lines_gives_teams_and_counts_as_their_heads(example: Path) -> None:
+    """The teams and file counts read in one piece from the start of the index's lines (CODEOWNERS, the
+    files kept) are those of each line's first fields, also once a summary replaced a line; a line whose
+    first fields are damaged is read by its head, which says so."""
+    from platform_gen.index import DamagedIndex, _checksum, generator_digest, parse
+
+    committed(example)
+    counts(example)
+    data = (example / "rendered" / INDEX).read_bytes()
+    index = parse(data, generator_digest())
+    assert index is not None
+    entries = index.entries
+    names = list(entries)
+    assert entries.teams() == {n: entries.head(n).team for n in names}  # type: ignore[union-attr]
+    assert entries.file_count() == sum(len(entries[n].files) for n in names)
+    first = entries[names[0]]
+    moved = entries.updated({first.name: replace_team(first, "another-team")})
+    assert moved.teams()[first.name] == "another-team"
+    assert moved.file_count() == entries.file_count()
+    assert {k[0].decode() for k in entries.keys_read()} == set(names)
+    assert {k[0].decode() for k in moved.keys_read()} == set(names[1:])
+    # the first fields of a line damaged, and the checksum made to hold: its head tells
+    head, _sep, rest = data.partition(b'"checksum":"')
+    rest = rest.split(b"\n", 1)[1]
+    at = rest.index(f'\n"{names[1]}":'.encode())
+    cut = rest.index(b'"n":', at)
+    rest = rest[:cut] + b'"n":"x",' + rest[cut:]
+    damaged = parse(head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest, generator_digest())
+    assert damaged is not None
+    with pytest.raises(DamagedIndex):
+        damaged.entries.teams()
+    with pytest.raises(DamagedIndex):
+        damaged.entries.file_count()
+
+
+def replace_team(summary: object, team: str) -> object:
+    import dataclasses
+
+    return dataclasses.replace(summary, team=team)  # type: ignore[type-var]
+
+
+def test_the_generator_digest_is_that_of_its_files() -> None:
+    """The generator's digest, computed while the CLI imports (``launch``), is ``index.digest`` of each of its
+    code and data files' path and bytes in name order, the starter platform and byte code left out."""
+    from importlib import resources
+
+    from platform_gen.index import digest, generator_digest
+
+    parts: list[bytes | str] = []
+
+    def walk(node: object, rel: str) -> None:
+        for child in sorted(node.iterdir(), key=lambda c: c.name):  # type: ignore[attr-defined]
+            name = f"{rel}{child.name}"
+            if child.is_dir():
+                if child.name != "__pycache__" and name != "data/starter":
+                    walk(child, name + "/")
+            elif child.name.endswith((".py", ".lua", ".yaml", ".json", ".libsonnet", ".jsonnet")):
+                parts.extend((name, child.read_bytes()))
+
+    walk(resources.files("platform_gen"), "")
+    assert len(parts) > 100
+    assert generator_digest() == digest(*parts)

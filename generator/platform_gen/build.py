@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -26,7 +26,7 @@ from . import schemas
 from .errors import InputError, Problem
 from .gitref import OnDisk, on_disk, tree_changes
 from .index import INDEX, Index, Services, Summary, blob_id, owner, service_inputs
-from .load import SERVICES_DIR, Select, Sources, load_services, load_shared, parse_services
+from .load import SERVICES_DIR, Select, Sources, load_services, load_shared, parse_services, vouched_unchanged
 from .model import Platform, Service
 from .render import (
     MANIFEST,
@@ -164,8 +164,9 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     global _shared, _shared_trusted
 
     def read_services(root: Path, shared: Sources, select: Select | None = None, *,
-                      parse: bool = True, known: OnDisk | None = None) -> Sources:
-        found = load_services(root, shared, select, parse=parse, known=known)
+                      parse: bool = True, known: OnDisk | None = None, unchanged: Collection[str] = (),
+                      held: Mapping[str, tuple[str, ...]] | None = None) -> Sources:
+        found = load_services(root, shared, select, parse=parse, known=known, unchanged=unchanged, held=held)
         if not extra:
             return found
         digests = {f"{SERVICES_DIR}/{folder}/config.yaml": blob_id(data) for folder, data in extra}
@@ -192,7 +193,13 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
                     before.inputs != service_inputs(inputs, config, before.template, before.envs, features)
 
         known = vouched.result() if vouched is not None and previous is not None else None
-        sources = read_services(root, shared, select, parse=False, known=known)
+        unchanged: frozenset[str] = frozenset()
+        held: dict[str, tuple[str, ...]] = {}
+        if known is not None and previous is not None and previous.shared == shared.shared_inputs().digest():
+            # with the shared inputs as the index records them, the services git vouches are as it records them
+            # are kept in one piece; select looks at the others
+            unchanged, held = vouched_unchanged(known, previous.entries.keys_read())
+        sources = read_services(root, shared, select, parse=False, known=known, unchanged=unchanged, held=held)
         changed = edits.result() if edits is not None and previous is not None else None
     finally:
         if asking is not None:  # (before any worker is forked)

@@ -24,8 +24,9 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, NamedTuple
+
+from .launch import generator_digest as _generator_digest
 
 __all__ = ["FORMAT", "INDEX", "DamagedIndex", "Head", "Index", "Services", "SharedInputs", "Summary", "blob_id",
            "digest", "generator_digest", "owner", "parse", "serialize", "service_inputs",
@@ -34,7 +35,7 @@ __all__ = ["FORMAT", "INDEX", "DamagedIndex", "Head", "Index", "Services", "Shar
 #: The index file, at the top of the tree.
 INDEX = ".platform-gen.index.json"
 #: Bumped when the index's shape changes: an index of another format is ignored.
-FORMAT = 2
+FORMAT = 3
 
 
 def digest(*parts: bytes | str) -> str:
@@ -55,28 +56,10 @@ def blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0%s" % (len(data), data), usedforsecurity=False).hexdigest()
 
 
-_GENERATOR: list[str] = []
-
-
 def generator_digest() -> str:
-    """The digest of platform-gen's own code and data: a new generator renders everything again."""
-    if not _GENERATOR:
-        parts: list[bytes | str] = []
-        root = resources.files("platform_gen")
-
-        def walk(node: Any, rel: str) -> None:
-            for child in sorted(node.iterdir(), key=lambda c: c.name):
-                name = f"{rel}{child.name}"
-                if child.is_dir():
-                    # the starter platform of 'platform-gen init' renders nothing
-                    if child.name != "__pycache__" and name != "data/starter":
-                        walk(child, name + "/")
-                elif child.name.endswith((".py", ".lua", ".yaml", ".json", ".libsonnet", ".jsonnet")):
-                    parts.extend((name, child.read_bytes()))
-
-        walk(root, "")
-        _GENERATOR.append(digest(*parts))
-    return _GENERATOR[0]
+    """The digest of platform-gen's own code and data: a new generator renders everything again (see
+    ``launch.generator_digest``)."""
+    return _generator_digest()
 
 
 def _plain(rel: str) -> bool:
@@ -271,14 +254,16 @@ def _head(s: Summary) -> Head:
 
 
 #: The fields every service's line starts with, in this order (the rest follow sorted).
-_LINE = re.compile(rb'"([^"\\]+)":\{"config":"([0-9a-f]{40})","envs":(\[[^\]\\]*\]),"inputs":"([0-9a-f]{32})",'
+_LINE = re.compile(rb'"([^"\\]+)":\{"config":"([0-9a-f]{40})","envs":(\[[^\]\\]*\]),"features":\[[^\]\\]*\],'
+                   rb'"inputs":"([0-9a-f]{32})",'
                    rb'"n":([0-9]{1,9}),"team":"([^"\\]*)","template":"([^"\\]*)",')
 _COMPACT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
 
 
 def _line(s: Summary) -> bytes:
     doc = s.to_json()
-    first = {"config": doc.pop("config"), "envs": doc.pop("envs"), "inputs": doc.pop("inputs"), "n": len(s.files),
+    first = {"config": doc.pop("config"), "envs": doc.pop("envs"), "features": doc.pop("features", []),
+             "inputs": doc.pop("inputs"), "n": len(s.files),
              "team": doc.pop("team"), "template": doc.pop("template")}
     return f"{json.dumps(s.name)}:{json.dumps({**first, **doc}, **_COMPACT)}".encode()
 
@@ -308,13 +293,15 @@ class Services(Mapping[str, Summary]):
     are read from its line on first use, so a render that re-renders one service of thousands reads
     little of the others' lines and writes them back as they were."""
 
-    __slots__ = ("_heads", "_lines", "_names", "_parsed")
+    __slots__ = ("_heads", "_keys", "_lines", "_names", "_parsed")
 
-    def __init__(self, names: dict[str, None], lines: dict[str, bytes], parsed: dict[str, Summary]) -> None:
+    def __init__(self, names: dict[str, None], lines: dict[str, bytes], parsed: dict[str, Summary],
+                 keys: dict[str, tuple[bytes, ...]] | None = None) -> None:
         self._names = names  # every service, in name order
         self._lines = lines  # the line of each service read from an index
         self._parsed = parsed  # the summaries made or parsed so far
         self._heads: dict[str, Head] = {}
+        self._keys = keys if keys is not None else {}  # the start of each line read (see _KEYS)
 
     @staticmethod
     def of(summaries: Mapping[str, Summary]) -> Services:
@@ -345,6 +332,30 @@ class Services(Mapping[str, Summary]):
     def __len__(self) -> int:
         return len(self._names)
 
+    def keys_read(self) -> set[tuple[bytes, bytes, bytes]]:
+        """(name, its config.yaml's id, the catalog files its folder held as JSON text) of each service whose
+        line was read from an index, as the line starts, in one piece. A render compares them with what git's
+        index holds all at once, not service by service (#9)."""
+        return {k[:3] for k in self._keys.values()}
+
+    def teams(self) -> dict[str, str]:
+        """Every service's team, from the start of the lines read where it holds one (see ``head``)."""
+        keys, head = self._keys, self.head
+        found: dict[str, str] = {}
+        for name in self._names:
+            k = keys.get(name)
+            found[name] = k[4].decode() if k is not None and k[3] else head(name).team  # type: ignore[union-attr]
+        return found
+
+    def file_count(self) -> int:
+        """How many files the services own, together."""
+        keys = self._keys
+        counted = [int(k[3]) for k in keys.values() if k[3]]
+        if len(counted) == len(self._names):
+            return sum(counted)
+        return sum(int(keys[n][3]) if n in keys and keys[n][3] else self.head(n).files  # type: ignore[union-attr]
+                   for n in self._names)
+
     def head(self, name: str) -> Head | None:
         """The first fields of ``name``'s line (None when the index does not have it)."""
         found = self._heads.get(name)
@@ -358,11 +369,6 @@ class Services(Mapping[str, Summary]):
             self._heads[name] = found
         return found
 
-    def heads(self) -> dict[str, Head]:
-        """Every service's first fields."""
-        head = self.head
-        return {name: head(name) for name in self._names}  # type: ignore[misc]
-
     def line(self, name: str) -> bytes:
         """``name``'s line as an index holds it: the line read, when its summary was not replaced."""
         found = self._lines.get(name)
@@ -372,11 +378,16 @@ class Services(Mapping[str, Summary]):
         """``name``'s line as read from an index (None when it was not, or its summary was replaced)."""
         return self._lines.get(name)
 
+    def same_names(self, other: Services) -> bool:
+        """Whether ``other`` has these very services."""
+        return self._names.keys() == other._names.keys()
+
     def only(self, names: Iterable[str]) -> Services:
         """These services alone (each must be in this index)."""
         keep = sorted(names)
         found = Services(dict.fromkeys(keep), {n: self._lines[n] for n in keep if n in self._lines},
-                         {n: self._parsed[n] for n in keep if n in self._parsed})
+                         {n: self._parsed[n] for n in keep if n in self._parsed},
+                         {n: self._keys[n] for n in keep if n in self._keys})
         found._heads = {n: self._heads[n] for n in keep if n in self._heads}
         return found
 
@@ -386,7 +397,7 @@ class Services(Mapping[str, Summary]):
         lines = {n: v for n, v in self._lines.items() if n not in summaries}
         parsed = {n: s for n, s in self._parsed.items() if n not in summaries}
         parsed.update(summaries)
-        found = Services(names, lines, parsed)
+        found = Services(names, lines, parsed, {n: k for n, k in self._keys.items() if n not in summaries})
         found._heads = {n: h for n, h in self._heads.items() if n not in summaries}
         return found
 
@@ -449,8 +460,10 @@ def serialize(index: Index) -> bytes:
 
 
 def _checksum(rest: bytes | memoryview) -> str:
-    """``digest(rest)``, without copying the megabytes of a large index."""
-    check = _blake2b(len(rest).to_bytes(8, "little"), digest_size=16)
+    """The checksum of an index's text, read without copying its megabytes. It tells an index edited by
+    hand or half merged, not one forged: SHA-1, the fastest of the standard library's digests here (twice
+    BLAKE2b's speed on an index of 9 MB, read and written by each render: #9)."""
+    check = hashlib.sha1(len(rest).to_bytes(8, "little"), usedforsecurity=False)
     check.update(rest)
     return check.hexdigest()
 
@@ -477,8 +490,11 @@ def parse(data: bytes, generator: str | None) -> Index | None:
 _MARK = b'\n"services":{'
 
 
-#: The name at the start of each service's line (every line follows a newline: JSON text holds none).
-_NAMES = re.compile(rb'\n"([^"\\\n]+)":\{"config":"')
+#: The start of each service's line (every line follows a newline: JSON text holds none): its name, its
+#: config.yaml's id, the catalog files its folder held (as JSON text) and, unless that part of the line is
+#: damaged (b''), how many files it owns and its team; see ``Services.keys_read``.
+_KEYS = re.compile(rb'\n"([^"\\\n]+)":\{"config":"([0-9a-f]{40})","envs":\[[^\]\\]*\],"features":(\[[^\]\\]*\]),'
+                   rb'(?:"inputs":"[0-9a-f]{32}","n":([0-9]{1,9}),"team":"([^"\\]*)",)?')
 
 
 def _parse(data: bytes) -> Index | None:
@@ -502,14 +518,16 @@ def _parse(data: bytes) -> Index | None:
             return None
         lines = body[1:-1].split(b",\n") if body else []
         # one name a line, at its start (a line holds no newline), or the index is not this format
-        names = [n.decode() for n in _NAMES.findall(body)]
+        keys = _KEYS.findall(body)
+        names = [k[0].decode() for k in keys]
         if len(names) != len(lines) or len(set(names)) != len(names) or names != sorted(names):
             return None
         lines_of = dict(zip(names, lines, strict=True))
+        keys_of = dict(zip(names, keys, strict=True))
         shared_files = tuple(str(f) for f in doc["shared_files"])
         if not _shared_files_ok(shared_files):
             return None
-        return Index(str(doc["generator"]), Services(dict.fromkeys(names), lines_of, {}), shared_files,
+        return Index(str(doc["generator"]), Services(dict.fromkeys(names), lines_of, {}, keys_of), shared_files,
                      {str(k): str(v) for k, v in doc["samples"].items()}, str(doc["shared"]),
                      str(doc["manifest"]))
     except (ValueError, KeyError, TypeError, AttributeError):

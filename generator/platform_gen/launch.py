@@ -8,12 +8,14 @@ platform-gen's at its top: starting git must not wait for the imports it is mean
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 
-__all__ = ["entry", "git_env", "ls_files", "started", "take"]
+__all__ = ["entry", "generator_digest", "git_env", "ls_files", "started", "take"]
 
 #: The commands that read the services' folder through git's index (``compile_tree``).
 _COMMANDS = ("render", "validate")
@@ -105,9 +107,47 @@ def discard() -> None:
             _stop(proc)
 
 
+#: The files of the package that make the generator: its code and data (see ``generator_digest``).
+_GENERATOR_FILES = (".py", ".lua", ".yaml", ".json", ".libsonnet", ".jsonnet")
+_generator: list[str] = []
+_generator_lock = threading.Lock()
+
+
+def generator_digest() -> str:
+    """The digest of platform-gen's own code and data (``index.digest`` of each file's path and bytes, in
+    name order): a new generator renders everything again. Computed once; the console script starts it in a
+    thread before the CLI's imports, which it overlaps (reading files and hashing them let Python run on)."""
+    with _generator_lock:
+        if not _generator:
+            check = hashlib.blake2b(digest_size=16)
+
+            def part(data: bytes) -> None:
+                check.update(len(data).to_bytes(8, "little"))
+                check.update(data)
+
+            def walk(folder: str, rel: str) -> None:
+                with os.scandir(folder) as listing:
+                    found = sorted(listing, key=lambda e: e.name)
+                for child in found:
+                    name = f"{rel}{child.name}"
+                    if child.is_dir():
+                        # the starter platform of 'platform-gen init' renders nothing
+                        if child.name != "__pycache__" and name != "data/starter":
+                            walk(child.path, name + "/")
+                    elif child.name.endswith(_GENERATOR_FILES):
+                        part(name.encode())
+                        with open(child.path, "rb") as f:
+                            part(f.read())
+
+            walk(os.path.dirname(os.path.abspath(__file__)), "")
+            _generator.append(check.hexdigest())
+        return _generator[0]
+
+
 def entry() -> None:
     """Console-script entry point."""
     start(sys.argv[1:])
+    threading.Thread(target=generator_digest, name="generator-digest", daemon=True).start()
     try:
         from .cli import main
 

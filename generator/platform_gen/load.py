@@ -7,9 +7,10 @@ that later stages are pure functions of a :class:`Sources` value.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -271,6 +272,45 @@ def service_features(folder: str, known: OnDisk | None = None, rel: str = "") ->
     return tuple(held)
 
 
+#: The catalog files of a folder as an index line's start holds them (see ``index.Services.keys_read``).
+_NO_FEATURES = b"[]"
+
+
+def vouched_unchanged(known: OnDisk, keys: Iterable[tuple[bytes, bytes, bytes]]
+                      ) -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
+    """The service folders that git's index vouches hold what ``keys`` (an index's (name, config.yaml id,
+    catalog files as JSON text), see ``index.Services.keys_read``) records: the same config.yaml, no
+    config.yml beside it, the same catalog files, and nothing git cannot vouch for; and the catalog files of
+    those that hold any.
+
+    With the shared inputs and the generator as the index records them, such a service's inputs are the
+    ones it was rendered from, so it is kept without its folder being looked at or its index line read: at
+    thousands of services, comparing them all in one piece costs less than a look at each (#9)."""
+    prefix = SERVICES_DIR + "/"
+    cut = len(prefix)
+    if any(not rel.startswith(prefix) for rel in (*known.unsure, *known.opaque)):
+        return frozenset(), {}  # the services folder itself is not as git holds it (a link, a submodule)
+    doubtful = {rel[cut:].partition("/")[0] for rel in (*known.unsure, *known.opaque)}
+    configs: dict[str, str] = {}
+    held: dict[str, set[str]] = {}
+    catalog = frozenset(FEATURE_FILES)
+    for rel, blob in known.ids.items():
+        if rel.startswith(prefix):
+            folder, _, rest = rel[cut:].partition("/")
+            if rest == "config.yaml":
+                configs[folder] = blob
+            elif rest in catalog:
+                held.setdefault(folder, set()).add(rest)
+            elif rest == "config.yml":
+                doubtful.add(folder)
+    features = {folder: tuple(f for f in FEATURE_FILES if f in files) for folder, files in held.items()}
+    listed = {f: json.dumps(list(names), separators=(",", ":")).encode() for f, names in features.items()}
+    mine = {(folder.encode(), blob.encode(), listed.get(folder, _NO_FEATURES))
+            for folder, blob in configs.items() if folder not in doubtful}
+    same = frozenset(name.decode() for name, _config, _features in mine.intersection(keys))
+    return same, {f: features[f] for f in same.intersection(features)}
+
+
 def load(root: Path, select: Select | None = None) -> Sources:
     """Read every input of the platform repo at ``root``; problems are collected, not raised.
 
@@ -398,14 +438,16 @@ _CHUNK = 1 << 16
 
 def load_services(root: Path, shared: Sources, select: Select | None = None, *,
                   parse: bool = True, names: Iterable[str] | None = None,
-                  known: OnDisk | None = None) -> Sources:
+                  known: OnDisk | None = None, unchanged: Collection[str] = (),
+                  held: Mapping[str, tuple[str, ...]] | None = None) -> Sources:
     """``shared`` with the services' config.yaml files read (parsed where ``select`` says so; see ``load``).
 
     With ``parse`` false, the selected files' bytes are kept in ``raw`` for :func:`parse_services`.
     ``names``: read only the service folders of these names. ``known``: what git's index vouches for
     below the services folder (see ``gitref.on_disk``): a config.yaml whose id (``blob_id``) it gives and that
     ``select`` leaves out is not read at all, and the catalog files of a folder are looked for only where git
-    cannot tell.
+    cannot tell. ``unchanged``: folders skipped unlooked at, whose catalog files are ``held`` (see
+    :func:`vouched_unchanged`).
     """
     problems: list[Problem] = list(shared.problems)
     reader = _Reader(root, problems)
@@ -441,6 +483,9 @@ def load_services(root: Path, shared: Sources, select: Select | None = None, *,
             return not lexists(path[:-4] + "yml") if there is None else not there
 
         for item in found:
+            if item.name in unchanged:
+                skipped.append(item.name)
+                continue
             # the common case without a Path or a resolve: a real folder holding a real config.yaml
             # (no link anywhere below a folder that is inside the repo, so it is inside too)
             try:
@@ -507,7 +552,7 @@ def load_services(root: Path, shared: Sources, select: Select | None = None, *,
 
     return dataclasses.replace(shared, services=tuple(services), problems=tuple(problems), digests=reader.digests,
                                skipped=tuple(skipped), reparse=reparse, raw=tuple(raw),
-                               features={**shared.features, **features})
+                               features={**shared.features, **(held or {}), **features})
 
 
 def parse_services(shared: Sources, raw: Iterable[tuple[str, bytes]]) -> Sources:

@@ -93,17 +93,19 @@ class Kept(Set[str]):
             yield from self._services[name].files
 
     def __len__(self) -> int:
-        return len(self._shared) + sum(h.files for h in self._services.heads().values())
+        return len(self._shared) + self._services.file_count()
 
 
 @dataclass(frozen=True)
 class Reuse:
     """What a render takes of the previous tree as it is, besides the files of the services it did not render
     again: its platform-wide files (``shared``: when they are made from the same inputs and the same facts of
-    every service) and its manifest (``manifest``: when the tree lists the same files)."""
+    every service) and its manifest (``manifest``: when the tree lists the same files; its digest, as the
+    previous index records it, is ``manifest_digest``)."""
 
     shared: tuple[str, ...] | None = None
     manifest: bytes | None = None
+    manifest_digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -488,9 +490,9 @@ def repo_files(platform: Platform, summaries: Mapping[str, Summary]) -> dict[str
     out = editor.editor_schema_files(platform) if platform.editor_schemas else {}
     if platform.codeowners is None:
         return out
-    teams = summaries.heads() if isinstance(summaries, Services) else summaries
+    teams = summaries.teams() if isinstance(summaries, Services) else {n: s.team for n, s in summaries.items()}
     out[platform.codeowners.path] = codeowners.codeowners(
-        platform, platform.codeowners, [(name, teams[name].team) for name in summaries]).encode()
+        platform, platform.codeowners, [(name, teams[name]) for name in summaries]).encode()
     return dict(sorted(out.items()))
 
 
@@ -510,7 +512,7 @@ def reuse(platform: Platform, previous: Index, summaries: Services, rendered: Co
     one among them is made again); ``read_manifest`` gives the manifest on disk, taken when its digest is the
     one ``previous`` recorded."""
     old = previous.entries
-    same_services = len(summaries) == len(old) and all(n in old for n in summaries)
+    same_services = summaries.same_names(old)
     shared: tuple[str, ...] | None = None
     platform_wide = set(previous.shared_files) - {MANIFEST, INDEX}
     if same_services and previous.shared == platform.inputs.digest() and not platform_wide & set(suspects):
@@ -524,7 +526,7 @@ def reuse(platform: Platform, previous: Index, summaries: Services, rendered: Co
     if shared is not None and all(old[name].files == summaries[name].files for name in rendered):
         data = read_manifest()
         found = data if data is not None and digest(data) == previous.manifest else None
-    return Reuse(shared, found)
+    return Reuse(shared, found, previous.manifest if found is not None else "")
 
 
 def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services, gone: Collection[str] = ()
@@ -537,7 +539,6 @@ def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services,
     With the platform-wide inputs unchanged, conflicts among the kept services were ruled out by the render
     that wrote them, so these and ``fresh`` are all the rules need to see."""
     clusters = sorted({c.name for e in platform.environments for c in e.clusters})
-    heads = kept.heads()
     fresh = list(fresh)
     found: set[str] = set()
     teams: set[str] = set()
@@ -550,13 +551,13 @@ def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services,
             for c in cs:
                 app = f"{f.name}-{c}"
                 for d in clusters:
-                    if app.endswith("-" + d) and app[:-len(d) - 1] in heads:
+                    if app.endswith("-" + d) and app[:-len(d) - 1] in kept:
                         found.add(app[:-len(d) - 1])
     if teams:
-        found.update(n for n, h in heads.items() if h.team in teams)
+        found.update(n for n, team in kept.teams().items() if team in teams)
     if hosts:  # a host is written in a line as a JSON string: lines without it hold no such URL
         needles = [json.dumps(h, ensure_ascii=False).encode() for h in sorted(hosts)]
-        found.update(n for n in heads if n not in found and any(x in kept.line(n) for x in needles))
+        found.update(n for n in kept if n not in found and any(x in kept.line(n) for x in needles))
     if gone:
         # rare (a service removed): each kept service's allowFrom, dependsOn and consumesApis are read from its line
         lost = set(gone)
@@ -564,7 +565,7 @@ def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services,
                      or lost.intersection(Facts.of_summary(kept[n]).named()))
     # a service rendered again may have lost the API another consumes: those that consume any (rare) are read
     names = {f.name for f in fresh}
-    found.update(n for n in heads if n not in found and b'"consumesApis":' in kept.line(n)
+    found.update(n for n in kept if n not in found and b'"consumesApis":' in kept.line(n)
                  and names.intersection(Facts.of_summary(kept[n]).named()))
     return sorted(found)
 
@@ -678,7 +679,7 @@ def assemble(platform: Platform, summaries: Mapping[str, Summary], files: dict[s
     keep = Kept(kept, reused.shared or ())
     plain[MANIFEST] = reused.manifest if reused.manifest is not None else manifest([*files, *plain, *keep, INDEX])
     index = Index(generator_digest(), summaries, tuple(sorted((*shared_files, *(reused.shared or ()), MANIFEST))),
-                  samples, platform.inputs.digest(), digest(plain[MANIFEST]))
+                  samples, platform.inputs.digest(), reused.manifest_digest or digest(plain[MANIFEST]))
     plain[INDEX] = serialize(index)
     tree: Mapping[str, bytes] = Packed(files, plain) if packed else dict(sorted({**files, **plain}.items()))
     return Rendered(tree, tuple(targets), repos, index, keep, frozenset(kept))

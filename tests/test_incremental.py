@@ -947,3 +947,24 @@ def test_the_generator_digest_is_that_of_its_files() -> None:
     walk(resources.files("platform_gen"), "")
     assert len(parts) > 100
     assert generator_digest() == digest(*parts)
+
+
+def test_a_one_service_render_uses_the_spare_worker(example: Path) -> None:
+    """An incremental render forks its template worker first, which imports the template languages while the
+    platform loads (``worker.prepare``), and sends it the changed service's jobs; the tree is the one a full
+    render makes, and no worker is left behind. ``--full`` (thousands of contexts: a fork inherits them) does
+    not start one."""
+    from platform_gen.renderers import worker
+
+    committed(example)
+    counts(example)
+    change_tag(example, 7)
+    before = worker.spares_used
+    assert counts(example) == {"rendered": 1, "unchanged": EXAMPLE - 1}
+    assert worker.spares_used == before + 1
+    assert worker._spare is None
+    code, out, err = render(example, "--check", "--full")
+    assert code == 0, out + err
+    assert worker.spares_used == before + 1
+    assert counts(example) == {"rendered": 0, "unchanged": EXAMPLE}  # forked, not used, stopped
+    assert worker.spares_used == before + 1 and worker._spare is None

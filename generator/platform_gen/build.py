@@ -25,9 +25,10 @@ from typing import Protocol
 from . import schemas
 from .errors import InputError, Problem
 from .gitref import OnDisk, on_disk, tree_changes
-from .index import INDEX, Index, Services, Summary, blob_id, owner, service_inputs
+from .index import INDEX, Index, Services, Summary, blob_id, generator_digest, owner, service_inputs
 from .load import SERVICES_DIR, Select, Sources, load_services, load_shared, parse_services, vouched_unchanged
 from .model import Platform, Service
+from .renderers import worker
 from .render import (
     MANIFEST,
     Kept,
@@ -142,7 +143,24 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
                  changes_of: Callable[[Path, Path], set[str] | None] = tree_changes,
                  ids_of: Callable[[Path, str], OnDisk | None] = on_disk,
                  base_index_of: Callable[[], Index | None] | None = None,
-                 extra: Sequence[tuple[str, bytes]] = ()) -> tuple[Platform, Rendered, Index | None]:
+                 extra: Sequence[tuple[str, bytes]] = (), spare: bool = False) -> tuple[Platform, Rendered, Index | None]:
+    """Load, validate and render the platform at ``root`` (see ``_compile_tree``). With ``spare`` (a render
+    expected to re-render few services), a template worker is forked first, which imports the template
+    languages on another core while this process loads the platform (``worker.prepare``)."""
+    if spare and only is None:
+        generator_digest()  # (computed in a thread of the console script: done before forking)
+        worker.prepare()
+    try:
+        return _compile_tree(root, out_dir_of, previous_of, jobs=jobs, only=only, changes_of=changes_of,
+                             ids_of=ids_of, base_index_of=base_index_of, extra=extra)
+    finally:
+        worker.discard()
+
+
+def _compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jobs: int | None,
+                  only: Callable[[str], bool] | None, changes_of: Callable[[Path, Path], set[str] | None],
+                  ids_of: Callable[[Path, str], OnDisk | None], base_index_of: Callable[[], Index | None] | None,
+                  extra: Sequence[tuple[str, bytes]]) -> tuple[Platform, Rendered, Index | None]:
     """Load, validate and render the platform at ``root``: only the services whose inputs differ from
     the previous index (``previous_of(guessed tree folder)``, None for everything), all of them otherwise.
 

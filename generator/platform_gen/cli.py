@@ -313,7 +313,8 @@ def compile_validated(opts: Options, full: bool) -> tuple[Platform, Rendered]:
     def previous(out_dir: Path | None) -> Index | None:
         return None if full else _base_index(opts.root, out_dir)
 
-    platform, rendered, _previous = compile_tree(opts.root, tree_dir, previous, changes_of=lambda _r, _o: set())
+    platform, rendered, _previous = compile_tree(opts.root, tree_dir, previous, changes_of=lambda _r, _o: set(),
+                                                 spare=not full)
     return platform, rendered
 
 
@@ -355,7 +356,7 @@ def compile_incremental(opts: Options, full: bool, at_base: list[Callable[[], At
         return base.parsed if base is not None else None
 
     return compile_tree(opts.root, tree_dir, (lambda _dir: None) if full else _previous_index, changes_of=changes_of,
-                        base_index_of=base_index_of, extra=extra)
+                        base_index_of=base_index_of, extra=extra, spare=not full)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

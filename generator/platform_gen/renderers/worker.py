@@ -17,7 +17,13 @@ therefore rendered in a forked child process:
 A fork starts at once with the templates and contexts already in memory, so the
 cost per template file is milliseconds, not a new interpreter; results come back
 in one message at the end (template errors at once, so none is lost if a later
-service runs over). A renderer that is faster on many services at once (jsonnet
+service runs over).
+
+A render of a few services (a pull request's) would wait on the child's first
+steps, above all importing the template languages. ``prepare`` forks a spare
+worker early instead, which imports them on another core while the parent loads
+the platform, then waits for its jobs on a pipe; the first few jobs are sent to
+it (pickled: they are small), under the same budgets (#9). A renderer that is faster on many services at once (jsonnet
 loads its standard library once per run) first gets all of them in one call under
 one budget; if that fails or runs out, the services are rendered one at a time,
 each with the budget, so that the failure names its service. Rendering stops at
@@ -37,6 +43,7 @@ import selectors
 import signal
 import struct
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -44,9 +51,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..model import TemplateBudget
-from . import Files, Renderer, TemplateFailure
+from . import HELM, REGISTRY, Files, Renderer, TemplateFailure
 
-__all__ = ["Job", "Outcome", "render"]
+__all__ = ["Job", "Outcome", "discard", "prepare", "render"]
 
 #: The child's exit code after a MemoryError in Python code.
 _MEMORY_EXIT = 86
@@ -62,6 +69,9 @@ _READ = 1 << 20
 _POLL = 0.05
 #: prctl option: the signal a process gets when its parent ends (Linux).
 _PR_SET_PDEATHSIG = 1
+#: A spare worker (``prepare``) takes jobs of at most this many services in all: more are cheaper to hand
+#: to a fork, which inherits them, than to pickle.
+SPARE_CONTEXTS = 64
 
 Result = list[Any] | TemplateFailure
 Stop = Literal["time", "memory", "crash"]
@@ -110,8 +120,6 @@ def render(jobs: Sequence[Job], budget: TemplateBudget) -> list[Outcome]:
 
     Jobs after a stopped one are rendered in a new worker.
     """
-    for renderer in {id(job.renderer): job.renderer for job in jobs}.values():
-        renderer.load()
     outcomes: list[Outcome] = []
     one_by_one = False
     while len(outcomes) < len(jobs):
@@ -190,6 +198,113 @@ def _die_with(parent: int) -> None:
         os._exit(_BUG_EXIT)
 
 
+@dataclass
+class _Spare:
+    """A worker forked ahead of its jobs (``prepare``)."""
+
+    pid: int
+    parent: int  # the process that forked it: only that one may send it jobs
+    jobs: int  # the write end of the pipe it reads its jobs from
+    out: int
+    err: int
+    progress: mmap.mmap
+
+
+_spare: _Spare | None = None
+#: The renderers a spare worker knows by name (a job is sent to it with its renderer's name).
+_KNOWN = (*REGISTRY, HELM)
+#: How many spare workers took jobs (for tests).
+spares_used = 0
+
+
+def prepare() -> None:
+    """Fork a spare worker now, which imports the template languages while this process goes on, and waits
+    for its jobs (``render`` sends it the first few). Call it while this process runs no other thread (a fork
+    keeps only the calling one); nothing when there is one already, or no fork."""
+    global _spare
+    # a child dies with the thread that forked it (PR_SET_PDEATHSIG): only the main thread keeps one waiting
+    if _spare is not None or not hasattr(os, "fork") or threading.current_thread() is not threading.main_thread():
+        return
+    jobs_r, jobs_w = os.pipe()
+    progress = mmap.mmap(-1, _COUNTER.size)
+    _COUNTER.pack_into(progress, 0, -1)  # nothing started: the child's first mark starts the first budget
+    try:
+        pid, out_r, err_r = _fork(lambda send: _spare_work(jobs_r, jobs_w, send, progress), 0, _spare_start)
+    except OSError:
+        os.close(jobs_r)
+        os.close(jobs_w)
+        progress.close()
+        return
+    os.close(jobs_r)
+    _spare = _Spare(pid, os.getpid(), jobs_w, out_r, err_r, progress)
+
+
+def discard() -> None:
+    """Stop the spare worker, if one is waiting still."""
+    global _spare
+    spare, _spare = _spare, None
+    if spare is None or spare.parent != os.getpid():
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(spare.pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(spare.pid, 0)
+    for fd in (spare.jobs, spare.out, spare.err):
+        os.close(fd)
+    spare.progress.close()
+
+
+def _spare_start() -> None:
+    for renderer in REGISTRY:
+        if renderer.module and not renderer.in_worker:
+            renderer.load()
+
+
+def _spare_work(jobs_r: int, jobs_w: int, send: Callable[[tuple[Any, ...]], None], progress: mmap.mmap) -> None:
+    """The spare's work once its languages are imported: read its jobs, cap its memory, render them."""
+    os.close(jobs_w)  # (the parent's end: with it open here, the jobs would never end)
+    data = bytearray()
+    while chunk := os.read(jobs_r, _READ):
+        data += chunk
+    if not data:
+        return  # not needed after all
+    specs, start, one_by_one, mib = pickle.loads(data)
+    by_name = {r.name: r for r in _KNOWN}
+    jobs = [Job(by_name[name], template, files, entry, contexts) for name, template, files, entry, contexts in specs]
+    for renderer in {r.name: r for r in (j.renderer for j in jobs[start:]) if r.in_worker}.values():
+        renderer.start()  # as a forked worker does: before the cap
+    _limit_memory(mib)
+    _work(send, progress, jobs, start, one_by_one)
+
+
+def _take_spare(jobs: Sequence[Job], start: int, one_by_one: bool, budget: TemplateBudget) -> _Spare | None:
+    """The spare worker, sent these jobs (from ``start``): None when there is none of this process, or the jobs
+    are not for it (too many services, a renderer it does not know); the spare is then stopped."""
+    global _spare, spares_used
+    spare = _spare
+    if spare is None or spare.parent != os.getpid():
+        return None
+    rest = jobs[start:]
+    if sum(len(j.contexts) for j in rest) > SPARE_CONTEXTS or any(j.renderer not in _KNOWN for j in rest):
+        discard()
+        return None
+    try:
+        specs = [(j.renderer.name, j.template, j.files, j.entry, j.contexts) for j in jobs]
+        data = memoryview(pickle.dumps((specs, start, one_by_one, budget.memory_mib), pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        discard()
+        return None
+    _spare = None
+    spares_used += 1
+    try:
+        while data:
+            data = data[os.write(spare.jobs, data):]
+    except OSError:  # it ended (killed from outside): it is waited for below, and its end told as a crash
+        pass
+    os.close(spare.jobs)
+    return spare
+
+
 def _child(parent: int, out: int, err: int, run: Callable[[Callable[[tuple[Any, ...]], None]], None],
            mib: int, start: Callable[[], None]) -> None:
     """The forked child: never returns, never runs the parent's clean-up (atexit, finally blocks)."""
@@ -202,7 +317,8 @@ def _child(parent: int, out: int, err: int, run: Callable[[Callable[[tuple[Any, 
         faulthandler.disable()
         os.dup2(err, 2)
         start()  # implementations that run in the worker only, before the cap (see Renderer.in_worker)
-        _limit_memory(mib)
+        if mib > 0:  # (a spare worker caps itself when its jobs come)
+            _limit_memory(mib)
         run(lambda frame: _send(out, frame))
         code = 0
     except MemoryError:
@@ -251,16 +367,22 @@ def _describe(status: int, err: bytes) -> str:
 def _run(jobs: Sequence[Job], start: int, one_by_one: bool, budget: TemplateBudget
          ) -> tuple[list[Outcome], _Stop | None]:
     """One worker, from job ``start``: the outcomes of the jobs it completed, and where it stopped."""
-    with mmap.mmap(-1, _COUNTER.size) as progress:
-        _mark(progress, start, -1)
-        in_worker = {id(job.renderer): job.renderer for job in jobs[start:] if job.renderer.in_worker}
+    spare = _take_spare(jobs, start, one_by_one, budget)
+    with spare.progress if spare is not None else mmap.mmap(-1, _COUNTER.size) as progress:
+        if spare is not None:
+            pid, out_r, err_r = spare.pid, spare.out, spare.err
+        else:
+            _mark(progress, start, -1)
+            for renderer in {id(job.renderer): job.renderer for job in jobs[start:]}.values():
+                renderer.load()  # before the fork: not charged to the templates' time
+            in_worker = {id(job.renderer): job.renderer for job in jobs[start:] if job.renderer.in_worker}
 
-        def start_renderers() -> None:
-            for renderer in in_worker.values():
-                renderer.start()
+            def start_renderers() -> None:
+                for renderer in in_worker.values():
+                    renderer.start()
 
-        pid, out_r, err_r = _fork(lambda send: _work(send, progress, jobs, start, one_by_one), budget.memory_mib,
-                                  start_renderers)
+            pid, out_r, err_r = _fork(lambda send: _work(send, progress, jobs, start, one_by_one),
+                                      budget.memory_mib, start_renderers)
         results: dict[int, dict[int, Result]] = {}
         done: list[Outcome] = []
         buf = bytearray()
@@ -306,6 +428,8 @@ def _run(jobs: Sequence[Job], start: int, one_by_one: bool, budget: TemplateBudg
             os.close(err_r)
         mark = _COUNTER.unpack_from(progress)[0]
 
+    if mark < 0:  # a spare that ended before it started its first job
+        mark = start << 32
     job, at = mark >> 32, (mark & 0xFFFFFFFF) - 1
     if job < start + len(done):  # stopped after sending a job's results, before starting the next
         job, at = start + len(done), -1

@@ -568,7 +568,7 @@ def test_guard_each_removal_kind(edit: Edit, example: Path) -> None:
 @pytest.mark.parametrize("damage", [
     (b'"n":', b'"n":"x",'),  # the first fields no longer read
     (b'"placements":{', b'"placements":[{'),  # the summary no longer parses
-    (b'"files":[', b'"files":["VICTIM.txt",'),  # a file that is not the service's (it would go with it)
+    (b'"files":[', b'"files":["../../VICTIM.txt",'),  # a file that is not the service's (it would go with it)
 ], ids=["first-fields", "summary", "foreign-file"])
 def test_an_index_edited_with_its_checksum_is_an_error(example: Path, damage: tuple[bytes, bytes]) -> None:
     """An edit that also fixes the checksum is no accident: exit 1 naming the service, nothing written, and

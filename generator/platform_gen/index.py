@@ -200,7 +200,7 @@ class Summary:
         return dict(sorted({
             **{k: v for k, v in optional.items() if v},
             "claims": [[n, k, list(e)] for n, k, e in self.claims], "config": self.config, "envs": list(self.envs),
-            "file": self.file, "files": list(self.files), "inputs": self.inputs,
+            "file": self.file, "files": [_own(self.name, f) for f in self.files], "inputs": self.inputs,
             "kinds": [list(k) for k in self.kinds], "namespace": self.namespace, "out": self.out,
             "placements": {e: list(c) for e, c in sorted(self.placements.items())}, "retire": self.retire,
             "routes": [list(r) for r in self.routes], "team": self.team, "template": self.template,
@@ -215,7 +215,8 @@ class Summary:
                 *doc.get("consumesApis", ()), *doc.get("features", ()))
         if not all(type(t) is str for t in text):
             raise TypeError("not a string")
-        if not all(owner(f) == name and _plain(f) for f in doc["files"]):
+        files = [_path(name, f) for f in doc["files"]]
+        if not all(owner(f) == name and _plain(f) for f in files):
             raise ValueError("a file that is not the service's")  # it would be removed with the service
         return Summary(
             name=name, team=doc["team"], template=doc["template"], file=doc["file"], namespace=doc["namespace"],
@@ -223,7 +224,7 @@ class Summary:
             placements={str(e): tuple(str(c) for c in cs) for e, cs in doc["placements"].items()},
             kinds=tuple((str(g), str(k)) for g, k in doc["kinds"]),
             claims=tuple((str(n), str(k), tuple(str(e) for e in es)) for n, k, es in doc["claims"]),
-            files=tuple(doc["files"]), out=doc["out"], retire=doc["retire"] is True,
+            files=tuple(files), out=doc["out"], retire=doc["retire"] is True,
             # (an index of the generator before routes has none: the deletion guard reads such an index)
             routes=tuple((str(c), str(h), str(p)) for c, h, p in doc.get("routes", ())),
             allow_from=tuple(doc.get("allowFrom", ())),
@@ -231,6 +232,19 @@ class Summary:
             depends_on=tuple(doc.get("dependsOn", ())), consumes_apis=tuple(doc.get("consumesApis", ())),
             features=tuple(doc.get("features", ())),
         )
+
+
+def _own(name: str, rel: str) -> str:
+    """A file a service owns as its index line names it: its ApplicationSet as "" (a path has no empty part),
+    any other file relative to its folder of the tree (the line is a quarter shorter; see ``owner``)."""
+    if rel.startswith("services/") and rel.startswith(f"services/{name}/"):
+        return rel[len(name) + 10:]
+    return "" if rel == f"argocd/applicationsets/{name}.yaml" else rel
+
+
+def _path(name: str, own: str) -> str:
+    """The path in the tree of a file as ``_own`` names it."""
+    return f"argocd/applicationsets/{name}.yaml" if own == "" else f"services/{name}/{own}"
 
 
 class DamagedIndex(ValueError):

@@ -457,14 +457,16 @@ def test_a_no_op_does_not_load_the_schema_validator(example: Path) -> None:
     """Shared inputs that the previous render validated, byte for byte, are not checked again."""
     committed(example)
     counts(example)
-    code = ("import sys\nfrom platform_gen.cli import main\nassert main(['render', '--root', '.', '-q']) == 0\n"
-            "print(sorted(m for m in ('jsonschema', 'jinja2', '_jsonnet') if m in sys.modules))")
+    code = ("import sys\nfrom platform_gen.cli import main\nfrom platform_gen.renderers import worker\n"
+            "assert main(['render', '--root', '.', '-q']) == 0\n"
+            "print(sorted(m for m in ('jsonschema', 'jinja2', '_jsonnet') if m in sys.modules), worker.spares_used)")
     done = subprocess.run([sys.executable, "-c", code], cwd=example, capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
-    change_tag(example, 0)  # one service without claims: its template language, nothing else (a valid
-    # config.yaml passes the compiled schema check, so jsonschema stays unloaded)
+    assert done.stdout.strip() == "[] 0"
+    change_tag(example, 0)  # one service without claims: rendered by the spare worker, which imported its
+    # template language; platform-gen itself loads none (a valid config.yaml passes the compiled schema
+    # check, so jsonschema stays unloaded)
     done = subprocess.run([sys.executable, "-c", code], cwd=example, capture_output=True, text=True, check=True)
-    assert done.stdout.strip() in ("['jinja2']", "['_jsonnet']")
+    assert done.stdout.strip() == "[] 1"
     bad = example / SERVICES / _services(example)[0] / "config.yaml"
     bad.write_text(bad.read_text(encoding="utf-8") + "bogusKey: 1\n", encoding="utf-8")
     done = subprocess.run([sys.executable, "-c", code.replace("== 0", "== 1")], cwd=example, capture_output=True,

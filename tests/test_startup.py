@@ -88,19 +88,23 @@ def test_a_render_takes_the_listing_the_launcher_started(tmp_path: Path) -> None
     shutil.copytree(REPO / "environments", repo / "environments")
     shutil.copytree(REPO / "overlays", repo / "overlays")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(repo)]
-    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-qm", "init"], check=True)
     (repo / "platform-config/services/untracked.txt").write_text("x\n", encoding="utf-8")
     code = ("import sys\nfrom platform_gen import launch\n"
             "launch.start(['render', '--root', sys.argv[1]])\n"
-            "assert launch.started() == 1\n"
-            "from platform_gen.gitref import on_disk\n"
+            "assert launch.started() == 2\n"
+            "from platform_gen.gitref import default_base, locate, on_disk\n"
             "from pathlib import Path\n"
             "early = on_disk(Path(sys.argv[1]), 'platform-config/services')\n"
-            "assert launch.started() == 0\n"
+            "assert launch.started() == 1\n"
             "late = on_disk(Path(sys.argv[1]), 'platform-config/services')\n"
             "assert early == late and early is not None\n"
+            "early_base = default_base(locate(Path(sys.argv[1])))\n"
+            "assert launch.started() == 0\n"
+            "assert early_base is not None and early_base.ref == 'main'\n"
+            "assert early_base == default_base(locate(Path(sys.argv[1])))\n"
             "assert 'platform-config/services/untracked.txt' in early.unsure\n"
             "assert any(r.endswith('/config.yaml') for r in early.ids)\n"
             "launch.start(['render', '--root', sys.argv[1]])\n"
@@ -114,3 +118,56 @@ def test_a_render_takes_the_listing_the_launcher_started(tmp_path: Path) -> None
                            "--out", str(out), "-q"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert (out / ".platform-gen.index.json").is_file()
+
+
+@pytest.mark.parametrize("asked_early", [True, False])
+def test_the_base_asked_at_start_up_is_the_one_asked_late(tmp_path: Path, asked_early: bool) -> None:
+    """The merge bases the launcher asks git for before the CLI loads give what asking later gives: the first
+    of origin/main and main that exists, and an error when HEAD shares no history with it (a shallow clone)."""
+    from platform_gen import launch
+    from platform_gen.errors import ToolError
+    from platform_gen.gitref import default_base, locate, tree_changes
+
+    repo = tmp_path / "repo"
+    (repo / "platform-config/services").mkdir(parents=True)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "one"], check=True)
+    subprocess.run([*git, "checkout", "-q", "-b", "topic"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "two"], check=True)
+    main = subprocess.run([*git, "rev-parse", "main"], capture_output=True, text=True, check=True).stdout.strip()
+
+    def base() -> object:
+        if asked_early:
+            launch.start(["render", "--root", str(repo)])
+        try:
+            return default_base(locate(repo))
+        finally:
+            launch.discard()
+
+    found = base()
+    assert found is not None and (found.ref, found.commit, found.merge_base) == ("main", main, True)  # type: ignore[attr-defined]
+    # the tree's files changed since that base, committed or staged, alike (asked of the whole repo early)
+    (repo / "rendered").mkdir()
+    for name in ("committed.yaml", "staged.yaml"):
+        (repo / "rendered" / name).write_text("a: 1\n", encoding="utf-8")
+        subprocess.run([*git, "add", "-A"], check=True)
+        if name == "committed.yaml":
+            subprocess.run([*git, "commit", "-qm", "three"], check=True)
+    (repo / "platform-config/services/x.yaml").write_text("b: 1\n", encoding="utf-8")
+    subprocess.run([*git, "add", "-A"], check=True)
+    if asked_early:
+        launch.start(["render", "--root", str(repo)])
+    try:
+        assert tree_changes(repo, repo / "rendered") == {"committed.yaml", "staged.yaml"}
+    finally:
+        launch.discard()
+    subprocess.run([*git, "update-ref", "refs/remotes/origin/main", "HEAD"], check=True)
+    found = base()
+    assert found is not None and found.ref == "origin/main"  # type: ignore[attr-defined]
+    subprocess.run([*git, "update-ref", "-d", "refs/remotes/origin/main"], check=True)
+    subprocess.run([*git, "checkout", "-q", "--orphan", "alone"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "three"], check=True)
+    with pytest.raises(ToolError, match="HEAD and main have no merge base"):
+        base()
+    assert launch.started() == 0

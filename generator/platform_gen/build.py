@@ -28,7 +28,6 @@ from .gitref import OnDisk, on_disk, tree_changes
 from .index import INDEX, Index, Services, Summary, blob_id, generator_digest, owner, service_inputs
 from .load import SERVICES_DIR, Select, Sources, load_services, load_shared, parse_services, vouched_unchanged
 from .model import Platform, Service
-from .renderers import worker
 from .render import (
     MANIFEST,
     Kept,
@@ -45,6 +44,7 @@ from .render import (
     summarize,
     template_of,
 )
+from .renderers import worker
 from .validate import Facts, validate
 
 __all__ = ["CHUNK", "compile_tree"]
@@ -130,9 +130,11 @@ def _chunks(raw: Sequence[tuple[str, bytes]], size: int) -> list[tuple[tuple[str
     return [tuple(raw[i:i + size]) for i in range(0, len(raw), size)]
 
 
-def _run(raw: Sequence[tuple[str, bytes]], jobs: int) -> list[_Part]:
+def _run(raw: Sequence[tuple[str, bytes]], jobs: int, settle: Callable[[], None] | None = None) -> list[_Part]:
     if jobs <= 1 or len(raw) < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
         return [_chunk(c) for c in _chunks(raw, CHUNK)]
+    if settle is not None:
+        settle()  # no other thread runs while the workers fork
     size = max(1, min(CHUNK, -(-len(raw) // (jobs * 2))))
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
         return list(pool.map(_chunk, _chunks(raw, size)))
@@ -143,24 +145,29 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
                  changes_of: Callable[[Path, Path], set[str] | None] = tree_changes,
                  ids_of: Callable[[Path, str], OnDisk | None] = on_disk,
                  base_index_of: Callable[[], Index | None] | None = None,
-                 extra: Sequence[tuple[str, bytes]] = (), spare: bool = False) -> tuple[Platform, Rendered, Index | None]:
+                 extra: Sequence[tuple[str, bytes]] = (), spare: bool = False,
+                 settle: Callable[[], None] | None = None) -> tuple[Platform, Rendered, Index | None]:
     """Load, validate and render the platform at ``root`` (see ``_compile_tree``). With ``spare`` (a render
     expected to re-render few services), a template worker is forked first, which imports the template
-    languages on another core while this process loads the platform (``worker.prepare``)."""
+    languages on another core while this process loads the platform (``worker.prepare``). ``settle()`` waits
+    for the caller's threads, if any still run, before services are rendered in forked processes."""
     if spare and only is None:
         generator_digest()  # (computed in a thread of the console script: done before forking)
         worker.prepare()
+    worker.before_fork = settle
     try:
         return _compile_tree(root, out_dir_of, previous_of, jobs=jobs, only=only, changes_of=changes_of,
-                             ids_of=ids_of, base_index_of=base_index_of, extra=extra)
+                             ids_of=ids_of, base_index_of=base_index_of, extra=extra, settle=settle)
     finally:
+        worker.before_fork = None
         worker.discard()
 
 
 def _compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jobs: int | None,
                   only: Callable[[str], bool] | None, changes_of: Callable[[Path, Path], set[str] | None],
                   ids_of: Callable[[Path, str], OnDisk | None], base_index_of: Callable[[], Index | None] | None,
-                  extra: Sequence[tuple[str, bytes]]) -> tuple[Platform, Rendered, Index | None]:
+                  extra: Sequence[tuple[str, bytes]], settle: Callable[[], None] | None
+                  ) -> tuple[Platform, Rendered, Index | None]:
     """Load, validate and render the platform at ``root``: only the services whose inputs differ from
     the previous index (``previous_of(guessed tree folder)``, None for everything), all of them otherwise.
 
@@ -195,7 +202,7 @@ def _compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jo
     # git tells which config.yaml files are as committed at the base (their ids, without reading them) and,
     # from its index, which of the tree's files were edited since (committed or staged), while this thread
     # reads the render index
-    asking = ThreadPoolExecutor(1) if only is None and guess is not None else None
+    asking = ThreadPoolExecutor(2) if only is None and guess is not None else None
     try:
         vouched = asking.submit(ids_of, root, SERVICES_DIR) if asking is not None else None
         edits = asking.submit(changes_of, root, guess) if asking is not None and guess is not None else None
@@ -281,7 +288,7 @@ def _compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jo
 
     _shared, _shared_trusted = replace(sources, raw=(), problems=()), trusted and previous is not None
     try:
-        parts = _run(sources.raw, jobs if jobs is not None else min(2, os.cpu_count() or 1))
+        parts = _run(sources.raw, jobs if jobs is not None else min(2, os.cpu_count() or 1), settle)
     finally:
         _shared, _shared_trusted = None, False
 

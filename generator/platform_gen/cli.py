@@ -5,6 +5,7 @@ Exit codes: 0 ok; 1 invalid input, findings or drift; 2 usage; 3 internal error.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -336,17 +337,14 @@ def compile_incremental(opts: Options, full: bool, at_base: list[Callable[[], At
             return None
         if at_base is None:
             return tree_changes(root, out)
-        with ThreadPoolExecutor(1) as other:
-            reading = other.submit(read_base, root)
-            found = tree_changes(root, out)
-            try:
-                base = reading.result()
-                at_base.append(lambda: base)
-            except PlatformGenError as exc:
-                def fail(exc: PlatformGenError = exc) -> AtBase | None:
-                    raise exc
-                at_base.append(fail)
-        return found
+        # the deletion guard's files at the base are read on while the platform compiles: the guard waits
+        # for them (at_base[0]() gives them, or raises what reading them raised), and so does a fork
+        # (settle): a process forks with no other thread running
+        other = ThreadPoolExecutor(1)
+        reading = other.submit(read_base, root)
+        other.shutdown(wait=False)
+        at_base.append(reading.result)
+        return tree_changes(root, out)
 
     def base_index_of() -> Index | None:
         try:
@@ -355,8 +353,13 @@ def compile_incremental(opts: Options, full: bool, at_base: list[Callable[[], At
             return None
         return base.parsed if base is not None else None
 
+    def settle() -> None:
+        if at_base:
+            with contextlib.suppress(PlatformGenError):  # (told by the guard)
+                at_base[0]()
+
     return compile_tree(opts.root, tree_dir, (lambda _dir: None) if full else _previous_index, changes_of=changes_of,
-                        base_index_of=base_index_of, extra=extra, spare=not full)
+                        base_index_of=base_index_of, extra=extra, spare=not full, settle=settle)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,20 +13,21 @@ from __future__ import annotations
 import posixpath
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ToolError
-from .launch import git_env, ls_files, take
+from .index import blob_id
+from .launch import BASES, Asked, git_env, ls_files, take, take_base
 
 __all__ = ["Base", "Checkout", "OnDisk", "default_base", "export_inputs", "locate", "on_disk", "origin_url",
            "read_files", "resolve_base", "tree_changes"]
 
 #: Where the default base comes from: the merge base of HEAD with the first of these that exists.
-DEFAULT_BASES = ("origin/main", "main")
+DEFAULT_BASES = BASES
 
 
 @dataclass(frozen=True)
@@ -123,12 +124,27 @@ def locate(root: Path) -> Checkout:
     return found
 
 
+#: what was asked of git at start-up (``launch.Asked``), by checkout top level, once the root was located
+_asked: dict[str, Asked] = {}
+_asked_lock = threading.Lock()  # (not _lock: locate and default_base run under it)
+
+
 def _locate(root: Path) -> Checkout:
-    top = _git(root, "rev-parse", "--show-toplevel", "--show-prefix")
+    asked = take_base(str(root))
+    if asked is not None:
+        asked.ready.wait()
+    if asked is not None and asked.answers:
+        top = asked.answers[0]
+    else:
+        asked = None
+        top = _git(root, "rev-parse", "--show-toplevel", "--show-prefix")
     lines = top.stdout.decode("utf-8", "surrogateescape").split("\n")
     if top.returncode != 0 or len(lines) < 2 or not lines[0]:
         raise ToolError(f"{root} is not inside a git checkout ({_err(top)})",
                         "platform-gen diff compares with a git ref; run it in the platform repo's checkout")
+    if asked is not None:
+        with _asked_lock:
+            _asked[lines[0]] = asked
     return Checkout(Path(lines[0]), lines[1].strip())
 
 
@@ -150,10 +166,15 @@ def default_base(checkout: Checkout) -> Base | None:
 
 
 def _default_base(checkout: Checkout) -> Base | None:
+    # git merge-base exits 0 with the merge base, 1 when there is none, 128 when a ref does not exist (then
+    # rev-parse tells); the merge bases may have been asked at start-up already
+    with _asked_lock:
+        asked = _asked.get(str(checkout.toplevel))
+    answered = dict(zip(BASES, asked.answers[1:], strict=True)) if asked is not None else {}
     for candidate in DEFAULT_BASES:
-        if _commit(checkout, candidate) is None:
+        proc = answered.get(candidate) or _git(checkout.toplevel, "merge-base", "HEAD", candidate)
+        if proc.returncode not in (0, 1) and _commit(checkout, candidate) is None:
             continue
-        proc = _git(checkout.toplevel, "merge-base", "HEAD", candidate)
         if proc.returncode != 0 or not _out(proc):
             raise ToolError(f"HEAD and {candidate} have no merge base ({_err(proc)})",
                             "pass --base REF; a shallow clone needs the full history (fetch-depth: 0)")
@@ -184,13 +205,16 @@ def _safe_member(name: str) -> str | None:
     return norm
 
 
-def read_files(checkout: Checkout, commit: str, names: tuple[str, ...]) -> dict[str, bytes]:
+def read_files(checkout: Checkout, commit: str, names: tuple[str, ...],
+               have: Mapping[str, bytes] | None = None) -> dict[str, bytes]:
     """The regular files below the paths ``names`` of the platform repo at ``commit``.
 
     Keys are relative to the platform repo's root (``checkout.prefix`` removed); a
     name that does not exist at that commit contributes nothing. Read with one
     ``git ls-tree -r`` and one ``git cat-file --batch`` of just those blobs (links and
-    submodules are not regular files and are left out).
+    submodules are not regular files and are left out). ``have``: bytes at hand for some of
+    those paths, taken instead of asking git where their id is the one the commit holds (a
+    render's index of megabytes is, most often, as committed at the base).
     """
     paths = [checkout.prefix + n for n in names]
     listed = _git(checkout.toplevel, "ls-tree", "-r", "-z", "--full-tree", commit, "--", *paths)
@@ -205,14 +229,20 @@ def read_files(checkout: Checkout, commit: str, names: tuple[str, ...]) -> dict[
         safe = _safe_member(name)
         if safe is not None and safe.startswith(checkout.prefix):
             blobs.append((safe, fields[2]))
+    files: dict[str, bytes] = {}
+    if have:
+        for name, oid in blobs:
+            held = have.get(name[len(checkout.prefix):])
+            if held is not None and blob_id(held) == oid:
+                files[name[len(checkout.prefix):]] = held
+        blobs = [(name, oid) for name, oid in blobs if name[len(checkout.prefix):] not in files]
     if not blobs:
-        return {}
+        return files
     # --buffer: git writes whole pipe buffers instead of flushing after each of the (thousands of) blobs
     batch = _git(checkout.toplevel, "cat-file", "--batch", "--buffer",
                  stdin="".join(f"{oid}\n" for _n, oid in blobs).encode())
     if batch.returncode != 0:
         raise ToolError(f"git cat-file failed at {commit[:12]}: {_err(batch)}")
-    files: dict[str, bytes] = {}
     data, at = batch.stdout, 0
     for name, oid in blobs:
         eol = data.index(b"\n", at)
@@ -275,7 +305,14 @@ def tree_changes(root: Path, out: Path) -> set[str] | None:
         inside = out.resolve().relative_to(checkout.toplevel.resolve()).as_posix()
     except (ValueError, OSError):
         return None
-    proc = _git(checkout.toplevel, "diff", "--cached", "--no-renames", "--name-only", "-z", commit, "--", inside)
+    with _asked_lock:  # the whole repo's changes since the base, asked at start-up (``launch.Asked``)
+        asked = _asked.pop(str(checkout.toplevel), None)
+    if asked is not None:
+        asked.done.wait()
+    if asked is not None and asked.changes is not None and asked.changes[0] == commit:
+        proc = asked.changes[1]
+    else:
+        proc = _git(checkout.toplevel, "diff", "--cached", "--no-renames", "--name-only", "-z", commit, "--", inside)
     if proc.returncode != 0:
         return None
     prefix = inside.rstrip("/") + "/"

@@ -350,7 +350,7 @@ class Services(Mapping[str, Summary]):
         """(name, its config.yaml's id, the catalog files its folder held as JSON text) of each service whose
         line was read from an index, as the line starts, in one piece. A render compares them with what git's
         index holds all at once, not service by service (#9)."""
-        return {k[:3] for k in self._keys.values()}
+        return {(k[0], k[1], k[2]) for k in self._keys.values()}
 
     def teams(self) -> dict[str, str]:
         """Every service's team, from the start of the lines read where it holds one (see ``head``)."""
@@ -367,8 +367,11 @@ class Services(Mapping[str, Summary]):
         counted = [int(k[3]) for k in keys.values() if k[3]]
         if len(counted) == len(self._names):
             return sum(counted)
-        return sum(int(keys[n][3]) if n in keys and keys[n][3] else self.head(n).files  # type: ignore[union-attr]
-                   for n in self._names)
+        total = 0
+        for name in self._names:
+            k = keys.get(name)
+            total += int(k[3]) if k is not None and k[3] else self.head(name).files  # type: ignore[union-attr]
+        return total
 
     def head(self, name: str) -> Head | None:
         """The first fields of ``name``'s line (None when the index does not have it)."""

@@ -15,14 +15,18 @@ import sys
 import threading
 from collections.abc import Sequence
 
-__all__ = ["entry", "generator_digest", "git_env", "ls_files", "started", "take"]
+__all__ = ["BASES", "Asked", "entry", "generator_digest", "git_env", "ls_files", "started", "take", "take_base"]
 
 #: The commands that read the services' folder through git's index (``compile_tree``).
 _COMMANDS = ("render", "validate")
 #: The folder they ask about; equal to ``load.SERVICES_DIR`` (a test keeps them equal).
 SERVICES = "platform-config/services"
+#: The refs whose merge base with HEAD a render compares with, the first that exists (``gitref.default_base``).
+BASES = ("origin/main", "main")
 
 _started: dict[tuple[str, str], tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]] = {}
+#: what was asked of git at start-up, by repo root (see ``Asked``)
+_bases: dict[str, Asked] = {}
 
 
 def git_env() -> dict[str, str]:
@@ -77,8 +81,89 @@ def start(argv: Sequence[str]) -> None:
         return
     try:
         _started[(os.path.realpath(root), SERVICES)] = ls_files(root, SERVICES)
+        _bases[os.path.realpath(root)] = Asked(root)
     except OSError:
         return
+
+
+class Asked:
+    """What a render asks git first of the checkout at a root, asked before the CLI loads: where the root sits
+    in its checkout (rev-parse) and HEAD's merge base with each ref of BASES (``answers``, in that order,
+    once ``ready`` is set); then the files git's index holds otherwise than the first of those merge bases
+    (``changes``: that commit and the whole repo's ``git diff --cached --name-only -z``, once ``done`` is set;
+    None when there is no such base). A thread waits for the answers and asks for the changes."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.answers: list[subprocess.CompletedProcess[bytes]] = []
+        self.changes: tuple[str, subprocess.CompletedProcess[bytes]] | None = None
+        self.ready = threading.Event()
+        self.done = threading.Event()
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._stopped = False
+        self._thread = threading.Thread(target=self._wait, name="git-base", daemon=True)
+        try:
+            self._procs.append(self._git("rev-parse", "--show-toplevel", "--show-prefix"))
+            for ref in BASES:
+                self._procs.append(self._git("merge-base", "HEAD", ref))
+        except OSError:
+            self.stop()
+            raise
+        self._thread.start()
+
+    def _git(self, *args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(["git", "-C", self.root, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=git_env())
+
+    def _wait(self) -> None:
+        try:
+            answers = [_completed(proc) for proc in self._procs]
+            if not self._stopped:
+                self.answers = answers
+            self.ready.set()
+            commit = None
+            for found in answers[1:]:  # git merge-base: 0 a base, 1 none (no render trusts the tree), 128 no ref
+                if found.returncode != 128:
+                    words = found.stdout.decode().split()
+                    commit = words[0] if found.returncode == 0 and words else None
+                    break
+            if commit is not None and not self._stopped:
+                proc = self._git("diff", "--cached", "--no-renames", "--name-only", "-z", commit)
+                self._procs.append(proc)
+                changes = _completed(proc)
+                if not self._stopped:
+                    self.changes = (commit, changes)
+        except (OSError, ValueError, IndexError):
+            pass
+        finally:
+            self.ready.set()
+            self.done.set()
+
+    def stop(self) -> None:
+        """Stop what is still running; nothing is answered after."""
+        self._stopped = True
+        for proc in list(self._procs):
+            if proc.poll() is None:
+                proc.kill()
+        if self._thread.is_alive():
+            self._thread.join()
+        for proc in self._procs:  # (none started, when git could not be)
+            if proc.returncode is None:
+                proc.communicate()
+        self.ready.set()
+        self.done.set()
+
+
+def _completed(proc: subprocess.Popen[bytes]) -> subprocess.CompletedProcess[bytes]:
+    out, err = proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def take_base(root: str) -> Asked | None:
+    """What was asked of the repo at ``root`` at start-up, once; None when nothing was."""
+    if not _bases:
+        return None
+    return _bases.pop(os.path.realpath(root), None)
 
 
 def take(root: str, folder: str) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]] | None:
@@ -89,8 +174,8 @@ def take(root: str, folder: str) -> tuple[subprocess.Popen[bytes], subprocess.Po
 
 
 def started() -> int:
-    """How many listings are started and not taken (for tests)."""
-    return len(_started)
+    """How many listings (and questions to git) are started and not taken (for tests)."""
+    return len(_started) + len(_bases)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -100,11 +185,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def discard() -> None:
-    """Stop the listings no command took."""
+    """Stop the listings (and questions to git) no command took."""
     while _started:
         _key, procs = _started.popitem()
         for proc in procs:
             _stop(proc)
+    while _bases:
+        _root, asked = _bases.popitem()
+        asked.stop()
 
 
 #: The files of the package that make the generator: its code and data (see ``generator_digest``).

@@ -391,7 +391,12 @@ def read_base(root: Path) -> AtBase | None:
     if gitops_path is None:  # no platform repo at the base yet: nothing was deployed from it
         return AtBase(base.label, base.ref, None)
     index_file = f"{gitops_path}/{INDEX}"
-    data = read_files(checkout, base.commit, (index_file,)).get(index_file)
+    on_disk = root / index_file
+    try:  # the index on disk, taken when it is the base's (most often): git need not read megabytes out
+        have = {index_file: on_disk.read_bytes()} if on_disk.is_file() else {}  # (not a FIFO: never waits)
+    except OSError:
+        have = {}
+    data = read_files(checkout, base.commit, (index_file,), have).get(index_file)
     return AtBase(base.label, base.ref, gitops_path, _base_protected(base.ref, inputs), data, base.commit)
 
 

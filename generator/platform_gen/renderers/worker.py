@@ -333,9 +333,16 @@ def _child(parent: int, out: int, err: int, run: Callable[[Callable[[tuple[Any, 
 # --- the parent ------------------------------------------------------------------------------
 
 
+#: Called before each fork (``build.compile_tree`` sets it): it waits for the caller's other threads, so that
+#: a child starts with no lock held by a thread it does not have.
+before_fork: Callable[[], None] | None = None
+
+
 def _fork(run: Callable[[Callable[[tuple[Any, ...]], None]], None], mib: int,
           start: Callable[[], None] = lambda: None) -> tuple[int, int, int]:
     """Start the child; return its pid and the read ends of its result and stderr pipes."""
+    if before_fork is not None:
+        before_fork()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     # Objects that exist now are left out of the child's garbage collections: a collection

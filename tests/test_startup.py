@@ -171,3 +171,25 @@ def test_the_base_asked_at_start_up_is_the_one_asked_late(tmp_path: Path, asked_
     with pytest.raises(ToolError, match="HEAD and main have no merge base"):
         base()
     assert launch.started() == 0
+
+
+def test_validate_is_not_asked_the_trees_changes(tmp_path: Path) -> None:
+    """``validate`` reads the base's index, not what changed in the tree: the launcher asks git where the repo
+    sits and for its merge bases, and not for the tree's changes (a render is asked all three)."""
+    from platform_gen import launch
+
+    repo = tmp_path / "repo"
+    (repo / "platform-config/services").mkdir(parents=True)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "one"], check=True)
+    for command, asked_for_changes in (("validate", False), ("render", True)):
+        launch.start([command, "--root", str(repo)])
+        try:
+            asked = launch.take_base(str(repo))
+            assert asked is not None
+            assert asked.done.wait(30)
+            assert len(asked.answers) == 1 + len(launch.BASES)
+            assert (asked.changes is not None) is asked_for_changes
+        finally:
+            launch.discard()

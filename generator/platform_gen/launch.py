@@ -81,7 +81,7 @@ def start(argv: Sequence[str]) -> None:
         return
     try:
         _started[(os.path.realpath(root), SERVICES)] = ls_files(root, SERVICES)
-        _bases[os.path.realpath(root)] = Asked(root)
+        _bases[os.path.realpath(root)] = Asked(root, changes=argv[0] == "render")
     except OSError:
         return
 
@@ -91,9 +91,10 @@ class Asked:
     in its checkout (rev-parse) and HEAD's merge base with each ref of BASES (``answers``, in that order,
     once ``ready`` is set); then the files git's index holds otherwise than the first of those merge bases
     (``changes``: that commit and the whole repo's ``git diff --cached --name-only -z``, once ``done`` is set;
-    None when there is no such base). A thread waits for the answers and asks for the changes."""
+    None when there is no such base, or they were not to be asked: ``validate`` does not read them). A thread
+    waits for the answers and asks for the changes."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, changes: bool = True) -> None:
         self.root = root
         self.answers: list[subprocess.CompletedProcess[bytes]] = []
         self.changes: tuple[str, subprocess.CompletedProcess[bytes]] | None = None
@@ -101,6 +102,7 @@ class Asked:
         self.done = threading.Event()
         self._procs: list[subprocess.Popen[bytes]] = []
         self._stopped = False
+        self._changes = changes
         self._thread = threading.Thread(target=self._wait, name="git-base", daemon=True)
         try:
             self._procs.append(self._git("rev-parse", "--show-toplevel", "--show-prefix"))
@@ -127,7 +129,7 @@ class Asked:
                     words = found.stdout.decode().split()
                     commit = words[0] if found.returncode == 0 and words else None
                     break
-            if commit is not None and not self._stopped:
+            if commit is not None and self._changes and not self._stopped:
                 proc = self._git("diff", "--cached", "--no-renames", "--name-only", "-z", commit)
                 self._procs.append(proc)
                 changes = _completed(proc)

@@ -17,17 +17,17 @@ therefore rendered in a forked child process:
 A fork starts at once with the templates and contexts already in memory, so the
 cost per template file is milliseconds, not a new interpreter; results come back
 in one message at the end (template errors at once, so none is lost if a later
-service runs over).
-
-A render of a few services (a pull request's) would wait on the child's first
-steps, above all importing the template languages. ``prepare`` forks a spare
-worker early instead, which imports them on another core while the parent loads
-the platform, then waits for its jobs on a pipe; the first few jobs are sent to
-it (pickled: they are small), under the same budgets (#9). A renderer that is faster on many services at once (jsonnet
+service runs over). A renderer that is faster on many services at once (jsonnet
 loads its standard library once per run) first gets all of them in one call under
 one budget; if that fails or runs out, the services are rendered one at a time,
 each with the budget, so that the failure names its service. Rendering stops at
 the first service over budget.
+
+A render of a few services (a pull request's) would wait on the child's first
+steps, above all importing the template languages. ``prepare`` forks a spare
+worker early instead, which imports them on another core while the parent loads
+the platform, then waits for its jobs on a pipe; the first jobs, when they are
+few, are sent to it (pickled), under the same budgets (#9).
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ _READ = 1 << 20
 _POLL = 0.05
 #: prctl option: the signal a process gets when its parent ends (Linux).
 _PR_SET_PDEATHSIG = 1
-#: A spare worker (``prepare``) takes jobs of at most this many services in all: more are cheaper to hand
-#: to a fork, which inherits them, than to pickle.
+#: A spare worker (``prepare``) takes jobs of at most this many contexts (template file and service) in all:
+#: more are cheaper to hand to a fork, which inherits them, than to pickle.
 SPARE_CONTEXTS = 64
 
 Result = list[Any] | TemplateFailure

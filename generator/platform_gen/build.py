@@ -198,6 +198,7 @@ def _compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jo
         return replace(found, raw=tuple(sorted((*found.raw, *extra))), digests={**found.digests, **digests})
 
     shared = load_shared(root)
+    shared_digest = shared.shared_inputs().digest()  # of the inputs every service shares
     guess = out_dir_of(shared, None)
     # git tells which config.yaml files are as committed at the base (their ids, without reading them) and,
     # from its index, which of the tree's files were edited since (committed or staged), while this thread
@@ -220,7 +221,7 @@ def _compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jo
         known = vouched.result() if vouched is not None and previous is not None else None
         unchanged: frozenset[str] = frozenset()
         held: dict[str, tuple[str, ...]] = {}
-        if known is not None and previous is not None and previous.shared == shared.shared_inputs().digest():
+        if known is not None and previous is not None and previous.shared == shared_digest:
             # with the shared inputs as the index records them, the services git vouches are as it records them
             # are kept in one piece; select looks at the others
             unchanged, held = vouched_unchanged(known, previous.entries.keys_read())
@@ -260,7 +261,7 @@ def _compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jo
                                   features={**sources.features, **more.features})
     # the inputs every service shares, and the problems of files that are no service's; their schemas
     # are not checked again when the previous render validated these very bytes
-    trusted = previous is not None and previous.shared == shared.shared_inputs().digest()
+    trusted = previous is not None and previous.shared == shared_digest
     with schemas.trusted() if trusted else nullcontext():
         base = validate(replace(sources, raw=()), cross=False)
     real = out_dir_of(shared, base)

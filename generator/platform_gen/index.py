@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from .launch import generator_digest as _generator_digest
 
 __all__ = ["FORMAT", "INDEX", "DamagedIndex", "Head", "Index", "Services", "SharedInputs", "Summary", "blob_id",
-           "digest", "generator_digest", "owner", "parse", "serialize", "service_inputs",
+           "digest", "features_text", "generator_digest", "owner", "parse", "serialize", "service_inputs",
            "shared_inputs"]
 
 #: The index file, at the top of the tree.
@@ -272,6 +272,11 @@ _LINE = re.compile(rb'"([^"\\]+)":\{"config":"([0-9a-f]{40})","envs":(\[[^\]\\]*
                    rb'"inputs":"([0-9a-f]{32})",'
                    rb'"n":([0-9]{1,9}),"team":"([^"\\]*)","template":"([^"\\]*)",')
 _COMPACT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
+
+
+def features_text(features: Iterable[str]) -> bytes:
+    """A service's catalog files as its index line holds them (see ``Services.keys_read``)."""
+    return json.dumps(list(features), **_COMPACT).encode()
 
 
 def _line(s: Summary) -> bytes:

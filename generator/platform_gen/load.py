@@ -7,7 +7,6 @@ that later stages are pure functions of a :class:`Sources` value.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import InputError, Problem
-from .index import SharedInputs, blob_id, shared_inputs
+from .index import SharedInputs, blob_id, features_text, shared_inputs
 from .limits import MAX_FILE_BYTES, human_bytes, undecodable
 from .yamlio import Located, load_located
 
@@ -272,10 +271,6 @@ def service_features(folder: str, known: OnDisk | None = None, rel: str = "") ->
     return tuple(held)
 
 
-#: The catalog files of a folder as an index line's start holds them (see ``index.Services.keys_read``).
-_NO_FEATURES = b"[]"
-
-
 def vouched_unchanged(known: OnDisk, keys: Iterable[tuple[bytes, bytes, bytes]]
                       ) -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
     """The service folders that git's index vouches hold what ``keys`` (an index's (name, config.yaml id,
@@ -304,8 +299,9 @@ def vouched_unchanged(known: OnDisk, keys: Iterable[tuple[bytes, bytes, bytes]]
             elif rest == "config.yml":
                 doubtful.add(folder)
     features = {folder: tuple(f for f in FEATURE_FILES if f in files) for folder, files in held.items()}
-    listed = {f: json.dumps(list(names), separators=(",", ":")).encode() for f, names in features.items()}
-    mine = {(folder.encode(), blob.encode(), listed.get(folder, _NO_FEATURES))
+    listed = {f: features_text(names) for f, names in features.items()}
+    none = features_text(())
+    mine = {(folder.encode(), blob.encode(), listed.get(folder, none))
             for folder, blob in configs.items() if folder not in doubtful}
     same = frozenset(name.decode() for name, _config, _features in mine.intersection(keys))
     return same, {f: features[f] for f in same.intersection(features)}

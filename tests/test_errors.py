@@ -202,7 +202,7 @@ def test_jsonnet_error_points_at_template_line(rendered_once: Path, run: Run) ->
     edit(rendered_once, "platform-config/templates/worker/main.jsonnet", "v.image + ':' + v.tag", "v.imag")
     code, _out, err = run("render", "--root", rendered_once)
     assert code == 1
-    assert "platform-config/templates/worker/main.jsonnet:10: error: jsonnet: RUNTIME ERROR: field does not " \
+    assert "platform-config/templates/worker/main.jsonnet:10: error: jsonnet: RUNTIME ERROR: Field does not " \
         "exist: imag" in err
 
 

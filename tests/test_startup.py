@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import REPO
 
-HEAVY = ("jsonschema", "jinja2", "_jsonnet", "kubernetes_validate", "promql_parser", "helm_python")
+HEAVY = ("jsonschema", "jinja2", "_gojsonnet", "kubernetes_validate", "promql_parser", "helm_python")
 CASES = REPO / "tests" / "cases"
 
 
@@ -39,8 +39,9 @@ def test_version_loads_no_heavy_library(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("case", "expected"), [
     # valid inputs pass the compiled schema check: jsonschema is loaded only to explain a problem
     ("basic", {"jinja2"}),  # Jinja templates only
-    ("jsonnet-worker", {"_jsonnet"}),  # a Jsonnet template only
-    ("helm-chart", set()),  # Helm's library (a Go runtime) starts in the template worker only, never here
+    # go-jsonnet and Helm's library (Go runtimes) start in the template worker only, never here
+    ("jsonnet-worker", set()),  # a Jsonnet template only
+    ("helm-chart", set()),
 ])
 def test_a_render_loads_the_template_language_it_uses_and_no_other(case: str, expected: set[str],
                                                                    tmp_path: Path) -> None:

@@ -200,7 +200,7 @@ def test_jsonnet_ext_vars_are_not_available(example: Path, run: Run, name: str) 
     assert code == 1
     # the same problem for each of the three services, reported once
     assert errors(err) == [
-        f"platform-config/templates/worker/main.jsonnet:4: error: jsonnet: RUNTIME ERROR: undefined external "
+        f"platform-config/templates/worker/main.jsonnet:4: error: jsonnet: RUNTIME ERROR: Undefined external "
         f"variable: {name} (a template sees only its service's context, as its argument: function(ctx) ...)",
         "  hint: while rendering service 'event-ingest'"]
     assert snapshot(example) == before
@@ -285,7 +285,7 @@ def test_files_after_a_stopped_one_are_rendered(example: Path, run: Run) -> None
     assert errors(err) == [
         "platform-config/templates/web-service/service.yaml.j2: error: the template exceeded the time budget "
         "of 1 s while rendering service 'user-profile'", TIME_HINT,
-        "platform-config/templates/worker/main.jsonnet:10: error: jsonnet: RUNTIME ERROR: field does not exist: "
+        "platform-config/templates/worker/main.jsonnet:10: error: jsonnet: RUNTIME ERROR: Field does not exist: "
         "imag", "  hint: while rendering service 'event-ingest'"]
 
 

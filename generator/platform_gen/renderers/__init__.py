@@ -60,7 +60,7 @@ class Renderer:
     #: cost start-up time that a platform not using the language should not pay)
     module: str | None = None
     #: start the implementation in the worker only, never in platform-gen itself: Helm's
-    #: library is a Go runtime, which starts threads when it is loaded (a fork keeps only
+    #: library and go-jsonnet are Go runtimes, which start threads when loaded (a fork keeps only
     #: the forking thread, so a runtime loaded before forking hangs in the worker) and
     #: reserves about 1 GiB of address space up front (so it starts before the worker
     #: caps its memory, and the budget counts what the templates use)
@@ -95,7 +95,7 @@ def _registry() -> tuple[Renderer, ...]:
     jinja, jsonnet = f"{__name__}.jinja", f"{__name__}.jsonnet"
     return (
         Renderer("jinja2", ".yaml.j2", _lazy(jinja), module=jinja),
-        Renderer("jsonnet", ".jsonnet", _lazy(jsonnet), batched=True, module=jsonnet),
+        Renderer("jsonnet", ".jsonnet", _lazy(jsonnet), batched=True, module=jsonnet, in_worker=True),
     )
 
 

@@ -9,19 +9,60 @@ of a wrapper that calls the entry once per context, not as an external variable:
 through it, while a function argument is seen only by its function. Imports are
 served from the template's own files in memory, so a template cannot read anything
 outside its folder.
+
+The interpreter is go-jsonnet, the language's reference implementation in Go (the
+``gojsonnet`` wheel, import name ``_gojsonnet``). It starts an evaluation in well
+under a millisecond, where the C++ one parsed its standard library again for each,
+some 50 ms: the whole cost of a one-service render's template (#9). It loads a Go
+runtime, which does not survive a fork: it is loaded in the worker only (``start``,
+``Renderer.in_worker``), as Helm's library is.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import _jsonnet
+__all__ = ["render_many", "start"]
 
-__all__ = ["render_many"]
+_MODULE = "_gojsonnet"
+#: by process id: the interpreter's module once this process (a worker) loaded it, or why it could not
+_started: dict[int, Any] = {}
+
+
+def start() -> None:
+    """Load go-jsonnet in this process, the worker (see ``Renderer.in_worker``), before it caps its memory."""
+    pid = os.getpid()
+    if pid in _started:
+        return
+    if _MODULE in sys.modules:  # loaded by the process this one was forked from: its Go runtime is gone
+        _started[pid] = RuntimeError("go-jsonnet was loaded before the worker started (a bug)")
+        return
+    try:
+        import _gojsonnet
+
+        # one evaluation now, before the worker caps its memory: the runtime's threads and first heap
+        # arena are made here, not charged to (or refused by) the templates' budget
+        _gojsonnet.evaluate_snippet("start", "std.length([])")
+        _started[pid] = _gojsonnet
+    except ImportError as exc:  # no wheel for this platform: a message, not a crash
+        _started[pid] = exc
+
+
+def _interpreter(entry: str) -> Any:
+    start()  # (a render outside a worker: a process with no fork)
+    found = _started[os.getpid()]
+    if isinstance(found, BaseException):
+        from . import TemplateFailure
+
+        raise TemplateFailure(entry, 0, f"jsonnet: the interpreter could not be loaded ({found}); "
+                              "reinstall platform-gen, which installs go-jsonnet (the gojsonnet package)")
+    return found
 
 _LOC = re.compile(r"(?P<file>[^\s:]+\.(?:jsonnet|libsonnet)):(?P<line>\d+):(?P<col>\d+)")
 _BATCH = "<batch>"
@@ -44,7 +85,7 @@ def _failure(entry: str, exc: RuntimeError) -> Exception:
     match = _LOC.search(text)
     line = int(match.group("line")) if match and match.group("file") == entry else 0
     first = text.splitlines()[0] if text else "evaluation failed"
-    if "undefined external variable" in first:
+    if "undefined external variable" in first.lower():
         first += " (a template sees only its service's context, as its argument: function(ctx) ...)"
     return TemplateFailure(entry, line, f"jsonnet: {first}")
 
@@ -69,12 +110,13 @@ def render_many(template: str, all_files: Mapping[str, str | bytes], entry: str,
     """
     from . import TemplateFailure
 
+    jsonnet = _interpreter(entry)
     files = {k: v for k, v in all_files.items() if isinstance(v, str)}
     importer = _importer(template, files, entry)
     snippet = f"function(ctxs)\nlocal t = import {json.dumps(entry)};\n" \
               "if std.isFunction(t) then [t(c) for c in ctxs] else error 'not a function'\n"
     try:
-        out = _jsonnet.evaluate_snippet(
+        out = jsonnet.evaluate_snippet(
             _BATCH, snippet, tla_codes={"ctxs": json.dumps(list(contexts), sort_keys=True)},
             import_callback=importer)
         return [_objects(entry, v) for v in json.loads(out)]
@@ -84,7 +126,7 @@ def render_many(template: str, all_files: Mapping[str, str | bytes], entry: str,
     results = []  # one context: evaluate the entry alone, for an error that points into it
     for ctx in contexts:
         try:
-            out = _jsonnet.evaluate_snippet(entry, files[entry], tla_codes={"ctx": json.dumps(ctx, sort_keys=True)},
+            out = jsonnet.evaluate_snippet(entry, files[entry], tla_codes={"ctx": json.dumps(ctx, sort_keys=True)},
                                             import_callback=importer)
         except RuntimeError as exc:
             if "function" not in files[entry]:

@@ -147,27 +147,6 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
                  base_index_of: Callable[[], Index | None] | None = None,
                  extra: Sequence[tuple[str, bytes]] = (), spare: bool = False,
                  settle: Callable[[], None] | None = None) -> tuple[Platform, Rendered, Index | None]:
-    """Load, validate and render the platform at ``root`` (see ``_compile_tree``). With ``spare`` (a render
-    expected to re-render few services), a template worker is forked first, which imports the template
-    languages on another core while this process loads the platform (``worker.prepare``). ``settle()`` waits
-    for the caller's threads, if any still run, before services are rendered in forked processes."""
-    if spare and only is None:
-        generator_digest()  # (computed in a thread of the console script: done before forking)
-        worker.prepare()
-    worker.before_fork = settle
-    try:
-        return _compile_tree(root, out_dir_of, previous_of, jobs=jobs, only=only, changes_of=changes_of,
-                             ids_of=ids_of, base_index_of=base_index_of, extra=extra, settle=settle)
-    finally:
-        worker.before_fork = None
-        worker.discard()
-
-
-def _compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jobs: int | None,
-                  only: Callable[[str], bool] | None, changes_of: Callable[[Path, Path], set[str] | None],
-                  ids_of: Callable[[Path, str], OnDisk | None], base_index_of: Callable[[], Index | None] | None,
-                  extra: Sequence[tuple[str, bytes]], settle: Callable[[], None] | None
-                  ) -> tuple[Platform, Rendered, Index | None]:
     """Load, validate and render the platform at ``root``: only the services whose inputs differ from
     the previous index (``previous_of(guessed tree folder)``, None for everything), all of them otherwise.
 
@@ -185,153 +164,159 @@ def _compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, jo
 
     ``extra``: (folder, config.yaml bytes) of services that are not on disk, validated and rendered with
     the others as if they were (``platform-gen new`` checks a service before it writes it).
+
+    With ``spare`` (a render expected to re-render few services), a template worker is forked first, which
+    imports the template languages on another core while this process loads the platform
+    (``worker.prepare``). ``settle()`` waits for the caller's threads, if any still run, before services
+    are rendered in forked processes.
     """
     global _shared, _shared_trusted
 
-    def read_services(root: Path, shared: Sources, select: Select | None = None, *,
-                      parse: bool = True, known: OnDisk | None = None, unchanged: Collection[str] = (),
-                      held: Mapping[str, tuple[str, ...]] | None = None) -> Sources:
-        found = load_services(root, shared, select, parse=parse, known=known, unchanged=unchanged, held=held)
-        if not extra:
-            return found
-        digests = {f"{SERVICES_DIR}/{folder}/config.yaml": blob_id(data) for folder, data in extra}
-        return replace(found, raw=tuple(sorted((*found.raw, *extra))), digests={**found.digests, **digests})
+    if spare and only is None:
+        generator_digest()  # (computed in a thread of the console script: done before forking)
+    with worker.session(spare and only is None, settle):
+        def read_services(root: Path, shared: Sources, select: Select | None = None, *,
+                          parse: bool = True, known: OnDisk | None = None, unchanged: Collection[str] = (),
+                          held: Mapping[str, tuple[str, ...]] | None = None) -> Sources:
+            found = load_services(root, shared, select, parse=parse, known=known, unchanged=unchanged, held=held)
+            if not extra:
+                return found
+            digests = {f"{SERVICES_DIR}/{folder}/config.yaml": blob_id(data) for folder, data in extra}
+            return replace(found, raw=tuple(sorted((*found.raw, *extra))), digests={**found.digests, **digests})
 
-    shared = load_shared(root)
-    shared_digest = shared.shared_inputs().digest()  # of the inputs every service shares
-    guess = out_dir_of(shared, None)
-    # git tells which config.yaml files are as committed at the base (their ids, without reading them) and,
-    # from its index, which of the tree's files were edited since (committed or staged), while this thread
-    # reads the render index
-    asking = ThreadPoolExecutor(2) if only is None and guess is not None else None
-    try:
-        vouched = asking.submit(ids_of, root, SERVICES_DIR) if asking is not None else None
-        edits = asking.submit(changes_of, root, guess) if asking is not None and guess is not None else None
-        previous = previous_of(guess) if only is None else None
-        select = None if only is None else (lambda folder, _config, _features: only(folder))
-        suspects: set[str] = set()
-        if previous is not None:
-            head, inputs = previous.entries.head, shared.shared_inputs()
-
-            def select(folder: str, config: str, features: tuple[str, ...]) -> bool:
-                before = head(folder)
-                return before is None or folder in suspects or before.config != config or \
-                    before.inputs != service_inputs(inputs, config, before.template, before.envs, features)
-
-        known = vouched.result() if vouched is not None and previous is not None else None
-        unchanged: frozenset[str] = frozenset()
-        held: dict[str, tuple[str, ...]] = {}
-        if known is not None and previous is not None and previous.shared == shared_digest:
-            # with the shared inputs as the index records them, the services git vouches are as it records them
-            # are kept in one piece; select looks at the others
-            unchanged, held = vouched_unchanged(known, previous.entries.keys_read())
-        sources = read_services(root, shared, select, parse=False, known=known, unchanged=unchanged, held=held)
-        changed = edits.result() if edits is not None and previous is not None else None
-    finally:
-        if asking is not None:  # (before any worker is forked)
-            asking.shutdown(wait=True)
-    edited: set[str] = set()
-    if previous is not None:
-        # the files of the tree edited since the git base (committed or staged; see gitref.tree_changes): their
-        # services are rendered again, and the platform-wide files made again and compared when one of them is
-        # among these
-        if changed is None:  # git cannot tell: nothing is trusted unread
-            previous = None
-            sources = read_services(root, shared, parse=False)
-        else:
-            edited = changed
-            suspects = {o for o in map(owner, edited) if o is not None}
-            if INDEX in edited:
-                # the index itself changed since the base: a service whose line differs from the base's
-                # index claims to have been rendered again since, which only its files can show (a pull
-                # request may commit the index and config.yaml without the files, or with the base's)
-                at_base = base_index_of() if base_index_of is not None else None
-                if at_base is None:  # nothing to compare it with: trust no line of it
-                    previous = None
-                    sources = read_services(root, shared, parse=False)
-                else:
-                    mine, theirs = previous.entries, at_base.entries
-                    suspects |= {n for n in mine if mine.read_line(n) != theirs.read_line(n)}
-            again = [name for name in sources.skipped if name in suspects] if previous is not None else []
-            if again:  # services whose inputs are as the index says, but whose files were edited
-                more = load_services(root, shared, parse=False, names=again)
-                sources = replace(sources, raw=tuple(sorted((*sources.raw, *more.raw))),
-                                  skipped=tuple(n for n in sources.skipped if n not in suspects),
-                                  digests={**sources.digests, **more.digests},
-                                  features={**sources.features, **more.features})
-    # the inputs every service shares, and the problems of files that are no service's; their schemas
-    # are not checked again when the previous render validated these very bytes
-    trusted = previous is not None and previous.shared == shared_digest
-    with schemas.trusted() if trusted else nullcontext():
-        base = validate(replace(sources, raw=()), cross=False)
-    real = out_dir_of(shared, base)
-    if previous is not None and (guess is None or real is None or real.resolve() != guess.resolve()):
-        previous = None  # the index was looked for in the wrong place: render everything
-        sources = read_services(root, shared, parse=False)
-    kept = previous.entries.only(sources.skipped) if previous is not None else Services.of({})
-
-    def read_manifest() -> bytes | None:
+        shared = load_shared(root)
+        shared_digest = shared.shared_inputs().digest()  # of the inputs every service shares
+        guess = out_dir_of(shared, None)
+        # git tells which config.yaml files are as committed at the base (their ids, without reading them) and,
+        # from its index, which of the tree's files were edited since (committed or staged), while this thread
+        # reads the render index
+        asking = ThreadPoolExecutor(2) if only is None and guess is not None else None
         try:
-            return (guess / MANIFEST).read_bytes() if guess is not None else None
-        except OSError:
-            return None
+            vouched = asking.submit(ids_of, root, SERVICES_DIR) if asking is not None else None
+            edits = asking.submit(changes_of, root, guess) if asking is not None and guess is not None else None
+            previous = previous_of(guess) if only is None else None
+            select = None if only is None else (lambda folder, _config, _features: only(folder))
+            suspects: set[str] = set()
+            if previous is not None:
+                head, inputs = previous.entries.head, shared.shared_inputs()
 
-    if previous is not None and not sources.raw and len(kept) == len(previous.services):
-        reused = reuse(base, previous, kept, (), edited, read_manifest)
-        if reused.manifest is not None and _unchanged(base, sources, previous, kept, reused.manifest):
-            # nothing to render: the index and the manifest, whose checksums held, are the previous render's;
-            # the platform-wide files too, unless one was edited since the git base (then they are made again
-            # and compared)
-            shared_files, repo_files_ = platform_files(base, previous.services, reused)
-            keep = Kept(previous.services, {*(reused.shared or ()), INDEX, MANIFEST})
-            return replace(base, services=()), Rendered(shared_files, (), repo_files_, previous, keep,
-                                                        frozenset(kept)), previous
+                def select(folder: str, config: str, features: tuple[str, ...]) -> bool:
+                    before = head(folder)
+                    return before is None or folder in suspects or before.config != config or \
+                        before.inputs != service_inputs(inputs, config, before.template, before.envs, features)
 
-    _shared, _shared_trusted = replace(sources, raw=(), problems=()), trusted and previous is not None
-    try:
-        parts = _run(sources.raw, jobs if jobs is not None else min(2, os.cpu_count() or 1), settle)
-    finally:
-        _shared, _shared_trusted = None, False
+            known = vouched.result() if vouched is not None and previous is not None else None
+            unchanged: frozenset[str] = frozenset()
+            held: dict[str, tuple[str, ...]] = {}
+            if known is not None and previous is not None and previous.shared == shared_digest:
+                # with the shared inputs as the index records them, the services git vouches are as it records them
+                # are kept in one piece; select looks at the others
+                unchanged, held = vouched_unchanged(known, previous.entries.keys_read())
+            sources = read_services(root, shared, select, parse=False, known=known, unchanged=unchanged, held=held)
+            changed = edits.result() if edits is not None and previous is not None else None
+        finally:
+            if asking is not None:  # (before any worker is forked)
+                asking.shutdown(wait=True)
+        edited: set[str] = set()
+        if previous is not None:
+            # the files of the tree edited since the git base (committed or staged; see gitref.tree_changes): their
+            # services are rendered again, and the platform-wide files made again and compared when one of them is
+            # among these
+            if changed is None:  # git cannot tell: nothing is trusted unread
+                previous = None
+                sources = read_services(root, shared, parse=False)
+            else:
+                edited = changed
+                suspects = {o for o in map(owner, edited) if o is not None}
+                if INDEX in edited:
+                    # the index itself changed since the base: a service whose line differs from the base's
+                    # index claims to have been rendered again since, which only its files can show (a pull
+                    # request may commit the index and config.yaml without the files, or with the base's)
+                    at_base = base_index_of() if base_index_of is not None else None
+                    if at_base is None:  # nothing to compare it with: trust no line of it
+                        previous = None
+                        sources = read_services(root, shared, parse=False)
+                    else:
+                        mine, theirs = previous.entries, at_base.entries
+                        suspects |= {n for n in mine if mine.read_line(n) != theirs.read_line(n)}
+                again = [name for name in sources.skipped if name in suspects] if previous is not None else []
+                if again:  # services whose inputs are as the index says, but whose files were edited
+                    more = load_services(root, shared, parse=False, names=again)
+                    sources = replace(sources, raw=tuple(sorted((*sources.raw, *more.raw))),
+                                      skipped=tuple(n for n in sources.skipped if n not in suspects),
+                                      digests={**sources.digests, **more.digests},
+                                      features={**sources.features, **more.features})
+        # the inputs every service shares, and the problems of files that are no service's; their schemas
+        # are not checked again when the previous render validated these very bytes
+        trusted = previous is not None and previous.shared == shared_digest
+        with schemas.trusted() if trusted else nullcontext():
+            base = validate(replace(sources, raw=()), cross=False)
+        real = out_dir_of(shared, base)
+        if previous is not None and (guess is None or real is None or real.resolve() != guess.resolve()):
+            previous = None  # the index was looked for in the wrong place: render everything
+            sources = read_services(root, shared, parse=False)
+        kept = previous.entries.only(sources.skipped) if previous is not None else Services.of({})
 
-    fresh = [f for p in parts for f in p.facts]
-    # with the shared inputs the index recorded, the kept services passed these rules together before: only
-    # conflicts with a service rendered again can be new, so the rules look at those and at the kept services
-    # they could conflict with
-    # every service folder (a shard's others, and services with problems of their own, too): the names
-    # allowFrom may use
-    names = {*kept, *(f.name for f in fresh), *sources.skipped, *(f.rsplit("/", 1)[-1] for f, _d in sources.raw)}
-    gone = [n for n in previous.services if n not in names] if previous is not None else []
-    looked_at = kept.only(cross_neighbours(base, fresh, kept, gone)) if trusted and previous is not None else kept
-    facts = [Facts.of_summary(looked_at[name]) for name in looked_at]
-    problems = [q for p in parts for q in p.problems.get(0, ())] + cross_problems(base, [*facts, *fresh], names)
-    if problems:
-        raise InputError(problems)
-    new: dict[str, Summary] = {}
-    for p in parts:
-        new.update(p.summaries)
-    summaries = kept.updated(new)
-    samples = sample_digests(base)
-    old = previous.samples if previous is not None else {}
-    # a template whose services fail to render is reported already: its sample would say it again
-    broken = {template_of(q) for p in parts for q in p.problems.get(1, ())}
-    sampled = [t for t, d in samples.items() if old.get(t) != d and only is None and t not in broken]
-    sample_part = _Part()
-    if sampled:
-        _render_part(base, [], sampled, sample_part)
-    for stage in (1, 2):
-        problems = [q for p in (*parts, sample_part) for q in p.problems.get(stage, ())]
+        def read_manifest() -> bytes | None:
+            try:
+                return (guess / MANIFEST).read_bytes() if guess is not None else None
+            except OSError:
+                return None
+
+        if previous is not None and not sources.raw and len(kept) == len(previous.services):
+            reused = reuse(base, previous, kept, (), edited, read_manifest)
+            if reused.manifest is not None and _unchanged(base, sources, previous, kept, reused.manifest):
+                # nothing to render: the index and the manifest, whose checksums held, are the previous render's;
+                # the platform-wide files too, unless one was edited since the git base (then they are made again
+                # and compared)
+                shared_files, repo_files_ = platform_files(base, previous.services, reused)
+                keep = Kept(previous.services, {*(reused.shared or ()), INDEX, MANIFEST})
+                return replace(base, services=()), Rendered(shared_files, (), repo_files_, previous, keep,
+                                                            frozenset(kept)), previous
+
+        _shared, _shared_trusted = replace(sources, raw=(), problems=()), trusted and previous is not None
+        try:
+            parts = _run(sources.raw, jobs if jobs is not None else min(2, os.cpu_count() or 1), settle)
+        finally:
+            _shared, _shared_trusted = None, False
+
+        fresh = [f for p in parts for f in p.facts]
+        # with the shared inputs the index recorded, the kept services passed these rules together before: only
+        # conflicts with a service rendered again can be new, so the rules look at those and at the kept services
+        # they could conflict with
+        # every service folder (a shard's others, and services with problems of their own, too): the names
+        # allowFrom may use
+        names = {*kept, *(f.name for f in fresh), *sources.skipped, *(f.rsplit("/", 1)[-1] for f, _d in sources.raw)}
+        gone = [n for n in previous.services if n not in names] if previous is not None else []
+        looked_at = kept.only(cross_neighbours(base, fresh, kept, gone)) if trusted and previous is not None else kept
+        facts = [Facts.of_summary(looked_at[name]) for name in looked_at]
+        problems = [q for p in parts for q in p.problems.get(0, ())] + cross_problems(base, [*facts, *fresh], names)
         if problems:
             raise InputError(problems)
-    files: dict[str, bytes] = {}
-    for p in parts:
-        files.update(p.files)
-    if only is not None:  # a shard's partial tree holds its services' files only (merge makes the rest)
-        reused = Reuse(shared=())
-    else:
-        reused = reuse(base, previous, summaries, new, edited, read_manifest) if previous is not None else Reuse()
-    rendered = assemble(base, summaries, files, kept, samples, packed=True, reused=reused)
-    services = tuple(sorted(fresh, key=lambda f: f.name))
-    return replace(base, services=()), replace(rendered, rendered_services=tuple(f.name for f in services)), \
-        previous
-
-
+        new: dict[str, Summary] = {}
+        for p in parts:
+            new.update(p.summaries)
+        summaries = kept.updated(new)
+        samples = sample_digests(base)
+        old = previous.samples if previous is not None else {}
+        # a template whose services fail to render is reported already: its sample would say it again
+        broken = {template_of(q) for p in parts for q in p.problems.get(1, ())}
+        sampled = [t for t, d in samples.items() if old.get(t) != d and only is None and t not in broken]
+        sample_part = _Part()
+        if sampled:
+            _render_part(base, [], sampled, sample_part)
+        for stage in (1, 2):
+            problems = [q for p in (*parts, sample_part) for q in p.problems.get(stage, ())]
+            if problems:
+                raise InputError(problems)
+        files: dict[str, bytes] = {}
+        for p in parts:
+            files.update(p.files)
+        if only is not None:  # a shard's partial tree holds its services' files only (merge makes the rest)
+            reused = Reuse(shared=())
+        else:
+            reused = reuse(base, previous, summaries, new, edited, read_manifest) if previous is not None else Reuse()
+        rendered = assemble(base, summaries, files, kept, samples, packed=True, reused=reused)
+        services = tuple(sorted(fresh, key=lambda f: f.name))
+        return replace(base, services=()), replace(rendered, rendered_services=tuple(f.name for f in services)), \
+            previous

@@ -124,7 +124,10 @@ class Asked:
                 self.answers = answers
             self.ready.set()
             commit = None
-            for found in answers[1:]:  # git merge-base: 0 a base, 1 none (no render trusts the tree), 128 no ref
+            # git merge-base: 0 a base, 1 none (no render trusts the tree), 128 no such ref. This guesses
+            # gitref.default_base's choice without its rev-parse on 128; tree_changes takes these changes only
+            # when they are of the commit that it chose
+            for found in answers[1:]:
                 if found.returncode != 128:
                     words = found.stdout.decode().split()
                     commit = words[0] if found.returncode == 0 and words else None

@@ -46,7 +46,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -252,6 +252,21 @@ def discard() -> None:
     for fd in (spare.jobs, spare.out, spare.err):
         os.close(fd)
     spare.progress.close()
+
+
+@contextlib.contextmanager
+def session(spare: bool, settle: Callable[[], None] | None) -> Iterator[None]:
+    """The renders of this block: with ``spare``, a spare worker is forked first (``prepare``); ``settle()``
+    runs before any fork (``before_fork``); an unused spare is stopped at the end."""
+    global before_fork
+    if spare:
+        prepare()
+    before_fork = settle
+    try:
+        yield
+    finally:
+        before_fork = None
+        discard()
 
 
 def _spare_start() -> None:

@@ -20,7 +20,18 @@ from typing import Any
 from . import merge, workloads, yamlio
 from .deep import MERGER
 from .errors import InputError, Problem
-from .index import INDEX, Index, Services, Summary, digest, generator_digest, owner, serialize, service_inputs
+from .index import (
+    INDEX,
+    Index,
+    Services,
+    Summary,
+    digest,
+    file_digest,
+    generator_digest,
+    owner,
+    serialize,
+    service_inputs,
+)
 from .load import CROSSPLANE_DIR, ENVIRONMENTS_DIR, PLATFORM_FILE, SERVICES_DIR, STARTER_FILE, TEMPLATES_DIR
 from .model import Cluster, Platform, Service, Target, Team, connection_env_prefix
 from .outputs import argocd, catalog, codeowners, crossplane, editor, guardrails, kustomize, runtime
@@ -525,7 +536,7 @@ def reuse(platform: Platform, previous: Index, summaries: Services, rendered: Co
     found: bytes | None = None
     if shared is not None and all(old[name].files == summaries[name].files for name in rendered):
         data = read_manifest()
-        found = data if data is not None and digest(data) == previous.manifest else None
+        found = data if data is not None and file_digest(data) == previous.manifest else None
     return Reuse(shared, found, previous.manifest if found is not None else "")
 
 
@@ -679,7 +690,7 @@ def assemble(platform: Platform, summaries: Mapping[str, Summary], files: dict[s
     keep = Kept(kept, reused.shared or ())
     plain[MANIFEST] = reused.manifest if reused.manifest is not None else manifest([*files, *plain, *keep, INDEX])
     index = Index(generator_digest(), summaries, tuple(sorted((*shared_files, *(reused.shared or ()), MANIFEST))),
-                  samples, platform.inputs.digest(), reused.manifest_digest or digest(plain[MANIFEST]))
+                  samples, platform.inputs.digest(), reused.manifest_digest or file_digest(plain[MANIFEST]))
     plain[INDEX] = serialize(index)
     tree: Mapping[str, bytes] = Packed(files, plain) if packed else dict(sorted({**files, **plain}.items()))
     return Rendered(tree, tuple(targets), repos, index, keep, frozenset(kept))

@@ -127,7 +127,7 @@ def render_many(template: str, all_files: Mapping[str, str | bytes], entry: str,
     for ctx in contexts:
         try:
             out = jsonnet.evaluate_snippet(entry, files[entry], tla_codes={"ctx": json.dumps(ctx, sort_keys=True)},
-                                            import_callback=importer)
+                                           import_callback=importer)
         except RuntimeError as exc:
             if "function" not in files[entry]:
                 raise TemplateFailure(entry, 1, "a jsonnet template must be a function of the context: "

@@ -206,6 +206,69 @@ def test_jsonnet_error_points_at_template_line(rendered_once: Path, run: Run) ->
         "exist: imag" in err
 
 
+WORKER_JSONNET = "platform-config/templates/worker/main.jsonnet"
+
+
+def test_a_missing_jsonnet_import_is_named_at_its_line_the_same_every_time(rendered_once: Path, run: Run) -> None:
+    """go-jsonnet's binding hands an import callback's message on without its end; the message is told from
+    what platform-gen knows, so it is the same on every run, and not garbled."""
+    edit(rendered_once, WORKER_JSONNET, "local v = ctx.values;\n",
+         "local v = ctx.values;\nlocal missing = import '_nothere.libsonnet';\n")
+    edit(rendered_once, WORKER_JSONNET, "name: 'app',", "name: 'app' + missing.suffix,")
+    before = snapshot(rendered_once / "rendered")
+    errs = set()
+    for _ in range(3):
+        code, _out, err = run("render", "--root", rendered_once)
+        assert code == 1
+        errs.add(err)
+    assert len(errs) == 1
+    assert (f"{WORKER_JSONNET}:6: error: jsonnet: RUNTIME ERROR: import not found in template 'worker': "
+            "_nothere.libsonnet\n  hint: while rendering service 'event-ingest'\n") in err
+    assert snapshot(rendered_once / "rendered") == before
+
+
+def test_a_jsonnet_error_in_a_library_points_into_the_library(rendered_once: Path, run: Run) -> None:
+    (rendered_once / "platform-config/templates/worker/_lib.libsonnet").write_text(
+        "{\n  suffix(v)::\n    v.nope,\n}\n", encoding="utf-8")
+    edit(rendered_once, WORKER_JSONNET, "local v = ctx.values;\n",
+         "local v = ctx.values;\nlocal lib = import '_lib.libsonnet';\n")
+    edit(rendered_once, WORKER_JSONNET, "name: 'app',", "name: 'app' + lib.suffix(v),")
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert ("platform-config/templates/worker/_lib.libsonnet:3: error: jsonnet: RUNTIME ERROR: Field does not "
+            "exist: nope\n  hint: while rendering service 'event-ingest'\n") in err
+
+
+def test_a_jsonnet_template_that_is_not_a_function_is_refused(rendered_once: Path, run: Run) -> None:
+    """Given the context as an argument, jsonnet ignores it when the file is a value, not a function: such a
+    template would render the same objects for every service. The run of all its services refuses it at
+    once, before any service is evaluated alone (which would pass)."""
+    edit(rendered_once, WORKER_JSONNET, "function(ctx)\n",
+         "local ctx = { service: { name: 'fixed' }, values: { image: 'x', tag: 'y', port: 8080 } };\n")
+    before = snapshot(rendered_once / "rendered")
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert (f"{WORKER_JSONNET}:1: error: a jsonnet template must be a function of the context: function(ctx) ..."
+            in err)
+    assert snapshot(rendered_once / "rendered") == before
+
+
+@pytest.mark.parametrize(("message", "file", "line"), [
+    ("RUNTIME ERROR: x\n\tmain.jsonnet:10:5-9\tobject <anonymous>", "main.jsonnet", 10),
+    ("RUNTIME ERROR: x\n\tmain.jsonnet:(6:56)-(76:2)\tobject <anonymous>", "main.jsonnet", 6),
+    ("RUNTIME ERROR: x\n\tstd.jsonnet:3:1\t\n\t_lib.libsonnet:4:2-3\t\n\tmain.jsonnet:9:1", "_lib.libsonnet", 4),
+    ("main.jsonnet:47:31-32 Unexpected: \",\" while parsing field definition", "main.jsonnet", 47),
+    ("RUNTIME ERROR: x", "main.jsonnet", 0),
+])
+def test_a_jsonnet_failure_is_placed_at_the_first_file_of_the_template_in_its_trace(message: str, file: str,
+                                                                                     line: int) -> None:
+    from platform_gen.renderers import jsonnet
+
+    importer = jsonnet._Importer("worker", {"main.jsonnet": "", "_lib.libsonnet": ""})
+    failure = jsonnet._failure("main.jsonnet", RuntimeError(message), importer)
+    assert (failure.file, failure.line) == (file, line)  # type: ignore[attr-defined]
+
+
 def test_missing_platform_file(tmp_path: Path, run: Run) -> None:
     code, _out, err = run("render", "--root", tmp_path)
     assert code == 1

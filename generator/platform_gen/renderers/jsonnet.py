@@ -10,7 +10,7 @@ through it, while a function argument is seen only by its function. Imports are
 served from the template's own files in memory, so a template cannot read anything
 outside its folder.
 
-The interpreter is go-jsonnet, the language's reference implementation in Go (the
+The interpreter is go-jsonnet, the official Go implementation of the language (the
 ``gojsonnet`` wheel, import name ``_gojsonnet``). It starts an evaluation in well
 under a millisecond, where the C++ one parsed its standard library again for each,
 some 50 ms: the whole cost of a one-service render's template (#9). It loads a Go
@@ -41,7 +41,7 @@ def start() -> None:
     if pid in _started:
         return
     if _MODULE in sys.modules:  # loaded by the process this one was forked from: its Go runtime is gone
-        _started[pid] = RuntimeError("go-jsonnet was loaded before the worker started (a bug)")
+        _started[pid] = RuntimeError("go-jsonnet was loaded before the template worker was forked")
         return
     try:
         import _gojsonnet
@@ -60,34 +60,60 @@ def _interpreter(entry: str) -> Any:
     if isinstance(found, BaseException):
         from . import TemplateFailure
 
-        raise TemplateFailure(entry, 0, f"jsonnet: the interpreter could not be loaded ({found}); "
-                              "reinstall platform-gen, which installs go-jsonnet (the gojsonnet package)")
+        hint = ("run platform-gen in a process that has not imported _gojsonnet itself"
+                if isinstance(found, RuntimeError)
+                else "reinstall platform-gen, which installs go-jsonnet (the gojsonnet package)")
+        raise TemplateFailure(entry, 0, f"jsonnet: the interpreter could not be loaded ({found})", hint=hint)
     return found
 
-_LOC = re.compile(r"(?P<file>[^\s:]+\.(?:jsonnet|libsonnet)):(?P<line>\d+):(?P<col>\d+)")
+#: A location in go-jsonnet's messages: ``file:line:col[-col]``, or ``file:(line:col)-(line:col)`` for a span
+#: over several lines.
+_LOC = re.compile(r"(?P<file>[^\s:()]+\.(?:jsonnet|libsonnet)):(?:(?P<line>\d+):\d+|\((?P<from>\d+):\d+\))")
 _BATCH = "<batch>"
+#: The batch's own error when the entry file is not a function (then no service's render is tried alone).
+_NOT_A_FUNCTION = "platform-gen: the entry file is not a function of the context"
+_NOT_A_FUNCTION_MESSAGE = "a jsonnet template must be a function of the context: function(ctx) ..."
 
 
-def _importer(template: str, files: dict[str, str], entry: str) -> Any:
-    def importer(base: str, rel: str) -> tuple[str, bytes]:
+class _Importer:
+    """Serves a template's imports from its files in memory, and remembers the imports it could not serve:
+    go-jsonnet's Python binding hands the message of an import that failed on without its end (what
+    follows it in memory may be read with it), so the message is told again from here (``_failure``)."""
+
+    def __init__(self, template: str, files: dict[str, str]) -> None:
+        self.template = template
+        self.files = files
+        self.missing: list[str] = []
+
+    def __call__(self, base: str, rel: str) -> tuple[str, bytes]:
         name = posixpath.normpath(posixpath.join(base, rel))
-        if name in files:
-            return name, files[name].encode()
-        raise RuntimeError(f"import not found in template '{template}': {rel}")
+        if name in self.files:
+            return name, self.files[name].encode()
+        message = f"import not found in template '{self.template}': {rel}"
+        self.missing.append(message)
+        raise RuntimeError(message)
 
-    return importer
 
-
-def _failure(entry: str, exc: RuntimeError) -> Exception:
+def _failure(entry: str, exc: RuntimeError, importer: _Importer) -> Exception:
+    """The template failure that ``exc`` of go-jsonnet tells: at the first place its trace names in the
+    template's own files (the entry, or a library it imports), with the message's first line."""
     from . import TemplateFailure
 
     text = str(exc).strip()
-    match = _LOC.search(text)
-    line = int(match.group("line")) if match and match.group("file") == entry else 0
     first = text.splitlines()[0] if text else "evaluation failed"
+    trace = text
+    if importer.missing and "importer error:" in first:
+        first = f"RUNTIME ERROR: {importer.missing[-1]}"
+        at = text.find("\n\t")  # the trace, after the message (whose end may be garbled)
+        trace = text[at:] if at >= 0 else ""
+    file, line = entry, 0
+    for match in _LOC.finditer(trace):
+        if match.group("file") in importer.files:
+            file, line = match.group("file"), int(match.group("line") or match.group("from"))
+            break
     if "undefined external variable" in first.lower():
         first += " (a template sees only its service's context, as its argument: function(ctx) ...)"
-    return TemplateFailure(entry, line, f"jsonnet: {first}")
+    return TemplateFailure(file, line, f"jsonnet: {first}")
 
 
 def _objects(entry: str, value: Any) -> list[Any]:
@@ -112,26 +138,28 @@ def render_many(template: str, all_files: Mapping[str, str | bytes], entry: str,
 
     jsonnet = _interpreter(entry)
     files = {k: v for k, v in all_files.items() if isinstance(v, str)}
-    importer = _importer(template, files, entry)
+    importer = _Importer(template, files)
     snippet = f"function(ctxs)\nlocal t = import {json.dumps(entry)};\n" \
-              "if std.isFunction(t) then [t(c) for c in ctxs] else error 'not a function'\n"
+              f"if std.isFunction(t) then [t(c) for c in ctxs] else error {json.dumps(_NOT_A_FUNCTION)}\n"
     try:
         out = jsonnet.evaluate_snippet(
             _BATCH, snippet, tla_codes={"ctxs": json.dumps(list(contexts), sort_keys=True)},
             import_callback=importer)
         return [_objects(entry, v) for v in json.loads(out)]
-    except RuntimeError:
+    except RuntimeError as exc:
+        if _NOT_A_FUNCTION in str(exc).splitlines()[0]:  # (a value: given ctx, jsonnet would ignore it)
+            raise TemplateFailure(entry, 1, _NOT_A_FUNCTION_MESSAGE) from None
         if len(contexts) > 1:
             raise TemplateFailure(entry, 0, "jsonnet: the template failed for one of its services") from None
     results = []  # one context: evaluate the entry alone, for an error that points into it
     for ctx in contexts:
+        importer.missing.clear()
         try:
             out = jsonnet.evaluate_snippet(entry, files[entry], tla_codes={"ctx": json.dumps(ctx, sort_keys=True)},
                                            import_callback=importer)
         except RuntimeError as exc:
             if "function" not in files[entry]:
-                raise TemplateFailure(entry, 1, "a jsonnet template must be a function of the context: "
-                                      "function(ctx) ...") from None
-            raise _failure(entry, exc) from None
+                raise TemplateFailure(entry, 1, _NOT_A_FUNCTION_MESSAGE) from None
+            raise _failure(entry, exc, importer) from None
         results.append(_objects(entry, json.loads(out)))
     return results

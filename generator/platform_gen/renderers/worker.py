@@ -1,6 +1,6 @@
 """Render one template file for many services in a worker process, under a time and memory budget.
 
-Jinja's sandbox does not bound loops, and the jsonnet C library cannot be
+Jinja's sandbox does not bound loops, and go-jsonnet (a Go runtime) cannot be
 interrupted from Python, so a template that never ends or allocates without bound
 could hang the compiler or take the machine's memory. Each template file is
 therefore rendered in a forked child process:
@@ -11,14 +11,14 @@ therefore rendered in a forked child process:
 - memory: the child caps its own address space (``RLIMIT_AS``) at its size right
   after the fork plus the budget. A forked child starts with its parent's address
   space, so an absolute cap would depend on how big the parent has grown.
-  A renderer that runs in the worker only (Helm's library, a Go runtime: see
-  ``Renderer.in_worker``) is started before the cap.
+  A renderer that runs in the worker only (go-jsonnet and Helm's library, Go
+  runtimes: see ``Renderer.in_worker``) is started before the cap.
 
 A fork starts at once with the templates and contexts already in memory, so the
 cost per template file is milliseconds, not a new interpreter; results come back
 in one message at the end (template errors at once, so none is lost if a later
-service runs over). A renderer that is faster on many services at once (jsonnet
-loads its standard library once per run) first gets all of them in one call under
+service runs over). A renderer that is faster on many services at once (one
+jsonnet run calls the template for each) first gets all of them in one call under
 one budget; if that fails or runs out, the services are rendered one at a time,
 each with the budget, so that the failure names its service. Rendering stops at
 the first service over budget.
@@ -59,7 +59,7 @@ __all__ = ["Job", "Outcome", "discard", "prepare", "render"]
 _MEMORY_EXIT = 86
 #: The child's exit code after an unexpected exception (a bug; its traceback is on the child's stderr).
 _BUG_EXIT = 70
-#: What allocators print when an allocation fails under the cap (jsonnet aborts after printing it).
+#: What allocators print when an allocation fails under the cap (a Go runtime ends after printing it).
 _MEMORY_MARKERS = ("memory allocation", "MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory")
 _TAIL = 4096
 _HEADER = struct.Struct("!Q")
@@ -328,7 +328,7 @@ def _child(parent: int, out: int, err: int, run: Callable[[Callable[[tuple[Any, 
         # Ctrl-C reaches the parent, which stops the child; the child itself carries on till then
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         _die_with(parent)
-        # a fatal error here (jsonnet aborts when an allocation fails) is reported by the parent
+        # a fatal error here (a Go runtime ends when an allocation fails) is reported by the parent
         faulthandler.disable()
         os.dup2(err, 2)
         start()  # implementations that run in the worker only, before the cap (see Renderer.in_worker)

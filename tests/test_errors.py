@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -225,6 +227,57 @@ def test_a_missing_jsonnet_import_is_named_at_its_line_the_same_every_time(rende
     assert (f"{WORKER_JSONNET}:6: error: jsonnet: RUNTIME ERROR: import not found in template 'worker': "
             "_nothere.libsonnet\n  hint: while rendering service 'event-ingest'\n") in err
     assert snapshot(rendered_once / "rendered") == before
+
+
+DIRTY_IMPORTS = """
+import ctypes
+from platform_gen.renderers import jsonnet
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.malloc_usable_size.argtypes = [ctypes.c_void_p]
+libc.malloc_usable_size.restype = ctypes.c_size_t
+served = jsonnet._Importer.__call__
+def dirty(self, base, rel):
+    # free blocks of the size of the message about to be refused, filled with bytes that are not UTF-8: the
+    # binding's copy of the message (made without its end) lands in one, so what follows it is read too
+    size = len(f"import not found in template '{self.template}': {rel}".encode())
+    blocks = [libc.malloc(size) for _ in range(8)]
+    for block in blocks:
+        ctypes.memset(block, 0x8C, libc.malloc_usable_size(block))
+    for block in blocks:
+        libc.free(block)
+    return served(self, base, rel)
+jsonnet._Importer.__call__ = dirty
+"""
+
+
+def test_a_missing_jsonnet_import_fails_cleanly_whatever_follows_its_message(tmp_path: Path) -> None:
+    """go-jsonnet's binding reads past the end of a failed import's message (see above). When what follows it is
+    not UTF-8, the binding raises UnicodeDecodeError: that is the same template failure, not a crash. Memory
+    made so, in a fresh process (go-jsonnet's Go runtime cannot be loaded in the test process, which forks)."""
+    code = DIRTY_IMPORTS + (
+        "from platform_gen.renderers import TemplateFailure\n"
+        "jsonnet.start()\n"
+        "files = {'main.jsonnet': 'function(ctx)\\nlocal m = import \"sub/d\u00e4\u00f6-library.libsonnet\";\\n"
+        "{ kind: m.k }\\n'}\n"
+        "seen = set()\n"
+        "for _ in range(20):\n"
+        "    try:\n"
+        "        jsonnet.render_many('worker', files, 'main.jsonnet', [{}, {}])\n"
+        "    except TemplateFailure as exc:\n"
+        "        seen.add((exc.file, exc.line, exc.message))\n"
+        "    try:\n"
+        "        jsonnet.render_many('worker', files, 'main.jsonnet', [{}])\n"
+        "    except TemplateFailure as exc:\n"
+        "        seen.add((exc.file, exc.line, exc.message))\n"
+        "print(repr(sorted(seen)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == repr(sorted([
+        ("main.jsonnet", 0, "jsonnet: the template failed for one of its services"),
+        ("main.jsonnet", 2, "jsonnet: RUNTIME ERROR: import not found in template 'worker': "
+                            "sub/d\u00e4\u00f6-library.libsonnet")]))
 
 
 def test_a_jsonnet_error_in_a_library_points_into_the_library(rendered_once: Path, run: Run) -> None:

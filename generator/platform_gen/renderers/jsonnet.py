@@ -94,12 +94,20 @@ class _Importer:
         raise RuntimeError(message)
 
 
-def _failure(entry: str, exc: RuntimeError, importer: _Importer) -> Exception:
+def _text(exc: RuntimeError | UnicodeDecodeError) -> str:
+    """What go-jsonnet said: its message, or (when the bytes a failed import's message is handed on with are
+    not UTF-8, and the binding could not decode it) as much as can be read of it."""
+    if isinstance(exc, UnicodeDecodeError):
+        return bytes(exc.object).decode("utf-8", "replace")
+    return str(exc)
+
+
+def _failure(entry: str, exc: RuntimeError | UnicodeDecodeError, importer: _Importer) -> Exception:
     """The template failure that ``exc`` of go-jsonnet tells: at the first place its trace names in the
     template's own files (the entry, or a library it imports), with the message's first line."""
     from . import TemplateFailure
 
-    text = str(exc).strip()
+    text = _text(exc).strip()
     first = text.splitlines()[0] if text else "evaluation failed"
     trace = text
     if importer.missing and "importer error:" in first:
@@ -146,8 +154,8 @@ def render_many(template: str, all_files: Mapping[str, str | bytes], entry: str,
             _BATCH, snippet, tla_codes={"ctxs": json.dumps(list(contexts), sort_keys=True)},
             import_callback=importer)
         return [_objects(entry, v) for v in json.loads(out)]
-    except RuntimeError as exc:
-        if _NOT_A_FUNCTION in str(exc).splitlines()[0]:  # (a value: given ctx, jsonnet would ignore it)
+    except (RuntimeError, UnicodeDecodeError) as exc:
+        if _NOT_A_FUNCTION in (_text(exc).splitlines() or [""])[0]:  # (a value: given ctx, jsonnet would ignore it)
             raise TemplateFailure(entry, 1, _NOT_A_FUNCTION_MESSAGE) from None
         if len(contexts) > 1:
             raise TemplateFailure(entry, 0, "jsonnet: the template failed for one of its services") from None
@@ -157,7 +165,7 @@ def render_many(template: str, all_files: Mapping[str, str | bytes], entry: str,
         try:
             out = jsonnet.evaluate_snippet(entry, files[entry], tla_codes={"ctx": json.dumps(ctx, sort_keys=True)},
                                            import_callback=importer)
-        except RuntimeError as exc:
+        except (RuntimeError, UnicodeDecodeError) as exc:
             if "function" not in files[entry]:
                 raise TemplateFailure(entry, 1, _NOT_A_FUNCTION_MESSAGE) from None
             raise _failure(entry, exc, importer) from None

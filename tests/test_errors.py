@@ -280,6 +280,22 @@ def test_a_missing_jsonnet_import_fails_cleanly_whatever_follows_its_message(tmp
                             "sub/d\u00e4\u00f6-library.libsonnet")]))
 
 
+def test_a_failed_jsonnet_import_whose_report_is_lost_is_placed_at_its_literal() -> None:
+    """Some Pythons raise an empty RuntimeError when the message jsonnet hands on is not UTF-8: the import is
+    then placed at the first file of the importing folder that names its path."""
+    from platform_gen.renderers import jsonnet
+
+    importer = jsonnet._Importer("worker", {
+        "main.jsonnet": "function(ctx)\nlocal lib = import 'lib/a.libsonnet';\nlib\n",
+        "lib/a.libsonnet": "// a.libsonnet\n{\n  text: importstr @'notes.txt',\n}\n"})
+    with pytest.raises(RuntimeError):
+        importer("lib", "notes.txt")
+    failure = jsonnet._failure("main.jsonnet", RuntimeError(""), importer)
+    assert (failure.file, failure.line, failure.message) == (  # type: ignore[attr-defined]
+        "lib/a.libsonnet", 3, "jsonnet: RUNTIME ERROR: import not found in template 'worker': notes.txt")
+    assert importer.place("", "elsewhere.libsonnet") is None
+
+
 def test_a_jsonnet_error_in_a_library_points_into_the_library(rendered_once: Path, run: Run) -> None:
     (rendered_once / "platform-config/templates/worker/_lib.libsonnet").write_text(
         "{\n  suffix(v)::\n    v.nope,\n}\n", encoding="utf-8")

@@ -83,15 +83,27 @@ class _Importer:
     def __init__(self, template: str, files: dict[str, str]) -> None:
         self.template = template
         self.files = files
-        self.missing: list[str] = []
+        self.missing: list[tuple[str, str, str]] = []  # (folder imported from, path, message)
 
     def __call__(self, base: str, rel: str) -> tuple[str, bytes]:
         name = posixpath.normpath(posixpath.join(base, rel))
         if name in self.files:
             return name, self.files[name].encode()
         message = f"import not found in template '{self.template}': {rel}"
-        self.missing.append(message)
+        self.missing.append((base, rel, message))
         raise RuntimeError(message)
+
+    def place(self, base: str, rel: str) -> tuple[str, int] | None:
+        """The first file of the folder ``base`` that imports ``rel`` (its path is a literal: jsonnet allows
+        no other), and the line: where to report a failed import when jsonnet's own report of it is lost."""
+        literal = re.compile(rf"\bimport(?:str|bin)?\s*@?(['\"]){re.escape(rel)}\1")
+        folder = posixpath.normpath(base) if base else ""
+        for name in sorted(self.files):
+            if posixpath.dirname(name) == ("" if folder == "." else folder):
+                found = literal.search(self.files[name])
+                if found is not None:
+                    return name, self.files[name].count("\n", 0, found.start()) + 1
+        return None
 
 
 def _text(exc: RuntimeError | UnicodeDecodeError) -> str:
@@ -110,15 +122,23 @@ def _failure(entry: str, exc: RuntimeError | UnicodeDecodeError, importer: _Impo
     text = _text(exc).strip()
     first = text.splitlines()[0] if text else "evaluation failed"
     trace = text
-    if importer.missing and "importer error:" in first:
-        first = f"RUNTIME ERROR: {importer.missing[-1]}"
-        at = text.find("\n\t")  # the trace, after the message (whose end may be garbled)
+    failed_import = importer.missing[-1] if importer.missing and (not text or "importer error:" in first) \
+        else None
+    if failed_import is not None:
+        # told from the record: the message jsonnet hands on may be garbled, or lost (some Pythons raise an
+        # empty RuntimeError when it is not UTF-8)
+        first = f"RUNTIME ERROR: {failed_import[2]}"
+        at = text.find("\n\t")  # the trace, after the message
         trace = text[at:] if at >= 0 else ""
     file, line = entry, 0
     for match in _LOC.finditer(trace):
         if match.group("file") in importer.files:
             file, line = match.group("file"), int(match.group("line") or match.group("from"))
             break
+    else:
+        placed = importer.place(*failed_import[:2]) if failed_import is not None else None
+        if placed is not None:
+            file, line = placed
     if "undefined external variable" in first.lower():
         first += " (a template sees only its service's context, as its argument: function(ctx) ...)"
     return TemplateFailure(file, line, f"jsonnet: {first}")

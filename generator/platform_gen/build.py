@@ -172,9 +172,10 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     """
     global _shared, _shared_trusted
 
-    if spare and only is None:
+    spare = spare and only is None
+    if spare:
         generator_digest()  # (computed in a thread of the console script: done before forking)
-    with worker.session(spare and only is None, settle):
+    with worker.session(spare, settle):
         def read_services(root: Path, shared: Sources, select: Select | None = None, *,
                           parse: bool = True, known: OnDisk | None = None, unchanged: Collection[str] = (),
                           held: Mapping[str, tuple[str, ...]] | None = None) -> Sources:
@@ -185,7 +186,8 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
             return replace(found, raw=tuple(sorted((*found.raw, *extra))), digests={**found.digests, **digests})
 
         shared = load_shared(root)
-        shared_digest = shared.shared_inputs().digest()  # of the inputs every service shares
+        inputs = shared.shared_inputs()  # the inputs every service shares
+        shared_digest = inputs.digest()
         guess = out_dir_of(shared, None)
         # git tells which config.yaml files are as committed at the base (their ids, without reading them) and,
         # from its index, which of the tree's files were edited since (committed or staged), while this thread
@@ -198,7 +200,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
             select = None if only is None else (lambda folder, _config, _features: only(folder))
             suspects: set[str] = set()
             if previous is not None:
-                head, inputs = previous.entries.head, shared.shared_inputs()
+                head = previous.entries.head
 
                 def select(folder: str, config: str, features: tuple[str, ...]) -> bool:
                     before = head(folder)

@@ -299,6 +299,44 @@ def test_worker_reports_a_crash() -> None:
     assert outcome == worker.Outcome({}, "crash", 1, "killed by SIGSEGV")
 
 
+def test_a_spare_worker_compiles_templates_ahead_and_renders_them_as_any_worker() -> None:
+    """A spare worker compiles the templates it is given while it waits for its jobs; one that does not compile
+    is left to its render, which tells its line; a job of a template it did not compile is rendered too."""
+    from platform_gen.renderers import REGISTRY
+
+    jinja = next(r for r in REGISTRY if r.name == "jinja2")
+    good = {"a.yaml.j2": "kind: A\nname: {{ name }}\n", "_part.j2": "x: 1\n"}
+    broken = {"b.yaml.j2": "kind: B\n{% if %}\n"}
+    later = {"c.yaml.j2": "kind: C\n"}
+    before = worker.spares_used
+    with worker.session(True, None, [broken, good]):
+        outcomes = worker.render([worker.Job(jinja, "good", good, "a.yaml.j2", [{"name": "n1"}, {"name": "n2"}]),
+                                  worker.Job(jinja, "broken", broken, "b.yaml.j2", [{"name": "n1"}]),
+                                  worker.Job(jinja, "later", later, "c.yaml.j2", [{}])], ROOMY)
+    assert worker.spares_used == before + 1 and worker._spare is None
+    assert [o.stopped for o in outcomes] == [None, None, None]
+    assert outcomes[0].results == {0: [{"kind": "A", "name": "n1"}], 1: [{"kind": "A", "name": "n2"}]}
+    failure = outcomes[1].results[0]
+    assert isinstance(failure, TemplateFailure)
+    assert (failure.file, failure.line) == ("b.yaml.j2", 2) and "syntax error" in failure.message
+    assert outcomes[2].results == {0: [{"kind": "C"}]}
+
+
+def test_warming_stops_when_asked() -> None:
+    from platform_gen.renderers import jinja
+
+    files = {f"t{i}.yaml.j2": f"kind: T{i}\n" for i in range(4)}
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 2
+
+    jinja.warm(files, stop)
+    env = jinja._environment_of(files)
+    assert sorted(t.name for t in env.cache.values()) == ["t0.yaml.j2", "t1.yaml.j2"]  # type: ignore[union-attr]
+
+
 def test_worker_raises_on_a_bug() -> None:
     renderer = Renderer("test", ".test", _behave)
     with pytest.raises(RuntimeError, match=r"(?s)the template worker for t/e failed:.*ValueError: not a template"):

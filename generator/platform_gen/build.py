@@ -13,16 +13,15 @@ the merged values. So which services share a chunk never changes what is reporte
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 from . import schemas
+from .background import Background
 from .errors import InputError, Problem
 from .gitref import OnDisk, on_disk, tree_changes
 from .index import INDEX, Index, Services, Summary, blob_id, generator_digest, owner, service_inputs
@@ -131,7 +130,12 @@ def _chunks(raw: Sequence[tuple[str, bytes]], size: int) -> list[tuple[tuple[str
 
 
 def _run(raw: Sequence[tuple[str, bytes]], jobs: int, settle: Callable[[], None] | None = None) -> list[_Part]:
-    if jobs <= 1 or len(raw) < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+    if jobs <= 1 or len(raw) < PARALLEL_FROM:
+        return [_chunk(c) for c in _chunks(raw, CHUNK)]
+    import multiprocessing  # (a render of few services does not load it)
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
         return [_chunk(c) for c in _chunks(raw, CHUNK)]
     if settle is not None:
         settle()  # no other thread runs while the workers fork
@@ -175,7 +179,9 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
     spare = spare and only is None
     if spare:
         generator_digest()  # (computed in a thread of the console script: done before forking)
-    with worker.session(spare, settle):
+    shared = load_shared(root)
+    # a spare worker compiles the templates while this process reads the index and what git says
+    with worker.session(spare, settle, [files for _name, files in sorted(shared.templates.items())]):
         def read_services(root: Path, shared: Sources, select: Select | None = None, *,
                           parse: bool = True, known: OnDisk | None = None, unchanged: Collection[str] = (),
                           held: Mapping[str, tuple[str, ...]] | None = None) -> Sources:
@@ -185,17 +191,18 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
             digests = {f"{SERVICES_DIR}/{folder}/config.yaml": blob_id(data) for folder, data in extra}
             return replace(found, raw=tuple(sorted((*found.raw, *extra))), digests={**found.digests, **digests})
 
-        shared = load_shared(root)
         inputs = shared.shared_inputs()  # the inputs every service shares
         shared_digest = inputs.digest()
         guess = out_dir_of(shared, None)
         # git tells which config.yaml files are as committed at the base (their ids, without reading them) and,
         # from its index, which of the tree's files were edited since (committed or staged), while this thread
         # reads the render index
-        asking = ThreadPoolExecutor(2) if only is None and guess is not None else None
+        vouched = edits = None
         try:
-            vouched = asking.submit(ids_of, root, SERVICES_DIR) if asking is not None else None
-            edits = asking.submit(changes_of, root, guess) if asking is not None and guess is not None else None
+            if only is None and guess is not None:
+                tree = guess
+                vouched = Background(lambda: ids_of(root, SERVICES_DIR), "git-ids")
+                edits = Background(lambda: changes_of(root, tree), "git-changes")
             previous = previous_of(guess) if only is None else None
             select = None if only is None else (lambda folder, _config, _features: only(folder))
             suspects: set[str] = set()
@@ -217,8 +224,9 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
             sources = read_services(root, shared, select, parse=False, known=known, unchanged=unchanged, held=held)
             changed = edits.result() if edits is not None and previous is not None else None
         finally:
-            if asking is not None:  # (before any worker is forked)
-                asking.shutdown(wait=True)
+            for asked in (vouched, edits):  # (before any worker is forked)
+                if asked is not None:
+                    asked.wait()
         edited: set[str] = set()
         if previous is not None:
             # the files of the tree edited since the git base (committed or staged; see gitref.tree_changes): their
@@ -240,7 +248,7 @@ def compile_tree(root: Path, out_dir_of: _OutDir, previous_of: _Previous, *, job
                         sources = read_services(root, shared, parse=False)
                     else:
                         mine, theirs = previous.entries, at_base.entries
-                        suspects |= {n for n in mine if mine.read_line(n) != theirs.read_line(n)}
+                        suspects |= {n for n in mine if not mine.same_line(n, theirs)}
                 again = [name for name in sources.skipped if name in suspects] if previous is not None else []
                 if again:  # services whose inputs are as the index says, but whose files were edited
                     more = load_services(root, shared, parse=False, names=again)

@@ -11,7 +11,6 @@ fetch, and is an error at its line of Chart.yaml. Matching by name is Helm's own
 from __future__ import annotations
 
 import io
-import tarfile
 from collections.abc import Mapping
 
 import yaml
@@ -35,6 +34,8 @@ def _name(text: str | bytes) -> str | None:
 
 def _archive_name(data: bytes) -> str | None:
     """The name in a chart archive's ``<top>/Chart.yaml``; None when it is no chart archive."""
+    import tarfile  # (only a chart with vendored archives needs it)
+
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             for member in tar:

@@ -11,9 +11,7 @@ import json
 import os
 import shlex
 import sys
-import traceback
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import click
 
 from . import __version__, report
 from . import report as report_mod
+from .background import Background
 from .errors import InputError, OutputError, PlatformGenError, Problem, ToolError
 from .index import INDEX, DamagedIndex, Index, generator_digest
 from .index import parse as parse_index
@@ -340,9 +339,7 @@ def compile_incremental(opts: Options, full: bool, at_base: list[Callable[[], At
         # the deletion guard's files at the base are read on while the platform compiles: the guard waits
         # for them (at_base[0]() gives them, or raises what reading them raised), and so does a fork
         # (settle): a process forks with no other thread running
-        other = ThreadPoolExecutor(1)
-        reading = other.submit(read_base, root)
-        other.shutdown(wait=False)
+        reading = Background(lambda: read_base(root), "git-base")
         at_base.append(reading.result)
         return tree_changes(root, out)
 
@@ -1438,6 +1435,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except Exception:
         click.echo("internal error in platform-gen (this is a bug, please report it):", err=True)
+        import traceback
+
         click.echo(traceback.format_exc(), err=True)
         return EXIT_INTERNAL
     return int(result) if isinstance(result, int) else EXIT_OK

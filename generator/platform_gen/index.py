@@ -19,10 +19,11 @@ generator, is ignored and everything is rendered. JSON, one service per line.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -313,6 +314,60 @@ def _read_head(name: str, line: bytes) -> Head:
     return Head(config.decode(), inputs.decode(), template.decode(), env_names, team.decode(), int(count))
 
 
+class _Lines:
+    """The services' lines read from an index: spans of its text, sliced on first use, so that a render
+    that reads one service of thousands copies none of the others' lines, and writes runs of them back
+    as they were in one piece (see ``Services.pieces``). ``spans``: name -> (start, end) in ``text``."""
+
+    __slots__ = ("spans", "text")
+
+    def __init__(self, text: bytes, spans: dict[str, tuple[int, int]]) -> None:
+        self.text = text
+        self.spans = spans
+
+    def get(self, name: str) -> bytes | None:
+        span = self.spans.get(name)
+        return None if span is None else self.text[span[0]:span[1]]
+
+    def same(self, name: str, other: _Lines) -> bool:
+        """Whether both hold a line of ``name``, and the same one."""
+        mine, theirs = self.spans.get(name), other.spans.get(name)
+        if mine is None or theirs is None:
+            return False
+        if mine == theirs and self.text is other.text:
+            return True
+        return mine[1] - mine[0] == theirs[1] - theirs[0] and \
+            memoryview(self.text)[mine[0]:mine[1]] == memoryview(other.text)[theirs[0]:theirs[1]]
+
+    def holding(self, needle: bytes) -> set[str]:
+        """The names whose line holds ``needle`` (which holds no newline), by one search of the text."""
+        if not self.spans:
+            return set()
+        starts = sorted((start, end, name) for name, (start, end) in self.spans.items())
+        found: set[str] = set()
+        text, at = self.text, 0
+        while (at := text.find(needle, at)) >= 0:
+            i = bisect.bisect_right(starts, (at, len(text) + 1)) - 1
+            if i >= 0:
+                _start, end, name = starts[i]
+                if at + len(needle) <= end:
+                    found.add(name)
+                    at = end  # the rest of this line tells no more
+                    continue
+            at += 1
+        return found
+
+    def only(self, names: Iterable[str]) -> _Lines:
+        spans = self.spans
+        return _Lines(self.text, {n: spans[n] for n in names if n in spans})
+
+    def without(self, names: Collection[str]) -> _Lines:
+        return _Lines(self.text, {n: v for n, v in self.spans.items() if n not in names})
+
+
+_NO_LINES = _Lines(b"", {})
+
+
 class Services(Mapping[str, Summary]):
     """Every service of an index, by name (sorted): each service's first fields (``head``) and its summary
     are read from its line on first use, so a render that re-renders one service of thousands reads
@@ -320,7 +375,7 @@ class Services(Mapping[str, Summary]):
 
     __slots__ = ("_heads", "_keys", "_lines", "_names", "_parsed")
 
-    def __init__(self, names: dict[str, None], lines: dict[str, bytes], parsed: dict[str, Summary],
+    def __init__(self, names: dict[str, None], lines: _Lines, parsed: dict[str, Summary],
                  keys: dict[str, tuple[bytes, ...]] | None = None) -> None:
         self._names = names  # every service, in name order
         self._lines = lines  # the line of each service read from an index
@@ -334,12 +389,14 @@ class Services(Mapping[str, Summary]):
         if isinstance(summaries, Services):
             return summaries
         ordered = dict(sorted(summaries.items()))
-        return Services(dict.fromkeys(ordered), {}, ordered)
+        return Services(dict.fromkeys(ordered), _NO_LINES, ordered)
 
     def __getitem__(self, name: str) -> Summary:
         found = self._parsed.get(name)
         if found is None:
-            line = self._lines[name]  # KeyError for a service the index does not have
+            line = self._lines.get(name)
+            if line is None:
+                raise KeyError(name)  # a service the index does not have
             try:
                 doc = json.loads(line[line.index(b":") + 1:])
                 found = Summary.from_json(name, doc)
@@ -390,8 +447,8 @@ class Services(Mapping[str, Summary]):
         if found is None:
             if name in self._parsed:
                 found = _head(self._parsed[name])
-            elif name in self._lines:
-                found = _read_head(name, self._lines[name])
+            elif (line := self._lines.get(name)) is not None:
+                found = _read_head(name, line)
             else:
                 return None
             self._heads[name] = found
@@ -406,6 +463,43 @@ class Services(Mapping[str, Summary]):
         """``name``'s line as read from an index (None when it was not, or its summary was replaced)."""
         return self._lines.get(name)
 
+    def same_line(self, name: str, other: Services) -> bool:
+        """Whether both read a line of ``name`` from an index (and replaced no summary), and the same one:
+        without copying either when both come from one index's text."""
+        return self._lines.same(name, other._lines)
+
+    def holding(self, needle: bytes) -> set[str]:
+        """The services whose line (as ``line`` gives it) holds ``needle``, which holds no newline: the lines
+        read from an index are searched in one piece."""
+        found = self._lines.holding(needle)
+        found.update(n for n, s in self._parsed.items() if n not in self._lines.spans and needle in _line(s))
+        return found
+
+    def pieces(self) -> list[bytes | memoryview]:
+        """Every line in name order, joined by ",\n": as the parts to join, where each run of lines that
+        followed each other in the index read is one part, a view of its text (not a copy)."""
+        spans, parsed = self._lines.spans, self._parsed
+        view = memoryview(self._lines.text)
+        out: list[bytes | memoryview] = []
+        first = last = -1  # the run of read lines not yet added
+        for name in self._names:
+            span = spans.get(name)
+            if span is not None and first >= 0 and span[0] == last + 2:  # the next line there (",\n" between)
+                last = span[1]
+                continue
+            if first >= 0:
+                out += (view[first:last], b",\n")
+            if span is not None:
+                first, last = span
+            else:
+                first = -1
+                out += (_line(parsed[name]), b",\n")
+        if first >= 0:
+            out.append(view[first:last])
+        elif out:
+            out.pop()
+        return out
+
     def same_names(self, other: Services) -> bool:
         """Whether ``other`` has these very services."""
         return self._names.keys() == other._names.keys()
@@ -413,7 +507,7 @@ class Services(Mapping[str, Summary]):
     def only(self, names: Iterable[str]) -> Services:
         """These services alone (each must be in this index)."""
         keep = sorted(names)
-        found = Services(dict.fromkeys(keep), {n: self._lines[n] for n in keep if n in self._lines},
+        found = Services(dict.fromkeys(keep), self._lines.only(keep),
                          {n: self._parsed[n] for n in keep if n in self._parsed},
                          {n: self._keys[n] for n in keep if n in self._keys})
         found._heads = {n: self._heads[n] for n in keep if n in self._heads}
@@ -422,7 +516,7 @@ class Services(Mapping[str, Summary]):
     def updated(self, summaries: Mapping[str, Summary]) -> Services:
         """These services with ``summaries`` added or put in place of theirs."""
         names = dict.fromkeys(sorted({*self._names, *summaries}))
-        lines = {n: v for n, v in self._lines.items() if n not in summaries}
+        lines = self._lines.without(summaries)
         parsed = {n: s for n, s in self._parsed.items() if n not in summaries}
         parsed.update(summaries)
         found = Services(names, lines, parsed, {n: k for n, k in self._keys.items() if n not in summaries})
@@ -476,23 +570,27 @@ def serialize(index: Index) -> bytes:
     head = {"format": FORMAT, "generator": index.generator, "manifest": index.manifest,
             "samples": dict(sorted(index.samples.items())), "shared": index.shared,
             "shared_files": list(index.shared_files)}
-    lines = [f"{json.dumps(k)}:{json.dumps(v, **compact)},".encode() for k, v in head.items()]  # type: ignore[arg-type]
+    lines = [f"{json.dumps(k)}:{json.dumps(v, **compact)},\n".encode() for k, v in head.items()]  # type: ignore[arg-type]
     services = index.entries
-    body = b",\n".join(services.line(n) for n in services)
-    lines.append(b'"services":{' + (b"\n" + body + b"\n" if services else b"") + b"}")
-    lines.append(b"}")
-    rest = b"\n".join(lines) + b"\n"
+    # the text after the checksum's line, in parts: the services' lines are mostly views of the index read
+    rest: list[bytes | memoryview] = [b"".join(lines), b'"services":{']
+    if services:
+        rest += (b"\n", *services.pieces(), b"\n")
+    rest.append(b"}\n}\n")
     # a checksum of the rest: an index edited by hand (or half merged) is not used
-    return (b'{\n"about":"The render index of platform-gen (see its README); do not edit.",\n'
-            + f'"checksum":"{_checksum(rest)}",\n'.encode() + rest)
+    return b"".join([b'{\n"about":"The render index of platform-gen (see its README); do not edit.",\n',
+                     f'"checksum":"{_checksum(rest)}",\n'.encode(), *rest])
 
 
-def _checksum(rest: bytes | memoryview) -> str:
-    """The checksum of an index's text, read without copying its megabytes. It tells an index edited by
-    hand or half merged, not one forged: SHA-1, the fastest of the standard library's digests here (twice
-    BLAKE2b's speed on an index of 9 MB, read and written by each render: #9)."""
-    check = hashlib.sha1(len(rest).to_bytes(8, "little"), usedforsecurity=False)
-    check.update(rest)
+def _checksum(rest: bytes | memoryview | Sequence[bytes | memoryview]) -> str:
+    """The checksum of an index's text after the checksum's line (whole, or in parts), read without copying its
+    megabytes. It tells an index edited by hand or half merged, not one forged: SHA-1, the fastest of the
+    standard library's digests here (twice BLAKE2b's speed on an index of 9 MB, read and written by each
+    render: #9)."""
+    parts = [rest] if isinstance(rest, (bytes, memoryview)) else rest
+    check = hashlib.sha1(sum(map(len, parts)).to_bytes(8, "little"), usedforsecurity=False)
+    for part in parts:
+        check.update(part)
     return check.hexdigest()
 
 
@@ -541,16 +639,22 @@ def _parse(data: bytes) -> Index | None:
         doc = json.loads(b"{" + data[third + 1:at].rstrip(b",") + b"}")
         if doc.get("format") != FORMAT:
             return None
-        body = data[at + len(_MARK):-len(b"}\n}\n")]
-        if body and (not body.startswith(b"\n") or not body.endswith(b"\n")):
+        # the services' lines: "\n" before the first, ",\n" between two, "\n" after the last (no line holds a
+        # newline); found where they start, and not copied
+        start, end = at + len(_MARK), len(data) - len(b"}\n}\n")
+        found = [(m.start(), m.groups(b"")) for m in _KEYS.finditer(data, start, end)]
+        if start < end and (data[start] != 0x0A or data[end - 1] != 0x0A):
             return None
-        lines = body[1:-1].split(b",\n") if body else []
-        # one name a line, at its start (a line holds no newline), or the index is not this format
-        keys = _KEYS.findall(body)
+        # one name a line, at its start, each line but the last followed by ",", or the index is not this format
+        if data.count(b"\n", start, end) != (len(found) + 1 if found else 0) or \
+                any(data[at - 1] != 0x2C for at, _key in found[1:]) or (found and data[end - 2] == 0x2C):
+            return None
+        keys = [key for _at, key in found]
         names = [k[0].decode() for k in keys]
-        if len(names) != len(lines) or len(set(names)) != len(names) or names != sorted(names):
+        if len(set(names)) != len(names) or names != sorted(names):
             return None
-        lines_of = dict(zip(names, lines, strict=True))
+        ends = [at - 1 for at, _key in found[1:]] + [end - 1] if found else []
+        lines_of = _Lines(data, {n: (at + 1, e) for n, (at, _key), e in zip(names, found, ends, strict=True)})
         keys_of = dict(zip(names, keys, strict=True))
         shared_files = tuple(str(f) for f in doc["shared_files"])
         if not _shared_files_ok(shared_files):

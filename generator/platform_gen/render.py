@@ -568,7 +568,8 @@ def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services,
         found.update(n for n, team in kept.teams().items() if team in teams)
     if hosts:  # a host is written in a line as a JSON string: lines without it hold no such URL
         needles = [json.dumps(h, ensure_ascii=False).encode() for h in sorted(hosts)]
-        found.update(n for n in kept if n not in found and any(x in kept.line(n) for x in needles))
+        for needle in needles:
+            found |= kept.holding(needle)
     if gone:
         # rare (a service removed): each kept service's allowFrom, dependsOn and consumesApis are read from its line
         lost = set(gone)
@@ -576,7 +577,7 @@ def cross_neighbours(platform: Platform, fresh: Iterable[Facts], kept: Services,
                      or lost.intersection(Facts.of_summary(kept[n]).named()))
     # a service rendered again may have lost the API another consumes: those that consume any (rare) are read
     names = {f.name for f in fresh}
-    found.update(n for n in kept if n not in found and b'"consumesApis":' in kept.line(n)
+    found.update(n for n in sorted(kept.holding(b'"consumesApis":')) if n not in found
                  and names.intersection(Facts.of_summary(kept[n]).named()))
     return sorted(found)
 

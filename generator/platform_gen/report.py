@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import Problem
 from .merge import flatten
 from .model import Target
 from .schemas import SCORECARD_CHECKS
-from .scorecard import NONE, Scorecard, percent
 from .write import Plan
+
+if TYPE_CHECKING:  # the scorecard's module is loaded by the commands that show one
+    from .scorecard import Scorecard
 
 __all__ = ["explain_json", "explain_text", "new_clusters", "plan_json", "plan_text", "problems_json", "problems_text",
            "scorecard_badge", "scorecard_json", "scorecard_markdown", "scorecard_text", "to_json"]
@@ -183,6 +185,8 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], style: Style = _p
 
 def _top(card: Scorecard) -> tuple[str, int, int]:
     """The highest level, how many services reach it, and their share in percent."""
+    from .scorecard import NONE, percent
+
     top = card.names[-1] if card.names else NONE
     n = card.count(top)
     return top, n, percent(n, len(card.services))
@@ -206,6 +210,8 @@ def _below_line(card: Scorecard, min_level: str) -> str:
 
 def scorecard_text(card: Scorecard, style: Style = _plain, min_level: str | None = None) -> str:
     """The scorecard for a terminal: a table of services and checks, what fails, teams and golden paths."""
+    from .scorecard import NONE, percent
+
     services = len(card.services)
     out = [style(f"Scorecard of {card.organization}: {services} service(s) of {len(card.teams)} team(s)", bold=True),
            f"levels: {' < '.join(card.names) or 'none declared'}"
@@ -255,6 +261,8 @@ def scorecard_text(card: Scorecard, style: Style = _plain, min_level: str | None
 
 def scorecard_json(card: Scorecard, min_level: str | None = None) -> dict[str, Any]:
     """The scorecard as one JSON-ready document (README "Scorecards" describes its shape)."""
+    from .scorecard import NONE, percent
+
     services = len(card.services)
     below = list(card.below(min_level)) if min_level is not None else []
     top, n, share = _top(card)
@@ -294,6 +302,8 @@ def _md(text: str) -> str:
 
 def scorecard_markdown(card: Scorecard, min_level: str | None = None) -> str:
     """The scorecard for a pull-request comment or a README: a badge, the services, teams and golden paths."""
+    from .scorecard import NONE, percent
+
     services = len(card.services)
     top, n, share = _top(card)
     counts = ", ".join(f"**{n} {top} ({share}%)**" if level == top else f"{card.count(level)} {level}"

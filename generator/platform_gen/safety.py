@@ -598,8 +598,7 @@ def _differing_removals(now: Services, disk: Services | None, base: Services | N
     sides = [s for s in (disk, base) if s is not None]
     differ: list[str] = []
     for name in set(now).union(*sides):
-        line = now.read_line(name)
-        if line is None or any(side.read_line(name) != line for side in sides):
+        if not all(now.same_line(name, side) for side in sides):
             differ.append(name)
     after = {app: (env, namespace) for name in differ if name in now for app, env, namespace in _apps_of(now, name)}
     return any(after.get(app) != (env, namespace)

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..capabilities import GRAFANA, PROMETHEUS
 from ..model import Platform, Target
 from ..workloads import app_kinds, is_batch
+
+if TYPE_CHECKING:  # imported where SLO rules are made: a render without SLOs does not load decimal
+    from decimal import Decimal
 
 __all__ = ["BURNS", "DURATION", "REQUESTS", "dashboard_json", "dashboard_objects", "dashboard_uid",
            "monitoring_objects", "seconds"]
@@ -115,6 +117,8 @@ def monitoring_objects(platform: Platform, target: Target, base: _Objects) -> _O
 def seconds(duration: str) -> str:
     """A latency objective (300ms, 1.5s) as the ``le`` label of its histogram bucket, in seconds as
     Prometheus writes a float label since 3.0: 0.3, 1.5, 1.0."""
+    from decimal import Decimal
+
     text = duration[:-2] if duration.endswith("ms") else duration[:-1]
     value = Decimal(text) / (1000 if duration.endswith("ms") else 1)
     out = format(value.normalize(), "f")
@@ -131,11 +135,15 @@ def _selector(namespace: str, service: str, extra: str = "") -> str:
 
 def _percentile(name: str) -> Decimal:
     """The share of requests a percentile covers: p99 -> 0.99, p999 -> 0.999."""
+    from decimal import Decimal
+
     digits = name[1:]
     return Decimal(f"0.{digits}")
 
 
 def _slo_groups(platform: Platform, target: Target, slo: dict[str, Any]) -> list[dict[str, Any]]:
+    from decimal import Decimal
+
     service = target.service.name
     team = platform.teams[target.service.team]
     ns = team.namespace
@@ -238,6 +246,8 @@ def dashboard_json(service: str, env: str, namespace: str, slo_json: str, batch:
     """The platform's dashboard of one service in one environment, as compact JSON with sorted keys: built
     once per (service, environment, SLO) and shared by its clusters. ``batch`` names the kind of a service
     that is batch work (CronJob or Job: its runs instead of requests and replicas; it has no SLO)."""
+    from decimal import Decimal
+
     slo = json.loads(slo_json)
     sel = _selector(namespace, service)
     pods = f'namespace="{namespace}",pod=~"{service}-[a-z0-9]+-[a-z0-9]+"'

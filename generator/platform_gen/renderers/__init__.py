@@ -77,6 +77,14 @@ class Renderer:
         if self.module and self.in_worker:
             importlib.import_module(self.module).start()
 
+    def warm(self, files: Files, stop: Callable[[], bool]) -> None:
+        """Compile a template's files ahead of its renders, where the language can (see ``worker.prepare``);
+        ``stop()`` tells it to end early."""
+        if self.module and not self.in_worker:
+            warm = getattr(importlib.import_module(self.module), "warm", None)
+            if warm is not None:
+                warm(files, stop)
+
     def render(self, template: str, files: Files, entry: str, context: dict[str, Any]) -> list[Any]:
         """Render one context."""
         return self.render_many(template, files, entry, [context])[0]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -14,7 +15,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from ..yamlio import safe_load_all
 
-__all__ = ["render_many"]
+__all__ = ["render_many", "warm"]
 
 
 def _to_json(value: Any) -> str:
@@ -77,8 +78,24 @@ def _render(env: SandboxedEnvironment, entry: str, context: dict[str, Any]) -> l
                               f"{getattr(exc, 'problem', exc)}") from None
 
 
+def _environment_of(files: Mapping[str, str | bytes]) -> SandboxedEnvironment:
+    return _environment(tuple(sorted((k, v) for k, v in files.items() if isinstance(v, str))))
+
+
 def render_many(template: str, files: Mapping[str, str | bytes], entry: str,
                 contexts: Sequence[dict[str, Any]]) -> list[list[Any]]:
     """Render ``entry`` once per context; each result is parsed as a stream of YAML documents."""
-    env = _environment(tuple(sorted((k, v) for k, v in files.items() if isinstance(v, str))))
+    env = _environment_of(files)
     return [_render(env, entry, ctx) for ctx in contexts]
+
+
+def warm(files: Mapping[str, str | bytes], stop: Callable[[], bool]) -> None:
+    """Compile a template's files ahead of its renders (a spare worker does, while it waits for its jobs);
+    ``stop()`` between two files ends it early. A file that does not compile is left for its render to tell."""
+    env = _environment_of(files)
+    for name in sorted(files):
+        if stop():
+            return
+        if name.endswith(".j2"):
+            with contextlib.suppress(Exception):
+                env.get_template(name)

@@ -45,13 +45,12 @@ import struct
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..model import TemplateBudget
-from . import HELM, REGISTRY, Files, Renderer, TemplateFailure
+from . import HELM, REGISTRY, Files, Renderer, TemplateFailure, entries
 
 __all__ = ["Job", "Outcome", "discard", "prepare", "render"]
 
@@ -211,20 +210,25 @@ class _Spare:
 
 
 _spare: _Spare | None = None
+#: The template files a spare worker compiles while it waits (``prepare``), in the order given.
+_warm: Sequence[Files] = ()
 #: The renderers a spare worker knows by name (a job is sent to it with its renderer's name).
 _KNOWN = (*REGISTRY, HELM)
 #: How many spare workers took jobs (for tests).
 spares_used = 0
 
 
-def prepare() -> None:
+def prepare(warm: Sequence[Files] = ()) -> None:
     """Fork a spare worker now, which imports the template languages while this process goes on, and waits
-    for its jobs (``render`` sends it the first few). Call it while this process runs no other thread (a fork
-    keeps only the calling one); nothing when there is one already, or no fork."""
-    global _spare
+    for its jobs (``render`` sends it the first few). Meanwhile it compiles the templates' files ``warm``
+    where their language can, until its jobs come: a template is then compiled once its first job needs it
+    at the latest. Call it while this process runs no other thread (a fork keeps only the calling one);
+    nothing when there is one already, or no fork."""
+    global _spare, _warm
     # a child dies with the thread that forked it (PR_SET_PDEATHSIG): only the main thread keeps one waiting
     if _spare is not None or not hasattr(os, "fork") or threading.current_thread() is not threading.main_thread():
         return
+    _warm = warm
     jobs_r, jobs_w = os.pipe()
     progress = mmap.mmap(-1, _COUNTER.size)
     _COUNTER.pack_into(progress, 0, -1)  # nothing started: the child's first mark starts the first budget
@@ -255,12 +259,13 @@ def discard() -> None:
 
 
 @contextlib.contextmanager
-def session(spare: bool, settle: Callable[[], None] | None) -> Iterator[None]:
-    """The renders of this block: with ``spare``, a spare worker is forked first (``prepare``); ``settle()``
-    runs before any fork (``before_fork``); an unused spare is stopped at the end."""
+def session(spare: bool, settle: Callable[[], None] | None, warm: Sequence[Files] = ()) -> Iterator[None]:
+    """The renders of this block: with ``spare``, a spare worker is forked first, which compiles the
+    templates' files ``warm`` while it waits (``prepare``); ``settle()`` runs before any fork
+    (``before_fork``); an unused spare is stopped at the end."""
     global before_fork
     if spare:
-        prepare()
+        prepare(warm)
     before_fork = settle
     try:
         yield
@@ -278,6 +283,7 @@ def _spare_start() -> None:
 def _spare_work(jobs_r: int, jobs_w: int, send: Callable[[tuple[Any, ...]], None], progress: mmap.mmap) -> None:
     """The spare's work once its languages are imported: read its jobs, cap its memory, render them."""
     os.close(jobs_w)  # (the parent's end: with it open here, the jobs would never end)
+    _warm_up(jobs_r)
     data = bytearray()
     while chunk := os.read(jobs_r, _READ):
         data += chunk
@@ -290,6 +296,26 @@ def _spare_work(jobs_r: int, jobs_w: int, send: Callable[[tuple[Any, ...]], None
         renderer.start()  # as a forked worker does: before the cap
     _limit_memory(mib)
     _work(send, progress, jobs, start, one_by_one)
+
+
+def _warm_up(jobs_r: int) -> None:
+    """Compile the templates of ``prepare(warm)`` until the jobs come (their pipe has something to read, or
+    is closed)."""
+    poll = selectors.DefaultSelector()
+    poll.register(jobs_r, selectors.EVENT_READ)
+    try:
+        def come() -> bool:
+            return bool(poll.select(0))
+
+        for files in _warm:
+            for renderer in {id(r): r for _entry, r in entries(files)}.values():
+                if come():
+                    return
+                renderer.warm(files, come)
+    except Exception:  # a head start only: the jobs are rendered all the same
+        pass
+    finally:
+        poll.close()
 
 
 def _take_spare(jobs: Sequence[Job], start: int, one_by_one: bool, budget: TemplateBudget) -> _Spare | None:
@@ -340,6 +366,8 @@ def _child(parent: int, out: int, err: int, run: Callable[[Callable[[tuple[Any, 
         code = _MEMORY_EXIT
     except BaseException:
         with contextlib.suppress(BaseException):
+            import traceback
+
             os.write(2, traceback.format_exc().encode(errors="replace")[-_TAIL:])
     finally:
         os._exit(code)

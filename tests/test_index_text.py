@@ -1,0 +1,82 @@
+"""The render index's text: an index read, changed and written back is the index written anew.
+
+A render reads the index's lines as spans of its text and writes the runs of lines it kept as they were
+(``Services.pieces``); these properties hold that to the index made from the summaries alone, byte for
+byte, and the questions asked of the lines (``holding``, ``same_line``) to their answers on copies.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from platform_gen.index import Index, Services, Summary, parse, serialize
+
+NAMES = [f"svc-{i:02d}" for i in range(12)]
+HOSTS = ["a.example.com", "b.example.com", "shop.example.com"]
+
+
+def summary(name: str, variant: int) -> Summary:
+    host = HOSTS[variant % len(HOSTS)]
+    return Summary(
+        name=name, team=f"team-{variant % 3}", template="web-service" if variant % 2 else "worker",
+        file=f"platform-config/services/{name}/config.yaml", namespace=f"team-{variant % 3}",
+        config=f"{variant:040x}", inputs=f"{variant + 7:032x}", envs=("dev", "prod")[: 1 + variant % 2],
+        placements={"dev": ("dev-a",), **({"prod": ("prod-a", "prod-b")} if variant % 2 else {})},
+        kinds=(("apps", "Deployment"),), files=(f"argocd/applicationsets/{name}.yaml",
+                                                 f"services/{name}/base/kustomization.yaml"),
+        out=f"{variant:032x}", routes=(("dev-a", host, "/"),) if variant % 4 else (),
+        consumes_apis=("svc-00",) if variant % 5 == 1 else (), description=f"number {variant}",
+    )
+
+
+def index_of(services: dict[str, Summary]) -> Index:
+    return Index("g" * 32, services, ("projects/team-0.yaml",), {}, "s" * 32, "m" * 40)
+
+
+#: each service of NAMES: absent (None) or its summary's variant
+plans = st.lists(st.one_of(st.none(), st.integers(0, 20)), min_size=len(NAMES), max_size=len(NAMES))
+
+
+@settings(max_examples=60, deadline=None)
+@given(before=plans, after=plans)
+def test_an_index_read_then_changed_is_written_as_if_made_anew(before: list[int | None],
+                                                               after: list[int | None]) -> None:
+    old = {n: summary(n, v) for n, v in zip(NAMES, before, strict=True) if v is not None}
+    new = {n: summary(n, v) for n, v in zip(NAMES, after, strict=True) if v is not None}
+    read = parse(serialize(index_of(old)), None)
+    assert read is not None
+    assert serialize(read) == serialize(index_of(old))  # read and written back: the same bytes
+    # as a render makes it: the services that stay and did not change are kept as read, the others replaced
+    same = [n for n in new if n in old and new[n] == old[n]]
+    changed = read.entries.only(same).updated({n: s for n, s in new.items() if n not in same})
+    fresh = index_of(new)
+    assert serialize(index_of(changed)) == serialize(fresh)
+    for needle in [b'"consumesApis":', *(f'"{h}"'.encode() for h in HOSTS), b"nowhere"]:
+        assert changed.holding(needle) == {n for n in changed if needle in changed.line(n)}
+    again = parse(serialize(fresh), None)
+    assert again is not None
+    for name in NAMES:
+        kept_as_read = name in same
+        assert changed.same_line(name, read.entries) == kept_as_read
+        assert changed.same_line(name, again.entries) == kept_as_read  # another text, the same bytes
+        assert read.entries.same_line(name, read.entries) == (name in old)
+
+
+def test_a_line_that_lost_its_separator_is_not_read() -> None:
+    text = serialize(index_of({n: summary(n, i) for i, n in enumerate(NAMES[:3])}))
+    assert parse(text, None) is not None
+    first = text.index(b'\n"svc-01"')
+    broken = text[:first - 1] + text[first:]  # the "," before the second line
+    from platform_gen.index import _checksum
+
+    head, _sep, rest = broken.partition(b'"checksum":"')
+    rest = rest.split(b"\n", 1)[1]
+    assert parse(head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest, None) is None
+
+
+def test_services_made_from_summaries_hold_no_read_line() -> None:
+    services = Services.of({n: summary(n, 3) for n in NAMES[:2]})
+    assert services.read_line("svc-00") is None
+    assert not services.same_line("svc-00", services)
+    assert services.holding(b'"a.example.com"') == set(NAMES[:2])

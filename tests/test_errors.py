@@ -280,6 +280,47 @@ def test_a_missing_jsonnet_import_fails_cleanly_whatever_follows_its_message(tmp
                             "sub/d\u00e4\u00f6-library.libsonnet")]))
 
 
+def test_a_go_runtime_loads_once_a_process_and_tells_why_it_cannot() -> None:
+    """go-jsonnet and Helm's library load through ``GoRuntime``: once per process, ``first`` run once after
+    loading; a module its parent process loaded already (a Go runtime does not survive a fork) and one that
+    does not load are recorded, and told by each render, not raised."""
+    from platform_gen.renderers import GoRuntime, InheritedRuntime
+
+    calls: list[object] = []
+    runtime = GoRuntime("json", "json", calls.append)  # (loaded by this process already)
+    assert isinstance(runtime.loaded(), InheritedRuntime) and calls == []
+    assert "json was loaded before the template worker was forked" in str(runtime.loaded())
+    fresh = GoRuntime("platform_gen_no_such_runtime", "nothing", calls.append)
+    assert isinstance(fresh.loaded(), ModuleNotFoundError) and calls == []
+    sys.modules.pop("colorsys", None)
+    loads = GoRuntime("colorsys", "colorsys", calls.append)
+    loads.start()
+    loads.start()
+    assert loads.loaded() is sys.modules["colorsys"] and calls == [sys.modules["colorsys"]]
+
+
+def test_jsonnet_in_a_process_that_loaded_go_jsonnet_itself_is_a_template_failure(tmp_path: Path) -> None:
+    """A render in a process forked from one that had loaded go-jsonnet: a message at the template, not a hang."""
+    code = ("import os, _gojsonnet\n"
+            "from platform_gen.renderers import TemplateFailure, jsonnet\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    try:\n"
+            "        jsonnet.render_many('worker', {'main.jsonnet': 'function(ctx) {}'}, 'main.jsonnet', [{}])\n"
+            "        os._exit(3)\n"
+            "    except TemplateFailure as exc:\n"
+            "        print(exc.file, exc.line, exc.message, exc.hint, flush=True)\n"
+            "        os._exit(0)\n"
+            "_, status = os.waitpid(pid, 0)\n"
+            "print(os.waitstatus_to_exitcode(status))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "main.jsonnet 0 jsonnet: the interpreter could not be loaded (go-jsonnet was loaded before the template "
+        "worker was forked) run platform-gen in a process that has not imported _gojsonnet itself", "0"]
+
+
 def test_a_failed_jsonnet_import_whose_report_is_lost_is_placed_at_its_literal() -> None:
     """Some Pythons raise an empty RuntimeError when the message jsonnet hands on is not UTF-8: the import is
     then placed at the first file of the importing folder that names its path."""

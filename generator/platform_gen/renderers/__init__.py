@@ -17,13 +17,16 @@ its one entry (``Chart.yaml``), rendered by ``helm``; its other files are the ch
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..load import CHART_FILE
 
-__all__ = ["CHART_FILE", "HELM", "REGISTRY", "Files", "Renderer", "TemplateFailure", "entries", "is_chart"]
+__all__ = ["CHART_FILE", "HELM", "REGISTRY", "Files", "GoRuntime", "InheritedRuntime", "Renderer", "TemplateFailure",
+           "entries", "is_chart"]
 
 #: A template's files: relative name -> text (bytes only for a Helm chart's vendored ``charts/*.tgz``).
 Files = dict[str, str | bytes]
@@ -40,6 +43,46 @@ class TemplateFailure(Exception):
         self.column = column
         self.hint = hint
         super().__init__(message)
+
+
+class InheritedRuntime(RuntimeError):
+    """A Go runtime loaded by the process this one was forked from (see ``GoRuntime``)."""
+
+
+class GoRuntime:
+    """A library that loads a Go runtime (Helm's library, go-jsonnet): loaded in the template worker only,
+    once per process (see ``Renderer.in_worker``). A Go runtime does not survive a fork, so a process that
+    finds it loaded already (by the process it was forked from) records that instead of using it; a library
+    that does not load (no wheel for this platform) is recorded too: each render then fails with a message,
+    not a crash. ``first`` runs once after loading, before the worker caps its memory."""
+
+    def __init__(self, module: str, name: str, first: Callable[[Any], None] = lambda _module: None) -> None:
+        self.module = module
+        self.name = name
+        self._first = first
+        self._started: dict[int, Any] = {}  # pid -> the module, or why it is not loaded there
+
+    def start(self) -> None:
+        """Load it in this process (a worker, before it caps its memory), unless done already."""
+        pid = os.getpid()
+        if pid in self._started:
+            return
+        if self.module in sys.modules:
+            self._started[pid] = InheritedRuntime(f"{self.name} was loaded before the template worker was forked")
+            return
+        try:
+            module = importlib.import_module(self.module)
+            self._first(module)
+            self._started[pid] = module
+        except Exception as exc:  # no wheel for this platform, a library that does not load: a message
+            self._started[pid] = exc
+
+    def loaded(self) -> Any:
+        """The module, loaded in this process now if need be (a render outside a worker: a process with no
+        fork); or why it could not be: InheritedRuntime when its parent had loaded it, else what loading
+        raised."""
+        self.start()
+        return self._started[os.getpid()]
 
 
 RenderMany = Callable[[str, Files, str, Sequence[dict[str, Any]]], list[list[Any]]]

@@ -32,7 +32,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -41,7 +40,7 @@ from typing import Any
 import yaml
 
 from .. import yamlio
-from . import CHART_FILE, TemplateFailure
+from . import CHART_FILE, GoRuntime, TemplateFailure
 
 __all__ = ["ENGINE_VARIABLE", "dependency_line", "engine", "render_many", "start"]
 
@@ -61,8 +60,7 @@ _LOAD = re.compile(r"cannot load (?P<file>[\w.\-/]+)\b.*?\bline (?P<line>\d+)", 
 _SOURCE = re.compile(r"^---\n# Source: (?P<file>.+)\n", re.M)
 _HELM_SECONDS = 120  # a helm binary that does not answer (the worker's budget stops a slow chart first)
 
-#: pid -> why Helm's library did not start in that process (None: it started)
-_started: dict[int, BaseException | None] = {}
+_LIBRARY = GoRuntime("helm_python", "Helm's library")
 
 
 def engine() -> str:
@@ -75,18 +73,8 @@ def engine() -> str:
 
 def start() -> None:
     """Start Helm's library in this process, the worker (see ``Renderer.in_worker``), if it is the engine."""
-    pid = os.getpid()
-    if pid in _started or engine() != LIBRARY:
-        return
-    if "helm_python" in sys.modules:  # loaded by the process this one was forked from: its Go runtime is gone
-        _started[pid] = RuntimeError("Helm's library was loaded before the worker started (a bug)")
-        return
-    try:
-        import helm_python  # noqa: F401  (loads the Go runtime)
-
-        _started[pid] = None
-    except Exception as exc:  # no wheel for this platform, a library that does not load: a message, not a crash
-        _started[pid] = exc
+    if engine() == LIBRARY:
+        _LIBRARY.start()
 
 
 def dependency_line(chart_yaml: str, name: str) -> tuple[int, int]:
@@ -243,9 +231,8 @@ def _missing_dependencies(files: Mapping[str, str | bytes], declared: Any, loade
 
 def _library(folder: Path, files: Mapping[str, str | bytes],
              contexts: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    start()
-    failed = _started[os.getpid()]
-    if failed is not None:
+    failed = _LIBRARY.loaded()
+    if isinstance(failed, BaseException):
         raise TemplateFailure(CHART_FILE, 0, f"Helm's library could not be started: {failed}",
                               hint=f"install helm and put it on the PATH, or set {ENGINE_VARIABLE} to its path")
     import helm_python

@@ -21,47 +21,37 @@ runtime, which does not survive a fork: it is loaded in the worker only (``start
 from __future__ import annotations
 
 import json
-import os
 import posixpath
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import GoRuntime, InheritedRuntime
+
 __all__ = ["render_many", "start"]
 
-_MODULE = "_gojsonnet"
-#: by process id: the interpreter's module once this process (a worker) loaded it, or why it could not
-_started: dict[int, Any] = {}
+
+def _first(module: Any) -> None:
+    # one evaluation now, before the worker caps its memory: the runtime's threads and first heap arena are
+    # made here, not charged to (or refused by) the templates' budget
+    module.evaluate_snippet("start", "std.length([])")
+
+
+_GO_JSONNET = GoRuntime("_gojsonnet", "go-jsonnet", _first)
 
 
 def start() -> None:
     """Load go-jsonnet in this process, the worker (see ``Renderer.in_worker``), before it caps its memory."""
-    pid = os.getpid()
-    if pid in _started:
-        return
-    if _MODULE in sys.modules:  # loaded by the process this one was forked from: its Go runtime is gone
-        _started[pid] = RuntimeError("go-jsonnet was loaded before the template worker was forked")
-        return
-    try:
-        import _gojsonnet
-
-        # one evaluation now, before the worker caps its memory: the runtime's threads and first heap
-        # arena are made here, not charged to (or refused by) the templates' budget
-        _gojsonnet.evaluate_snippet("start", "std.length([])")
-        _started[pid] = _gojsonnet
-    except ImportError as exc:  # no wheel for this platform: a message, not a crash
-        _started[pid] = exc
+    _GO_JSONNET.start()
 
 
 def _interpreter(entry: str) -> Any:
-    start()  # (a render outside a worker: a process with no fork)
-    found = _started[os.getpid()]
+    found = _GO_JSONNET.loaded()
     if isinstance(found, BaseException):
         from . import TemplateFailure
 
         hint = ("run platform-gen in a process that has not imported _gojsonnet itself"
-                if isinstance(found, RuntimeError)
+                if isinstance(found, InheritedRuntime)
                 else "reinstall platform-gen, which installs go-jsonnet (the gojsonnet package)")
         raise TemplateFailure(entry, 0, f"jsonnet: the interpreter could not be loaded ({found})", hint=hint)
     return found

@@ -467,6 +467,12 @@ def test_a_no_op_does_not_load_the_schema_validator(example: Path) -> None:
     # check, so jsonschema stays unloaded)
     done = subprocess.run([sys.executable, "-c", code], cwd=example, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[] 1"
+    # nor what only other commands, a render of many services or other inputs use (README "Scale")
+    lean = ("multiprocessing", "concurrent.futures", "logging", "tarfile", "decimal", "platform_gen.scorecard")
+    change_tag(example, len(_services(example)))  # the same service, another tag
+    probe = code.replace("('jsonschema', 'jinja2', '_gojsonnet')", repr(lean))
+    done = subprocess.run([sys.executable, "-c", probe], cwd=example, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[] 1"
     bad = example / SERVICES / _services(example)[0] / "config.yaml"
     bad.write_text(bad.read_text(encoding="utf-8") + "bogusKey: 1\n", encoding="utf-8")
     done = subprocess.run([sys.executable, "-c", code.replace("== 0", "== 1")], cwd=example, capture_output=True,

@@ -246,8 +246,6 @@ def dashboard_json(service: str, env: str, namespace: str, slo_json: str, batch:
     """The platform's dashboard of one service in one environment, as compact JSON with sorted keys: built
     once per (service, environment, SLO) and shared by its clusters. ``batch`` names the kind of a service
     that is batch work (CronJob or Job: its runs instead of requests and replicas; it has no SLO)."""
-    from decimal import Decimal
-
     slo = json.loads(slo_json)
     sel = _selector(namespace, service)
     pods = f'namespace="{namespace}",pod=~"{service}-[a-z0-9]+-[a-z0-9]+"'
@@ -271,6 +269,8 @@ def dashboard_json(service: str, env: str, namespace: str, slo_json: str, batch:
                                 "{{pod}}")]),
     ]
     if slo:
+        from decimal import Decimal
+
         who = f'namespace="{namespace}",service="{service}"'
         burns: list[tuple[str, str]] = []
         if "availability" in slo:

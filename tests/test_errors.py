@@ -363,6 +363,45 @@ def test_a_jsonnet_template_that_is_not_a_function_is_refused(rendered_once: Pat
     assert snapshot(rendered_once / "rendered") == before
 
 
+@pytest.mark.parametrize(("entry", "line", "message", "hint"), [
+    ("function(ctx, extra)\n", 3, "jsonnet: RUNTIME ERROR: Missing argument: extra",
+     "a jsonnet template is function(ctx) ...: one parameter, named ctx, given the service's context"),
+    ("local helper = function(x) x;\nfunction(ctx)\n'a text' + std.toString(helper(1)) + ", 4,
+     "jsonnet output must be an object or a list of objects, got a string",
+     "the entry's function returns the service's objects: { kind: ..., ... }, a list of them, or an object of "
+     "them by name"),
+])
+def test_a_jsonnet_entry_that_takes_or_returns_the_wrong_thing_is_told_at_its_function(
+        rendered_once: Path, run: Run, entry: str, line: int, message: str, hint: str) -> None:
+    """The entry's function is called with the context and must return objects: otherwise the failure is placed
+    at the line of that function, with what a template must be."""
+    text = (rendered_once / WORKER_JSONNET).read_text()
+    if "'a text'" in entry:  # the whole body is the text: nothing of the original function is left
+        (rendered_once / WORKER_JSONNET).write_text(text[:text.index("function(ctx)\n")] + entry + "'!'\n")
+    else:
+        edit(rendered_once, WORKER_JSONNET, "function(ctx)\n", entry)
+    before = snapshot(rendered_once / "rendered")
+    code, _out, err = run("render", "--root", rendered_once)
+    assert code == 1
+    assert f"{WORKER_JSONNET}:{line}: error: {message}\n  hint: {hint}; while rendering service " in err
+    assert snapshot(rendered_once / "rendered") == before
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("function(ctx) {}", 1),
+    ("// a function(x) in a comment\n/* function(y)\n */\nfunction(ctx) {}", 4),
+    ("# function\nlocal f = function(x) x, g = { h: function(y) y };\nlocal s = 'function(z)';\n\n"
+     "function(ctx)\n{}", 5),
+    ("local t = |||\n  function(q)\n|||;\nlocal v = @'function(''x'')';\nfunction (ctx) {}", 5),
+    ("{ f: function(x) x }", 0),
+    ("local lib = import 'lib.libsonnet';\nlib.make", 0),
+])
+def test_the_line_of_an_entry_files_own_function(text: str, line: int) -> None:
+    from platform_gen.renderers import jsonnet
+
+    assert jsonnet._function_line(text) == line
+
+
 @pytest.mark.parametrize(("message", "file", "line"), [
     ("RUNTIME ERROR: x\n\tmain.jsonnet:10:5-9\tobject <anonymous>", "main.jsonnet", 10),
     ("RUNTIME ERROR: x\n\tmain.jsonnet:(6:56)-(76:2)\tobject <anonymous>", "main.jsonnet", 6),

@@ -573,6 +573,37 @@ def test_guard_each_removal_kind(edit: Edit, example: Path) -> None:
     _guard_both_ways(example)
 
 
+@pytest.mark.parametrize(("edit_from", "edit_to", "message"), [
+    ("defaults:\n", "defaults:\n  annotations:\n    aws: AKIAIOSFODNN7EXAMPLE\n", "looks like an AWS access key"),
+])
+def test_an_index_forged_to_vouch_for_new_shared_inputs_does_not_let_a_secret_through(
+        example: Path, edit_from: str, edit_to: str, message: str) -> None:
+    """The index records the digest of the shared inputs its render validated, and their schemas are not checked
+    again while it matches (an index forged to match is a bypass the README names: the render workflow on main
+    renders with --full). Secrets written into them are looked for every time: an index whose digest was made
+    to match an edited platform.yaml (its checksum fixed too) lets none through: exit 1, nothing written."""
+    from platform_gen.index import _checksum
+    from platform_gen.load import load_shared
+
+    committed(example)
+    counts(example)
+    platform = example / "platform-config/platform.yaml"
+    text = platform.read_text(encoding="utf-8")
+    assert edit_from in text
+    platform.write_text(text.replace(edit_from, edit_to, 1), encoding="utf-8")
+    path = example / "rendered" / INDEX
+    head, _sep, rest = path.read_bytes().partition(b'"checksum":"')
+    rest = rest.split(b"\n", 1)[1]
+    shared = load_shared(example).shared_inputs().digest()
+    rest = re.sub(rb'^"shared":"[0-9a-f]*",$', b'"shared":"' + shared.encode() + b'",', rest, count=1, flags=re.M)
+    path.write_bytes(head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest)
+    before = tree(example / "rendered")
+    code, out, err = render(example)
+    assert code == 1, out + err
+    assert message in err and "platform-config/platform.yaml:" in err
+    assert tree(example / "rendered") == before
+
+
 @pytest.mark.parametrize("damage", [
     (b'"n":', b'"n":"x",'),  # the first fields no longer read
     (b'"placements":{', b'"placements":[{'),  # the summary no longer parses

@@ -335,6 +335,11 @@ def test_warming_stops_when_asked() -> None:
     jinja.warm(files, stop)
     env = jinja._environment_of(files)
     assert sorted(t.name for t in env.cache.values()) == ["t0.yaml.j2", "t1.yaml.j2"]  # type: ignore[union-attr]
+    # a file too large to compile in a few milliseconds is left to its render
+    big = {"a.yaml.j2": "kind: A\n", "b.yaml.j2": "# " + "x" * jinja.WARM_MAX + "\nkind: B\n"}
+    jinja.warm(big, lambda: False)
+    env = jinja._environment_of(big)
+    assert sorted(t.name for t in env.cache.values()) == ["a.yaml.j2"]  # type: ignore[union-attr]
 
 
 def test_worker_raises_on_a_bug() -> None:

@@ -946,8 +946,7 @@ _SHARED_TRUSTED: contextvars.ContextVar[bool] = contextvars.ContextVar("shared_t
 
 def trusted_shared() -> AbstractContextManager[None]:
     """Within it, the inputs every service shares are known to have passed before (the render index says
-    so): they are not checked again (platform.yaml, the environments, the starters, the Crossplane files);
-    every service's config.yaml still is."""
+    so): their costlier checks (the Crossplane files) are not made again; every other document still is."""
     return _setting(_SHARED_TRUSTED)
 
 

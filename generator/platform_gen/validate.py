@@ -164,13 +164,10 @@ def _cron_values(doc: Located, schema: dict[str, Any], flagged: set[str]) -> lis
     return problems
 
 
-def _checked(doc: Located, schema: dict[str, Any], shared: bool = False) -> list[Problem]:
+def _checked(doc: Located, schema: dict[str, Any]) -> list[Problem]:
     """The problems of ``doc`` against ``schema``, its numbers as written, its schedules and time zones, and the
     secret values written into it; a value that looks like a secret has that problem only, as the others could
-    repeat the value. None for a ``shared`` input (platform.yaml, an environment, a starter) while the shared
-    inputs are trusted: the previous render checked these very bytes (``schemas.trusted_shared``)."""
-    if shared and schemas.shared_is_trusted():
-        return []
+    repeat the value."""
     secrets = literal_secrets(doc)
     flagged = {p.path for p in secrets}
     found = schemas.check(doc, schema) + _numbers_as_written(doc)
@@ -180,7 +177,7 @@ def _checked(doc: Located, schema: dict[str, Any], shared: bool = False) -> list
 
 
 def _platform(doc: Located, problems: list[Problem]) -> tuple[dict[str, Any], dict[str, Team]] | None:
-    found = _checked(doc, schemas.PLATFORM, shared=True)
+    found = _checked(doc, schemas.PLATFORM)
     data = doc.data
     limits = data.get("limits") if isinstance(data, dict) else None
     seconds = limits.get("templateSeconds") if isinstance(limits, dict) else None
@@ -381,7 +378,7 @@ def _budget(limits: dict[str, Any]) -> TemplateBudget:
 
 
 def _environment(doc: Located, problems: list[Problem]) -> Environment | None:
-    found = _checked(doc, schemas.ENVIRONMENT, shared=True)
+    found = _checked(doc, schemas.ENVIRONMENT)
     problems.extend(found)
     if found:
         return None
@@ -819,8 +816,7 @@ def starter_problems(doc: Located) -> list[Problem]:
                             "see README \"Starter values of a golden path\"")]
     own = [doc.problem((key,), f"{key} is set by 'platform-gen new', not by a golden path's starter values",
                        f"remove {key}", key=True) for key in STARTER_OWN_KEYS if key in data]
-    return own + [p for p in _checked(doc, schemas.STARTER, shared=True)
-                  if p.path.split(".")[0] not in STARTER_OWN_KEYS]
+    return own + [p for p in _checked(doc, schemas.STARTER) if p.path.split(".")[0] not in STARTER_OWN_KEYS]
 
 
 def validate(sources: Sources, *, cross: bool = True, found: list[Service] | None = None) -> Platform:

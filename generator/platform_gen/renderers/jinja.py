@@ -89,13 +89,19 @@ def render_many(template: str, files: Mapping[str, str | bytes], entry: str,
     return [_render(env, entry, ctx) for ctx in contexts]
 
 
+#: The largest file compiled ahead (characters): compiling is not stopped midway, and a file of some KiB
+#: compiles in milliseconds, one of a MiB in seconds (a render compiles it when it needs it).
+WARM_MAX = 16 * 1024
+
+
 def warm(files: Mapping[str, str | bytes], stop: Callable[[], bool]) -> None:
-    """Compile a template's files ahead of its renders (a spare worker does, while it waits for its jobs);
-    ``stop()`` between two files ends it early. A file that does not compile is left for its render to tell."""
+    """Compile a template's files ahead of its renders (a spare worker does, while it waits for its jobs), but
+    those over WARM_MAX; ``stop()`` between two files ends it early. A file that does not compile is left for
+    its render to tell."""
     env = _environment_of(files)
-    for name in sorted(files):
+    for name, text in sorted(files.items()):
         if stop():
             return
-        if name.endswith(".j2"):
+        if name.endswith(".j2") and isinstance(text, str) and len(text) <= WARM_MAX:
             with contextlib.suppress(Exception):
                 env.get_template(name)

@@ -104,6 +104,31 @@ def _text(exc: RuntimeError | UnicodeDecodeError) -> str:
     return str(exc)
 
 
+#: What a jsonnet file is made of, for ``_function_line``: comments and strings (skipped), brackets, the word
+#: ``function``, and any other character.
+_TOKENS = re.compile(r"""//[^\n]*|\#[^\n]*|/\*.*?\*/|\|\|\|.*?\|\|\||@'(?:[^']|'')*'|@"(?:[^"]|"")*"|"""
+                     r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\bfunction\b|[\[({]|[\])}]|[=:;]|\S""", re.S)
+_HINT_CALL = "a jsonnet template is function(ctx) ...: one parameter, named ctx, given the service's context"
+
+
+def _function_line(text: str) -> int:
+    """The line of an entry file's own function: the first ``function`` outside brackets, comments and strings
+    that is not a value bound by ``=`` or ``:`` (a local's, a field's); 0 when there is none."""
+    depth = 0
+    before = ""
+    for token in _TOKENS.finditer(text):
+        word = token.group()
+        if word in ("(", "[", "{"):
+            depth += 1
+        elif word in (")", "]", "}"):
+            depth -= 1
+        elif word == "function" and depth == 0 and before not in ("=", ":"):
+            return text.count("\n", 0, token.start()) + 1
+        if not word.startswith(("//", "#", "/*")):
+            before = word
+    return 0
+
+
 def _failure(entry: str, exc: RuntimeError | UnicodeDecodeError, importer: _Importer) -> Exception:
     """The template failure that ``exc`` of go-jsonnet tells: at the first place its trace names in the
     template's own files (the entry, or a library it imports), with the message's first line."""
@@ -131,10 +156,13 @@ def _failure(entry: str, exc: RuntimeError | UnicodeDecodeError, importer: _Impo
             file, line = placed
     if "undefined external variable" in first.lower():
         first += " (a template sees only its service's context, as its argument: function(ctx) ...)"
+    if line == 0 and "Top-level function call" in trace:  # the entry's function does not take (only) ctx
+        return TemplateFailure(entry, _function_line(importer.files.get(entry, "")), f"jsonnet: {first}",
+                               hint=_HINT_CALL)
     return TemplateFailure(file, line, f"jsonnet: {first}")
 
 
-def _objects(entry: str, value: Any) -> list[Any]:
+def _objects(entry: str, value: Any, text: str) -> list[Any]:
     from . import TemplateFailure
 
     if isinstance(value, dict) and "kind" in value:
@@ -143,7 +171,10 @@ def _objects(entry: str, value: Any) -> list[Any]:
         return value
     if isinstance(value, dict):
         return [value[k] for k in sorted(value)]
-    raise TemplateFailure(entry, 0, "jsonnet output must be an object or a list of objects")
+    got = {str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(type(value), "null")
+    raise TemplateFailure(entry, _function_line(text), f"jsonnet output must be an object or a list of objects, "
+                          f"got {got}", hint="the entry's function returns the service's objects: "
+                          "{ kind: ..., ... }, a list of them, or an object of them by name")
 
 
 def render_many(template: str, all_files: Mapping[str, str | bytes], entry: str,
@@ -163,7 +194,7 @@ def render_many(template: str, all_files: Mapping[str, str | bytes], entry: str,
         out = jsonnet.evaluate_snippet(
             _BATCH, snippet, tla_codes={"ctxs": json.dumps(list(contexts), sort_keys=True)},
             import_callback=importer)
-        return [_objects(entry, v) for v in json.loads(out)]
+        return [_objects(entry, v, files[entry]) for v in json.loads(out)]
     except (RuntimeError, UnicodeDecodeError) as exc:
         if _NOT_A_FUNCTION in (_text(exc).splitlines() or [""])[0]:  # (a value: given ctx, jsonnet would ignore it)
             raise TemplateFailure(entry, 1, _NOT_A_FUNCTION_MESSAGE) from None
@@ -179,5 +210,5 @@ def render_many(template: str, all_files: Mapping[str, str | bytes], entry: str,
             if "function" not in files[entry]:
                 raise TemplateFailure(entry, 1, _NOT_A_FUNCTION_MESSAGE) from None
             raise _failure(entry, exc, importer) from None
-        results.append(_objects(entry, json.loads(out)))
+        results.append(_objects(entry, json.loads(out), files[entry]))
     return results

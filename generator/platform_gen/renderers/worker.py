@@ -71,6 +71,10 @@ _PR_SET_PDEATHSIG = 1
 #: A spare worker (``prepare``) takes jobs of at most this many contexts (template file and service) in all:
 #: more are cheaper to hand to a fork, which inherits them, than to pickle.
 SPARE_CONTEXTS = 64
+#: Seconds a spare worker has, beyond the template's own budget, to start its first job: it may still be
+#: importing the template languages, or compiling a template ahead (see ``prepare``), when the jobs come; a
+#: template's time runs from the moment its service's render starts.
+SPARE_START_SECONDS = 10.0
 
 Result = list[Any] | TemplateFailure
 Stop = Literal["time", "memory", "crash"]
@@ -445,7 +449,7 @@ def _run(jobs: Sequence[Job], start: int, one_by_one: bool, budget: TemplateBudg
             sel.register(out_r, selectors.EVENT_READ)
             sel.register(err_r, selectors.EVENT_READ)
             current = -1
-            deadline = time.monotonic() + budget.seconds
+            deadline = time.monotonic() + budget.seconds + (SPARE_START_SECONDS if spare is not None else 0.0)
             while sel.get_map():
                 now = time.monotonic()
                 started = _COUNTER.unpack_from(progress)[0]

@@ -45,6 +45,7 @@ import struct
 import sys
 import threading
 import time
+import traceback  # (imported here: a child under its memory cap may not import it)
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -370,8 +371,6 @@ def _child(parent: int, out: int, err: int, run: Callable[[Callable[[tuple[Any, 
         code = _MEMORY_EXIT
     except BaseException:
         with contextlib.suppress(BaseException):
-            import traceback
-
             os.write(2, traceback.format_exc().encode(errors="replace")[-_TAIL:])
     finally:
         os._exit(code)

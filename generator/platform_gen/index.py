@@ -319,11 +319,12 @@ class _Lines:
     that reads one service of thousands copies none of the others' lines, and writes runs of them back
     as they were in one piece (see ``Services.pieces``). ``spans``: name -> (start, end) in ``text``."""
 
-    __slots__ = ("spans", "text")
+    __slots__ = ("_starts", "spans", "text")
 
     def __init__(self, text: bytes, spans: dict[str, tuple[int, int]]) -> None:
         self.text = text
         self.spans = spans
+        self._starts: list[tuple[int, int, str]] | None = None  # (start, end, name) by start, made once
 
     def get(self, name: str) -> bytes | None:
         span = self.spans.get(name)
@@ -343,7 +344,9 @@ class _Lines:
         """The names whose line holds ``needle`` (which holds no newline), by one search of the text."""
         if not self.spans:
             return set()
-        starts = sorted((start, end, name) for name, (start, end) in self.spans.items())
+        if self._starts is None:
+            self._starts = sorted((start, end, name) for name, (start, end) in self.spans.items())
+        starts = self._starts
         found: set[str] = set()
         text, at = self.text, 0
         while (at := text.find(needle, at)) >= 0:

@@ -480,6 +480,24 @@ def test_a_no_op_does_not_load_the_schema_validator(example: Path) -> None:
     assert "jsonschema" in done.stdout
 
 
+def test_an_environment_file_with_a_taken_name_is_checked_whole_by_an_incremental_render(example: Path) -> None:
+    """A new environment file that names an environment another file defines is read for no environment; it is
+    still among the shared inputs whose digest the index compares, so an incremental render checks it as a full
+    one does, and reports every problem of it (exit 1, nothing written)."""
+    committed(example)
+    counts(example)
+    (example / "environments/qa.yaml").write_text("name: dev\norder: 7\nclusters: 5\n", encoding="utf-8")
+    before = tree(example / "rendered")
+    code, out, err = render(example)
+    assert code == 1, out + err
+    assert tree(example / "rendered") == before
+    full = render(example, "--full")
+    assert full[0] == 1
+    found = sorted(line for line in err.splitlines() if line.startswith("environments/qa.yaml"))
+    assert found == sorted(line for line in full[2].splitlines() if line.startswith("environments/qa.yaml"))
+    assert any("clusters: expected a list" in line for line in found)
+
+
 def test_an_index_edited_by_hand_is_not_used(example: Path) -> None:
     """The index carries a checksum of itself: an edit (or a half-resolved merge) means a full render."""
     committed(example)

@@ -107,6 +107,9 @@ class SharedInputs:
     components: dict[str, str] = field(default_factory=dict)  # environment name -> overlays/<env>/
     templates: dict[str, str] = field(default_factory=dict)  # template -> its files
     crossplane: str = ""  # platform-config/crossplane/ (kinds offered, and what a template may render)
+    # the environment files no environment is read from (another file has its name: an error), so that the
+    # render that reports it checks them all (see ``digest``)
+    other_envs: str = ""
     # (template, environments) -> the digest of those shared inputs: thousands of services share a few
     memo: dict[tuple[str, tuple[str, ...]], str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -117,12 +120,16 @@ class SharedInputs:
             parts.append(str(len(table)))
             for k, v in sorted(table.items()):
                 parts += [k, v]
+        if self.other_envs:
+            parts.append(self.other_envs)
         return digest(*parts)
 
 
 def shared_inputs(digests: dict[str, str], env_files: dict[str, str], platform_file: str, templates_dir: str,
-                  overlays_dir: str, crossplane_dir: str) -> SharedInputs:
-    """The shared digests from the digests of every input file read (``env_files``: env name -> file)."""
+                  overlays_dir: str, crossplane_dir: str, other_env_files: Iterable[str] = ()) -> SharedInputs:
+    """The shared digests from the digests of every input file read (``env_files``: env name -> file;
+    ``other_env_files``: environment files that are not read, as another has their environment's name)."""
+    others = sorted(other_env_files)
     def under(prefix: str) -> dict[str, str]:
         groups: dict[str, list[str]] = {}
         for rel, d in sorted(digests.items()):
@@ -139,6 +146,7 @@ def shared_inputs(digests: dict[str, str], env_files: dict[str, str], platform_f
         components=under(overlays_dir + "/"),
         templates=under(templates_dir + "/"),
         crossplane=digest(*(p for pair in xp for p in pair)),
+        other_envs=digest(*(p for f in others for p in (f, digests.get(f, "")))) if others else "",
     )
 
 

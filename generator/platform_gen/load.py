@@ -77,10 +77,15 @@ class Sources:
     def shared_inputs(self) -> SharedInputs:
         """The digests of the inputs services share (see the render index)."""
         env_files: dict[str, str] = {}
+        others: list[str] = []
         for doc in self.environments:
             named = doc.data.get("name") if isinstance(doc.data, dict) else None
-            env_files.setdefault(named if isinstance(named, str) else Path(doc.file).stem, doc.file)
-        return shared_inputs(self.digests, env_files, PLATFORM_FILE, TEMPLATES_DIR, OVERLAYS_DIR, CROSSPLANE_DIR)
+            name = named if isinstance(named, str) else Path(doc.file).stem
+            if name in env_files:
+                others.append(doc.file)  # (an error: told by validate, which must then check it too)
+            env_files.setdefault(name, doc.file)
+        return shared_inputs(self.digests, env_files, PLATFORM_FILE, TEMPLATES_DIR, OVERLAYS_DIR, CROSSPLANE_DIR,
+                             others)
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -498,6 +498,25 @@ def test_an_environment_file_with_a_taken_name_is_checked_whole_by_an_incrementa
     assert any("clusters: expected a list" in line for line in found)
 
 
+def test_a_render_that_keeps_no_service_says_why(example: Path) -> None:
+    """The summary says how many services the index kept; when it kept none (the platform-wide inputs changed, or
+    the index differs from the git base's), it says so and why, instead of saying nothing."""
+    committed(example)
+    counts(example)
+    edit_platform = example / "platform-config/platform.yaml"
+    edit_platform.write_text(edit_platform.read_text(encoding="utf-8").replace("organization: acme",
+                                                                                "organization: acme2", 1),
+                             encoding="utf-8")
+    code, out, err = render(example)
+    assert code == 0, out + err
+    assert (f"{EXAMPLE} service(s) rendered; none unchanged since the tree's index (the platform-wide inputs they "
+            "read changed, or the index differs from the one at the git base: a render committed on this branch)"
+            in err)
+    change_tag(example, 0)
+    code, out, err = render(example)
+    assert code == 0 and f"1 service(s) rendered; {EXAMPLE - 1} unchanged since the tree's index" in err
+
+
 def test_an_index_edited_by_hand_is_not_used(example: Path) -> None:
     """The index carries a checksum of itself: an edit (or a half-resolved merge) means a full render."""
     committed(example)

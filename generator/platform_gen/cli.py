@@ -186,10 +186,12 @@ def _deletion_guard(opts: Options, command: str, platform: Platform, rendered: R
 
 
 def _report_plan(opts: Options, the_plan: Plan, repo_plan: RepoPlan, shown: str, *, check: bool,
-                 services: tuple[int, int] = (0, 0), index_set_aside: bool = False) -> int:
+                 services: tuple[int, int] = (0, 0), index_set_aside: bool = False,
+                 index_used: bool = False) -> int:
     """Print what a render did (or ``--check`` found); files that are not ours are warned about.
 
-    ``services``: how many services were rendered, and how many were taken unchanged from the index.
+    ``services``: how many services were rendered, and how many were taken unchanged from the index
+    (``index_used``: the tree's index was read; ``index_set_aside``: there was one, not used).
     """
     dirty = bool(the_plan.dirty or repo_plan.dirty)
     if opts.fmt == "json":
@@ -213,6 +215,10 @@ def _report_plan(opts: Options, the_plan: Plan, repo_plan: RepoPlan, shown: str,
         if services[1] and loud:
             click.echo(f"{services[0]} service(s) rendered; {services[1]} unchanged since the tree's index "
                        "(not rendered again; --full renders all)", err=not check)
+        elif index_used and services[0] and loud:  # every service rendered again: say why the index kept none
+            click.echo(f"{services[0]} service(s) rendered; none unchanged since the tree's index (the "
+                       "platform-wide inputs they read changed, or the index differs from the one at the git "
+                       "base: a render committed on this branch)", err=not check)
         elif index_set_aside and loud:
             click.echo(f"{services[0]} service(s) rendered: the tree's index was not used (not in a git "
                        "checkout or no commit yet, written by another platform-gen, edited by hand, or an "
@@ -398,6 +404,7 @@ def render_cmd(check: bool, allow_delete: bool, full: bool, shard: Shard | None,
         services = (len(rendered.rendered_services), len(rendered.keep_services))
         # a tree with an index that this render did not use (and was not told to ignore)
         set_aside = previous is None and not full and (out_dir / INDEX).is_file()
+        used = previous is not None and not full
         # CODEOWNERS lives outside the tree; a file platform-gen did not write is refused before any write
         repo_plan = plan_repo_files(opts.root, rendered.repo_files)
 
@@ -421,7 +428,7 @@ def render_cmd(check: bool, allow_delete: bool, full: bool, shard: Shard | None,
                 if refused is not None:
                     return refused
             return _report_plan(opts, the_plan(), repo_plan, shown, check=True, services=services,
-                                index_set_aside=set_aside)
+                                index_set_aside=set_aside, index_used=used)
         with lock(out_dir, shown):  # a second render refuses, naming this one's pid
             completed = recover(out_dir, shown)
             if completed and opts.verbosity >= 0:
@@ -437,7 +444,7 @@ def render_cmd(check: bool, allow_delete: bool, full: bool, shard: Shard | None,
                 apply(out_dir, rendered.files, plan_now, shown)
             apply_repo_files(opts.root, rendered.repo_files, repo_plan)
         return _report_plan(opts, plan_now, repo_plan, shown, check=False, services=services,
-                            index_set_aside=set_aside)
+                            index_set_aside=set_aside, index_used=used)
 
     return _guarded(opts, body)
 

@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import sys
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -1442,8 +1443,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except Exception:
         click.echo("internal error in platform-gen (this is a bug, please report it):", err=True)
-        import traceback
-
         click.echo(traceback.format_exc(), err=True)
         return EXIT_INTERNAL
     return int(result) if isinstance(result, int) else EXIT_OK

@@ -83,7 +83,8 @@ class Sources:
             name = named if isinstance(named, str) else Path(doc.file).stem
             if name in env_files:
                 others.append(doc.file)  # (an error: told by validate, which must then check it too)
-            env_files.setdefault(name, doc.file)
+            else:
+                env_files[name] = doc.file
         return shared_inputs(self.digests, env_files, PLATFORM_FILE, TEMPLATES_DIR, OVERLAYS_DIR, CROSSPLANE_DIR,
                              others)
 

@@ -231,12 +231,10 @@ def _missing_dependencies(files: Mapping[str, str | bytes], declared: Any, loade
 
 def _library(folder: Path, files: Mapping[str, str | bytes],
              contexts: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    failed = _LIBRARY.loaded()
-    if isinstance(failed, BaseException):
-        raise TemplateFailure(CHART_FILE, 0, f"Helm's library could not be started: {failed}",
+    helm_python = _LIBRARY.loaded()
+    if isinstance(helm_python, BaseException):
+        raise TemplateFailure(CHART_FILE, 0, f"Helm's library could not be started: {helm_python}",
                               hint=f"install helm and put it on the PATH, or set {ENGINE_VARIABLE} to its path")
-    import helm_python
-
     try:
         chart = helm_python.Chart.load(str(folder))
     except helm_python.HelmError as exc:

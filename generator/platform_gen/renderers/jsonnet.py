@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import GoRuntime, InheritedRuntime
+from . import GoRuntime, InheritedRuntime, TemplateFailure
 
 __all__ = ["render_many", "start"]
 
@@ -48,8 +48,6 @@ def start() -> None:
 def _interpreter(entry: str) -> Any:
     found = _GO_JSONNET.loaded()
     if isinstance(found, BaseException):
-        from . import TemplateFailure
-
         hint = ("run platform-gen in a process that has not imported _gojsonnet itself"
                 if isinstance(found, InheritedRuntime)
                 else "reinstall platform-gen, which installs go-jsonnet (the gojsonnet package)")
@@ -132,8 +130,6 @@ def _function_line(text: str) -> int:
 def _failure(entry: str, exc: RuntimeError | UnicodeDecodeError, importer: _Importer) -> Exception:
     """The template failure that ``exc`` of go-jsonnet tells: at the first place its trace names in the
     template's own files (the entry, or a library it imports), with the message's first line."""
-    from . import TemplateFailure
-
     text = _text(exc).strip()
     first = text.splitlines()[0] if text else "evaluation failed"
     trace = text
@@ -163,8 +159,6 @@ def _failure(entry: str, exc: RuntimeError | UnicodeDecodeError, importer: _Impo
 
 
 def _objects(entry: str, value: Any, text: str) -> list[Any]:
-    from . import TemplateFailure
-
     if isinstance(value, dict) and "kind" in value:
         return [value]
     if isinstance(value, list):
@@ -183,8 +177,6 @@ def render_many(template: str, all_files: Mapping[str, str | bytes], entry: str,
 
     If several contexts fail together, raise without saying which; the caller renders them one by one.
     """
-    from . import TemplateFailure
-
     jsonnet = _interpreter(entry)
     files = {k: v for k, v in all_files.items() if isinstance(v, str)}
     importer = _Importer(template, files)

@@ -215,8 +215,6 @@ class _Spare:
 
 
 _spare: _Spare | None = None
-#: The template files a spare worker compiles while it waits (``prepare``), in the order given.
-_warm: Sequence[Files] = ()
 #: The renderers a spare worker knows by name (a job is sent to it with its renderer's name).
 _KNOWN = (*REGISTRY, HELM)
 #: How many spare workers took jobs (for tests).
@@ -229,16 +227,16 @@ def prepare(warm: Sequence[Files] = ()) -> None:
     where their language can, until its jobs come: a template is then compiled once its first job needs it
     at the latest. Call it while this process runs no other thread (a fork keeps only the calling one);
     nothing when there is one already, or no fork."""
-    global _spare, _warm
+    global _spare
     # a child dies with the thread that forked it (PR_SET_PDEATHSIG): only the main thread keeps one waiting
     if _spare is not None or not hasattr(os, "fork") or threading.current_thread() is not threading.main_thread():
         return
-    _warm = warm
     jobs_r, jobs_w = os.pipe()
     progress = mmap.mmap(-1, _COUNTER.size)
     _COUNTER.pack_into(progress, 0, -1)  # nothing started: the child's first mark starts the first budget
     try:
-        pid, out_r, err_r = _fork(lambda send: _spare_work(jobs_r, jobs_w, send, progress), 0, _spare_start)
+        pid, out_r, err_r = _fork(lambda send: _spare_work(jobs_r, jobs_w, send, progress, warm), 0,
+                                  _spare_start)
     except OSError:
         os.close(jobs_r)
         os.close(jobs_w)
@@ -285,10 +283,12 @@ def _spare_start() -> None:
             renderer.load()
 
 
-def _spare_work(jobs_r: int, jobs_w: int, send: Callable[[tuple[Any, ...]], None], progress: mmap.mmap) -> None:
-    """The spare's work once its languages are imported: read its jobs, cap its memory, render them."""
+def _spare_work(jobs_r: int, jobs_w: int, send: Callable[[tuple[Any, ...]], None], progress: mmap.mmap,
+                warm: Sequence[Files]) -> None:
+    """The spare's work once its languages are imported: compile the templates ``warm`` until its jobs come,
+    read them, cap its memory, render them."""
     os.close(jobs_w)  # (the parent's end: with it open here, the jobs would never end)
-    _warm_up(jobs_r)
+    _warm_up(jobs_r, warm)
     data = bytearray()
     while chunk := os.read(jobs_r, _READ):
         data += chunk
@@ -303,16 +303,16 @@ def _spare_work(jobs_r: int, jobs_w: int, send: Callable[[tuple[Any, ...]], None
     _work(send, progress, jobs, start, one_by_one)
 
 
-def _warm_up(jobs_r: int) -> None:
-    """Compile the templates of ``prepare(warm)`` until the jobs come (their pipe has something to read, or
-    is closed)."""
+def _warm_up(jobs_r: int, warm: Sequence[Files]) -> None:
+    """Compile the templates' files ``warm``, in that order, until the jobs come (their pipe has something to
+    read, or is closed)."""
     poll = selectors.DefaultSelector()
     poll.register(jobs_r, selectors.EVENT_READ)
     try:
         def come() -> bool:
             return bool(poll.select(0))
 
-        for files in _warm:
+        for files in warm:
             for renderer in {id(r): r for _entry, r in entries(files)}.values():
                 if come():
                     return

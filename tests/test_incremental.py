@@ -468,7 +468,8 @@ def test_a_no_op_does_not_load_the_schema_validator(example: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=example, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[] 1"
     # nor what only other commands, a render of many services or other inputs use (README "Scale")
-    lean = ("multiprocessing", "concurrent.futures", "logging", "tarfile", "decimal", "platform_gen.scorecard")
+    lean = ("multiprocessing", "concurrent.futures", "logging", "tarfile", "decimal", "platform_gen.scorecard",
+            "platform_gen.shard", "platform_gen.scaffold")
     change_tag(example, len(_services(example)))  # the same service, another tag
     probe = code.replace("('jsonschema', 'jinja2', '_gojsonnet')", repr(lean))
     done = subprocess.run([sys.executable, "-c", probe], cwd=example, capture_output=True, text=True, check=True)

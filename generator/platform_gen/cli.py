@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,6 +25,7 @@ from .background import Background
 from .errors import InputError, OutputError, PlatformGenError, Problem, ToolError
 from .index import INDEX, DamagedIndex, Index, generator_digest
 from .index import parse as parse_index
+from .limits import MAX_SHARDS, PER_SHARD
 from .load import SCHEMAS_DIR, Sources, load
 from .model import Platform
 from .outputs.editor import KINDS as EDITOR_KINDS
@@ -32,9 +33,11 @@ from .render import MANIFEST, Rendered, render
 from .repofiles import RepoPlan, apply_repo_files, plan_repo_files
 from .safety import LABEL, AtBase, guard, read_base
 from .schemas import SCORECARD_LEVELS
-from .shard import MAX_SHARDS, PER_SHARD, Shard
 from .validate import validate
 from .write import Plan, apply, busy, check_out_dir, foreign, interrupted, lock, plan, plan_incremental, recover
+
+if TYPE_CHECKING:
+    from .shard import Shard  # (imported where a command is given --shard: a render of few services does not)
 
 __all__ = ["main"]
 
@@ -102,6 +105,8 @@ def _common_no_out(f: Callable[..., int]) -> Callable[..., int]:
 def _parse_shard(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Shard | None:
     if value is None:
         return None
+    from .shard import Shard
+
     try:
         return Shard.parse(value)
     except ValueError as exc:

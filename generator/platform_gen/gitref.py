@@ -355,40 +355,42 @@ def on_disk(root: Path, folder: str) -> OnDisk | None:
     """What git's index tells of the files below ``folder`` (relative to the platform repo's root ``root``);
     None when git cannot tell (not a checkout, a nested repository below the folder).
 
-    Two ``git ls-files`` at once: the index's entries with their ids (``-s -v``, nothing looked at on
-    disk), and the files that are not as the index holds them (``-m -d -o``: edited, deleted, untracked,
-    ignored ones included). The console script starts them before the CLI is imported (``launch``). A
-    service's ``config.yaml`` that git vouches for is not read, and whether its folder holds the catalog's
-    files is told without a system call per file (#9).
+    One ``git ls-files -s -v -m -d -o``: each entry of git's index with its id, tagged ``H`` when it is
+    tracked and not marked (nothing looked at on disk), and tagged again for each way it is not as the index
+    holds it (``C`` edited, ``R`` deleted); ``?`` the untracked files, ignored ones included. The console
+    script starts it before the CLI is imported (``launch``). A service's ``config.yaml`` that git vouches
+    for is not read, and whether its folder holds the catalog's files is told without a system call per
+    file (#9).
     """
     try:
-        procs = take(str(root), folder) or ls_files(str(root), folder)
+        proc = take(str(root), folder) or ls_files(str(root), folder)
     except OSError:
         return None
-    staged, other = procs
-    listed, _ = staged.communicate()
-    changed, _ = other.communicate()
-    if staged.returncode != 0 or other.returncode != 0:
+    listed, _ = proc.communicate()
+    if proc.returncode != 0:
         return None
     # paths relative to root: git runs there (-C)
-    unsure = {n for n in changed.decode("utf-8", "surrogateescape").split("\0") if n}
-    if any(n.endswith("/") for n in unsure):  # a repository of its own below the folder: git does not look in
-        return None
-    ids: dict[str, str] = {}
+    staged: dict[str, str] = {}
+    unsure: set[str] = set()
     opaque: set[str] = set()
     for entry in listed.decode("utf-8", "surrogateescape").split("\0"):
+        if entry.startswith("? "):  # untracked
+            if entry.endswith("/"):  # a repository of its own below the folder: git does not look in
+                return None
+            unsure.add(entry[2:])
+            continue
         meta, _, rel = entry.partition("\t")
         if not rel:
             continue
         fields = meta.split()
         # "H": tracked, not marked; regular files only (a link is looked at by the caller); stage 0: no conflict
-        if len(fields) == 4 and fields[0] == "H" and fields[1] in ("100644", "100755") and fields[3] == "0" \
-                and rel not in unsure:
-            ids[rel] = fields[2]
-        else:
+        if len(fields) == 4 and fields[0] == "H" and fields[1] in ("100644", "100755") and fields[3] == "0":
+            staged[rel] = fields[2]
+        else:  # edited, deleted, marked, a link, a conflict: tagged otherwise, or listed again so
             unsure.add(rel)
             if len(fields) > 1 and fields[1] == "160000":  # a submodule: its files are not in this index
                 opaque.add(rel)
+    ids = {rel: i for rel, i in staged.items() if rel not in unsure}
     return OnDisk(ids, frozenset(unsure), frozenset(opaque))
 
 

@@ -605,7 +605,8 @@ def _checksum(rest: bytes | memoryview | Sequence[bytes | memoryview]) -> str:
     return check.hexdigest()
 
 
-_parsed: dict[bytes, Index | None] = {}
+#: The last index parsed: (its text, what it gave).
+_parsed: list[tuple[bytes, Index | None]] = []
 
 
 def parse(data: bytes, generator: str | None) -> Index | None:
@@ -615,10 +616,11 @@ def parse(data: bytes, generator: str | None) -> Index | None:
 
     Each service's summary is parsed on first use (``Services``): one whose line holds what the
     checksum vouches for but a summary cannot be made of raises DamagedIndex then."""
-    if data not in _parsed:
-        _parsed.clear()
-        _parsed[data] = _parse(data)
-    found = _parsed[data]
+    # compared, not hashed: the same text is most often another bytes object (read again from disk, or from
+    # git), and hashing its megabytes costs several times a comparison, which stops at the first difference
+    if not _parsed or _parsed[0][0] != data:
+        _parsed[:] = [(data, _parse(data))]
+    found = _parsed[0][1]
     if found is None or (generator is not None and found.generator != generator):
         return None
     return found

@@ -2,7 +2,8 @@
 
 Every input file is read by ``load`` and parsed by ``yamlio``; both refuse what
 exceeds these limits with a located :class:`~generator.errors.Problem` (documented
-in the README, section "Input limits").
+in the README, section "Input limits"). The bounds of a sharded render are here too, so that the CLI
+states them without importing the sharding code.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ __all__ = [
     "MAX_PROMQL_CHARS",
     "MAX_PROMQL_DEPTH",
     "MAX_PROMQL_OPERATORS",
+    "MAX_SHARDS",
     "MAX_STRING",
+    "PER_SHARD",
     "control_char",
     "human_bytes",
 ]
@@ -44,6 +47,11 @@ MAX_PROBLEMS_PER_FILE = 10
 MAX_PROMQL_CHARS = 16 << 10
 MAX_PROMQL_DEPTH = 64
 MAX_PROMQL_OPERATORS = 500
+
+#: The most shards of a sharded render (``shard.py``): GitHub Actions runs at most 256 jobs of one matrix.
+MAX_SHARDS = 256
+#: Changed services per shard that ``shard.plan_shards`` aims at.
+PER_SHARD = 50
 
 #: C0 controls other than tab and newline, DEL, C1 controls (NEL included) and the
 #: Unicode line and paragraph separators: never legitimate in a value.

@@ -26,6 +26,7 @@ from typing import Any
 from .errors import InputError, Problem
 from .index import Index, Summary, digest, generator_digest, owner, service_inputs
 from .index import parse as parse_index
+from .limits import MAX_SHARDS, PER_SHARD
 from .load import SERVICES_DIR, load_services, load_shared
 from .model import Platform
 from .render import MANIFEST, Rendered, assemble, cross_problems, manifest, render_services, sample_digests
@@ -34,14 +35,10 @@ from .validate import Facts, validate
 __all__ = ["MAX_SHARDS", "PARTIAL", "Partial", "Shard", "ShardPlan", "merge", "owner", "partial_files",
            "plan_shards", "read_partial", "shard_of"]
 
-#: The most shards: GitHub Actions runs at most 256 jobs of one matrix.
-MAX_SHARDS = 256
 #: The partial index, at the top of a partial tree (a full tree has ``.platform-gen.index.json`` instead).
 PARTIAL = ".platform-gen.shard.json"
 #: Bumped when the partial index's shape changes (2: the digest of each file, to name an edited one).
 FORMAT = 2
-#: Changed services per shard that ``plan_shards`` aims at.
-PER_SHARD = 50
 
 
 def shard_of(name: str, count: int) -> int:

@@ -36,7 +36,6 @@ from ..index import Summary
 from ..limits import MAX_DESCRIPTION
 from ..load import API_FILES, DOCS_FILE, PLATFORM_FILE, SERVICES_DIR
 from ..model import Platform
-from ..scaffold import MODELINE
 from ..schemas import ENV_VALUE_PROPS, SERVICE_NAME
 from ..validate import RESERVED_PROJECT
 from ..yamlio import Located
@@ -371,6 +370,8 @@ def skeleton(platform: Platform, tiers: bool) -> str:
     starter values follow the answers, in a block of that path (``{% if values.template == ... %}``), as
     ``platform-gen new`` writes them: the answers win, and the starter's environments are kept beside the
     first environment asked for."""
+    from ..scaffold import MODELINE  # (a render that makes no Template does not load what `new` uses)
+
     starters = {t: doc for t, doc in sorted(platform.starter_docs.items()) if t in platform.templates}
     lines = [
         MODELINE,  # as `platform-gen new` writes it

@@ -194,3 +194,17 @@ def test_validate_is_not_asked_the_trees_changes(tmp_path: Path) -> None:
             assert (asked.changes is not None) is asked_for_changes
         finally:
             launch.discard()
+
+
+def test_the_console_script_imports_with_the_collector_off_and_runs_with_it_on(tmp_path: Path) -> None:
+    """The CLI's modules are imported with the cyclic garbage collector off, then frozen out of its walks
+    (``launch.entry``); the command runs with the collector on again, and it collects."""
+    probe = ("import atexit, gc, sys\n"
+             "from platform_gen import launch\n"
+             "atexit.register(lambda: print(gc.isenabled(), gc.get_freeze_count() > 1000,\n"
+             "                              'platform_gen.cli' in sys.modules))\n"
+             "sys.argv = ['platform-gen', '--version']\n"
+             "launch.entry()\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "True True True"

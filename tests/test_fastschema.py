@@ -109,7 +109,6 @@ def test_int_or_string_matches_jsonschema(instance: Any, valid: bool) -> None:
     {"items": [{"type": "string"}]},
     {"oneOf": [{"type": "string", "enum": ["a"]}, {"type": "string"}]},
     {"$ref": "#/nowhere"},
-    {"properties": {"a": {"$id": "other", "type": "string"}}},
     {"type": "strings"},
 ])
 def test_what_is_not_compiled_goes_to_jsonschema(schema: dict[str, Any]) -> None:
@@ -117,6 +116,52 @@ def test_what_is_not_compiled_goes_to_jsonschema(schema: dict[str, Any]) -> None
         raise LookupError(ref)
 
     assert compile_schema(schema, resolve) is None
+
+
+@pytest.mark.parametrize("sub", [
+    {"$id": "other", "type": "string"},
+    {"type": "string", "const": "a"},
+    {"$ref": "#/nowhere"},
+    {"type": "strings"},
+])
+def test_a_property_whose_schema_is_not_compiled_defers_the_instances_that_have_it(sub: dict[str, Any]) -> None:
+    """A property's schema is compiled when an instance first has the property: one that cannot be is
+    jsonschema's to decide, for the instances that have it; the others are still checked here."""
+    def resolve(ref: str, base: str) -> tuple[dict[str, Any], str]:
+        raise LookupError(ref)
+
+    check = compile_schema({"type": "object", "properties": {"a": sub, "b": {"type": "integer"}}}, resolve)
+    assert check is not None
+    assert check({"b": 1}) and not check({"b": "1"})
+    assert not check({"a": "a", "b": 1})
+    assert not check({"a": "a"})  # (again, once compiled)
+    assert check({"b": 2})
+
+
+def test_a_schema_that_failed_to_compile_defers_wherever_it_is_used_again() -> None:
+    """Two properties (and a cycle) refer to one schema that cannot be compiled: each defers, none breaks."""
+    defs = {"bad": {"type": "object", "properties": {"again": {"$ref": "#/bad"}}, "const": 1},
+            "ok": {"type": "object", "properties": {"bad": {"$ref": "#/bad"}}}}
+    check = compile_schema({"properties": {"a": {"$ref": "#/bad"}, "b": {"$ref": "#/bad"}, "c": {"$ref": "#/ok"}}},
+                           lambda ref, base: (defs[ref.rsplit("/", 1)[1]], ""))
+    assert check is not None
+    assert not check({"a": {}}) and not check({"b": {}}) and not check({"c": {"bad": {}}})
+    assert check({"c": {}})
+
+
+def test_a_property_schema_is_compiled_once_on_first_use() -> None:
+    compiled: list[str] = []
+    defs = {"x": {"type": "string"}, "y": {"type": "integer"}}
+
+    def resolve(ref: str, base: str) -> tuple[dict[str, Any], str]:
+        compiled.append(ref)
+        return defs[ref.rsplit("/", 1)[1]], ""
+
+    check = compile_schema({"properties": {"a": {"$ref": "#/x"}, "b": {"$ref": "#/y"}}}, resolve)
+    assert check is not None and compiled == []
+    assert check({"a": "s"}) and check({"a": "t"}) and not check({"a": 1})
+    assert compiled == ["#/x"]
+    assert not check({"b": "s"}) and compiled == ["#/x", "#/y"]
 
 
 def test_recursive_references_compile() -> None:

@@ -386,7 +386,7 @@ def on_disk(root: Path, folder: str) -> OnDisk | None:
         # "H": tracked, not marked; regular files only (a link is looked at by the caller); stage 0: no conflict
         if len(fields) == 4 and fields[0] == "H" and fields[1] in ("100644", "100755") and fields[3] == "0":
             staged[rel] = fields[2]
-        else:  # edited, deleted, marked, a link, a conflict: tagged otherwise, or listed again so
+        else:  # marked, a link, a submodule, a conflict, or an edited or deleted file's second entry (C, R)
             unsure.add(rel)
             if len(fields) > 1 and fields[1] == "160000":  # a submodule: its files are not in this index
                 opaque.add(rel)

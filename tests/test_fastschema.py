@@ -109,6 +109,7 @@ def test_int_or_string_matches_jsonschema(instance: Any, valid: bool) -> None:
     {"items": [{"type": "string"}]},
     {"oneOf": [{"type": "string", "enum": ["a"]}, {"type": "string"}]},
     {"$ref": "#/nowhere"},
+    {"properties": {"a": {"$id": "other", "type": "string"}}},
     {"type": "strings"},
 ])
 def test_what_is_not_compiled_goes_to_jsonschema(schema: dict[str, Any]) -> None:
@@ -119,7 +120,6 @@ def test_what_is_not_compiled_goes_to_jsonschema(schema: dict[str, Any]) -> None
 
 
 @pytest.mark.parametrize("sub", [
-    {"$id": "other", "type": "string"},
     {"type": "string", "const": "a"},
     {"$ref": "#/nowhere"},
     {"type": "strings"},
@@ -147,6 +147,39 @@ def test_a_schema_that_failed_to_compile_defers_wherever_it_is_used_again() -> N
     assert check is not None
     assert not check({"a": {}}) and not check({"b": {}}) and not check({"c": {"bad": {}}})
     assert check({"c": {}})
+
+
+def test_a_schema_that_changes_how_references_resolve_is_not_compiled() -> None:
+    """A ``$ref`` may point into a schema below an ``$id``, where jsonschema resolves references against that
+    ``$id``: such a document is not compiled, though the ``$id`` is below a property compiled on use."""
+    schema = {"$defs": {"x": {"type": "string"}},
+              "properties": {"a": {"$id": "https://example.com/other", "$defs": {"x": {"type": "integer"}},
+                                   "properties": {"b": {"$ref": "#/$defs/x"}}},
+                             "c": {"$ref": "#/properties/a/properties/b"}}}
+
+    def pointer(ref: str, base: str) -> tuple[Any, str]:
+        node: Any = schema
+        for part in ref.lstrip("#/").split("/"):
+            node = node[part]
+        return node, base
+
+    assert not jsonschema.Draft202012Validator(schema).is_valid({"c": "s"})
+    assert compile_schema(schema, pointer) is None
+    # a property named like the keyword, or a default that holds one, changes nothing
+    named = compile_schema({"properties": {"$id": {"type": "string"}, "d": {"default": {"$id": "x"}}}}, pointer)
+    assert named is not None and named({"$id": "s"}) and not named({"$id": 1})
+
+
+def test_a_property_schema_that_fails_to_compile_on_use_defers_every_time() -> None:
+    """A pattern Python cannot compile, below a property: the instances that have it are jsonschema's to judge,
+    every time (the compiler's memo once kept an empty slot, and the second use raised IndexError)."""
+    def resolve(ref: str, base: str) -> tuple[dict[str, Any], str]:
+        raise LookupError(ref)
+
+    shared = {"type": "string", "pattern": "[a-z"}
+    check = compile_schema({"properties": {"a": shared, "b": {"type": "integer"}, "c": {"items": shared}}}, resolve)
+    assert check is not None and check({"b": 1})
+    assert not check({"a": "x"}) and not check({"a": "x"}) and not check({"c": ["x"]})
 
 
 def test_a_property_schema_is_compiled_once_on_first_use() -> None:

@@ -179,7 +179,8 @@ def _resolve(ref: str, base: str) -> tuple[Mapping[str, Any], str]:
 
 @cache
 def _fast(name: str) -> fastschema.Check | None:
-    """The compiled check of one vendored schema (None when it is not compiled: the Template's)."""
+    """The compiled check of one vendored schema (the Template's leaves its parameters, a ``oneOf`` of
+    objects, to jsonschema)."""
     return fastschema.compile_schema(_vendored(name), _resolve)
 
 

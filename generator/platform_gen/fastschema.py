@@ -17,7 +17,9 @@ Backstage's catalog schemas are compiled (``type``, ``enum``, ``properties``,
 skipped. A schema with any other keyword is not compiled: :func:`compile_schema`
 returns None and every instance goes to jsonschema. The schema of each property is
 compiled when an instance first has that property (an input uses few of them); should it
-use another keyword, the instances that have the property go to jsonschema.
+use another keyword, the instances that have the property go to jsonschema. A document in
+which a schema below the root changes how references resolve (``$id`` but an anchor,
+``$anchor``, ``$schema``) is not compiled, as a ``$ref`` may point into it.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class _Compiler:
         self.keep.append(schema)
         try:
             check = self._build(schema, base)
-        except (_Unsupported, LookupError, RecursionError):
+        except BaseException:
             # a check that already refers to this schema (a cycle, or a property compiled later) defers
             slot.append(_defer)
             self.done[key] = _defer
@@ -187,7 +189,7 @@ class _Compiler:
             with self.lock:
                 try:
                     found = self.compile(schema, base)
-                except (_Unsupported, LookupError, RecursionError):
+                except Exception:  # (not compiled, or a schema jsonschema itself must judge: a bad pattern)
                     found = _defer
                 into[key] = found
             return found(x)
@@ -296,9 +298,49 @@ def compile_schema(schema: Mapping[str, Any], resolve: Callable[[str, str], tupl
     ``resolve(ref, base)`` returns the schema a ``$ref`` names and the base of the
     document it is in (``""`` is the root document), or raises ``LookupError``.
     """
+    if _rescoped(schema):
+        return None
     compiler = _Compiler(resolve)
     compiler.root = schema
     try:
         return compiler.compile(schema, "")
     except (_Unsupported, LookupError, RecursionError):
         return None
+
+
+#: Keywords that change how a ``$ref`` in the schema below them resolves.
+_SCOPES = frozenset({"$id", "$anchor", "$dynamicAnchor", "$recursiveAnchor", "$schema"})
+#: Keywords whose value is a schema, a list of schemas, or a mapping of names to schemas (any other keyword's
+#: value is data: an enum, a default, a description).
+_SUBSCHEMA = frozenset({"items", "additionalItems", "additionalProperties", "not", "propertyNames", "contains",
+                        "if", "then", "else", "unevaluatedItems", "unevaluatedProperties", "allOf", "anyOf",
+                        "oneOf", "prefixItems"})
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas",
+                          "dependencies"})
+
+
+def _rescoped(root: Mapping[str, Any]) -> bool:
+    """Whether a schema below ``root`` (but a Draft 7 anchor, ``$id: "#name"``) changes how ``$ref`` resolves:
+    a ``$ref`` elsewhere may point into it, and the compiler resolves every reference against the document's
+    base. A property's schema is compiled when first used (so such a keyword below it would not be seen
+    before a check says valid): the document's schemas are looked through for them first."""
+    stack: list[Any] = []
+
+    def children(node: Mapping[str, Any]) -> None:
+        for k, v in node.items():
+            if k in _SCHEMA_MAPS and isinstance(v, Mapping):
+                stack.extend(v.values())
+            elif k in _SUBSCHEMA:
+                stack.extend(v if isinstance(v, list) else [v])
+
+    children(root)
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, Mapping):
+            continue
+        for k in _SCOPES.intersection(node):
+            v = node[k]
+            if not (k == "$id" and isinstance(v, str) and v.startswith("#")):
+                return True
+        children(node)
+    return False

@@ -19,12 +19,17 @@ HEAVY = ("jsonschema", "jinja2", "_gojsonnet", "kubernetes_validate", "promql_pa
 CASES = REPO / "tests" / "cases"
 
 
+def last_line(probe: str, cwd: Path) -> str:
+    """The last line ``probe`` prints, run in a fresh interpreter (which must exit 0)."""
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=cwd, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()[-1]
+
+
 def loaded_after(code: str, cwd: Path) -> set[str]:
     """Which of HEAVY are imported once ``code`` has run."""
     probe = f"import sys, json\n{code}\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=cwd, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return set(json.loads(proc.stdout.splitlines()[-1]))
+    return set(json.loads(last_line(probe, cwd)))
 
 
 def test_importing_the_cli_loads_no_heavy_library(tmp_path: Path) -> None:
@@ -198,13 +203,11 @@ def test_validate_is_not_asked_the_trees_changes(tmp_path: Path) -> None:
 
 def test_the_console_script_imports_with_the_collector_off_and_runs_with_it_on(tmp_path: Path) -> None:
     """The CLI's modules are imported with the cyclic garbage collector off, then frozen out of its walks
-    (``launch.entry``); the command runs with the collector on again, and it collects."""
+    (``launch.entry``); the command runs with the collector on again."""
     probe = ("import atexit, gc, sys\n"
              "from platform_gen import launch\n"
              "atexit.register(lambda: print(gc.isenabled(), gc.get_freeze_count() > 1000,\n"
              "                              'platform_gen.cli' in sys.modules))\n"
              "sys.argv = ['platform-gen', '--version']\n"
              "launch.entry()\n")
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[-1] == "True True True"
+    assert last_line(probe, tmp_path) == "True True True"

@@ -6,6 +6,7 @@ Each check runs in a fresh interpreter, since this test process has long importe
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -211,3 +212,64 @@ def test_the_console_script_imports_with_the_collector_off_and_runs_with_it_on(t
              "sys.argv = ['platform-gen', '--version']\n"
              "launch.entry()\n")
     assert last_line(probe, tmp_path) == "True True True"
+
+
+# --- the console script leaves without the interpreter's teardown ----------------------------------------------
+
+_LEAVING = (
+    "import atexit, sys, threading, time\n"
+    "from platform_gen import launch\n"
+    "atexit.register(lambda: print('atexit ran'))\n"
+    "def late():\n"
+    "    time.sleep(0.2)\n"
+    "    print('thread done')\n"
+    "threading.Thread(target=late).start()\n"
+    "sys.stdout.write('x' * 100000 + '\\n')\n"  # held in the stream's buffer: stdout is a pipe
+    "launch.leave(3)\n"
+    "print('not reached')\n"
+)
+
+
+def _buffered() -> dict[str, str]:
+    """The environment with Python's standard streams buffered (as a console script's are on a pipe)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+def test_leaving_waits_for_threads_runs_atexit_and_flushes_the_streams(tmp_path: Path) -> None:
+    """``launch.leave`` ends the process with the command's code after what Python's exit would do first: the
+    threads that are not daemons finish, the atexit functions run, and buffered output is written."""
+    proc = subprocess.run([sys.executable, "-c", _LEAVING], capture_output=True, text=True, cwd=tmp_path,
+                          env=_buffered(), check=False)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == "x" * 100000 + "\nthread done\natexit ran\n"
+
+
+def test_leaving_with_output_that_cannot_be_written_is_not_a_success(tmp_path: Path) -> None:
+    """When the standard output is a closed pipe, the buffered output cannot be flushed: Python's own exit then
+    reports it (exit code 120), where a success would hide the lost output."""
+    probe = _LEAVING.replace("launch.leave(3)", "launch.leave(0)").replace("100000", "100")  # (within the buffer)
+    with subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          cwd=tmp_path, env=_buffered()) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        err = proc.stderr.read()
+        assert proc.wait(30) == 120, err
+    assert b"BrokenPipeError" in err
+
+
+def test_the_console_script_exits_with_the_commands_code_and_its_whole_output(tmp_path: Path) -> None:
+    """Through the console script: a render's JSON report arrives whole on a pipe, with exit 0; a broken input
+    exits 1 with its problems."""
+    repo = tmp_path / "repo"
+    shutil.copytree(CASES / "basic" / "input", repo)
+    exe = str(Path(sys.executable).parent / "platform-gen")
+    proc = subprocess.run([exe, "render", "--root", str(repo), "--out", str(repo / "out"), "--format", "json"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == "ok"
+    config = next((repo / "platform-config" / "services").glob("*/config.yaml"))
+    config.write_text(config.read_text(encoding="utf-8") + "replicas: many\n", encoding="utf-8")
+    proc = subprocess.run([exe, "render", "--root", str(repo), "--out", str(repo / "out"), "--format", "json"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["problems"]

@@ -7,7 +7,7 @@ byte, and the questions asked of the lines (``holding``, ``same_line``) to their
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from platform_gen.index import Index, Services, Summary, parse, serialize
@@ -80,3 +80,54 @@ def test_services_made_from_summaries_hold_no_read_line() -> None:
     assert services.read_line("svc-00") is None
     assert not services.same_line("svc-00", services)
     assert services.holding(b'"a.example.com"') == set(NAMES[:2])
+
+
+def _lines_as_before(data: bytes) -> list[tuple[int, tuple[bytes, ...]]] | None:
+    """How the index's services' lines were found before they were matched newline by newline: one scan of
+    the text for the pattern, and the newlines counted (the oracle of the test below)."""
+    from platform_gen.index import _KEYS, _MARK
+
+    at = data.find(_MARK)
+    start, end = at + len(_MARK), len(data) - len(b"}\n}\n")
+    found = [(m.start(), m.groups(b"")) for m in _KEYS.finditer(data, start, end)]
+    if start < end and (data[start] != 0x0A or data[end - 1] != 0x0A):
+        return None
+    if data.count(b"\n", start, end) != (len(found) + 1 if found else 0) or \
+            any(data[at - 1] != 0x2C for at, _key in found[1:]) or (found and data[end - 2] == 0x2C):
+        return None
+    return found
+
+
+_EDITS = st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from([b"\n", b",", b"", b'"', b"\n\"x\":{", b" "]),
+                            st.integers(0, 3)), max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(plan=plans, edits=_EDITS)
+@example(plan=[None] * len(NAMES), edits=[(0, b"\n", 0)])  # no service, and a lone newline where they go
+def test_the_lines_of_an_index_are_found_as_a_scan_finds_them(plan: list[int | None],
+                                                              edits: list[tuple[int, bytes, int]]) -> None:
+    """An index whose services' part is edited (bytes put in, taken out; its checksum made right) is read, or
+    refused, exactly as one scan of its text for the lines' pattern would read it."""
+    from platform_gen.index import _MARK, _checksum
+
+    text = serialize(index_of({n: summary(n, v) for n, v in zip(NAMES, plan, strict=True) if v is not None}))
+    head, _sep, rest = text.partition(b'"checksum":"')
+    rest = rest.split(b"\n", 1)[1]
+    start = rest.find(_MARK) + len(_MARK)
+    body = bytearray(rest)
+    for where, put, cut in edits:
+        at = start + where % max(1, len(body) - len(b"}\n}\n") - start)
+        body[at:at + cut] = put
+    rest = bytes(body)
+    data = head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest
+    expected = _lines_as_before(data)
+    found = parse(data, None)
+    if expected is None:
+        assert found is None
+        return
+    names = [key[0].decode() for _at, key in expected]
+    if len(set(names)) != len(names) or names != sorted(names):
+        assert found is None
+        return
+    assert found is not None and list(found.entries) == names

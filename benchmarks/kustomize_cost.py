@@ -1,0 +1,175 @@
+"""Where kustomize's time goes when ``validate`` builds the overlays of a rendered tree.
+
+``validate`` builds overlays in batches: one kustomization per batch whose resources are
+up to 100 overlays of one cluster, one kustomize run each. This script renders the
+synthetic platform of ``render_bench.py`` (N services x 3 environments x 4 clusters) and
+measures the CPU time (user + system, the least of ``--repeat`` runs) that kustomize spends:
+
+1. per run: a run that builds one base, and one that builds one overlay;
+2. per batch size: batches of 1 to 800 bases (no transformer at all), which shows the
+   cost of appending each object to the batch (compared with every object before it),
+   and batches of 25 to 200 overlays, where that cost meets the cost of each run's start;
+3. per overlay feature: a batch of the overlays of one cluster as rendered, and with one
+   feature of the overlay left out each time (a copy of the overlays, edited).
+
+Usage: python benchmarks/kustomize_cost.py [--services 400] [--kustomize PATH] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from render_bench import generate
+
+Edit = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _command(explicit: str | None) -> list[str]:
+    """A kustomize command line, as ``validate`` chooses it: kustomize, else kubectl kustomize."""
+    if explicit:
+        return [explicit, "kustomize"] if os.path.basename(explicit).startswith("kubectl") else [explicit, "build"]
+    found = shutil.which("kustomize")
+    if found:
+        return [found, "build"]
+    found = shutil.which("kubectl")
+    if found:
+        return [found, "kustomize"]
+    raise SystemExit("error: neither kustomize nor kubectl is on the PATH")
+
+
+def _version(command: list[str]) -> str:
+    argv = [command[0], "version"] + (["--client"] if command[1] == "kustomize" else [])
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return " ".join(proc.stdout.split())
+
+
+class Builder:
+    """Builds a batch of folders of a tree, as ``validate`` does, and measures kustomize's CPU time."""
+
+    def __init__(self, command: list[str], repeat: int) -> None:
+        self.command = command
+        self.repeat = repeat
+
+    def cpu(self, tree: Path, folders: Sequence[str]) -> float:
+        """The least CPU time, in ms, of ``repeat`` builds of a batch of ``folders`` (relative to ``tree``)."""
+        with tempfile.TemporaryDirectory(prefix="kustomize-cost-") as tmp:
+            os.symlink(tree.resolve(), Path(tmp, "tree"), target_is_directory=True)
+            Path(tmp, "kustomization.yaml").write_text(
+                "resources:\n" + "".join(f"- tree/{f}\n" for f in folders), encoding="utf-8")
+            best = float("inf")
+            for _ in range(self.repeat):
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                proc = subprocess.run([*self.command, tmp], capture_output=True, check=False,
+                                      env={**os.environ, "GOGC": "400"})  # as validate runs it
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if proc.returncode != 0:
+                    raise SystemExit(f"error: kustomize failed:\n{proc.stderr.decode()[-2000:]}")
+                best = min(best, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+            return best * 1000
+
+
+def _edited(out: Path, dest: Path, overlays: Sequence[str], edit: Edit) -> Path:
+    """A copy of ``overlays`` (with their bases and the components) whose kustomizations are ``edit``-ed."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(out / "components", dest / "components")
+    for rel in overlays:
+        base = Path(rel).parent.parent.parent / "base"
+        if not (dest / base).exists():
+            shutil.copytree(out / base, dest / base)
+        (dest / rel).mkdir(parents=True)
+        doc = yaml.safe_load((out / rel / "kustomization.yaml").read_text(encoding="utf-8"))
+        (dest / rel / "kustomization.yaml").write_text(yaml.safe_dump(edit(doc), sort_keys=False), encoding="utf-8")
+    return dest
+
+
+def _without(*keys: str) -> Edit:
+    return lambda doc: {k: v for k, v in doc.items() if k not in keys}
+
+
+def _only(*keys: str) -> Edit:
+    kept = {"apiVersion", "kind", "resources", *keys}
+    return lambda doc: {k: v for k, v in doc.items() if k in kept}
+
+
+VARIANTS: tuple[tuple[str, Edit], ...] = (
+    ("as rendered", lambda doc: doc),
+    ("without labels", _without("labels")),
+    ("without patches", _without("patches")),
+    ("without components", _without("components")),
+    ("without images and replicas", _without("images", "replicas")),
+    ("its base and namespace only", _only("namespace")),
+    ("its base only", _only()),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--services", type=int, default=400, metavar="N", help="platform size (default: 400)")
+    parser.add_argument("--kustomize", metavar="PATH", help="a kustomize or kubectl binary (default: as validate)")
+    parser.add_argument("--repeat", type=int, default=5, metavar="K", help="builds of each batch (default: 5)")
+    parser.add_argument("--batch", type=int, default=100, metavar="B", help="overlays a batch (default: 100)")
+    args = parser.parse_args(argv)
+    if args.services < 1 or args.repeat < 1 or args.batch < 1:
+        parser.error("--services, --repeat and --batch take counts from 1")
+    command = _command(args.kustomize)
+    builder = Builder(command, args.repeat)
+    with tempfile.TemporaryDirectory(prefix="kustomize-cost-") as tmp:
+        root = Path(tmp, "repo")
+        generate(root, args.services)
+        out = root / "rendered"
+        proc = subprocess.run([sys.executable, "-c", "from platform_gen.cli import entry; entry()", "render",
+                               "--root", str(root), "--out", str(out), "-q"], capture_output=True, text=True,
+                              check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"error: render exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+        services = sorted(p.name for p in (out / "services").iterdir())
+        bases = [f"services/{s}/base" for s in services]
+        prod = [f"services/{s}/overlays/prod/prod-a" for s in services
+                if (out / "services" / s / "overlays" / "prod" / "prod-a").is_dir()][:args.batch]
+        print(f"{_version(command)}; {args.services} services; least CPU of {args.repeat} builds each, GOGC=400; "
+              f"load average {os.getloadavg()[0]:.1f}\n")
+
+        print("| one run building | CPU ms |\n|---|---:|")
+        print(f"| one base | {builder.cpu(out, bases[:1]):.0f} |")
+        print(f"| one overlay (prod) | {builder.cpu(out, prod[:1]):.0f} |\n")
+
+        print("| bases in the batch | CPU ms | ms a base |\n|---:|---:|---:|")
+        for n in (1, 50, 100, 200, 400, 800):
+            if n > len(bases):
+                break
+            ms = builder.cpu(out, bases[:n])
+            print(f"| {n} | {ms:.0f} | {ms / n:.2f} |")
+
+        dev = [f"services/{s}/overlays/dev/dev-a" for s in services
+               if (out / "services" / s / "overlays" / "dev" / "dev-a").is_dir()]
+        print("\n| dev overlays of one cluster in the batch | CPU ms | ms an overlay |\n|---:|---:|---:|")
+        for n in (25, 50, 75, 100, 150, 200):
+            if n > len(dev):
+                break
+            ms = builder.cpu(out, dev[:n])
+            print(f"| {n} | {ms:.0f} | {ms / n:.2f} |")
+
+        print(f"\n| {len(prod)} prod overlays of one cluster | CPU ms | ms an overlay |\n|---|---:|---:|")
+        for name, edit in VARIANTS:
+            tree = _edited(out, Path(tmp, "variant"), prod, edit)
+            ms = builder.cpu(tree, prod)
+            print(f"| {name} | {ms:.0f} | {ms / len(prod):.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -116,6 +116,15 @@ VARIANTS: tuple[tuple[str, Edit], ...] = (
 )
 
 
+def _sizes(builder: Builder, out: Path, folders: Sequence[str], sizes: Sequence[int]) -> None:
+    """A table's rows: the first n ``folders`` built in one batch, for each n of ``sizes`` there are enough for."""
+    for n in sizes:
+        if n > len(folders):
+            break
+        ms = builder.cpu(out, folders[:n])
+        print(f"| {n} | {ms:.0f} | {ms / n:.2f} |")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--services", type=int, default=400, metavar="N", help="platform size (default: 400)")
@@ -148,20 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"| one overlay (prod) | {builder.cpu(out, prod[:1]):.0f} |\n")
 
         print("| bases in the batch | CPU ms | ms a base |\n|---:|---:|---:|")
-        for n in (1, 50, 100, 200, 400, 800):
-            if n > len(bases):
-                break
-            ms = builder.cpu(out, bases[:n])
-            print(f"| {n} | {ms:.0f} | {ms / n:.2f} |")
-
+        _sizes(builder, out, bases, (1, 50, 100, 200, 400, 800))
         dev = [f"services/{s}/overlays/dev/dev-a" for s in services
                if (out / "services" / s / "overlays" / "dev" / "dev-a").is_dir()]
         print("\n| dev overlays of one cluster in the batch | CPU ms | ms an overlay |\n|---:|---:|---:|")
-        for n in (25, 50, 75, 100, 150, 200):
-            if n > len(dev):
-                break
-            ms = builder.cpu(out, dev[:n])
-            print(f"| {n} | {ms:.0f} | {ms / n:.2f} |")
+        _sizes(builder, out, dev, (25, 50, 75, 100, 150, 200))
 
         print(f"\n| {len(prod)} prod overlays of one cluster | CPU ms | ms an overlay |\n|---|---:|---:|")
         for name, edit in VARIANTS:

@@ -5,14 +5,15 @@ up to 100 overlays of one cluster, one kustomize run each. This script renders t
 synthetic platform of ``render_bench.py`` (N services x 3 environments x 4 clusters) and
 measures the CPU time (user + system, the least of ``--repeat`` runs) that kustomize spends:
 
-1. per run: a run that builds one base, and one that builds one overlay;
+1. per run: a run that builds one base, one that builds one overlay, and one that builds that
+   overlay with one of its features only;
 2. per batch size: batches of 1 to 800 bases (no transformer at all), which shows the
    cost of appending each object to the batch (compared with every object before it),
    and batches of 25 to 200 overlays, where that cost meets the cost of each run's start;
 3. per overlay feature: a batch of the overlays of one cluster as rendered, and with one
    feature of the overlay left out each time (a copy of the overlays, edited).
 
-Usage: python benchmarks/kustomize_cost.py [--services 400] [--kustomize PATH] [--repeat 5]
+Usage: python benchmarks/kustomize_cost.py [--services 400] [--kustomize PATH] [--repeat 5] [--batch 100]
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def _edited(out: Path, dest: Path, overlays: Sequence[str], edit: Edit) -> Path:
         base = Path(rel).parent.parent.parent / "base"
         if not (dest / base).exists():
             shutil.copytree(out / base, dest / base)
-        (dest / rel).mkdir(parents=True)
+        shutil.copytree(out / rel, dest / rel)  # with the files of its own (patches, secrets) it may hold
         doc = yaml.safe_load((out / rel / "kustomization.yaml").read_text(encoding="utf-8"))
         (dest / rel / "kustomization.yaml").write_text(yaml.safe_dump(edit(doc), sort_keys=False), encoding="utf-8")
     return dest
@@ -120,9 +121,21 @@ def _sizes(builder: Builder, out: Path, folders: Sequence[str], sizes: Sequence[
     """A table's rows: the first n ``folders`` built in one batch, for each n of ``sizes`` there are enough for."""
     for n in sizes:
         if n > len(folders):
+            if n == sizes[0]:
+                print(f"| (fewer than {n}: {len(folders)}) | - | - |")
             break
         ms = builder.cpu(out, folders[:n])
         print(f"| {n} | {ms:.0f} | {ms / n:.2f} |")
+
+
+#: one feature of an overlay kept, the others left out
+ONE_FEATURE: tuple[tuple[str, Edit], ...] = (
+    ("its patches only", _only("patches")),
+    ("its components only", _only("components")),
+    ("its labels only", _only("labels")),
+    ("its images and replicas only", _only("images", "replicas")),
+    ("its namespace only", _only("namespace")),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--services", type=int, default=400, metavar="N", help="platform size (default: 400)")
     parser.add_argument("--kustomize", metavar="PATH", help="a kustomize or kubectl binary (default: as validate)")
     parser.add_argument("--repeat", type=int, default=5, metavar="K", help="builds of each batch (default: 5)")
-    parser.add_argument("--batch", type=int, default=100, metavar="B", help="overlays a batch (default: 100)")
+    parser.add_argument("--batch", type=int, default=100, metavar="B",
+                        help="prod overlays in the batch whose features are left out in turn (default: 100)")
     args = parser.parse_args(argv)
     if args.services < 1 or args.repeat < 1 or args.batch < 1:
         parser.error("--services, --repeat and --batch take counts from 1")
@@ -154,7 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print("| one run building | CPU ms |\n|---|---:|")
         print(f"| one base | {builder.cpu(out, bases[:1]):.0f} |")
-        print(f"| one overlay (prod) | {builder.cpu(out, prod[:1]):.0f} |\n")
+        print(f"| one overlay (prod) | {builder.cpu(out, prod[:1]):.0f} |")
+        for name, edit in ONE_FEATURE:
+            tree = _edited(out, Path(tmp, "variant"), prod[:1], edit)
+            print(f"| one overlay (prod), {name} | {builder.cpu(tree, prod[:1]):.0f} |")
+        print()
 
         print("| bases in the batch | CPU ms | ms a base |\n|---:|---:|---:|")
         _sizes(builder, out, bases, (1, 50, 100, 200, 400, 800))

@@ -98,8 +98,9 @@ def _lines_as_before(data: bytes) -> list[tuple[int, tuple[bytes, ...]]] | None:
     return found
 
 
+#: edits of the services' part: (where, bytes put in, bytes taken out; -1: up to the end of the line)
 _EDITS = st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from([b"\n", b",", b"", b'"', b"\n\"x\":{", b" "]),
-                            st.integers(0, 3)), max_size=3)
+                            st.sampled_from([0, 1, 2, 3, -1])), max_size=3)
 
 
 @settings(max_examples=300, deadline=None)
@@ -118,6 +119,8 @@ def test_the_lines_of_an_index_are_found_as_a_scan_finds_them(plan: list[int | N
     body = bytearray(rest)
     for where, put, cut in edits:
         at = start + where % max(1, len(body) - len(b"}\n}\n") - start)
+        if cut < 0:
+            cut = max(0, body.find(b"\n", at) - at)
         body[at:at + cut] = put
     rest = bytes(body)
     data = head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest
@@ -131,3 +134,19 @@ def test_the_lines_of_an_index_are_found_as_a_scan_finds_them(plan: list[int | N
         assert found is None
         return
     assert found is not None and list(found.entries) == names
+
+
+def test_a_line_cut_inside_its_first_fields_is_not_read() -> None:
+    """A line cut short inside its first fields (its tail gone, the next line joined to it; the checksum made
+    right) is refused: those fields are not read across a newline into the next line."""
+    from platform_gen.index import _checksum
+
+    text = serialize(index_of({n: summary(n, i) for i, n in enumerate(NAMES[:2])}))
+    head, _sep, rest = text.partition(b'"checksum":"')
+    rest = rest.split(b"\n", 1)[1]
+    line = rest.index(b'\n"svc-00":')
+    cut = rest.index(b'"envs":[', line) + len(b'"envs":[')
+    rest = rest[:cut] + rest[rest.index(b",\n", cut):]
+    data = head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest
+    assert _lines_as_before(data) is None
+    assert parse(data, None) is None

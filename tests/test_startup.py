@@ -273,3 +273,26 @@ def test_the_console_script_exits_with_the_commands_code_and_its_whole_output(tm
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["problems"]
+
+
+@pytest.mark.parametrize("closed", [1, 2], ids=["stdout", "stderr"])
+def test_a_command_started_without_a_standard_stream_runs_as_with_it(closed: int, tmp_path: Path) -> None:
+    """A process started with its stdout or stderr closed (``>&-``) has None for that stream in Python: the
+    command still runs, no colour is guessed from it, and it leaves with its own code."""
+    repo = tmp_path / "repo"
+    shutil.copytree(CASES / "basic" / "input", repo)
+    exe = str(Path(sys.executable).parent / "platform-gen")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([exe, *args], capture_output=True, text=True, check=False,
+                              preexec_fn=lambda: os.close(closed))
+
+    assert run("--version").returncode == 0
+    out = ["--root", str(repo), "--out", str(repo / "out")]
+    proc = run("render", *out)
+    assert proc.returncode == 0, proc.stderr
+    assert (repo / "out" / ".platform-gen.index.json").is_file()
+    proc = run("render", "--check", *out)
+    assert proc.returncode == 0, proc.stderr
+    (repo / "out" / ".platform-gen.index.json").unlink()
+    assert run("render", "--check", *out).returncode == 1

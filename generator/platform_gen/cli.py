@@ -75,7 +75,7 @@ def _color(choice: str) -> bool:
         return True
     if choice == "never" or os.environ.get("NO_COLOR"):
         return False
-    return sys.stderr.isatty()
+    return sys.stderr is not None and not sys.stderr.closed and sys.stderr.isatty()  # (None: started closed)
 
 
 def _common(f: Callable[..., int]) -> Callable[..., int]:

@@ -637,9 +637,11 @@ _MARK = b'\n"services":{'
 
 #: The start of each service's line (every line follows a newline: JSON text holds none): its name, its
 #: config.yaml's id, the catalog files its folder held (as JSON text) and, unless that part of the line is
-#: damaged (b''), how many files it owns and its team; see ``Services.keys_read``.
-_KEYS = re.compile(rb'\n"([^"\\\n]+)":\{"config":"([0-9a-f]{40})","envs":\[[^\]\\]*\],"features":(\[[^\]\\]*\]),'
-                   rb'(?:"inputs":"[0-9a-f]{32}","n":([0-9]{1,9}),"team":"([^"\\]*)",)?')
+#: damaged (b''), how many files it owns and its team; see ``Services.keys_read``. No match holds a newline but
+#: its first: each newline of the services' part but the last starts one line (see ``_parse``).
+_KEYS = re.compile(rb'\n"([^"\\\n]+)":\{"config":"([0-9a-f]{40})",'
+                   rb'"envs":\[[^\]\\\n]*\],"features":(\[[^\]\\\n]*\]),'
+                   rb'(?:"inputs":"[0-9a-f]{32}","n":([0-9]{1,9}),"team":"([^"\\\n]*)",)?')
 
 
 def _parse(data: bytes) -> Index | None:

@@ -10,6 +10,7 @@ meant to overlap.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import hashlib
 import os
@@ -260,16 +261,20 @@ def leave(code: int) -> None:
     (the parsed index, every module) is not freed object by object, which took 10-20 ms of a render at 5,000
     services (#9). Threads that are not daemons are waited for, ``atexit`` functions run and the standard
     streams are flushed first, as the interpreter's own exit does them (its private ``threading._shutdown`` and
-    ``atexit._run_exitfuncs``); when a stream cannot be flushed (a closed pipe), Python's exit reports it."""
+    ``atexit._run_exitfuncs``). A stream the process started without (None) or closed is skipped, as Python
+    skips it; when one cannot be flushed (a closed pipe), Python's exit reports it. An interrupt while the
+    threads are waited for is ignored, as Python's exit ignores it: the code stays the command's."""
     shutdown = getattr(threading, "_shutdown", None)
     run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
     if shutdown is None or run_exitfuncs is None or threading.current_thread() is not threading.main_thread():
         sys.exit(code)  # pragma: no cover - CPython has both, and the console script runs in the main thread
-    shutdown()
+    with contextlib.suppress(KeyboardInterrupt):
+        shutdown()
     run_exitfuncs()
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None and not stream.closed:
+                stream.flush()
+    except Exception:  # a closed pipe, a full disk: Python's exit reports it, and fails the command
         sys.exit(code)
     os._exit(code)

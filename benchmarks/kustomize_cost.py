@@ -3,7 +3,8 @@
 ``validate`` builds overlays in batches: one kustomization per batch whose resources are
 up to 100 overlays of one cluster, one kustomize run each. This script renders the
 synthetic platform of ``render_bench.py`` (N services x 3 environments x 4 clusters) and
-measures the CPU time (user + system, the least of ``--repeat`` runs) that kustomize spends:
+measures the CPU time (user + system, the least of ``--repeat`` runs) that kustomize spends, run as
+validate runs it (``Kustomize.build``):
 
 1. per run: a run that builds one base, one that builds one overlay, and one that builds that
    overlay with one of its features only;
@@ -35,33 +36,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from render_bench import generate
 
+from platform_gen.errors import ToolError
+from platform_gen.kustomize_tool import Kustomize, find_kustomize
+
 Edit = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def _command(explicit: str | None) -> list[str]:
-    """A kustomize command line, as ``validate`` chooses it: kustomize, else kubectl kustomize."""
-    if explicit:
-        return [explicit, "kustomize"] if os.path.basename(explicit).startswith("kubectl") else [explicit, "build"]
-    found = shutil.which("kustomize")
-    if found:
-        return [found, "build"]
-    found = shutil.which("kubectl")
-    if found:
-        return [found, "kustomize"]
-    raise SystemExit("error: neither kustomize nor kubectl is on the PATH")
-
-
-def _version(command: list[str]) -> str:
-    argv = [command[0], "version"] + (["--client"] if command[1] == "kustomize" else [])
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return " ".join(proc.stdout.split())
+def _version(kustomize: Kustomize) -> str:
+    """What the tool's ``version`` prints, on one line (``Kustomize.identity`` without its command line and
+    exit code)."""
+    return " ".join(kustomize.identity().split("\n", 2)[2].split())
 
 
 class Builder:
-    """Builds a batch of folders of a tree, as ``validate`` does, and measures kustomize's CPU time."""
+    """Builds a batch of folders of a tree, as ``validate`` does (``Kustomize.build``, with its environment),
+    and measures kustomize's CPU time."""
 
-    def __init__(self, command: list[str], repeat: int) -> None:
-        self.command = command
+    def __init__(self, kustomize: Kustomize, repeat: int) -> None:
+        self.kustomize = kustomize
         self.repeat = repeat
 
     def cpu(self, tree: Path, folders: Sequence[str]) -> float:
@@ -73,11 +65,10 @@ class Builder:
             best = float("inf")
             for _ in range(self.repeat):
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                proc = subprocess.run([*self.command, tmp], capture_output=True, check=False,
-                                      env={**os.environ, "GOGC": "400"})  # as validate runs it
+                build = self.kustomize.build(Path(tmp))
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                if proc.returncode != 0:
-                    raise SystemExit(f"error: kustomize failed:\n{proc.stderr.decode()[-2000:]}")
+                if not build.ok:
+                    raise SystemExit(f"error: kustomize failed:\n{build.error[-2000:]}")
                 best = min(best, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             return best * 1000
 
@@ -148,8 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.services < 1 or args.repeat < 1 or args.batch < 1:
         parser.error("--services, --repeat and --batch take counts from 1")
-    command = _command(args.kustomize)
-    builder = Builder(command, args.repeat)
+    try:
+        kustomize = find_kustomize(args.kustomize)  # as validate finds it
+    except ToolError as exc:
+        raise SystemExit(f"error: {exc.message}") from None
+    builder = Builder(kustomize, args.repeat)
     with tempfile.TemporaryDirectory(prefix="kustomize-cost-") as tmp:
         root = Path(tmp, "repo")
         generate(root, args.services)
@@ -163,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bases = [f"services/{s}/base" for s in services]
         prod = [f"services/{s}/overlays/prod/prod-a" for s in services
                 if (out / "services" / s / "overlays" / "prod" / "prod-a").is_dir()][:args.batch]
-        print(f"{_version(command)}; {args.services} services; least CPU of {args.repeat} builds each, GOGC=400; "
+        print(f"{_version(kustomize)}; {args.services} services; least CPU of {args.repeat} builds each; "
               f"load average {os.getloadavg()[0]:.1f}\n")
 
         print("| one run building | CPU ms |\n|---|---:|")

@@ -7,6 +7,8 @@ byte, and the questions asked of the lines (``holding``, ``same_line``) to their
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -99,6 +101,15 @@ def _lines_as_before(data: bytes) -> list[tuple[int, tuple[bytes, ...]]] | None:
 
 
 #: edits of the services' part: (where, bytes put in, bytes taken out; -1: up to the end of the line)
+def _resealed(text: bytes, edit: Callable[[bytes], bytes]) -> bytes:
+    """The index ``text`` with the part after its checksum's line edited, and its checksum made right for it."""
+    from platform_gen.index import _checksum
+
+    head, _sep, rest = text.partition(b'"checksum":"')
+    rest = edit(rest.split(b"\n", 1)[1])
+    return head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest
+
+
 _EDITS = st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from([b"\n", b",", b"", b'"', b"\n\"x\":{", b" "]),
                             st.sampled_from([0, 1, 2, 3, -1])), max_size=3)
 
@@ -110,20 +121,20 @@ def test_the_lines_of_an_index_are_found_as_a_scan_finds_them(plan: list[int | N
                                                               edits: list[tuple[int, bytes, int]]) -> None:
     """An index whose services' part is edited (bytes put in, taken out; its checksum made right) is read, or
     refused, exactly as one scan of its text for the lines' pattern would read it."""
-    from platform_gen.index import _MARK, _checksum
+    from platform_gen.index import _MARK
+
+    def edited(rest: bytes) -> bytes:
+        start = rest.find(_MARK) + len(_MARK)
+        body = bytearray(rest)
+        for where, put, cut in edits:
+            at = start + where % max(1, len(body) - len(b"}\n}\n") - start)
+            if cut < 0:
+                cut = max(0, body.find(b"\n", at) - at)
+            body[at:at + cut] = put
+        return bytes(body)
 
     text = serialize(index_of({n: summary(n, v) for n, v in zip(NAMES, plan, strict=True) if v is not None}))
-    head, _sep, rest = text.partition(b'"checksum":"')
-    rest = rest.split(b"\n", 1)[1]
-    start = rest.find(_MARK) + len(_MARK)
-    body = bytearray(rest)
-    for where, put, cut in edits:
-        at = start + where % max(1, len(body) - len(b"}\n}\n") - start)
-        if cut < 0:
-            cut = max(0, body.find(b"\n", at) - at)
-        body[at:at + cut] = put
-    rest = bytes(body)
-    data = head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest
+    data = _resealed(text, edited)
     expected = _lines_as_before(data)
     found = parse(data, None)
     if expected is None:
@@ -139,14 +150,11 @@ def test_the_lines_of_an_index_are_found_as_a_scan_finds_them(plan: list[int | N
 def test_a_line_cut_inside_its_first_fields_is_not_read() -> None:
     """A line cut short inside its first fields (its tail gone, the next line joined to it; the checksum made
     right) is refused: those fields are not read across a newline into the next line."""
-    from platform_gen.index import _checksum
+    def cut_short(rest: bytes) -> bytes:
+        line = rest.index(b'\n"svc-00":')
+        cut = rest.index(b'"envs":[', line) + len(b'"envs":[')
+        return rest[:cut] + rest[rest.index(b",\n", cut):]
 
-    text = serialize(index_of({n: summary(n, i) for i, n in enumerate(NAMES[:2])}))
-    head, _sep, rest = text.partition(b'"checksum":"')
-    rest = rest.split(b"\n", 1)[1]
-    line = rest.index(b'\n"svc-00":')
-    cut = rest.index(b'"envs":[', line) + len(b'"envs":[')
-    rest = rest[:cut] + rest[rest.index(b",\n", cut):]
-    data = head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest
+    data = _resealed(serialize(index_of({n: summary(n, i) for i, n in enumerate(NAMES[:2])})), cut_short)
     assert _lines_as_before(data) is None
     assert parse(data, None) is None

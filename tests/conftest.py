@@ -23,6 +23,8 @@ EXAMPLE_SERVICES = sum(1 for _ in (REPO / "platform-config" / "services").glob("
 EXAMPLE_TEMPLATES = sorted(p.name for p in (REPO / "platform-config" / "templates").iterdir() if p.is_dir())
 EXAMPLE_APPS = sum(1 for _ in (REPO / "rendered").glob("services/*/overlays/*/*/kustomization.yaml"))
 INPUT_DIRS = ("platform-config", "environments", "overlays")
+#: The ``platform-gen`` console script of this interpreter's environment (launch.entry, as users run it).
+CONSOLE_SCRIPT = str(Path(sys.executable).parent / "platform-gen")
 
 
 def pytest_configure(config: pytest.Config) -> None:

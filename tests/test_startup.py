@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO
+from .conftest import CONSOLE_SCRIPT, REPO
 
 HEAVY = ("jsonschema", "jinja2", "_gojsonnet", "kubernetes_validate", "promql_parser", "helm_python")
 CASES = REPO / "tests" / "cases"
@@ -121,7 +121,7 @@ def test_a_render_takes_the_listing_the_launcher_started(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     # and through the console script itself
     out = repo / "out"
-    proc = subprocess.run([str(Path(sys.executable).parent / "platform-gen"), "render", "--root", str(repo),
+    proc = subprocess.run([CONSOLE_SCRIPT, "render", "--root", str(repo),
                            "--out", str(out), "-q"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert (out / ".platform-gen.index.json").is_file()
@@ -262,15 +262,13 @@ def test_the_console_script_exits_with_the_commands_code_and_its_whole_output(tm
     exits 1 with its problems."""
     repo = tmp_path / "repo"
     shutil.copytree(CASES / "basic" / "input", repo)
-    exe = str(Path(sys.executable).parent / "platform-gen")
-    proc = subprocess.run([exe, "render", "--root", str(repo), "--out", str(repo / "out"), "--format", "json"],
-                          capture_output=True, text=True, check=False)
+    argv = [CONSOLE_SCRIPT, "render", "--root", str(repo), "--out", str(repo / "out"), "--format", "json"]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["status"] == "ok"
     config = next((repo / "platform-config" / "services").glob("*/config.yaml"))
     config.write_text(config.read_text(encoding="utf-8") + "replicas: many\n", encoding="utf-8")
-    proc = subprocess.run([exe, "render", "--root", str(repo), "--out", str(repo / "out"), "--format", "json"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["problems"]
 
@@ -281,10 +279,9 @@ def test_a_command_started_without_a_standard_stream_runs_as_with_it(closed: int
     command still runs, no colour is guessed from it, and it leaves with its own code."""
     repo = tmp_path / "repo"
     shutil.copytree(CASES / "basic" / "input", repo)
-    exe = str(Path(sys.executable).parent / "platform-gen")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([exe, *args], capture_output=True, text=True, check=False,
+        return subprocess.run([CONSOLE_SCRIPT, *args], capture_output=True, text=True, check=False,
                               preexec_fn=lambda: os.close(closed))
 
     assert run("--version").returncode == 0

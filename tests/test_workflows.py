@@ -34,6 +34,7 @@ from platform_gen.cli import cli
 from platform_gen.load import YAMLLINT_FILE
 from platform_gen.schemas import CODEOWNERS_PATHS
 
+from .conftest import CONSOLE_SCRIPT
 from .conftest import EXAMPLE_SERVICES as EXAMPLE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -1313,7 +1314,7 @@ def branch(tmp_path: Path, run_cli: Any) -> tuple[Path, Path]:
 @pytest.fixture
 def run_cli() -> Any:
     def _run(*args: str | Path) -> int:
-        done = subprocess.run([str(Path(sys.executable).parent / "platform-gen"), *map(str, args)],
+        done = subprocess.run([CONSOLE_SCRIPT, *map(str, args)],
                               capture_output=True, text=True, check=False, timeout=300)
         return done.returncode
     return _run
@@ -1408,7 +1409,7 @@ def test_two_branches_that_rendered_the_tree_merge_by_rendering_again(branch: tu
     git(runner, "fetch", "-q", "origin")
     with pytest.raises(subprocess.CalledProcessError):  # the generated files conflict
         git(runner, "merge", "-q", "origin/main")
-    done = subprocess.run([str(Path(sys.executable).parent / "platform-gen"), "render", "--root", str(runner)],
+    done = subprocess.run([CONSOLE_SCRIPT, "render", "--root", str(runner)],
                           capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 1
     assert "it holds merge conflict markers" in done.stderr and "git checkout --theirs -- rendered/" in done.stderr

@@ -137,3 +137,13 @@ def refused_untouched(root: Path, run: Run, rel: str, old: str, new: str, expect
     assert expected in err, err
     assert "nothing was written" in err
     assert snapshot(root / "rendered") == before
+
+
+def resealed(index_text: bytes, edit: Callable[[bytes], bytes]) -> bytes:
+    """A render index's text with the part after its checksum's line edited, and its checksum made right for it
+    (an edit made with care, which the checksum does not catch)."""
+    from platform_gen.index import _checksum
+
+    head, _sep, rest = index_text.partition(b'"checksum":"')
+    rest = edit(rest.split(b"\n", 1)[1])
+    return head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest

@@ -28,7 +28,7 @@ from platform_gen.cli import main
 from platform_gen.index import INDEX
 
 from .conftest import EXAMPLE_SERVICES as EXAMPLE
-from .conftest import REPO, copy_inputs, tree
+from .conftest import REPO, copy_inputs, resealed, tree
 
 SERVICES = "platform-config/services"
 
@@ -620,7 +620,6 @@ def test_an_index_forged_to_vouch_for_new_shared_inputs_does_not_let_a_secret_th
     again while it matches (an index forged to match is a bypass the README names: the render workflow on main
     renders with --full). Secrets written into them are looked for every time: an index whose digest was made
     to match an edited platform.yaml (its checksum fixed too) lets none through: exit 1, nothing written."""
-    from platform_gen.index import _checksum
     from platform_gen.load import load_shared
 
     committed(example)
@@ -630,11 +629,9 @@ def test_an_index_forged_to_vouch_for_new_shared_inputs_does_not_let_a_secret_th
     assert edit_from in text
     platform.write_text(text.replace(edit_from, edit_to, 1), encoding="utf-8")
     path = example / "rendered" / INDEX
-    head, _sep, rest = path.read_bytes().partition(b'"checksum":"')
-    rest = rest.split(b"\n", 1)[1]
     shared = load_shared(example).shared_inputs().digest()
-    rest = re.sub(rb'^"shared":"[0-9a-f]*",$', b'"shared":"' + shared.encode() + b'",', rest, count=1, flags=re.M)
-    path.write_bytes(head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest)
+    path.write_bytes(resealed(path.read_bytes(), lambda rest: re.sub(
+        rb'^"shared":"[0-9a-f]*",$', b'"shared":"' + shared.encode() + b'",', rest, count=1, flags=re.M)))
     before = tree(example / "rendered")
     code, out, err = render(example)
     assert code == 1, out + err
@@ -650,19 +647,18 @@ def test_an_index_forged_to_vouch_for_new_shared_inputs_does_not_let_a_secret_th
 def test_an_index_edited_with_its_checksum_is_an_error(example: Path, damage: tuple[bytes, bytes]) -> None:
     """An edit that also fixes the checksum is no accident: exit 1 naming the service, nothing written, and
     --full (which does not read the index) repairs the tree."""
-    from platform_gen.index import _checksum
-
     committed(example)
     counts(example)
     path = example / "rendered" / INDEX
-    head, _sep, rest = path.read_bytes().partition(b'"checksum":"')
-    rest = rest.split(b"\n", 1)[1]
-    lines = rest.split(b"\n")
-    at = next(i for i, line in enumerate(lines) if line.startswith(b'"auth-service":'))
-    old, new = damage
-    lines[at] = lines[at].replace(old, new, 1)
-    rest = b"\n".join(lines)
-    path.write_bytes(head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest)
+
+    def damaged(rest: bytes) -> bytes:
+        lines = rest.split(b"\n")
+        at = next(i for i, line in enumerate(lines) if line.startswith(b'"auth-service":'))
+        old, new = damage
+        lines[at] = lines[at].replace(old, new, 1)
+        return b"\n".join(lines)
+
+    path.write_bytes(resealed(path.read_bytes(), damaged))
     change_tag(example, 0)  # auth-service: its line is read to render it again
     (example / "rendered" / "VICTIM.txt").write_text("a file of someone else's\n", encoding="utf-8")
     before = tree(example / "rendered")
@@ -966,7 +962,7 @@ def test_the_start_of_index_lines_gives_teams_and_counts_as_their_heads(example:
     """The teams and file counts read in one piece from the start of the index's lines (CODEOWNERS, the
     files kept) are those of each line's first fields, also once a summary replaced a line; a line whose
     first fields are damaged is read by its head, which says so."""
-    from platform_gen.index import DamagedIndex, _checksum, generator_digest, parse
+    from platform_gen.index import DamagedIndex, generator_digest, parse
 
     committed(example)
     counts(example)
@@ -984,12 +980,11 @@ def test_the_start_of_index_lines_gives_teams_and_counts_as_their_heads(example:
     assert {k[0].decode() for k in entries.keys_read()} == set(names)
     assert {k[0].decode() for k in moved.keys_read()} == set(names[1:])
     # the first fields of a line damaged, and the checksum made to hold: its head tells
-    head, _sep, rest = data.partition(b'"checksum":"')
-    rest = rest.split(b"\n", 1)[1]
-    at = rest.index(f'\n"{names[1]}":'.encode())
-    cut = rest.index(b'"n":', at)
-    rest = rest[:cut] + b'"n":"x",' + rest[cut:]
-    damaged = parse(head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest, generator_digest())
+    def first_fields_damaged(rest: bytes) -> bytes:
+        cut = rest.index(b'"n":', rest.index(f'\n"{names[1]}":'.encode()))
+        return rest[:cut] + b'"n":"x",' + rest[cut:]
+
+    damaged = parse(resealed(data, first_fields_damaged), generator_digest())
     assert damaged is not None
     with pytest.raises(DamagedIndex):
         damaged.entries.teams()

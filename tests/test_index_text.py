@@ -7,12 +7,12 @@ byte, and the questions asked of the lines (``holding``, ``same_line``) to their
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from platform_gen.index import Index, Services, Summary, parse, serialize
+
+from .conftest import resealed
 
 NAMES = [f"svc-{i:02d}" for i in range(12)]
 HOSTS = ["a.example.com", "b.example.com", "shop.example.com"]
@@ -68,13 +68,9 @@ def test_an_index_read_then_changed_is_written_as_if_made_anew(before: list[int 
 def test_a_line_that_lost_its_separator_is_not_read() -> None:
     text = serialize(index_of({n: summary(n, i) for i, n in enumerate(NAMES[:3])}))
     assert parse(text, None) is not None
-    first = text.index(b'\n"svc-01"')
-    broken = text[:first - 1] + text[first:]  # the "," before the second line
-    from platform_gen.index import _checksum
-
-    head, _sep, rest = broken.partition(b'"checksum":"')
-    rest = rest.split(b"\n", 1)[1]
-    assert parse(head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest, None) is None
+    broken = resealed(text, lambda rest: rest.replace(b',\n"svc-01"', b'\n"svc-01"', 1))  # the "," before line 2
+    assert broken != text
+    assert parse(broken, None) is None
 
 
 def test_services_made_from_summaries_hold_no_read_line() -> None:
@@ -101,15 +97,6 @@ def _lines_as_before(data: bytes) -> list[tuple[int, tuple[bytes, ...]]] | None:
 
 
 #: edits of the services' part: (where, bytes put in, bytes taken out; -1: up to the end of the line)
-def _resealed(text: bytes, edit: Callable[[bytes], bytes]) -> bytes:
-    """The index ``text`` with the part after its checksum's line edited, and its checksum made right for it."""
-    from platform_gen.index import _checksum
-
-    head, _sep, rest = text.partition(b'"checksum":"')
-    rest = edit(rest.split(b"\n", 1)[1])
-    return head + b'"checksum":"' + _checksum(rest).encode() + b'",\n' + rest
-
-
 _EDITS = st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from([b"\n", b",", b"", b'"', b"\n\"x\":{", b" "]),
                             st.sampled_from([0, 1, 2, 3, -1])), max_size=3)
 
@@ -134,7 +121,7 @@ def test_the_lines_of_an_index_are_found_as_a_scan_finds_them(plan: list[int | N
         return bytes(body)
 
     text = serialize(index_of({n: summary(n, v) for n, v in zip(NAMES, plan, strict=True) if v is not None}))
-    data = _resealed(text, edited)
+    data = resealed(text, edited)
     expected = _lines_as_before(data)
     found = parse(data, None)
     if expected is None:
@@ -155,6 +142,6 @@ def test_a_line_cut_inside_its_first_fields_is_not_read() -> None:
         cut = rest.index(b'"envs":[', line) + len(b'"envs":[')
         return rest[:cut] + rest[rest.index(b",\n", cut):]
 
-    data = _resealed(serialize(index_of({n: summary(n, i) for i, n in enumerate(NAMES[:2])})), cut_short)
+    data = resealed(serialize(index_of({n: summary(n, i) for i, n in enumerate(NAMES[:2])})), cut_short)
     assert _lines_as_before(data) is None
     assert parse(data, None) is None
